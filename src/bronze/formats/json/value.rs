@@ -1,0 +1,377 @@
+//! One JSON record (a top-level object) parsed with serde_json into borrowed scalars, without
+//! building a `serde_json::Value` tree: keys keep their order, strings without escapes borrow
+//! the input, keys the schema does not want are skipped unparsed-into-memory, and nested
+//! objects/arrays become their compact JSON text (members in their original order).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A JSON value of a record's member.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum JVal<'de> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(Cow<'de, str>),
+    /// An object or array, as compact JSON text.
+    Nested(String),
+}
+
+impl JVal<'_> {
+    /// The value as JSON text (for messages and for numbers/booleans read into text columns).
+    pub(crate) fn to_json_text(&self) -> String {
+        match self {
+            JVal::Null => "null".into(),
+            JVal::Bool(b) => b.to_string(),
+            JVal::I64(v) => itoa::Buffer::new().format(*v).to_string(),
+            JVal::U64(v) => itoa::Buffer::new().format(*v).to_string(),
+            JVal::F64(v) => format_f64(*v),
+            JVal::Str(s) => {
+                let mut out = String::with_capacity(s.len() + 2);
+                write_json_string(&mut out, s);
+                out
+            }
+            JVal::Nested(s) => s.clone(),
+        }
+    }
+}
+
+fn format_f64(v: f64) -> String {
+    serde_json::Number::from_f64(v).map_or_else(|| "null".into(), |n| n.to_string())
+}
+
+/// Parses one record, keeping only the members whose key is in `columns`, as (column, value).
+/// A repeated key appears twice (the caller lets the last one win).
+pub(crate) fn parse_record<'de>(
+    bytes: &'de [u8],
+    columns: &HashMap<String, usize>,
+) -> Result<Vec<(usize, JVal<'de>)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut out = Vec::with_capacity(columns.len());
+    (&mut de).deserialize_any(RecordVisitor {
+        columns: Some(columns),
+        keyed: &mut out,
+        named: &mut Vec::new(),
+    })?;
+    de.end()?;
+    Ok(out)
+}
+
+/// Parses one record keeping every member, in order, as (key, value).
+pub(crate) fn parse_record_named(
+    bytes: &[u8],
+) -> Result<Vec<(Cow<'_, str>, JVal<'_>)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut out = Vec::new();
+    (&mut de).deserialize_any(RecordVisitor {
+        columns: None,
+        keyed: &mut Vec::new(),
+        named: &mut out,
+    })?;
+    de.end()?;
+    Ok(out)
+}
+
+struct RecordVisitor<'a, 'de> {
+    columns: Option<&'a HashMap<String, usize>>,
+    keyed: &'a mut Vec<(usize, JVal<'de>)>,
+    named: &'a mut Vec<(Cow<'de, str>, JVal<'de>)>,
+}
+
+impl<'de> Visitor<'de> for RecordVisitor<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match self.columns {
+                Some(columns) => match columns.get(key.as_ref()) {
+                    Some(&idx) => self.keyed.push((idx, map.next_value_seed(ValSeed)?)),
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
+                None => {
+                    let v = map.next_value_seed(ValSeed)?;
+                    self.named.push((key, v));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A string, borrowed from the input when it has no escapes.
+struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(StrVisitor)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Any member value.
+struct ValSeed;
+
+impl<'de> DeserializeSeed<'de> for ValSeed {
+    type Value = JVal<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = JVal<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(JVal::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(JVal::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(JVal::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(JVal::I64(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(match i64::try_from(v) {
+            Ok(v) => JVal::I64(v),
+            Err(_) => JVal::U64(v),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(JVal::F64(v))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(JVal::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(JVal::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(JVal::Str(Cow::Owned(v)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut out = String::new();
+        CompactVisitor(&mut out).visit_map(map)?;
+        Ok(JVal::Nested(out))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = String::new();
+        CompactVisitor(&mut out).visit_seq(seq)?;
+        Ok(JVal::Nested(out))
+    }
+}
+
+/// Writes the value it visits as compact JSON.
+struct CompactSeed<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for CompactSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(CompactVisitor(self.0))
+    }
+}
+
+struct CompactVisitor<'a>(&'a mut String);
+
+impl<'de> Visitor<'de> for CompactVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.0.push_str("null");
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.0.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.0.push_str(itoa::Buffer::new().format(v));
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.0.push_str(&format_f64(v));
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        write_json_string(self.0, v);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.push('{');
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            if !first {
+                self.0.push(',');
+            }
+            first = false;
+            write_json_string(self.0, &key);
+            self.0.push(':');
+            map.next_value_seed(CompactSeed(self.0))?;
+        }
+        self.0.push('}');
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push('[');
+        let mut first = true;
+        loop {
+            if !first {
+                // Written before knowing whether an element follows; undone below if not.
+                self.0.push(',');
+            }
+            if seq.next_element_seed(CompactSeed(self.0))?.is_none() {
+                if !first {
+                    self.0.pop();
+                }
+                break;
+            }
+            first = false;
+        }
+        self.0.push(']');
+        Ok(())
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut last = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        last = i + c.len_utf8();
+    }
+    out.push_str(&s[last..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_in_order_with_nested_text() {
+        let rec = br#"{"z": 1, "a": {"y": [1, 2.5, "x\"y"], "b": null, "c": {}}, "s": "t\u00e9", "e": []}"#;
+        let v = parse_record_named(rec).unwrap();
+        let keys: Vec<&str> = v.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["z", "a", "s", "e"]);
+        assert_eq!(v[0].1, JVal::I64(1));
+        assert_eq!(
+            v[1].1,
+            JVal::Nested(r#"{"y":[1,2.5,"x\"y"],"b":null,"c":{}}"#.into())
+        );
+        assert_eq!(v[2].1, JVal::Str(Cow::Borrowed("té")).clone());
+        assert_eq!(v[3].1, JVal::Nested("[]".into()));
+    }
+
+    #[test]
+    fn keeps_wanted_columns() {
+        let cols: HashMap<String, usize> = [("b".to_string(), 0)].into();
+        let v = parse_record(br#"{"a": {"deep": [1]}, "b": "x", "c": 3}"#, &cols).unwrap();
+        assert_eq!(v, vec![(0, JVal::Str(Cow::Borrowed("x")))]);
+    }
+
+    #[test]
+    fn rejects_non_objects_and_garbage() {
+        let cols = HashMap::new();
+        assert!(parse_record(b"[1, 2]", &cols).is_err());
+        assert!(parse_record(b"42", &cols).is_err());
+        assert!(parse_record(br#"{"a": 1"#, &cols).unwrap_err().is_eof());
+        assert!(parse_record(br#"{"a": 1} x"#, &cols).is_err());
+        assert!(parse_record(b"garbage", &cols).is_err());
+    }
+
+    #[test]
+    fn escapes_strings() {
+        let mut s = String::new();
+        write_json_string(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+    }
+}

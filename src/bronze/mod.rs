@@ -1,0 +1,26 @@
+//! Bronze: raw landed files queried with SQL, schemas inferred at read time.
+
+pub mod decode;
+pub mod formats;
+pub mod schema;
+
+/// Errors reading bronze; each names the table or file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum BronzeError {
+    #[error("table {table}: {message}")]
+    Options { table: String, message: String },
+    #[error("refusing to read {path}: {reason}")]
+    PathRefused { path: String, reason: String },
+    #[error("no raw files at {path}")]
+    NoFiles { path: String },
+    #[error("unknown raw format {0:?}")]
+    UnknownFormat(String),
+    #[error("cannot infer the schema of {file}: {message}")]
+    Infer { file: String, message: String },
+}
+
+impl From<BronzeError> for datafusion::error::DataFusionError {
+    fn from(e: BronzeError) -> Self {
+        Self::External(Box::new(e))
+    }
+}

@@ -1,0 +1,174 @@
+//! Which raw paths SQL may read. The table functions and bare quoted paths take user input
+//! (and, through the server, remote users' input), so a path is resolved and allowed only
+//! inside the lake or a declared folder source.
+
+use std::path::{Component, Path, PathBuf};
+
+use object_store::path::Path as StorePath;
+use url::Url;
+
+use super::BronzeError;
+use crate::lake::LakeRoot;
+
+/// The roots raw reads are confined to.
+#[derive(Debug, Clone)]
+pub struct AllowedRoots {
+    /// Base for relative paths (the project directory).
+    base: PathBuf,
+    lake: LakeRoot,
+    /// Local directories (folder sources), absolute and normalized.
+    folders: Vec<PathBuf>,
+}
+
+/// A user path resolved to a store and a glob inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedPath {
+    /// Scheme and authority of the store (`file://`, `hdfs://host:port`).
+    pub store_url: Url,
+    /// The longest literal directory before any glob character.
+    pub prefix: StorePath,
+    /// The full pattern (store path), `None` when the path names one file or directory.
+    pub glob: Option<String>,
+}
+
+impl AllowedRoots {
+    pub fn new(base: &Path, lake: LakeRoot, folders: Vec<PathBuf>) -> Self {
+        Self {
+            base: base.to_path_buf(),
+            lake,
+            folders: folders.iter().map(|f| normalize(&base.join(f))).collect(),
+        }
+    }
+
+    /// Resolves `raw` (a local path, relative to the project, or a URL on the lake's store),
+    /// refusing anything outside the allowed roots.
+    pub fn resolve(&self, raw: &str) -> Result<ResolvedPath, BronzeError> {
+        let refused = |why: &str| BronzeError::PathRefused {
+            path: raw.to_string(),
+            reason: why.to_string(),
+        };
+        if raw.contains("..") {
+            return Err(refused("'..' is not allowed in raw paths"));
+        }
+        let (store_url, full) = if raw.contains("://") {
+            let url = Url::parse(raw).map_err(|e| refused(&e.to_string()))?;
+            let lake = self.lake.url();
+            let same_store = url.scheme() == lake.scheme() && url.authority() == lake.authority();
+            let path = percent_decode(url.path());
+            let inside_lake = same_store && is_within(&path, &percent_decode(lake.path()));
+            let inside_folder = url.scheme() == "file"
+                && self
+                    .folders
+                    .iter()
+                    .any(|f| is_within(&path, &f.to_string_lossy()));
+            if !(inside_lake || inside_folder) {
+                return Err(refused(
+                    "it is outside the lake and the declared source folders",
+                ));
+            }
+            let store = Url::parse(&format!("{}://{}", url.scheme(), url.authority()))
+                .map_err(|e| refused(&e.to_string()))?;
+            (store, path)
+        } else {
+            let path = normalize(&self.base.join(raw));
+            let text = path.to_string_lossy().to_string();
+            let lake_dir = match &self.lake {
+                LakeRoot::Local(dir) => Some(dir.to_string_lossy().to_string()),
+                LakeRoot::Hdfs(_) => None,
+            };
+            let allowed = lake_dir.iter().any(|d| is_within(&text, d))
+                || self
+                    .folders
+                    .iter()
+                    .any(|f| is_within(&text, &f.to_string_lossy()));
+            if !allowed {
+                return Err(refused(
+                    "it is outside the lake and the declared source folders",
+                ));
+            }
+            (Url::parse("file://").expect("valid URL"), text)
+        };
+        let trimmed = full.trim_start_matches('/');
+        let literal: Vec<&str> = trimmed
+            .split('/')
+            .take_while(|seg| !seg.contains(['*', '?', '[', '{']))
+            .collect();
+        let has_glob = literal.len() < trimmed.split('/').count();
+        Ok(ResolvedPath {
+            store_url,
+            prefix: StorePath::from_iter(literal.iter().copied().filter(|s| !s.is_empty())),
+            glob: has_glob.then(|| trimmed.to_string()),
+        })
+    }
+}
+
+fn is_within(path: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    path == root || path.starts_with(&format!("{root}/"))
+}
+
+fn percent_decode(path: &str) -> String {
+    StorePath::from_url_path(path)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// Absolute, with `.` removed (`..` is refused before this is called).
+fn normalize(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roots() -> AllowedRoots {
+        AllowedRoots::new(
+            Path::new("/proj"),
+            LakeRoot::Local(PathBuf::from("/proj/lake")),
+            vec![PathBuf::from("drop")],
+        )
+    }
+
+    #[test]
+    fn paths_inside_the_lake_or_a_source_folder_resolve() {
+        let r = roots().resolve("drop/orders/*.csv").unwrap();
+        assert_eq!(r.prefix.as_ref(), "proj/drop/orders");
+        assert_eq!(r.glob.as_deref(), Some("proj/drop/orders/*.csv"));
+        let r = roots().resolve("/proj/lake/bronze/shop/orders").unwrap();
+        assert_eq!(r.glob, None);
+        assert!(roots().resolve("file:///proj/lake/x.csv").is_ok());
+    }
+
+    #[test]
+    fn everything_else_is_refused() {
+        for bad in [
+            "/etc/passwd",
+            "drop/../../etc/passwd",
+            "file:///etc/passwd",
+            "/proj/dropx/a.csv",
+            "hdfs://nn:9000/lake/x",
+        ] {
+            let err = roots().resolve(bad).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn hdfs_lakes_allow_their_own_urls() {
+        let roots = AllowedRoots::new(
+            Path::new("/proj"),
+            LakeRoot::Hdfs(Url::parse("hdfs://nn:9000/lake").unwrap()),
+            vec![],
+        );
+        let r = roots
+            .resolve("hdfs://nn:9000/lake/bronze/shop/orders/*/*.csv")
+            .unwrap();
+        assert_eq!(r.store_url.as_str(), "hdfs://nn:9000");
+        assert_eq!(r.prefix.as_ref(), "lake/bronze/shop/orders");
+        assert!(roots.resolve("hdfs://other:9000/lake/x").is_err());
+        assert!(roots.resolve("/proj/lake/x").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Project configuration: `strata.toml` at the project root, with environment overrides.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::lake::LakeRoot;
+
+/// The file that marks a Strata project's root.
+pub const CONFIG_FILE: &str = "strata.toml";
+/// Overrides `[lake] root` from the environment (for CI and for pointing one project at HDFS).
+pub const LAKE_ENV: &str = "STRATA_LAKE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid lake root {root:?} (from {origin}): {reason}")]
+    LakeRoot {
+        root: String,
+        origin: String,
+        reason: String,
+    },
+}
+
+/// The resolved configuration every command starts from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory holding `strata.toml`; relative paths in the project resolve against it.
+    pub project_dir: PathBuf,
+    pub lake: LakeRoot,
+    pub land: LandConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LandConfig {
+    /// The sources declaration, relative to the project directory.
+    pub sources: PathBuf,
+    /// How many files are copied into the lake at once.
+    pub concurrency: usize,
+}
+
+impl Default for LandConfig {
+    fn default() -> Self {
+        Self {
+            sources: PathBuf::from("catalog/sources.yml"),
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5433".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConfigFile {
+    lake: LakeSection,
+    land: LandConfig,
+    server: ServerConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LakeSection {
+    root: String,
+}
+
+impl Default for LakeSection {
+    fn default() -> Self {
+        Self {
+            root: "./lake".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `strata.toml` from `project_dir` (defaults when absent), then applies `STRATA_LAKE`
+    /// and finally `lake_override` (the CLI's `--lake`), the most specific winning.
+    pub fn load(project_dir: &Path, lake_override: Option<&str>) -> Result<Self, ConfigError> {
+        let path = project_dir.join(CONFIG_FILE);
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                source: Box::new(e),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let env_lake = std::env::var(LAKE_ENV).ok().filter(|v| !v.is_empty());
+        let (root, origin) = match (lake_override, env_lake) {
+            (Some(cli), _) => (cli.to_string(), "--lake".to_string()),
+            (None, Some(env)) => (env, LAKE_ENV.to_string()),
+            (None, None) => (file.lake.root, path.display().to_string()),
+        };
+        let lake = LakeRoot::parse(&root, project_dir).map_err(|reason| ConfigError::LakeRoot {
+            root,
+            origin,
+            reason,
+        })?;
+        Ok(Self {
+            project_dir: project_dir.to_path_buf(),
+            lake,
+            land: file.land,
+            server: file.server,
+        })
+    }
+
+    /// Resolves a project-relative path (absolute paths are kept).
+    pub fn project_path(&self, path: &Path) -> PathBuf {
+        self.project_dir.join(path)
+    }
+}

@@ -1,0 +1,50 @@
+//! Opening and writing Delta tables at lake URLs.
+
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use futures::StreamExt;
+use object_store::path::Path;
+use url::Url;
+
+use super::Lake;
+
+/// Loads the Delta table at `path` in `lake`, or `None` when nothing has been committed there
+/// yet (checked first: delta-rs logs an error for a table without commits).
+pub async fn open(lake: &Lake, path: &Path) -> Result<Option<DeltaTable>, DeltaTableError> {
+    let log = path.clone().join("_delta_log");
+    let mut entries = lake.store().list(Some(&log));
+    match entries.next().await {
+        None | Some(Err(object_store::Error::NotFound { .. })) => return Ok(None),
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(_)) => {}
+    }
+    let table = DeltaTable::try_from_url(lake.url_of(path)).await?;
+    Ok(table.version().is_some().then_some(table))
+}
+
+/// Appends `batches` to the Delta table at `url`, creating it on first use: one commit, so
+/// readers see all of the rows or none of them.
+pub async fn append(
+    url: &Url,
+    name: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<DeltaTable, DeltaTableError> {
+    prepare_local_dir(url)?;
+    DeltaTable::try_from_url(url.clone())
+        .await?
+        .write(batches)
+        .with_save_mode(SaveMode::Append)
+        .with_table_name(name)
+        .await
+}
+
+/// delta-rs resolves `file://` tables by canonical path, so the directory must exist first.
+fn prepare_local_dir(url: &Url) -> Result<(), DeltaTableError> {
+    if let Ok(path) = url.to_file_path() {
+        std::fs::create_dir_all(&path).map_err(|e| {
+            DeltaTableError::Generic(format!("cannot create {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Where things live inside a lake. Every path Strata writes is spelled here, once.
+
+use chrono::NaiveDate;
+use object_store::path::Path;
+
+/// Strata's own metadata tables and scratch space.
+const META: &str = "_strata";
+
+/// Bronze directory of one landed table: `bronze/<source>/<table>`.
+pub fn bronze_table(source: &str, table: &str) -> Path {
+    Path::from_iter(["bronze", source, table])
+}
+
+/// One raw file in bronze: `bronze/<source>/<table>/ingest_date=YYYY-MM-DD/<batch>-<n>.<ext>`.
+pub fn bronze_file(
+    source: &str,
+    table: &str,
+    ingest_date: NaiveDate,
+    batch: &str,
+    n: usize,
+    ext: &str,
+) -> Path {
+    let partition = format!("ingest_date={}", ingest_date.format("%Y-%m-%d"));
+    let name = if ext.is_empty() {
+        format!("{batch}-{n}")
+    } else {
+        format!("{batch}-{n}.{ext}")
+    };
+    Path::from_iter(["bronze", source, table, &partition, &name])
+}
+
+/// A Delta table of Strata's own metadata, e.g. `_strata/ingest_log`.
+pub fn meta_table(name: &str) -> Path {
+    Path::from_iter([META, name])
+}
+
+/// Scratch space for files being written; nothing under it is ever read as data.
+pub fn tmp_dir() -> Path {
+    Path::from_iter([META, "tmp"])
+}
+
+/// A fresh scratch file name under [`tmp_dir`].
+pub fn tmp_file() -> Path {
+    tmp_dir().join(uuid::Uuid::new_v4().simple().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bronze_files_follow_the_documented_layout() {
+        let date = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let p = bronze_file("shop", "orders", date, "20260102T000000000Z", 3, "csv");
+        assert_eq!(
+            p.as_ref(),
+            "bronze/shop/orders/ingest_date=2026-01-02/20260102T000000000Z-3.csv"
+        );
+    }
+}

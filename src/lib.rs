@@ -1,0 +1,15 @@
+//! Strata: a SQL-first lakehouse engine.
+//!
+//! The modules follow the data's journey: `generate` makes raw source data, `land` copies it
+//! into the bronze layer, and everything rests on `lake` (storage and layout), `config` and
+//! `session` (the one place a DataFusion session is built).
+
+pub mod bronze;
+pub mod cli;
+pub mod config;
+pub mod explore;
+pub mod generate;
+pub mod lake;
+pub mod land;
+pub mod session;
+pub mod sql;

@@ -1,0 +1,120 @@
+//! Shared test scaffolding: throwaway projects, the real `strata` binary, and the real HDFS
+//! started by `scripts/hdfs`.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use strata::lake::{Lake, LakeRoot};
+use tempfile::TempDir;
+
+/// The repository root (where `scripts/` and the example project live).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real HDFS NameNode URL. Taken from `STRATA_TEST_HDFS` (set by `scripts/test`), else
+/// started with `scripts/hdfs start`. Panics when HDFS cannot be had: these tests never skip.
+pub fn hdfs_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("STRATA_TEST_HDFS") {
+            if !url.is_empty() {
+                return url;
+            }
+        }
+        let out = Command::new(repo().join("scripts/hdfs"))
+            .arg("start")
+            .output()
+            .expect("run scripts/hdfs start");
+        assert!(
+            out.status.success(),
+            "HDFS did not come up:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// Where a test's lake lives.
+#[derive(Debug, Clone, Copy)]
+pub enum LakeKind {
+    Local,
+    Hdfs,
+}
+
+/// A throwaway project directory with its own lake, drop zone and sources declaration.
+pub struct Project {
+    pub dir: TempDir,
+    pub lake_root: String,
+}
+
+impl Project {
+    /// A project whose `catalog/sources.yml` is `sources` and whose lake is fresh.
+    pub fn new(kind: LakeKind, sources: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let lake_root = match kind {
+            LakeKind::Local => dir.path().join("lake").display().to_string(),
+            LakeKind::Hdfs => format!(
+                "{}/strata-tests/{}",
+                hdfs_url(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        };
+        std::fs::write(
+            dir.path().join("strata.toml"),
+            format!("[lake]\nroot = {lake_root:?}\n"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("catalog")).unwrap();
+        std::fs::write(dir.path().join("catalog/sources.yml"), sources).unwrap();
+        Self { dir, lake_root }
+    }
+
+    /// A project using the repository's own `catalog/sources.yml` (the shop source over `drop/`).
+    pub fn shop(kind: LakeKind) -> Self {
+        let sources = std::fs::read_to_string(repo().join("catalog/sources.yml")).unwrap();
+        Self::new(kind, &sources)
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A `strata` command running in this project (lake settings from its strata.toml only).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("STRATA_LAKE")
+            .env_remove("STRATA_PROJECT_DIR");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs and insists on success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "strata {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn lake(&self) -> Lake {
+        Lake::open(LakeRoot::parse(&self.lake_root, self.dir.path()).unwrap()).unwrap()
+    }
+}
+
+/// Hex sha256 of a byte slice.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
