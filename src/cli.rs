@@ -7,17 +7,16 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use crate::bronze::functions::format_of;
 use crate::config::Config;
+use crate::sql::{self, PrintFormat, print::print_batches};
+use crate::{explore, session};
 use crate::generate::{self, GenerateArgs};
 use crate::lake::Lake;
 use crate::land::{self, LandOptions, LandReport};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "strata",
-    version,
-    about = "A SQL-first lakehouse: generate, land, explore, transform and serve"
-)]
+#[command(name = "strata", version, about = "A SQL-first lakehouse: generate, land, explore, transform and serve")]
 pub struct Cli {
     /// The project directory (holding strata.toml)
     #[arg(long, global = true, env = "STRATA_PROJECT_DIR", default_value = ".")]
@@ -36,6 +35,32 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Copy raw files from the declared sources into the bronze layer, unchanged
     Land(LandArgs),
+    /// Run SQL against the lake (bronze tables, raw paths) and print the results
+    Sql(SqlArgs),
+    /// Profile a table's or raw path's columns: types, nulls, distinct values, min/max, samples
+    Explore(ExploreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SqlArgs {
+    /// SQL to run (several statements separated by `;`)
+    #[arg(short = 'c', long = "command", conflicts_with = "file", required_unless_present = "file")]
+    pub command: Option<String>,
+    /// A file of SQL statements to run
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// How results are printed
+    #[arg(long, value_enum, default_value_t = PrintFormat::Table)]
+    pub format: PrintFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExploreArgs {
+    /// A table (`bronze.shop_orders`) or a raw path or glob (`drop/orders/*.csv`)
+    pub target: String,
+    /// How the profile is printed
+    #[arg(long, value_enum, default_value_t = PrintFormat::Table)]
+    pub format: PrintFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +80,61 @@ pub async fn run(cli: Cli) -> Result<()> {
             let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
             run_land(&config, &args).await
         }
+        Command::Sql(args) => {
+            let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
+            run_sql(&config, &args).await
+        }
+        Command::Explore(args) => {
+            let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
+            run_explore(&config, &args).await
+        }
     }
+}
+
+/// The session over the configured lake that `sql` and `explore` query.
+async fn open_session(config: &Config) -> Result<datafusion::prelude::SessionContext> {
+    let lake = Lake::open(config.lake.clone())?;
+    session::context(config, &lake)
+        .await
+        .with_context(|| format!("opening the lake at {}", config.lake))
+}
+
+async fn run_sql(config: &Config, args: &SqlArgs) -> Result<()> {
+    let (text, origin) = match (&args.command, &args.file) {
+        (Some(sql), _) => (sql.clone(), "-c".to_string()),
+        (None, Some(file)) => (
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+            file.display().to_string(),
+        ),
+        (None, None) => bail!("give SQL with -c or a file with -f"),
+    };
+    let ctx = open_session(config).await?;
+    let statements = sql::split_statements(&text).with_context(|| origin.clone())?;
+    let mut out = std::io::stdout().lock();
+    for (i, statement) in statements.into_iter().enumerate() {
+        let outcome = sql::run_statement(&ctx, statement)
+            .await
+            .with_context(|| format!("{origin}: statement {}", i + 1))?;
+        // Statements without a result (CREATE VIEW, SET) print nothing, as in psql -q.
+        if !outcome.schema.fields().is_empty() {
+            print_batches(&mut out, &outcome.schema, &outcome.batches, args.format)?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_explore(config: &Config, args: &ExploreArgs) -> Result<()> {
+    let ctx = open_session(config).await?;
+    let relation = if args.target.contains('/') || format_of(&args.target).is_some() {
+        format!("'{}'", args.target.replace('\'', "''"))
+    } else {
+        args.target.clone()
+    };
+    let profile = explore::profile(&ctx, &relation)
+        .await
+        .with_context(|| format!("exploring {}", args.target))?;
+    print_batches(&mut std::io::stdout().lock(), &profile.schema(), &[profile], args.format)?;
+    Ok(())
 }
 
 fn load_config(project_dir: &std::path::Path, lake: Option<&str>) -> Result<Config> {
@@ -91,10 +170,7 @@ async fn run_land(config: &Config, args: &LandArgs) -> Result<()> {
         .with_context(|| format!("landing into {}", config.lake))?;
     print_land_report(&report);
     if !report.failures.is_empty() {
-        bail!(
-            "{} file(s) or source(s) failed to land",
-            report.failures.len()
-        );
+        bail!("{} file(s) or source(s) failed to land", report.failures.len());
     }
     Ok(())
 }

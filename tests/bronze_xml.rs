@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use rand::{Rng, SeedableRng};
@@ -522,6 +522,25 @@ fn decodes_into_a_wider_table_schema() {
         out.rejected[0]
             .reason
             .starts_with(r#"value "x" in column gone is not a Null"#)
+    );
+}
+
+#[test]
+fn a_missing_value_for_a_non_nullable_column_rejects_its_row() {
+    let f = shipments();
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "carrier",
+        DataType::Utf8,
+        false,
+    )]));
+    let doc = "<shipment><carrier>DHL</carrier></shipment>\n<shipment><carrier/></shipment>";
+    let out = decode(&f, &schema, doc);
+    assert_eq!(out.rows, vec!["carrier=DHL"]);
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!((out.rejected[0].line, out.rejected[0].offset), (2, 44));
+    assert_eq!(
+        out.rejected[0].reason,
+        "no value for column carrier, which is not nullable"
     );
 }
 

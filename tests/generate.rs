@@ -12,7 +12,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use quick_xml::events::Event;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use strata::generate::{DirtCounts, FileEntry, Format, GenerateArgs, Manifest, generate};
+use strata::generate::{DirtCounts, FileEntry, GenerateArgs, Manifest, generate};
+use strata::lake::RawFormat;
 
 /// Small and dirty: enough records that every kind of dirt shows up, fast in a debug build.
 fn dirty_args(out: &Path) -> GenerateArgs {
@@ -87,7 +88,12 @@ fn manifest_tells_the_truth_about_every_file() {
     for file in &manifest.files {
         let bytes = fs::read(dir.path().join(&file.path)).unwrap();
         assert_eq!(bytes.len() as u64, file.bytes, "{}", file.path);
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), file.sha256, "{}", file.path);
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            file.sha256,
+            "{}",
+            file.path
+        );
         let seen = read_file(file, &bytes);
         assert_eq!(
             seen,
@@ -99,7 +105,7 @@ fn manifest_tells_the_truth_about_every_file() {
             file.path
         );
         assert_eq!(file.valid_records, file.records - file.dirt.malformed);
-        if matches!(file.format, Format::Json | Format::Parquet) {
+        if matches!(file.format, RawFormat::Json | RawFormat::Parquet) {
             assert_eq!(file.dirt.malformed, 0, "{}", file.path);
         }
         if file.batch == 1 {
@@ -113,21 +119,28 @@ fn manifest_tells_the_truth_about_every_file() {
         assert!(count.as_u64().unwrap() > 0, "no {kind} anywhere");
     }
     let totals = &manifest.totals["orders"];
-    let orders: Vec<&FileEntry> = manifest.files.iter().filter(|f| f.entity == "orders").collect();
+    let orders: Vec<&FileEntry> = manifest
+        .files
+        .iter()
+        .filter(|f| f.entity == "orders")
+        .collect();
     assert_eq!(totals.files, 3);
-    assert_eq!(totals.records, orders.iter().map(|f| f.records).sum::<u64>());
+    assert_eq!(
+        totals.records,
+        orders.iter().map(|f| f.records).sum::<u64>()
+    );
 }
 
 /// Parses `bytes` as the manifest says it is stored and checks the columns on the way.
 fn read_file(file: &FileEntry, bytes: &[u8]) -> Seen {
     let text = || std::str::from_utf8(bytes).expect("text files are UTF-8");
     match file.format {
-        Format::Csv => {
+        RawFormat::Csv => {
             let (header, lines) = csv_lines(text());
             assert_eq!(header, file.columns, "{}", file.path);
             seen(lines.iter().map(|line| line.fields.is_some()))
         }
-        Format::Ndjson => seen(text().lines().map(|line| {
+        RawFormat::Ndjson => seen(text().lines().map(|line| {
             let value = serde_json::from_str::<Value>(line).ok();
             let object = value.as_ref().and_then(Value::as_object);
             if let Some(object) = object {
@@ -135,35 +148,49 @@ fn read_file(file: &FileEntry, bytes: &[u8]) -> Seen {
             }
             object.is_some()
         })),
-        Format::Json => {
+        RawFormat::Json => {
             let values: Vec<Value> = serde_json::from_slice(bytes).expect("a JSON array");
             for value in &values {
                 assert_eq!(keys(value.as_object().unwrap()), set(&file.columns));
             }
             // One object per line, for line-oriented tools.
-            assert_eq!(text().lines().count(), values.len().max(1) + usize::from(!values.is_empty()));
+            assert_eq!(
+                text().lines().count(),
+                values.len().max(1) + usize::from(!values.is_empty())
+            );
             seen(values.iter().map(|_| true))
         }
-        Format::Xml => {
+        RawFormat::Xml => {
             let lines: Vec<&str> = text().lines().collect();
             assert!(lines[0].starts_with("<?xml"));
             assert_eq!(lines[1], "<shipments>");
             assert_eq!(lines[lines.len() - 1], "</shipments>");
             let mut all_children = BTreeSet::new();
-            let result = seen(lines[2..lines.len() - 1].iter().map(|line| match xml_children(line) {
-                Some(children) => {
-                    all_children.extend(children);
-                    true
-                }
-                None => false,
-            }));
+            let result =
+                seen(
+                    lines[2..lines.len() - 1]
+                        .iter()
+                        .map(|line| match xml_children(line) {
+                            Some(children) => {
+                                all_children.extend(children);
+                                true
+                            }
+                            None => false,
+                        }),
+                );
             assert_eq!(all_children, set(&file.columns), "{}", file.path);
             result
         }
-        Format::Parquet => {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
-                .expect("a Parquet file");
-            let names: Vec<String> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+        RawFormat::Parquet => {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+                    .expect("a Parquet file");
+            let names: Vec<String> = reader
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             assert_eq!(names, file.columns);
             let rows = reader.metadata().file_metadata().num_rows() as u64;
             Seen {
@@ -233,7 +260,9 @@ fn xml_children(line: &str) -> Option<BTreeSet<String>> {
     let mut depth = 0;
     let mut names = BTreeSet::new();
     loop {
-        let name_of = |e: &quick_xml::events::BytesStart| String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+        let name_of = |e: &quick_xml::events::BytesStart| {
+            String::from_utf8(e.name().as_ref().to_vec()).unwrap()
+        };
         match reader.read_event() {
             Err(_) => return None,
             Ok(Event::Start(e)) => {
@@ -268,7 +297,10 @@ fn orders_dirt_counts_are_exact() {
             column("order_id"),
             column("customer_id"),
             column("order_ts"),
-            header.iter().position(|c| c == "total_amount" || c == "order_total").unwrap(),
+            header
+                .iter()
+                .position(|c| c == "total_amount" || c == "order_total")
+                .unwrap(),
         );
         let day = NaiveDate::parse_from_str(&file.date, "%Y-%m-%d").unwrap();
         let mut dirt = DirtCounts {
@@ -302,14 +334,16 @@ fn orders_dirt_counts_are_exact() {
     }
 }
 
-
 /// A timestamp in any of the orders feed's formats, in UTC, and whether it was ISO 8601.
 fn parse_ts(text: &str) -> (NaiveDateTime, bool) {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return (t.naive_utc(), true);
     }
     if let Ok(seconds) = text.parse::<i64>() {
-        return (DateTime::from_timestamp(seconds, 0).unwrap().naive_utc(), false);
+        return (
+            DateTime::from_timestamp(seconds, 0).unwrap().naive_utc(),
+            false,
+        );
     }
     let t = NaiveDateTime::parse_from_str(text, "%m/%d/%Y %H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
@@ -345,8 +379,14 @@ fn schema_drifts_from_the_second_batch_unless_disabled() {
                 } else {
                     (DataType::Int32, DataType::Float32)
                 };
-                assert_eq!(schema.field_with_name("quantity").unwrap().data_type(), &quantity);
-                assert_eq!(schema.field_with_name("unit_price").unwrap().data_type(), &price);
+                assert_eq!(
+                    schema.field_with_name("quantity").unwrap().data_type(),
+                    &quantity
+                );
+                assert_eq!(
+                    schema.field_with_name("unit_price").unwrap().data_type(),
+                    &price
+                );
             }
             _ => {}
         }
@@ -386,10 +426,17 @@ fn clean_run_has_no_dirt_and_consistent_references() {
     let customers: HashSet<String> = csv_column("customers", "customer_id").into_iter().collect();
     let order_ids = csv_column("orders", "order_id");
     let orders: HashSet<String> = order_ids.iter().cloned().collect();
-    assert_eq!(orders.len(), order_ids.len(), "order ids are unique when clean");
+    assert_eq!(
+        orders.len(),
+        order_ids.len(),
+        "order ids are unique when clean"
+    );
     assert_eq!(orders.len(), 3000);
     for customer in csv_column("orders", "customer_id") {
-        assert!(customers.contains(&customer), "order of unknown customer {customer}");
+        assert!(
+            customers.contains(&customer),
+            "order of unknown customer {customer}"
+        );
     }
 
     let products: HashSet<String> = texts("products")
@@ -407,8 +454,14 @@ fn clean_run_has_no_dirt_and_consistent_references() {
         .unwrap();
         for batch in reader {
             let batch = batch.unwrap();
-            let order_id = batch.column_by_name("order_id").unwrap().as_primitive::<Int64Type>();
-            let product_id = batch.column_by_name("product_id").unwrap().as_primitive::<Int64Type>();
+            let order_id = batch
+                .column_by_name("order_id")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let product_id = batch
+                .column_by_name("product_id")
+                .unwrap()
+                .as_primitive::<Int64Type>();
             assert_eq!(product_id.null_count(), 0);
             for i in 0..batch.num_rows() {
                 let order = order_id.value(i).to_string();
@@ -424,7 +477,11 @@ fn clean_run_has_no_dirt_and_consistent_references() {
     let totals: HashMap<String, f64> = order_ids
         .iter()
         .cloned()
-        .zip(csv_column("orders", "total_amount").iter().map(|t| t.parse().unwrap()))
+        .zip(
+            csv_column("orders", "total_amount")
+                .iter()
+                .map(|t| t.parse().unwrap()),
+        )
         .collect();
     for text in texts("payments") {
         for line in text.lines() {
@@ -468,12 +525,12 @@ fn formats_flag_limits_the_entities_written() {
     let mut args = GenerateArgs::new(dir.path().to_path_buf());
     args.scale = 200;
     args.batches = 2;
-    args.formats = vec![Format::Csv];
+    args.formats = vec![RawFormat::Csv];
     let manifest = run(&args);
-    assert_eq!(manifest.formats, vec![Format::Csv]);
+    assert_eq!(manifest.formats, vec![RawFormat::Csv]);
     let entities: BTreeSet<&str> = manifest.files.iter().map(|f| f.entity.as_str()).collect();
     assert_eq!(entities, BTreeSet::from(["customers", "orders"]));
-    assert!(manifest.files.iter().all(|f| f.format == Format::Csv));
+    assert!(manifest.files.iter().all(|f| f.format == RawFormat::Csv));
     let mut on_disk: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -488,13 +545,23 @@ fn defaults_match_the_documented_flags() {
     assert_eq!((args.scale, args.seed, args.batches), (10_000, 42, 3));
     assert_eq!(args.formats.len(), 5);
     assert_eq!(
-        (args.null_rate, args.duplicate_rate, args.malformed_rate, args.late_rate),
+        (
+            args.null_rate,
+            args.duplicate_rate,
+            args.malformed_rate,
+            args.late_rate
+        ),
         (0.01, 0.01, 0.005, 0.02)
     );
     assert!(!args.no_drift && !args.clean);
     let mut bad = args.clone();
     bad.null_rate = 1.5;
-    assert!(generate(&bad).unwrap_err().to_string().contains("--null-rate"));
+    assert!(
+        generate(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--null-rate")
+    );
 }
 
 fn tempdir() -> tempfile::TempDir {

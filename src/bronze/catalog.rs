@@ -22,7 +22,8 @@ use super::paths::{AllowedRoots, ResolvedPath};
 use super::scan::ScanMode;
 use super::table::{BronzeTable, RawFileRef, TableSpec};
 use crate::lake::Lake;
-use crate::land::{IngestLog, IngestRecord, RawFormat, SourcesFile};
+use crate::lake::RawFormat;
+use crate::land::{IngestLog, IngestRecord, SourcesFile};
 
 /// Suffix of the table holding a bronze table's rejected records.
 pub const REJECTED_SUFFIX: &str = "__rejected";

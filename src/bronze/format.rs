@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::BronzeError;
 use super::decode::RawFormatReader;
 use super::formats::{csv::CsvFormat, json::JsonArrayFormat, json::NdjsonFormat, xml::XmlFormat};
-use crate::land::RawFormat;
+use crate::lake::RawFormat;
 
 /// How the files of a table are read.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
 use super::catalog::Bronze;
-use crate::land::RawFormat;
+use crate::lake::RawFormat;
 
 /// The table functions and the formats they read.
 const FUNCTIONS: [(&str, RawFormat); 5] = [

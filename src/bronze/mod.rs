@@ -2,7 +2,14 @@
 
 pub mod decode;
 pub mod formats;
+pub mod catalog;
+pub mod format;
+pub mod functions;
+pub mod infer;
+pub mod paths;
+pub mod scan;
 pub mod schema;
+pub mod table;
 
 /// Errors reading bronze; each names the table or file it concerns.
 #[derive(Debug, thiserror::Error)]

@@ -135,7 +135,7 @@ impl FileSource for TextSource {
     }
 
     fn file_type(&self) -> &str {
-        self.reader.format.as_str()
+        self.reader.format.extension()
     }
 
     /// Rows of line-oriented formats can be read in parallel ranges; rejected records are

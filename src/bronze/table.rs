@@ -18,6 +18,7 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_datasource::PartitionedFile;
 use futures::{StreamExt, TryStreamExt};
+
 use object_store::ObjectStore;
 use object_store::path::Path;
 
@@ -84,16 +85,25 @@ impl std::fmt::Debug for ReaderKind {
 impl BronzeTable {
     /// Infers every file's schema (cached by content) and builds the table in `mode`.
     pub async fn try_new(spec: TableSpec, mode: ScanMode) -> Result<Self, BronzeError> {
-        let schemas: Vec<SchemaRef> = futures::stream::iter(&spec.files)
+        // Each inference owns what it reads, so the futures can run concurrently on any thread.
+        let inferences: Vec<_> = spec
+            .files
+            .iter()
             .map(|f| {
-                let file = FileToInfer {
-                    location: &f.location,
-                    size: f.size,
-                    identity: &f.identity,
-                };
-                let (store, reader, fingerprint) = (&spec.store, &spec.reader, &spec.fingerprint);
-                async move { infer::file_schema(store, &file, reader, fingerprint).await }
+                let (store, reader) = (Arc::clone(&spec.store), spec.reader.clone());
+                let fingerprint = spec.fingerprint.clone();
+                let (location, size, identity) = (f.location.clone(), f.size, f.identity.clone());
+                async move {
+                    let file = FileToInfer {
+                        location: &location,
+                        size,
+                        identity: &identity,
+                    };
+                    infer::file_schema(&store, &file, &reader, &fingerprint).await
+                }
             })
+            .collect();
+        let schemas: Vec<SchemaRef> = futures::stream::iter(inferences)
             .buffered(INFER_CONCURRENCY)
             .try_collect()
             .await?;

@@ -10,6 +10,8 @@ use datafusion::prelude::SessionContext;
 
 /// Sample values shown per column.
 const SAMPLES: usize = 3;
+/// Longest value shown in a profile cell; the rest is elided.
+const SHOWN_CHARS: usize = 40;
 /// Rows the sample values are drawn from (the statistics cover every row).
 const SAMPLE_ROWS: usize = 10_000;
 
@@ -71,8 +73,8 @@ pub async fn profile(ctx: &SessionContext, relation: &str) -> Result<RecordBatch
         types.push(field.data_type().to_string());
         nulls.push(number(base)?);
         distinct.push(number(base + 1)?);
-        mins.push(value(base + 2)?);
-        maxs.push(value(base + 3)?);
+        mins.push(value(base + 2)?.map(|v| truncate(&v, SHOWN_CHARS)));
+        maxs.push(value(base + 3)?.map(|v| truncate(&v, SHOWN_CHARS)));
         samples.push(sample_values(ctx, relation, field.name()).await?);
     }
     let columns: Vec<ArrayRef> = vec![
@@ -117,7 +119,7 @@ async fn sample_values(
             .as_any()
             .downcast_ref::<StringArray>()
             .expect("cast to Utf8");
-        values.extend(col.iter().flatten().map(|v| truncate(v, 40)));
+        values.extend(col.iter().flatten().map(|v| truncate(v, SHOWN_CHARS)));
     }
     Ok(values.join(", "))
 }

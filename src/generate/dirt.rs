@@ -46,8 +46,7 @@ pub(super) trait Sink<T: Table> {
     fn can_malform(&self) -> bool;
 
     /// Writes `row` broken so that a reader must reject it; only called if `can_malform`.
-    fn write_malformed(&mut self, table: &T, row: &T::Row, rng: &mut ChaCha8Rng)
-    -> io::Result<()>;
+    fn write_malformed(&mut self, table: &T, row: &T::Row, rng: &mut ChaCha8Rng) -> io::Result<()>;
 }
 
 /// What a file received.

@@ -6,8 +6,8 @@
 //! the order's total, its shipment goes to the customer's city. Dirt is applied on top by each
 //! writer, from its own stream.
 
-use rand::rand_core::{RngCore, impls};
 use rand::Rng;
+use rand::rand_core::{RngCore, impls};
 
 use super::calendar::{MS_PER_DAY, MS_PER_HOUR, START_DAY, days_from_civil};
 use super::plan::Plan;
@@ -25,8 +25,9 @@ struct Keyed(u64);
 enum Domain {
     Customer = 1,
     Product = 2,
-    Order = 3,
-    Line = 4,
+    Price = 3,
+    Order = 4,
+    Line = 5,
 }
 
 impl Keyed {
@@ -112,28 +113,35 @@ pub(super) struct Product {
 }
 
 pub(super) fn product(plan: &Plan, id: u64) -> Product {
+    let (category, price_cents) = pricing(plan, id);
     let mut k = Keyed::new(plan.seed, Domain::Product, id);
-    let category = k.pick(vocab::CATEGORIES);
     let batch = plan.products.batch_of(id);
-    let created_day = if batch == 0 {
-        k.random_range(days_from_civil(2020, 1, 1)..START_DAY)
-    } else {
-        plan.day(batch)
-    };
-    // Prices end in .99 or .49 or .00 like real price tags.
-    let dollars = k.random_range(category.price_cents.0 / 100..=category.price_cents.1 / 100);
-    let cents = [99, 49, 0][k.random_range(0..3)];
     Product {
         category,
         adjective: k.pick(vocab::ADJECTIVES),
         noun: k.pick(category.nouns),
-        price_cents: dollars * 100 + cents,
+        price_cents,
         weight_g: k.random_range(category.weight_g.0..=category.weight_g.1),
         color: k.pick(vocab::COLORS),
         size: k.pick(vocab::SIZES),
         material: k.pick(vocab::MATERIALS),
-        created_day,
+        created_day: if batch == 0 {
+            k.random_range(days_from_civil(2020, 1, 1)..START_DAY)
+        } else {
+            plan.day(batch)
+        },
     }
+}
+
+/// A product's category and price: all an order line needs, drawn from their own key so a
+/// line does not pay for the product's other facts.
+fn pricing(plan: &Plan, id: u64) -> (Category, i64) {
+    let mut k = Keyed::new(plan.seed, Domain::Price, id);
+    let category = k.pick(vocab::CATEGORIES);
+    // Prices end in .99 or .49 or .00 like real price tags.
+    let dollars = k.random_range(category.price_cents.0 / 100..=category.price_cents.1 / 100);
+    let cents = k.pick(&[99, 49, 0]);
+    (category, dollars * 100 + cents)
 }
 
 /// An order header.
@@ -174,7 +182,8 @@ pub(super) fn order(plan: &Plan, id: u64, batch: u32) -> Order {
     let roll = k.random_range(0..100);
     Order {
         customer_id: k.random_range(1..=plan.customers.known(batch)),
-        placed_ms: day * MS_PER_DAY + k.random_range(0..LAST_ORDER_HOUR * MS_PER_HOUR / 1000) * 1000,
+        placed_ms: day * MS_PER_DAY
+            + k.random_range(0..LAST_ORDER_HOUR * MS_PER_HOUR / 1000) * 1000,
         status: STATUS_WEIGHTS.iter().position(|&w| roll < w).unwrap_or(0),
         channel: k.pick(vocab::CHANNELS),
         lines: k.random_range(1..=4),
@@ -199,12 +208,16 @@ impl Line {
 
 /// Line `line_no` (1-based) of order `order_id`, which `batch` introduced.
 pub(super) fn line(plan: &Plan, order_id: u64, line_no: u32, batch: u32) -> Line {
-    let mut k = Keyed::new(plan.seed, Domain::Line, (order_id << 8) | u64::from(line_no));
+    let mut k = Keyed::new(
+        plan.seed,
+        Domain::Line,
+        (order_id << 8) | u64::from(line_no),
+    );
     let product_id = k.random_range(1..=plan.products.known(batch));
     Line {
         product_id,
         quantity: k.pick(&[1, 1, 1, 1, 2, 2, 3, 5]),
-        unit_price_cents: product(plan, product_id).price_cents,
+        unit_price_cents: pricing(plan, product_id).1,
         discount_pct: k.pick(&[0, 0, 0, 0, 0, 5, 10, 15, 20, 25]),
     }
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::GenerateError;
-use super::options::{Format, Rates};
+use super::options::Rates;
+use crate::lake::RawFormat;
 
 /// Everything one `generate` run wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +24,7 @@ pub struct Manifest {
     pub batches: u32,
     /// Date of batch 1; batch b is dated `start_date + (b - 1)` days.
     pub start_date: String,
-    pub formats: Vec<Format>,
+    pub formats: Vec<RawFormat>,
     /// Whether later batches carry schema drift.
     pub drift: bool,
     pub rates: Rates,
@@ -39,7 +40,7 @@ pub struct FileEntry {
     /// Relative to the output directory, with `/` separators.
     pub path: String,
     pub entity: String,
-    pub format: Format,
+    pub format: RawFormat,
     /// 1-based.
     pub batch: u32,
     pub date: String,

@@ -5,10 +5,10 @@
 //! and how many of them show each kind of dirt. Output is a pure function of the arguments:
 //! the same seed gives byte-identical files.
 //!
-//! How it fits together: [`plan`] fixes ids and dates per batch, [`facts`] derives the clean
-//! truth per key (shared by all entities), each [`entity`] turns facts into rows with dirt
-//! decided from its own random stream, and [`dirt::pump`] adds duplicates and malformed
-//! records while a [`text`] or Parquet sink writes them through a hashing [`output`] file.
+//! How it fits together: `plan` fixes ids and dates per batch, `facts` derives the clean
+//! truth per key (shared by all entities), each `entity` turns facts into rows with dirt
+//! decided from its own random stream, and `dirt::pump` adds duplicates and malformed records
+//! while a `text` or Parquet sink writes them through a hashing `output` file.
 
 mod calendar;
 mod dirt;
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use manifest::{DirtCounts, EntityTotals, FileEntry, Manifest};
-pub use options::{Format, GenerateArgs, Rates};
+pub use options::{GenerateArgs, Rates};
 
 use entity::Entity;
 use output::OutFile;
@@ -89,12 +89,11 @@ pub fn generate(args: &GenerateArgs) -> Result<Manifest, GenerateError> {
         files,
     };
     let path = args.out.join(Manifest::FILE_NAME);
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|source| {
-        GenerateError::Manifest {
+    let mut json =
+        serde_json::to_vec_pretty(&manifest).map_err(|source| GenerateError::Manifest {
             path: path.clone(),
             source,
-        }
-    })?;
+        })?;
     json.push(b'\n');
     std::fs::write(&path, json).map_err(|source| GenerateError::Io { path, source })?;
     Ok(manifest)
@@ -113,9 +112,7 @@ fn write_all(
         .flat_map(|&entity| (0..plan.batches).map(move |batch| (entity, batch)))
         .collect();
     // Biggest first, so no worker starts the events feed last and finishes alone.
-    jobs.sort_by_key(|&(entity, batch)| {
-        (std::cmp::Reverse(entity.expected_records(plan)), batch)
-    });
+    jobs.sort_by_key(|&(entity, batch)| (std::cmp::Reverse(entity.expected_records(plan)), batch));
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(jobs.len()));
     let workers = std::thread::available_parallelism()
@@ -130,12 +127,17 @@ fn write_all(
                         break;
                     };
                     let result = write_file(plan, out, entity, batch, progress);
-                    results.lock().expect("no worker panics holding the lock").push((i, result));
+                    results
+                        .lock()
+                        .expect("no worker panics holding the lock")
+                        .push((i, result));
                 }
             });
         }
     });
-    let mut results = results.into_inner().expect("no worker panicked holding the lock");
+    let mut results = results
+        .into_inner()
+        .expect("no worker panicked holding the lock");
     // Report the first failure in job order, not in the order threads happened to hit it.
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, result)| result).collect()
@@ -158,7 +160,9 @@ fn write_file(
         source,
     };
     let file = OutFile::create(&path).map_err(io_error)?;
-    let (tally, written) = entity.write(plan, batch, file, progress).map_err(io_error)?;
+    let (tally, written) = entity
+        .write(plan, batch, file, progress)
+        .map_err(io_error)?;
     Ok(FileEntry {
         path: relative,
         entity: name.into(),

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
+use crate::lake::RawFormat;
+
 /// Flags of `strata generate`; [`GenerateArgs::new`] gives the same defaults to library callers.
 #[derive(Debug, Clone, Args)]
 pub struct GenerateArgs {
@@ -22,8 +24,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub batches: u32,
     /// Only write entities stored in these formats
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,json,ndjson,xml,parquet")]
-    pub formats: Vec<Format>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "csv,json,ndjson,xml,parquet"
+    )]
+    pub formats: Vec<RawFormat>,
     /// Probability that a record has a required field left empty
     #[arg(long, default_value_t = 0.01, value_parser = parse_rate)]
     pub null_rate: f64,
@@ -97,7 +104,7 @@ impl GenerateArgs {
 
     /// The selected formats, sorted and without repeats, so the manifest does not depend on
     /// how the flag was spelled.
-    pub(super) fn selected_formats(&self) -> Vec<Format> {
+    pub(super) fn selected_formats(&self) -> Vec<RawFormat> {
         let mut formats = self.formats.clone();
         formats.sort();
         formats.dedup();
@@ -110,32 +117,6 @@ const MIXED_DATE_FORMAT_RATE: f64 = 0.08;
 const CURRENCY_STRING_RATE: f64 = 0.05;
 const OUT_OF_RANGE_RATE: f64 = 0.002;
 const VARIANT_SPELLING_RATE: f64 = 0.15;
-
-/// File format of an entity.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Csv,
-    Json,
-    Ndjson,
-    Xml,
-    Parquet,
-}
-
-impl Format {
-    /// File extension, which is also the manifest's spelling of the format.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Ndjson => "ndjson",
-            Format::Xml => "xml",
-            Format::Parquet => "parquet",
-        }
-    }
-}
 
 /// Per-record probabilities in force for a run, recorded in the manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -160,7 +141,9 @@ pub struct Rates {
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
     check_rate(rate)?;
     Ok(rate)
 }
@@ -188,10 +171,15 @@ mod tests {
     #[test]
     fn flags_parse_as_documented() {
         let cli = Cli::try_parse_from([
-            "generate", "--formats", "xml,csv,csv", "--clean", "--batches", "2",
+            "generate",
+            "--formats",
+            "xml,csv,csv",
+            "--clean",
+            "--batches",
+            "2",
         ])
         .unwrap();
-        assert_eq!(cli.args.selected_formats(), [Format::Csv, Format::Xml]);
+        assert_eq!(cli.args.selected_formats(), [RawFormat::Csv, RawFormat::Xml]);
         assert_eq!(cli.args.rates(), Rates::default());
         assert!(!cli.args.drift());
         assert!(Cli::try_parse_from(["generate", "--null-rate", "2"]).is_err());

@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(ids.new_in(1), 5..=6);
         assert_eq!(ids.new_in(3), 9..=10);
         assert_eq!(ids.known(2), 8);
-        assert_eq!((ids.batch_of(4), ids.batch_of(5), ids.batch_of(10)), (0, 1, 3));
+        assert_eq!(
+            (ids.batch_of(4), ids.batch_of(5), ids.batch_of(10)),
+            (0, 1, 3)
+        );
         assert_eq!(Ids::spread(7, 1, 2).new_in(0), 1..=7);
         assert_eq!(Ids::spread(3, 3, 1).total(), 3);
     }

@@ -2,7 +2,7 @@
 
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use object_store::path::Path;
 use url::Url;
@@ -23,16 +23,23 @@ pub async fn open(lake: &Lake, path: &Path) -> Result<Option<DeltaTable>, DeltaT
     Ok(table.version().is_some().then_some(table))
 }
 
-/// Appends `batches` to the Delta table at `url`, creating it on first use: one commit, so
+/// Appends `batches` to the Delta table at `path`, creating it on first use: one commit, so
 /// readers see all of the rows or none of them.
 pub async fn append(
-    url: &Url,
+    lake: &Lake,
+    path: &Path,
     name: &str,
     batches: Vec<RecordBatch>,
 ) -> Result<DeltaTable, DeltaTableError> {
-    prepare_local_dir(url)?;
-    DeltaTable::try_from_url(url.clone())
-        .await?
+    let table = match open(lake, path).await? {
+        Some(table) => table,
+        None => {
+            let url = lake.url_of(path);
+            prepare_local_dir(&url)?;
+            DeltaTableBuilder::from_url(url)?.build()?
+        }
+    };
+    table
         .write(batches)
         .with_save_mode(SaveMode::Append)
         .with_table_name(name)

@@ -2,6 +2,7 @@
 //! addressed by lake-relative paths so commands work unchanged on either.
 
 pub mod delta;
+mod format;
 pub mod layout;
 mod root;
 
@@ -13,6 +14,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use url::Url;
 
+pub use format::RawFormat;
 pub use root::LakeRoot;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,41 +1,12 @@
 //! `catalog/sources.yml`: the sources Strata lands from and the tables each one offers.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::LandError;
-
-/// The raw formats bronze knows how to read back (landing itself never parses them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RawFormat {
-    Csv,
-    Json,
-    Ndjson,
-    Xml,
-    Parquet,
-}
-
-impl RawFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Csv => "csv",
-            Self::Json => "json",
-            Self::Ndjson => "ndjson",
-            Self::Xml => "xml",
-            Self::Parquet => "parquet",
-        }
-    }
-}
-
-impl fmt::Display for RawFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::lake::RawFormat;
 
 /// The whole declaration file.
 #[derive(Debug, Clone, Deserialize)]

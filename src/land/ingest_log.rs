@@ -81,12 +81,12 @@ impl IngestLog {
     }
 
     /// Commits `records` in one Delta transaction.
-    pub async fn append(&self, records: &[IngestRecord]) -> Result<(), LandError> {
+    pub async fn append(&self, lake: &Lake, records: &[IngestRecord]) -> Result<(), LandError> {
         if records.is_empty() {
             return Ok(());
         }
         let batch = to_batch(records).map_err(|e| self.error(e))?;
-        delta::append(&self.url, TABLE, vec![batch])
+        delta::append(lake, &self.path, TABLE, vec![batch])
             .await
             .map_err(|e| self.error(e))?;
         Ok(())

@@ -24,7 +24,7 @@ use object_store::path::Path;
 use crate::config::Config;
 use crate::lake::{Lake, layout};
 pub use copy::Digested;
-pub use declaration::{RawFormat, SourceDecl, SourceKind, SourcesFile, TableDecl};
+pub use declaration::{SourceDecl, SourceKind, SourcesFile, TableDecl};
 pub use ingest_log::{IngestLog, IngestRecord};
 pub use source::{ByteStream, RawFile, Source};
 
@@ -236,7 +236,7 @@ pub async fn land(
                 counts.bytes += record.bytes;
                 pending.push(record);
                 if pending.len() >= COMMIT_EVERY {
-                    log.append(&pending).await?;
+                    log.append(lake, &pending).await?;
                     pending.clear();
                 }
             }
@@ -244,7 +244,7 @@ pub async fn land(
         }
     }
     drop(results);
-    log.append(&pending).await?;
+    log.append(lake, &pending).await?;
     progress.finish_and_clear();
     Ok(LandReport {
         batch_id,

@@ -15,26 +15,31 @@ pub fn named_args(statement: &mut Statement) {
     impl VisitorMut for Rewrite {
         type Break = ();
         fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Function { args, .. } = factor {
-                for arg in args.iter_mut() {
-                    if let FunctionArg::Named {
-                        name,
-                        arg: FunctionArgExpr::Expr(value),
-                        ..
-                    } = arg
-                    {
-                        let text = match value {
-                            Expr::Value(v) => match &v.value {
-                                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
-                                    s.clone()
-                                }
-                                other => other.to_string(),
-                            },
+            let args = match factor {
+                TableFactor::Table {
+                    args: Some(call), ..
+                } => &mut call.args,
+                TableFactor::Function { args, .. } => args,
+                _ => return ControlFlow::Continue(()),
+            };
+            for arg in args.iter_mut() {
+                if let FunctionArg::Named {
+                    name,
+                    arg: FunctionArgExpr::Expr(value),
+                    ..
+                } = arg
+                {
+                    let text = match value {
+                        Expr::Value(v) => match &v.value {
+                            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                                s.clone()
+                            }
                             other => other.to_string(),
-                        };
-                        let joined = Value::SingleQuotedString(format!("{}={text}", name.value));
-                        *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(joined)));
-                    }
+                        },
+                        other => other.to_string(),
+                    };
+                    let joined = Value::SingleQuotedString(format!("{}={text}", name.value));
+                    *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(joined)));
                 }
             }
             ControlFlow::Continue(())

@@ -124,7 +124,8 @@ impl Table for Customers<'_> {
                 let mut row = self.fresh(id, rng);
                 row.changed = true;
                 if rng.random_bool(0.5) {
-                    row.email = Email::Changed(other(rng, vocab::EMAIL_DOMAINS, row.facts.email_domain));
+                    row.email =
+                        Email::Changed(other(rng, vocab::EMAIL_DOMAINS, row.facts.email_domain));
                 } else {
                     row.place = other(rng, vocab::PLACES, row.place);
                 }
@@ -149,13 +150,13 @@ impl TextTable for Customers<'_> {
         let facts = &row.facts;
         let mut record = CsvRecord::new(out);
         record
-            .field_if(row.null != Some(Required::Id), |b| push_int(b, row.id))
+            .plain_if(row.null != Some(Required::Id), |b| push_int(b, row.id))
             .text(facts.first.display)
             .text(facts.last.display)
-            .field_if(row.null != Some(Required::Email), |b| {
+            .plain_if(row.null != Some(Required::Email), |b| {
                 push_email(b, facts, row.email)
             })
-            .field(|b| {
+            .plain(|b| {
                 b.push(b'+');
                 push_int(b, row.place.calling_code);
                 b.push(b' ');
@@ -168,7 +169,7 @@ impl TextTable for Customers<'_> {
                     b.push(b' ');
                 }
             })
-            .field(|b| push_date(b, row.signup_day, row.signup_style))
+            .plain(|b| push_date(b, row.signup_day, row.signup_style))
             .text(facts.segment);
         if self.drifted {
             record.text(facts.loyalty_tier);

@@ -13,7 +13,7 @@ use std::io;
 use indicatif::ProgressBar;
 
 use super::dirt::Tally;
-use super::options::Format;
+use crate::lake::RawFormat;
 use super::output::{OutFile, Written};
 use super::plan::Plan;
 use super::text::{TextFile, TextFormat};
@@ -69,10 +69,10 @@ impl Entity {
         }
     }
 
-    pub(super) fn format(self) -> Format {
+    pub(super) fn format(self) -> RawFormat {
         match self.layout() {
             Layout::Text(format) => format.format(),
-            Layout::Parquet => Format::Parquet,
+            Layout::Parquet => RawFormat::Parquet,
         }
     }
 

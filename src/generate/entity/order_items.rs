@@ -131,15 +131,32 @@ pub(super) fn write(
         Field::new("order_id", DataType::Int64, false),
         Field::new("line_no", DataType::Int32, false),
         Field::new("product_id", DataType::Int64, true),
-        Field::new("quantity", if wide { DataType::Int64 } else { DataType::Int32 }, false),
-        Field::new("unit_price", if wide { DataType::Float64 } else { DataType::Float32 }, false),
+        Field::new(
+            "quantity",
+            if wide {
+                DataType::Int64
+            } else {
+                DataType::Int32
+            },
+            false,
+        ),
+        Field::new(
+            "unit_price",
+            if wide {
+                DataType::Float64
+            } else {
+                DataType::Float32
+            },
+            false,
+        ),
         Field::new("discount", DataType::Float64, false),
     ]));
     let properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
-    let writer = ArrowWriter::try_new(out, schema.clone(), Some(properties)).map_err(io::Error::other)?;
+    let writer =
+        ArrowWriter::try_new(out, schema.clone(), Some(properties)).map_err(io::Error::other)?;
     let mut sink = ParquetSink {
         writer,
         schema,
@@ -184,8 +201,12 @@ impl ParquetSink {
             )
         } else {
             (
-                Arc::new(Int32Array::from_iter_values(c.quantity.iter().map(|&q| q as i32))),
-                Arc::new(Float32Array::from_iter_values(c.unit_price.iter().map(|&p| p as f32))),
+                Arc::new(Int32Array::from_iter_values(
+                    c.quantity.iter().map(|&q| q as i32),
+                )),
+                Arc::new(Float32Array::from_iter_values(
+                    c.unit_price.iter().map(|&p| p as f32),
+                )),
             )
         };
         let batch = RecordBatch::try_new(

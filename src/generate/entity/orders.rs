@@ -152,10 +152,10 @@ impl TextTable for Orders<'_> {
         let ts_shown = row.null != Some(Required::Timestamp);
         CsvRecord::new(out)
             .int(row.id)
-            .field_if(row.null != Some(Required::Customer), |b| {
+            .plain_if(row.null != Some(Required::Customer), |b| {
                 push_int(b, row.customer_id)
             })
-            .field_if(ts_shown, |b| push_ts(b, row.ts_ms, row.ts_style))
+            .plain_if(ts_shown, |b| push_ts(b, row.ts_ms, row.ts_style))
             .text(match row.spelling {
                 0 => canonical,
                 k => variants[k - 1],

@@ -196,9 +196,8 @@ impl TextTable for Payments<'_> {
         let amount_shown = row.null != Some(Required::Amount);
         dirt.null_required += u64::from(row.null.is_some());
         dirt.currency_strings += u64::from(row.as_currency && (amount_shown || self.drifted()));
-        dirt.out_of_range += u64::from(
-            amount_shown && row.out_of_range == Some(OutOfRange::NegativeAmount),
-        );
+        dirt.out_of_range +=
+            u64::from(amount_shown && row.out_of_range == Some(OutOfRange::NegativeAmount));
         tally_ts(dirt, row.paid_ms, row.ts_style, self.plan.day(self.batch));
     }
 }

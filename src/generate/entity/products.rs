@@ -94,7 +94,11 @@ impl Table for Products<'_> {
                     TsStyle::EpochSeconds,
                 ],
             ),
-            null: maybe(rng, rates.null, &[Required::Sku, Required::Name, Required::Price]),
+            null: maybe(
+                rng,
+                rates.null,
+                &[Required::Sku, Required::Name, Required::Price],
+            ),
             padded_name: false,
         })
     }

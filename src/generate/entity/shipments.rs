@@ -144,7 +144,9 @@ impl TextTable for Shipments<'_> {
                 push_padded(b, row.tracking, 12);
             }
         });
-        xml_element(out, "shipped_at", |b| push_ts(b, row.shipped_ms, row.ts_style));
+        xml_element(out, "shipped_at", |b| {
+            push_ts(b, row.shipped_ms, row.ts_style)
+        });
         match row.delivered {
             Delivered::Absent => {}
             Delivered::Empty => out.extend_from_slice(b"<delivered_at/>"),
@@ -156,6 +158,11 @@ impl TextTable for Shipments<'_> {
         });
         out.extend_from_slice(b"</shipment>");
         dirt.null_required += u64::from(row.null.is_some());
-        tally_ts(dirt, row.shipped_ms, row.ts_style, self.plan.day(self.batch));
+        tally_ts(
+            dirt,
+            row.shipped_ms,
+            row.ts_style,
+            self.plan.day(self.batch),
+        );
     }
 }

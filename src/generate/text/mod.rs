@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::dirt::{Sink, Table, Tally, pump};
 use super::manifest::DirtCounts;
-use super::options::{Format, Rates};
+use super::options::Rates;
+use crate::lake::RawFormat;
 use super::output::{OutFile, Written};
 
 /// The text layouts an entity can be written in.
@@ -24,12 +25,12 @@ pub(super) enum TextFormat {
 }
 
 impl TextFormat {
-    pub(super) fn format(self) -> Format {
+    pub(super) fn format(self) -> RawFormat {
         match self {
-            TextFormat::Csv => Format::Csv,
-            TextFormat::Ndjson => Format::Ndjson,
-            TextFormat::Xml => Format::Xml,
-            TextFormat::JsonArray => Format::Json,
+            TextFormat::Csv => RawFormat::Csv,
+            TextFormat::Ndjson => RawFormat::Ndjson,
+            TextFormat::Xml => RawFormat::Xml,
+            TextFormat::JsonArray => RawFormat::Json,
         }
     }
 }
@@ -66,9 +67,10 @@ impl TextFile<'_> {
                 sink.out.write_all(table.columns().join(",").as_bytes())?;
                 sink.out.write_all(b"\n")?;
             }
-            TextFormat::Xml => {
-                writeln!(sink.out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>")?
-            }
+            TextFormat::Xml => writeln!(
+                sink.out,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>"
+            )?,
             TextFormat::Ndjson | TextFormat::JsonArray => {}
         }
         let tally = pump(&mut table, &mut sink, self.rng, self.rates, self.progress)?;
@@ -119,12 +121,7 @@ impl<T: TextTable> Sink<T> for TextSink {
         self.format != TextFormat::JsonArray
     }
 
-    fn write_malformed(
-        &mut self,
-        table: &T,
-        row: &T::Row,
-        rng: &mut ChaCha8Rng,
-    ) -> io::Result<()> {
+    fn write_malformed(&mut self, table: &T, row: &T::Row, rng: &mut ChaCha8Rng) -> io::Result<()> {
         self.line.clear();
         // The dirt of a record nobody can read is not counted.
         table.render(row, &mut self.line, &mut DirtCounts::default());

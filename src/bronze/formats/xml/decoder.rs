@@ -224,6 +224,9 @@ struct BatchSink {
     /// A column's text value: its JSON array text when repeated.
     texts: Vec<Range<usize>>,
     text: String,
+    /// Columns the schema declares non-nullable: a row without a value for one is rejected
+    /// (rather than failing the whole batch).
+    required: Vec<usize>,
 }
 
 const NO_COLUMN: u32 = u32::MAX;
@@ -248,7 +251,9 @@ impl BatchSink {
             })
             .collect();
         let n = columns.len();
+        let required = (0..n).filter(|&c| !schema.field(c).is_nullable()).collect();
         Self {
+            required,
             index: schema
                 .fields()
                 .iter()
@@ -334,6 +339,14 @@ impl BatchSink {
                 Staged::Text
             };
             self.staged[c] = Some(value);
+        }
+        for &c in &self.required {
+            if self.staged[c].is_none() && !matches!(self.columns[c], Column::Null) {
+                return Err(format!(
+                    "no value for column {}, which is not nullable",
+                    self.schema.field(c).name()
+                ));
+            }
         }
         Ok(())
     }

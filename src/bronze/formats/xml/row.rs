@@ -86,11 +86,8 @@ impl RowParser {
                         return Ok(());
                     }
                 }
-                Event::End(_) => {
-                    if self.close() {
-                        return Ok(());
-                    }
-                }
+                // Closing the row element ends the row.
+                Event::End(_) if self.close() => return Ok(()),
                 Event::Text(t) if self.levels.len() > 1 => {
                     self.text.push_str(&t.decode().map_err(|e| e.to_string())?);
                 }
