@@ -9,14 +9,20 @@ use clap::{Parser, Subcommand};
 
 use crate::bronze::functions::format_of;
 use crate::config::Config;
-use crate::sql::{self, PrintFormat, print::print_batches};
-use crate::{explore, session};
 use crate::generate::{self, GenerateArgs};
 use crate::lake::Lake;
 use crate::land::{self, LandOptions, LandReport};
+use crate::sql::{self, PrintFormat, print::print_batches};
+use crate::{explore, run, session};
+
+mod models;
 
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about = "A SQL-first lakehouse: generate, land, explore, transform and serve")]
+#[command(
+    name = "strata",
+    version,
+    about = "A SQL-first lakehouse: generate, land, explore, transform and serve"
+)]
 pub struct Cli {
     /// The project directory (holding strata.toml)
     #[arg(long, global = true, env = "STRATA_PROJECT_DIR", default_value = ".")]
@@ -39,12 +45,54 @@ pub enum Command {
     Sql(SqlArgs),
     /// Profile a table's or raw path's columns: types, nulls, distinct values, min/max, samples
     Explore(ExploreArgs),
+    /// Render and plan the selected models and tests without running them (static check)
+    Compile(SelectArgs),
+    /// Build the selected models into Delta tables and views, in dependency order
+    Run(RunArgs),
+    /// Run the selected data tests
+    Test(RunArgs),
+    /// Load the selected seeds (CSV files) into Delta tables
+    Seed(RunArgs),
+    /// Seed, run and test the selection in DAG order, testing each model before its children
+    Build(RunArgs),
+    /// List the nodes a selection picks
+    Ls(SelectArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectArgs {
+    /// Nodes to include, dbt syntax: name, name+, +name, tag:x, path:models/silver, ...
+    #[arg(short = 's', long = "select", num_args = 1..)]
+    pub select: Vec<String>,
+    /// Nodes to leave out (same syntax)
+    #[arg(long, num_args = 1..)]
+    pub exclude: Vec<String>,
+    /// Project variables as a YAML or JSON mapping, e.g. '{start_date: "2026-01-01"}'
+    #[arg(long)]
+    pub vars: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Rebuild incremental models from scratch
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Nodes built at once (default: the number of cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct SqlArgs {
     /// SQL to run (several statements separated by `;`)
-    #[arg(short = 'c', long = "command", conflicts_with = "file", required_unless_present = "file")]
+    #[arg(
+        short = 'c',
+        long = "command",
+        conflicts_with = "file",
+        required_unless_present = "file"
+    )]
     pub command: Option<String>,
     /// A file of SQL statements to run
     #[arg(short = 'f', long = "file")]
@@ -74,25 +122,23 @@ pub struct LandArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Generate(args) => run_generate(&args),
-        Command::Land(args) => {
-            let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
-            run_land(&config, &args).await
-        }
-        Command::Sql(args) => {
-            let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
-            run_sql(&config, &args).await
-        }
-        Command::Explore(args) => {
-            let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
-            run_explore(&config, &args).await
-        }
+    let config = || load_config(&cli.project_dir, cli.lake.as_deref());
+    match &cli.command {
+        Command::Generate(args) => run_generate(args),
+        Command::Land(args) => run_land(&config()?, args).await,
+        Command::Sql(args) => run_sql(&config()?, args).await,
+        Command::Explore(args) => run_explore(&config()?, args).await,
+        Command::Compile(args) => models::compile(&config()?, args).await,
+        Command::Ls(args) => models::list(&config()?, args),
+        Command::Run(args) => models::run(&config()?, args, run::Command::Run).await,
+        Command::Test(args) => models::run(&config()?, args, run::Command::Test).await,
+        Command::Seed(args) => models::run(&config()?, args, run::Command::Seed).await,
+        Command::Build(args) => models::run(&config()?, args, run::Command::Build).await,
     }
 }
 
 /// The session over the configured lake that `sql` and `explore` query.
-async fn open_session(config: &Config) -> Result<datafusion::prelude::SessionContext> {
+pub(crate) async fn open_session(config: &Config) -> Result<datafusion::prelude::SessionContext> {
     let lake = Lake::open(config.lake.clone())?;
     session::context(config, &lake)
         .await
@@ -133,7 +179,12 @@ async fn run_explore(config: &Config, args: &ExploreArgs) -> Result<()> {
     let profile = explore::profile(&ctx, &relation)
         .await
         .with_context(|| format!("exploring {}", args.target))?;
-    print_batches(&mut std::io::stdout().lock(), &profile.schema(), &[profile], args.format)?;
+    print_batches(
+        &mut std::io::stdout().lock(),
+        &profile.schema(),
+        &[profile],
+        args.format,
+    )?;
     Ok(())
 }
 
@@ -170,7 +221,10 @@ async fn run_land(config: &Config, args: &LandArgs) -> Result<()> {
         .with_context(|| format!("landing into {}", config.lake))?;
     print_land_report(&report);
     if !report.failures.is_empty() {
-        bail!("{} file(s) or source(s) failed to land", report.failures.len());
+        bail!(
+            "{} file(s) or source(s) failed to land",
+            report.failures.len()
+        );
     }
     Ok(())
 }

@@ -6,10 +6,16 @@
 
 pub mod bronze;
 pub mod cli;
+pub mod compile;
 pub mod config;
 pub mod explore;
 pub mod generate;
+pub mod graph;
 pub mod lake;
 pub mod land;
+pub mod meta;
+pub mod project;
+pub mod run;
 pub mod session;
 pub mod sql;
+pub mod warehouse;

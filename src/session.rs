@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProvider, DynamicFileCatalog, MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::catalog::{CatalogProvider, DynamicFileCatalog};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use crate::bronze::catalog::{Bronze, BronzeSchema};
 use crate::bronze::functions::{self, RawPathTables};
@@ -17,19 +18,26 @@ use crate::bronze::paths::AllowedRoots;
 use crate::config::Config;
 use crate::lake::Lake;
 use crate::land::{SourceKind, SourcesFile};
+use crate::warehouse::LakeCatalog;
 
 /// Name of the catalog Strata's schemas live in.
 pub const CATALOG: &str = "strata";
 /// Schema for session-local objects (temporary views).
-pub const DEFAULT_SCHEMA: &str = "public";
+pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 
 /// A bare session over `lake`: its file system registered so paths and URLs in the lake
-/// resolve, `information_schema` on. Used for Strata's own metadata reads.
+/// resolve, `information_schema` on, and Delta's planner installed (Delta writes and merges
+/// plan nodes of their own). Used as is for Strata's own metadata reads.
 pub fn base_context(lake: &Lake) -> SessionContext {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
-    let ctx = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_object_store(&lake.store_url(), Arc::clone(lake.base_store()));
     ctx
 }
@@ -55,10 +63,12 @@ pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, Dat
     bronze.refresh().await?;
 
     let ctx = base_context(lake);
-    let catalog = MemoryCatalogProvider::new();
-    catalog.register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    catalog.register_schema("bronze", Arc::new(BronzeSchema(Arc::clone(&bronze))))?;
-    ctx.register_catalog(CATALOG, Arc::new(catalog));
+    let catalog = Arc::new(LakeCatalog::new(
+        lake.clone(),
+        Arc::new(BronzeSchema(Arc::clone(&bronze))),
+    ));
+    catalog.refresh().await?;
+    ctx.register_catalog(CATALOG, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
     functions::register(&ctx, &bronze);
 
     // Unknown quoted names in FROM are tried as raw paths (like DuckDB and datafusion-cli).
@@ -70,7 +80,9 @@ pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, Dat
     let state = SessionStateBuilder::new_from_existing(state)
         .with_catalog_list(catalogs)
         .build();
-    Ok(SessionContext::new_with_state(state))
+    let ctx = SessionContext::new_with_state(state);
+    catalog.session().set(ctx.state_weak_ref());
+    Ok(ctx)
 }
 
 /// Registers a loaded Delta table under `name` (at the snapshot it was loaded at).

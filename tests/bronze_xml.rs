@@ -286,7 +286,7 @@ fn check_broken(out: &Output) {
         (
             11,
             "<shipment id=\"8\"><order_id>8</order_id><carrier>a & b</carrier></shipment>",
-            "invalid XML",
+            "invalid XML: '&' that starts no entity reference (a literal '&' must be written &amp;)",
         ),
         (
             13,
@@ -334,6 +334,34 @@ fn broken_elements_are_rejected_once_and_decoding_resynchronises() {
         ]
     );
     check_broken(&decode(&f, &schema, BROKEN));
+}
+
+#[test]
+fn a_row_cut_inside_its_start_tag_is_one_rejection() {
+    let f = shipments();
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+    let doc = "<shipments>\n<shipment id=\"1\"/>\n<\n<shipment id=\"2\"/>\n<ship\n\
+               <shipment id=\"3\"/>\n<shipment\n<shipment id=\"4\"/>\n<shipment id=\"5\n\
+               <shipment id=\"6\"/>\n<shipments>not a row</shipments>\n<";
+    for chunk in [1, 3, doc.len()] {
+        let out = decode_chunks(&f, &schema, 8, doc.as_bytes().chunks(chunk));
+        assert_eq!(out.rows, ["id=1", "id=2", "id=3", "id=4", "id=6"]);
+        let got: Vec<(u64, &str)> = out
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.raw.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, "<"),
+                (5, "<ship"),
+                (7, "<shipment"),
+                (9, "<shipment id=\"5"),
+                (12, "<")
+            ]
+        );
+    }
 }
 
 #[test]

@@ -91,7 +91,7 @@ async fn lands_everything_once(kind: LakeKind) {
         assert!(layout.is_match(path), "unexpected bronze path {path}");
     }
 
-    let log = IngestLog::new(&lake).records(&lake).await.unwrap();
+    let log = IngestLog::new().records(&lake).await.unwrap();
     assert_eq!(log.len(), 14);
     for record in &log {
         assert_eq!(landed.get(&record.bronze_path), Some(&record.sha256));
@@ -110,10 +110,7 @@ async fn lands_everything_once(kind: LakeKind) {
         "{out}"
     );
     assert_eq!(bronze(&lake).await, landed);
-    assert_eq!(
-        IngestLog::new(&lake).records(&lake).await.unwrap().len(),
-        14
-    );
+    assert_eq!(IngestLog::new().records(&lake).await.unwrap().len(), 14);
 
     // A new drop lands alone; the same content under another name does not land again.
     let orders = project.path("drop/orders");
@@ -222,7 +219,7 @@ async fn survives_a_kill(kind: LakeKind, files: usize, size: usize) {
         complete,
         "each file exactly once"
     );
-    let log = IngestLog::new(&lake).records(&lake).await.unwrap();
+    let log = IngestLog::new().records(&lake).await.unwrap();
     let mut logged: Vec<String> = log.iter().map(|r| r.sha256.clone()).collect();
     logged.sort();
     assert_eq!(logged, complete, "the log lists exactly what landed");
@@ -267,7 +264,7 @@ async fn an_unreadable_file_fails_alone() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.csv"), "{stderr}");
     let lake = project.lake();
-    let log = IngestLog::new(&lake).records(&lake).await.unwrap();
+    let log = IngestLog::new().records(&lake).await.unwrap();
     assert_eq!(log.len(), 1, "only the file that landed is logged");
     assert!(log[0].source_path.ends_with("good.csv"));
 }

@@ -63,7 +63,7 @@ impl Bronze {
 
     /// Reads the ingest log and remembers the table names it implies.
     pub async fn refresh(&self) -> Result<Vec<IngestRecord>, DataFusionError> {
-        let records = IngestLog::new(&self.lake)
+        let records = IngestLog::new()
             .records(&self.lake)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;

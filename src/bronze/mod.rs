@@ -1,9 +1,9 @@
 //! Bronze: raw landed files queried with SQL, schemas inferred at read time.
 
-pub mod decode;
-pub mod formats;
 pub mod catalog;
+pub mod decode;
 pub mod format;
+pub mod formats;
 pub mod functions;
 pub mod infer;
 pub mod paths;

@@ -28,7 +28,8 @@ pub fn widen(a: &DataType, b: &DataType) -> DataType {
 }
 
 /// The union by name of `files`' schemas: columns in first-seen order, types widened, all
-/// nullable (a column one file lacks is null in that file's rows).
+/// nullable (a column one file lacks is null in that file's rows). A column no sample showed
+/// a value in is text: it holds whatever the unsampled rest of the files contains.
 pub fn union<'a>(files: impl IntoIterator<Item = &'a Schema>) -> Schema {
     let mut order: Vec<String> = Vec::new();
     let mut types: HashMap<String, DataType> = HashMap::new();
@@ -47,7 +48,10 @@ pub fn union<'a>(files: impl IntoIterator<Item = &'a Schema>) -> Schema {
         order
             .into_iter()
             .map(|name| {
-                let data_type = types.remove(&name).expect("every ordered name has a type");
+                let data_type = match types.remove(&name).expect("every ordered name has a type") {
+                    DataType::Null => DataType::Utf8,
+                    other => other,
+                };
                 Field::new(name, data_type, true)
             })
             .collect::<Vec<_>>(),
@@ -118,7 +122,7 @@ mod tests {
                 ("total_amount", &Utf8),
                 ("qty", &Int64),
                 ("order_total", &Float64),
-                ("fee", &Null)
+                ("fee", &Utf8)
             ]
         );
         let w = widened_to(&b1, &u);

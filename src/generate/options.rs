@@ -179,7 +179,10 @@ mod tests {
             "2",
         ])
         .unwrap();
-        assert_eq!(cli.args.selected_formats(), [RawFormat::Csv, RawFormat::Xml]);
+        assert_eq!(
+            cli.args.selected_formats(),
+            [RawFormat::Csv, RawFormat::Xml]
+        );
         assert_eq!(cli.args.rates(), Rates::default());
         assert!(!cli.args.drift());
         assert!(Cli::try_parse_from(["generate", "--null-rate", "2"]).is_err());

@@ -29,6 +29,27 @@ pub fn bronze_file(
     Path::from_iter(["bronze", source, table, &partition, &name])
 }
 
+/// Folders under `_strata/` that are not metadata tables.
+pub const META_SCRATCH: [&str; 2] = ["tmp", "views"];
+
+/// Schemas that hold something other than modelled tables.
+pub const RESERVED_SCHEMAS: [&str; 2] = ["bronze", META];
+
+/// A model's Delta table: `<schema>/<name>`.
+pub fn model_table(schema: &str, name: &str) -> Path {
+    Path::from_iter([schema, name])
+}
+
+/// A view's definition: `_strata/views/<schema>/<name>.sql`.
+pub fn view_file(schema: &str, name: &str) -> Path {
+    Path::from_iter([META, "views", schema, &format!("{name}.sql")])
+}
+
+/// Folder of the view definitions of one schema.
+pub fn view_dir(schema: &str) -> Path {
+    Path::from_iter([META, "views", schema])
+}
+
 /// A Delta table of Strata's own metadata, e.g. `_strata/ingest_log`.
 pub fn meta_table(name: &str) -> Path {
     Path::from_iter([META, name])

@@ -27,7 +27,7 @@ pub enum LakeError {
     #[error("cannot open the lake at {uri}: {source}")]
     Open {
         uri: Url,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -55,7 +55,7 @@ impl Lake {
                     Arc::new(LocalFileSystem::new()),
                     Path::from_absolute_path(dir).map_err(|e| LakeError::Open {
                         uri: root.url(),
-                        source: e.into(),
+                        source: Box::new(e.into()),
                     })?,
                 )
             }
@@ -66,7 +66,7 @@ impl Lake {
                     .build()
                     .map_err(|source| LakeError::Open {
                         uri: url.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 (Arc::new(store), Path::from(url.path()))
             }

@@ -60,8 +60,8 @@ pub enum LandError {
         uri: String,
         source: object_store::Error,
     },
-    #[error("ingest log {uri}: {message}")]
-    IngestLog { uri: String, message: String },
+    #[error("ingest log {0}")]
+    IngestLog(#[from] crate::meta::MetaError),
 }
 
 impl LandError {
@@ -140,7 +140,7 @@ pub async fn land(
 ) -> Result<LandReport, LandError> {
     let declaration = SourcesFile::load(&config.project_path(&config.land.sources))?;
     let selected = declaration.select(&opts.selectors)?;
-    let log = IngestLog::new(lake);
+    let log = IngestLog::new();
     let history = log.records(lake).await?;
     let orphans_removed = remove_orphans(lake, &selected, &history).await?;
     let now = Utc::now();

@@ -13,10 +13,10 @@ use std::io;
 use indicatif::ProgressBar;
 
 use super::dirt::Tally;
-use crate::lake::RawFormat;
 use super::output::{OutFile, Written};
 use super::plan::Plan;
 use super::text::{TextFile, TextFormat};
+use crate::lake::RawFormat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Entity {

@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use super::dirt::{Sink, Table, Tally, pump};
 use super::manifest::DirtCounts;
 use super::options::Rates;
-use crate::lake::RawFormat;
 use super::output::{OutFile, Written};
+use crate::lake::RawFormat;
 
 /// The text layouts an entity can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -99,9 +99,7 @@ impl Framer {
                     let rest = &self.buf[lt + 1..];
                     let n = rest.iter().take_while(|&&b| is_name_char(b)).count();
                     let name = &rest[..n];
-                    if n > 0
-                        && (*name == *self.tag || (n == rest.len() && self.tag.starts_with(name)))
-                    {
+                    if *name == *self.tag || (n == rest.len() && self.tag.starts_with(name)) {
                         let line = self.line_at(lt);
                         let reason = format!(
                             "truncated element: <{}> start tag cut off at end of file",
@@ -215,7 +213,8 @@ impl Framer {
                 self.pos = end;
             }
             Markup::Other { end } => self.pos = end,
-            Markup::Broken { name, at } if self.is_tag(&name) => {
+            // A row start tag cut short, possibly inside its name (`<ship` + next line).
+            Markup::Broken { name, at } if self.tag.starts_with(&self.buf[name.clone()]) => {
                 let line = self.line_at(lt);
                 let reason = self.broken_reason(&name);
                 self.start_skip(line, lt, at, reason);
@@ -380,6 +379,9 @@ impl Framer {
     }
 
     fn broken_reason(&self, name: &Range<usize>) -> String {
+        if name.is_empty() {
+            return "truncated tag: a '<' is followed by nothing but the next tag".into();
+        }
         format!(
             "truncated tag <{}: a '<' comes before its closing '>'",
             String::from_utf8_lossy(&self.buf[name.clone()])
@@ -618,6 +620,18 @@ fn scan_markup(buf: &[u8], lt: usize) -> Markup {
             }
             Markup::Incomplete
         }
+        // `<` then only whitespace before the next `<`: a tag cut right after its `<`.
+        c if is_space(c) => {
+            let empty = lt + 1..lt + 1;
+            match buf[lt + 2..].iter().position(|&b| !is_space(b)) {
+                None => Markup::Incomplete,
+                Some(i) if buf[lt + 2 + i] == b'<' => Markup::Broken {
+                    name: empty,
+                    at: lt + 2 + i,
+                },
+                Some(_) => Markup::Stray { name: empty },
+            }
+        }
         _ => Markup::Stray {
             name: lt + 1..lt + 1,
         },
@@ -718,6 +732,9 @@ mod tests {
         assert_eq!(m("</ab\n<x>"), Markup::Broken { name: 2..4, at: 5 });
         assert_eq!(m("</ab x>"), Markup::Stray { name: 2..4 });
         assert_eq!(m("< a>"), Markup::Stray { name: 1..1 });
+        assert_eq!(m("<\n <a>"), Markup::Broken { name: 1..1, at: 3 });
+        assert_eq!(m("<\n "), Markup::Incomplete);
+        assert_eq!(m("<<a>"), Markup::Stray { name: 1..1 });
         assert_eq!(m("<!---->"), Markup::Other { end: 7 });
         assert_eq!(m("<!-->"), Markup::Incomplete);
         assert_eq!(m("<!-"), Markup::Incomplete);

@@ -77,7 +77,7 @@ impl RowParser {
         let mut reader = Reader::from_reader(xml);
         reader.config_mut().check_end_names = true;
         loop {
-            let event = reader.read_event().map_err(|e| e.to_string())?;
+            let event = reader.read_event().map_err(|e| describe(&e))?;
             match event {
                 Event::Start(e) => self.open(&e, &reader)?,
                 Event::Empty(e) => {
@@ -96,7 +96,7 @@ impl RowParser {
                 }
                 Event::GeneralRef(r) if self.levels.len() > 1 => {
                     let name = r.decode().map_err(|e| e.to_string())?;
-                    if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+                    if let Some(c) = r.resolve_char_ref().map_err(|e| describe(&e))? {
                         self.text.push(c);
                     } else if let Some(s) = resolve_xml_entity(&name) {
                         self.text.push_str(s);
@@ -143,7 +143,7 @@ impl RowParser {
                 .map_err(|_| "attribute name is not UTF-8".to_owned())?;
             let value = attr
                 .decode_and_unescape_value_with(reader.decoder(), resolve_xml_entity)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             let start = self.names.len();
             self.names.push_str(&self.path);
             if !self.path.is_empty() {
@@ -190,6 +190,22 @@ impl RowParser {
             start..self.values.len()
         });
         self.fields.push(Field { name, value });
+    }
+}
+
+/// quick-xml's error, in the words of someone who wrote the file.
+fn describe(e: &quick_xml::Error) -> String {
+    use quick_xml::errors::{Error, IllFormedError};
+    use quick_xml::escape::EscapeError;
+    match e {
+        Error::IllFormed(IllFormedError::UnclosedReference)
+        | Error::Escape(EscapeError::UnterminatedEntity(_)) => {
+            "'&' that starts no entity reference (a literal '&' must be written &amp;)".into()
+        }
+        Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+            format!("unknown entity &{name};")
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -250,7 +266,13 @@ mod tests {
     fn rejects_bad_xml() {
         assert!(flat("<s><t>&nope;</t></s>").unwrap_err().contains("nope"));
         assert!(flat("<s a='1' a='2'></s>").is_err());
-        assert!(flat("<s><t>a & b</t></s>").is_err());
+        assert!(flat("<s><t>a & b</t></s>").unwrap_err().contains("&amp;"));
+        assert!(
+            flat("<s a='&x;'/>")
+                .unwrap_err()
+                .contains("unknown entity &x;")
+        );
+        assert!(flat("<s a='a & b'/>").unwrap_err().contains("&amp;"));
         assert!(flat("<s><t></u></s>").is_err());
     }
 

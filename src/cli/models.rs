@@ -1,0 +1,237 @@
+//! The dbt-style commands (`compile`, `ls`, `run`, `test`, `seed`, `build`) and their output,
+//! which reads like dbt's so its users know where to look.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{RunArgs, SelectArgs, open_session};
+use crate::compile::Target;
+use crate::config::Config;
+use crate::lake::Lake;
+use crate::project::{self, Project, Resource};
+use crate::run::check::{self, CheckError};
+use crate::run::execute::selected;
+use crate::run::{self, NodeResult, RunOptions, Status};
+
+fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<Project> {
+    let target = Target {
+        threads,
+        ..Target::default()
+    };
+    let project =
+        project::load_with_target(&config.project_dir, vars, &target).with_context(|| {
+            format!(
+                "loading the dbt project in {}",
+                config.project_dir.display()
+            )
+        })?;
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(project)
+}
+
+fn threads(args: &RunArgs) -> usize {
+    args.threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn options(args: &SelectArgs, command: run::Command) -> RunOptions {
+    RunOptions {
+        command,
+        select: args.select.clone(),
+        exclude: args.exclude.clone(),
+        full_refresh: false,
+        threads: 1,
+    }
+}
+
+fn warn_unmatched(unmatched: &[String]) {
+    for selector in unmatched {
+        eprintln!("warning: the selection criterion '{selector}' does not match any node");
+    }
+}
+
+/// `strata ls`: the selected nodes, one per line.
+pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
+    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
+    warn_unmatched(&unmatched);
+    for id in ids {
+        let node = &project.nodes[&id];
+        println!(
+            "{:<6} {:<40} {}",
+            node.resource.as_str(),
+            node.name,
+            node.path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `strata compile`: render and plan; compiled SQL is written under `target/compiled/`.
+pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
+    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
+    warn_unmatched(&unmatched);
+    let lake = Lake::open(config.lake.clone())?;
+    let ctx = open_session(config).await?;
+    let started = std::time::Instant::now();
+    let (checked, errors) = check::check(&ctx, &lake, &project, &ids).await;
+    for ok in &checked {
+        let node = &project.nodes[&ok.id];
+        let out = config
+            .project_dir
+            .join("target/compiled")
+            .join(&project.name)
+            .join(&node.path)
+            .with_extension("sql");
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&out, &ok.sql).with_context(|| format!("writing {}", out.display()))?;
+    }
+    report_check_errors(&errors);
+    println!(
+        "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in target/compiled/",
+        checked.len(),
+        started.elapsed().as_secs_f64(),
+        errors.len()
+    );
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} node(s) do not compile", errors.len())
+    }
+}
+
+fn report_check_errors(errors: &[CheckError]) {
+    for e in errors {
+        eprintln!(
+            "ERROR {} ({}):\n  {}",
+            e.id,
+            e.path,
+            e.message.replace('\n', "\n  ")
+        );
+    }
+}
+
+/// `strata run|test|seed|build`.
+pub async fn run(config: &Config, args: &RunArgs, command: run::Command) -> Result<()> {
+    let threads = threads(args);
+    let project = Arc::new(load_project(
+        config,
+        args.selection.vars.as_deref(),
+        threads,
+    )?);
+    let opts = RunOptions {
+        full_refresh: args.full_refresh,
+        threads,
+        ..options(&args.selection, command)
+    };
+    let (ids, unmatched) = selected(&project, &opts)?;
+    warn_unmatched(&unmatched);
+    let lake = Lake::open(config.lake.clone())?;
+    if command != run::Command::Seed {
+        // Everything that will run must plan first: a bad column or ref stops the run before
+        // any table changes.
+        let check_ctx = open_session(config).await?;
+        let (_, errors) = check::check(&check_ctx, &lake, &project, &ids).await;
+        if !errors.is_empty() {
+            report_check_errors(&errors);
+            bail!("{} node(s) do not compile; nothing was run", errors.len());
+        }
+    }
+    let ctx = open_session(config).await?;
+    let counts = |r: Resource| {
+        ids.iter()
+            .filter(|id| project.nodes[*id].resource == r)
+            .count()
+    };
+    println!(
+        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s)",
+        counts(Resource::Model),
+        counts(Resource::Seed),
+        counts(Resource::Test),
+        config.lake
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(ids.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} nodes {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let total = ids.len();
+    let mut done = 0;
+    let summary = run::execute::run(&ctx, &lake, Arc::clone(&project), &opts, |result| {
+        done += 1;
+        bar.inc(1);
+        bar.suspend(|| println!("{}", result_line(done, total, result)));
+    })
+    .await?;
+    bar.finish_and_clear();
+    for result in &summary.results {
+        if matches!(result.status, Status::Error | Status::Fail | Status::Warn) {
+            let kind = if result.status == Status::Warn {
+                "Warning"
+            } else {
+                "Failure"
+            };
+            println!(
+                "\n{kind} in {} {}:\n  {}",
+                result.resource.as_str(),
+                result.name,
+                result.message.replace('\n', "\n  ")
+            );
+        }
+    }
+    println!(
+        "\nFinished in {:.2}s (run {}). PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+        summary.seconds,
+        summary.run_id,
+        summary.count(Status::Success) + summary.count(Status::Pass),
+        summary.count(Status::Warn),
+        summary.count(Status::Error) + summary.count(Status::Fail),
+        summary.count(Status::Skipped),
+        summary.results.len()
+    );
+    if summary.failed() {
+        bail!("the {} had failures", command.as_str());
+    }
+    Ok(())
+}
+
+/// One dbt-like line per finished node.
+fn result_line(index: usize, total: usize, r: &NodeResult) -> String {
+    let label = match r.status {
+        Status::Success => "OK",
+        Status::Error => "ERROR",
+        Status::Skipped => "SKIP",
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Warn => "WARN",
+    };
+    let what = match &r.relation {
+        Some(relation) => format!("{} {relation}", r.materialized.as_str()),
+        None => format!("test {}", r.name),
+    };
+    let detail = match (r.status, r.rows, r.version) {
+        (Status::Skipped, ..) => String::new(),
+        (Status::Success, Some(rows), Some(v)) => {
+            format!("[{rows} rows, version {v}, {:.2}s]", r.seconds)
+        }
+        (Status::Warn | Status::Fail, Some(rows), _) => {
+            format!("[{rows} failing, {:.2}s]", r.seconds)
+        }
+        _ => format!("[{:.2}s]", r.seconds),
+    };
+    format!("{index:>4} of {total} {label:<5} {what:<50} {detail}")
+}

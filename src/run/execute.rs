@@ -1,0 +1,375 @@
+//! Running selected nodes: as many at once as `threads` allows, each as soon as what it reads
+//! is built, descendants of a failure skipped, every outcome reported as it happens and then
+//! recorded in the run log.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::util::pretty::pretty_format_batches;
+use chrono::Utc;
+use datafusion::prelude::SessionContext;
+use tokio::task::JoinSet;
+
+use super::RunError;
+use super::log::{RunLog, RunRecord};
+use super::materialize::{self, Committed, Relation};
+use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
+use crate::compile::{self, CompileContext};
+use crate::lake::{Lake, delta, layout};
+use crate::project::{Materialized, Node, Project, Resource, Severity};
+
+/// Which nodes a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Models.
+    Run,
+    /// Data tests.
+    Test,
+    /// Seeds.
+    Seed,
+    /// Seeds, models and tests, each model tested before its children are built.
+    Build,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Test => "test",
+            Command::Seed => "seed",
+            Command::Build => "build",
+        }
+    }
+
+    fn runs(self, resource: Resource) -> bool {
+        match self {
+            Command::Run => resource == Resource::Model,
+            Command::Test => resource == Resource::Test,
+            Command::Seed => resource == Resource::Seed,
+            Command::Build => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub command: Command,
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Rebuild incremental models from scratch.
+    pub full_refresh: bool,
+    pub threads: usize,
+}
+
+/// How a node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+    Pass,
+    Fail,
+    Warn,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+        }
+    }
+
+    /// Whether the node's descendants may go on.
+    pub fn ok(self) -> bool {
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
+    }
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub id: String,
+    pub name: String,
+    pub resource: Resource,
+    pub materialized: Materialized,
+    pub relation: Option<Relation>,
+    pub status: Status,
+    /// Rows written, or a test's failing rows.
+    pub rows: Option<u64>,
+    pub version: Option<u64>,
+    pub seconds: f64,
+    pub message: String,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub results: Vec<NodeResult>,
+    /// Selectors that matched nothing (dbt warns about them).
+    pub unmatched: Vec<String>,
+    pub seconds: f64,
+}
+
+impl RunSummary {
+    pub fn failed(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.status, Status::Error | Status::Fail))
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Selected node ids the command runs, in dependency order (ephemeral models are compiled
+/// into their readers, never run).
+pub fn selected(
+    project: &Project,
+    opts: &RunOptions,
+) -> Result<(Vec<String>, Vec<String>), RunError> {
+    let graph = graph_of(project)?;
+    let selection = graph.select(&opts.select, &opts.exclude)?;
+    let ids = graph
+        .topological()
+        .into_iter()
+        .filter(|id| selection.ids.contains(*id))
+        .filter_map(|id| project.nodes.get(id))
+        .filter(|n| {
+            opts.command.runs(n.resource) && n.config.materialized != Materialized::Ephemeral
+        })
+        .map(|n| n.unique_id.clone())
+        .collect();
+    Ok((ids, selection.unmatched))
+}
+
+/// Runs the selection, calling `report` with each result as it happens.
+pub async fn run(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: Arc<Project>,
+    opts: &RunOptions,
+    mut report: impl FnMut(&NodeResult),
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
+    let (ids, unmatched) = selected(&project, opts)?;
+    let graph = graph_of(&project)?;
+    let mut schedule = graph.schedule(&ids.iter().cloned().collect());
+    let mut queue: VecDeque<String> = VecDeque::new();
+    let mut running = JoinSet::new();
+    let mut results = Vec::new();
+    while !schedule.is_done() {
+        queue.extend(schedule.ready());
+        while running.len() < opts.threads.max(1) {
+            let Some(id) = queue.pop_front() else { break };
+            let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
+            let full_refresh = opts.full_refresh;
+            running.spawn(async move { run_node(&ctx, &lake, &project, &id, full_refresh).await });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let result = done.map_err(|e| RunError::Internal(e.to_string()))?;
+        for skipped in schedule.complete(&result.id, result.status.ok()) {
+            if let Some(node) = project.nodes.get(&skipped) {
+                let skip = skipped_result(node, &result.name);
+                report(&skip);
+                results.push(skip);
+            }
+        }
+        report(&result);
+        results.push(result);
+    }
+    let records: Vec<RunRecord> = results
+        .iter()
+        .map(|r| RunRecord {
+            run_id: run_id.clone(),
+            command: opts.command.as_str().to_string(),
+            node: r.id.clone(),
+            relation: r
+                .relation
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            status: r.status.as_str().to_string(),
+            rows: r.rows,
+            seconds: r.seconds,
+            delta_version: r.version,
+            message: r.message.clone(),
+            started_at,
+        })
+        .collect();
+    RunLog::new().append(lake, &records).await?;
+    Ok(RunSummary {
+        run_id,
+        results,
+        unmatched,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn skipped_result(node: &Node, because: &str) -> NodeResult {
+    NodeResult {
+        id: node.unique_id.clone(),
+        name: node.name.clone(),
+        resource: node.resource,
+        materialized: node.config.materialized,
+        relation: (node.resource != Resource::Test).then(|| relation_of(node)),
+        status: Status::Skipped,
+        rows: None,
+        version: None,
+        seconds: 0.0,
+        message: format!("skipped because {because} did not succeed"),
+    }
+}
+
+/// Builds or evaluates one node; never fails the run itself.
+async fn run_node(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    id: &str,
+    full_refresh: bool,
+) -> NodeResult {
+    let node = &project.nodes[id];
+    let started = Instant::now();
+    let outcome = match node.resource {
+        Resource::Test => run_test(ctx, project, node).await,
+        Resource::Seed => {
+            let relation = relation_of(node);
+            materialize::seed(ctx, lake, &relation, &project.root.join(&node.path))
+                .await
+                .map(|c| (Status::Success, c, String::new()))
+                .map_err(|e| e.to_string())
+        }
+        Resource::Model => run_model(ctx, lake, project, node, full_refresh).await,
+    };
+    let (status, committed, message) = outcome.unwrap_or_else(|message| {
+        let status = Status::Error;
+        (status, Committed::default(), message)
+    });
+    NodeResult {
+        id: id.to_string(),
+        name: node.name.clone(),
+        resource: node.resource,
+        materialized: node.config.materialized,
+        relation: (node.resource != Resource::Test).then(|| relation_of(node)),
+        status,
+        rows: committed.rows,
+        version: committed.version,
+        seconds: started.elapsed().as_secs_f64(),
+        message,
+    }
+}
+
+/// Renders a node's SQL with relations spelled for this lake.
+pub fn compile_node(
+    project: &Project,
+    node: &Node,
+    is_incremental: bool,
+) -> Result<String, String> {
+    let relation = |n: &Node| relation_sql(&relation_of(n));
+    let ctx = CompileContext {
+        is_incremental,
+        target: project.target.clone(),
+        relation: &relation,
+        source_relation: &source_sql,
+    };
+    compile::compile(project, &node.unique_id, &ctx).map_err(|e| e.to_string())
+}
+
+async fn run_model(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    node: &Node,
+    full_refresh: bool,
+) -> Result<(Status, Committed, String), String> {
+    let relation = relation_of(node);
+    let refresh = node.config.full_refresh.unwrap_or(full_refresh);
+    let exists = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
+        .await
+        .map_err(|e| format!("{relation}: {e}"))?
+        .is_some();
+    let incremental = node.config.materialized == Materialized::Incremental && exists && !refresh;
+    let sql = compile_node(project, node, incremental)?;
+    let in_file = |e: materialize::MaterializeError| format!("{}: {e}", node.path.display());
+    let committed = match node.config.materialized {
+        Materialized::View => materialize::view(ctx, lake, &relation, &sql)
+            .await
+            .map_err(in_file)?,
+        Materialized::Incremental if incremental => {
+            materialize::incremental(ctx, lake, &relation, &sql, &node.config.unique_key)
+                .await
+                .map_err(in_file)?
+        }
+        _ => materialize::table(ctx, lake, &relation, &sql)
+            .await
+            .map_err(in_file)?,
+    };
+    Ok((Status::Success, committed, String::new()))
+}
+
+/// Failing rows shown for a failed test.
+const FAILURE_SAMPLE: usize = 5;
+
+async fn run_test(
+    ctx: &SessionContext,
+    project: &Project,
+    node: &Node,
+) -> Result<(Status, Committed, String), String> {
+    let sql = compile_node(project, node, false)?;
+    let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
+    let count = ctx
+        .sql(&format!(
+            "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
+        ))
+        .await
+        .map_err(in_file)?
+        .collect()
+        .await
+        .map_err(in_file)?;
+    let failures = count
+        .first()
+        .and_then(|b| arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::UInt64).ok())
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    let committed = Committed {
+        rows: Some(failures),
+        version: None,
+    };
+    if failures == 0 {
+        return Ok((Status::Pass, committed, String::new()));
+    }
+    let sample = ctx
+        .sql(&format!(
+            "SELECT * FROM ({sql}) AS dbt_test LIMIT {FAILURE_SAMPLE}"
+        ))
+        .await
+        .map_err(in_file)?
+        .collect()
+        .await
+        .map_err(in_file)?;
+    let shown = pretty_format_batches(&sample)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let message = format!("{failures} failing row(s), e.g.\n{shown}");
+    let status = match node.config.severity {
+        Severity::Warn => Status::Warn,
+        Severity::Error => Status::Fail,
+    };
+    Ok((status, committed, message))
+}

@@ -1,0 +1,286 @@
+//! How a model's SELECT becomes a relation in the lake: one function per materialization, each
+//! ending in a single commit, so a model that fails leaves its relation at the previous version.
+
+use std::fmt;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+
+use crate::lake::{Lake, delta, layout};
+use crate::warehouse::views;
+
+/// A relation in the lake: `schema.name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// What a materialization committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Committed {
+    /// Rows written (inserted plus updated for a merge); `None` for views.
+    pub rows: Option<u64>,
+    /// The Delta version the commit produced; `None` for views.
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaterializeError {
+    #[error("{relation}: {source}")]
+    Query {
+        relation: String,
+        source: DataFusionError,
+    },
+    #[error("{relation}: writing the Delta table failed: {source}")]
+    Delta {
+        relation: String,
+        source: DeltaTableError,
+    },
+    #[error("{relation}: {source}")]
+    Store {
+        relation: String,
+        source: object_store::Error,
+    },
+}
+
+impl MaterializeError {
+    fn query(relation: &Relation) -> impl FnOnce(DataFusionError) -> Self + '_ {
+        move |source| Self::Query {
+            relation: relation.to_string(),
+            source,
+        }
+    }
+
+    fn delta(relation: &Relation) -> impl FnOnce(DeltaTableError) -> Self + '_ {
+        move |source| Self::Delta {
+            relation: relation.to_string(),
+            source,
+        }
+    }
+
+    fn store(relation: &Relation) -> impl FnOnce(object_store::Error) -> Self + '_ {
+        move |source| Self::Store {
+            relation: relation.to_string(),
+            source,
+        }
+    }
+}
+
+/// Replaces the table with the query's rows (and schema) in one commit.
+pub async fn table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    sql: &str,
+) -> Result<Committed, MaterializeError> {
+    let plan = ctx
+        .state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    let table = open_or_new(lake, relation).await?;
+    let table = table
+        .write(Vec::new())
+        .with_input_plan(plan)
+        .with_session_state(Arc::new(ctx.state()))
+        .with_save_mode(SaveMode::Overwrite)
+        .with_schema_mode(SchemaMode::Overwrite)
+        .with_table_name(&relation.name)
+        .await
+        .map_err(MaterializeError::delta(relation))?;
+    // A model that used to be a view is a table now.
+    views::remove(lake, &relation.schema, &relation.name)
+        .await
+        .map_err(MaterializeError::store(relation))?;
+    committed(&table)
+        .await
+        .map_err(MaterializeError::delta(relation))
+}
+
+/// Checks that the query plans, then saves it as the view's definition.
+pub async fn view(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    sql: &str,
+) -> Result<Committed, MaterializeError> {
+    ctx.state()
+        .create_logical_plan(sql)
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    views::save(lake, &relation.schema, &relation.name, sql)
+        .await
+        .map_err(MaterializeError::store(relation))?;
+    // A model that used to be a table is a view now (dbt drops the old relation too).
+    let dir = layout::model_table(&relation.schema, &relation.name);
+    let old: Vec<_> = lake
+        .store()
+        .list(Some(&dir))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(MaterializeError::store(relation))?;
+    for path in old {
+        lake.store()
+            .delete(&path)
+            .await
+            .map_err(MaterializeError::store(relation))?;
+    }
+    Ok(Committed::default())
+}
+
+/// Adds the query's rows to an existing table: merged on `unique_key` (matching rows updated,
+/// new rows inserted) or appended without one. New columns are added to the table's schema.
+/// The first build, or `full_refresh`, replaces the table like [`table`].
+pub async fn incremental(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    sql: &str,
+    unique_key: &[String],
+) -> Result<Committed, MaterializeError> {
+    let path = layout::model_table(&relation.schema, &relation.name);
+    let Some(existing) = delta::open(lake, &path)
+        .await
+        .map_err(MaterializeError::delta(relation))?
+    else {
+        return table(ctx, lake, relation, sql).await;
+    };
+    let frame = ctx
+        .sql(sql)
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    if unique_key.is_empty() {
+        let table = existing
+            .write(Vec::new())
+            .with_input_plan(frame.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::Append)
+            .with_schema_mode(SchemaMode::Merge)
+            .await
+            .map_err(MaterializeError::delta(relation))?;
+        return committed(&table)
+            .await
+            .map_err(MaterializeError::delta(relation));
+    }
+    let columns: Vec<String> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let predicate = unique_key
+        .iter()
+        .map(|k| format!("target.{0} = source.{0}", quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let (table, metrics) = existing
+        .merge(frame, predicate.as_str())
+        .with_source_alias("source")
+        .with_target_alias("target")
+        .with_merge_schema(true)
+        .with_session_state(Arc::new(ctx.state()))
+        .when_matched_update(|update| {
+            columns.iter().fold(update, |u, c| {
+                u.update(c.as_str(), format!("source.{}", quote(c)).as_str())
+            })
+        })
+        .map_err(MaterializeError::delta(relation))?
+        .when_not_matched_insert(|insert| {
+            columns.iter().fold(insert, |i, c| {
+                i.set(c.as_str(), format!("source.{}", quote(c)).as_str())
+            })
+        })
+        .map_err(MaterializeError::delta(relation))?
+        .await
+        .map_err(MaterializeError::delta(relation))?;
+    Ok(Committed {
+        rows: Some((metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64),
+        version: table.version(),
+    })
+}
+
+/// Loads a seed CSV (types inferred) into a Delta table, replacing it.
+pub async fn seed(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    csv: &FsPath,
+) -> Result<Committed, MaterializeError> {
+    let frame = ctx
+        .read_csv(
+            csv.to_string_lossy().as_ref(),
+            CsvReadOptions::new().has_header(true),
+        )
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    let table = open_or_new(lake, relation).await?;
+    let table = table
+        .write(Vec::new())
+        .with_input_plan(frame.logical_plan().clone())
+        .with_session_state(Arc::new(ctx.state()))
+        .with_save_mode(SaveMode::Overwrite)
+        .with_schema_mode(SchemaMode::Overwrite)
+        .with_table_name(&relation.name)
+        .await
+        .map_err(MaterializeError::delta(relation))?;
+    committed(&table)
+        .await
+        .map_err(MaterializeError::delta(relation))
+}
+
+async fn open_or_new(lake: &Lake, relation: &Relation) -> Result<DeltaTable, MaterializeError> {
+    let path = layout::model_table(&relation.schema, &relation.name);
+    if let Some(table) = delta::open(lake, &path)
+        .await
+        .map_err(MaterializeError::delta(relation))?
+    {
+        return Ok(table);
+    }
+    let url = lake.url_of(&path);
+    if let Ok(dir) = url.to_file_path() {
+        std::fs::create_dir_all(&dir).map_err(|e| MaterializeError::Delta {
+            relation: relation.to_string(),
+            source: DeltaTableError::Generic(format!("cannot create {}: {e}", dir.display())),
+        })?;
+    }
+    DeltaTableBuilder::from_url(url)
+        .and_then(|b| b.build())
+        .map_err(MaterializeError::delta(relation))
+}
+
+/// Rows and version of the table's latest commit, from the commit's own metrics.
+async fn committed(table: &DeltaTable) -> Result<Committed, DeltaTableError> {
+    let mut history = table.history(Some(1));
+    let rows = match history.next().await {
+        Some(info) => info?
+            .info
+            .get("operationMetrics")
+            .and_then(|m| m.get("num_added_rows"))
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())),
+        None => None,
+    };
+    Ok(Committed {
+        rows,
+        version: table.version(),
+    })
+}
+
+/// A double-quoted SQL identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,22 @@
+//! Running a project: nodes materialized in dependency order, tests evaluated, every run
+//! recorded.
+
+pub mod check;
+pub mod execute;
+pub mod log;
+pub mod materialize;
+pub mod nodes;
+
+pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Select(#[from] crate::graph::SelectError),
+    #[error("run log {0}")]
+    Log(#[from] crate::meta::MetaError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,87 @@
+//! The project as the runner sees it: its DAG and how each node's relation is spelled in SQL.
+
+use crate::graph::{Graph, GraphError, GraphNode, NodeKind};
+use crate::project::{Node, Project, Resource, SourceTable};
+use crate::run::materialize::Relation;
+use crate::warehouse::catalog::BRONZE;
+
+/// The DAG of `project`: its models, seeds and tests, and the sources they read.
+pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
+    let mut nodes: Vec<GraphNode> = project
+        .sources
+        .values()
+        .map(|s| {
+            GraphNode::new(&s.unique_id, &s.name, NodeKind::Source)
+                .with_package(&project.name)
+                .with_path(&s.path)
+                .with_tags(s.tags.clone())
+                .with_source_name(&s.source_name)
+        })
+        .collect();
+    for node in project.nodes.values() {
+        let kind = match node.resource {
+            Resource::Model => NodeKind::Model,
+            Resource::Seed => NodeKind::Seed,
+            Resource::Test => NodeKind::Test,
+        };
+        let sources = node
+            .sources
+            .iter()
+            .filter_map(|key| project.sources.get(key).map(|s| s.unique_id.clone()));
+        nodes.push(
+            GraphNode::new(&node.unique_id, &node.name, kind)
+                .with_package(&project.name)
+                .with_path(&node.path)
+                .with_tags(node.config.tags.clone())
+                .with_materialized(node.config.materialized.as_str())
+                .with_depends_on(node.depends_on.iter().cloned().chain(sources)),
+        );
+    }
+    Graph::new(nodes)
+}
+
+/// Where a model or seed is materialized.
+pub fn relation_of(node: &Node) -> Relation {
+    Relation {
+        schema: node.config.schema.clone(),
+        name: node.relation_name().to_string(),
+    }
+}
+
+/// A relation as SQL text.
+pub fn relation_sql(relation: &Relation) -> String {
+    format!("{}.{}", ident(&relation.schema), ident(&relation.name))
+}
+
+/// A source table as SQL: the bronze table it was landed as (`bronze.<source>_<table>`), a
+/// table in another schema, or the raw path of `meta.external_location`.
+pub fn source_sql(source: &SourceTable) -> String {
+    if let Some(location) = &source.external_location {
+        // A full expression (`read_csv('…')`) is used as written; a path is read by extension.
+        return if location.contains('(') || crate::bronze::functions::format_of(location).is_none()
+        {
+            location.clone()
+        } else {
+            format!("'{}'", location.replace('\'', "''"))
+        };
+    }
+    if source.schema == BRONZE {
+        let table = crate::bronze::catalog::table_name(&source.source_name, &source.identifier);
+        format!("{BRONZE}.{}", ident(&table))
+    } else {
+        format!("{}.{}", ident(&source.schema), ident(&source.identifier))
+    }
+}
+
+/// An identifier, quoted only when it must be.
+fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
