@@ -8,7 +8,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,deltalake_core::operations::merge=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

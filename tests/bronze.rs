@@ -20,23 +20,6 @@ fn landed_shop(kind: LakeKind) -> (Project, Manifest) {
     (project, manifest)
 }
 
-/// Runs one query and returns its CSV rows (header first).
-fn query(project: &Project, sql: &str) -> Vec<Vec<String>> {
-    let out = project.ok(&["sql", "--format", "csv", "-c", sql]);
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(out.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
-}
-
-fn scalar(project: &Project, sql: &str) -> String {
-    let rows = query(project, sql);
-    assert_eq!(rows.len(), 2, "one header and one row for {sql}: {rows:?}");
-    rows[1][0].clone()
-}
-
 fn totals(manifest: &Manifest) -> BTreeMap<String, (u64, u64)> {
     let mut totals = BTreeMap::new();
     for file in &manifest.files {
@@ -51,21 +34,19 @@ fn reads_every_table_losslessly(kind: LakeKind) {
     let (project, manifest) = landed_shop(kind);
     for (entity, (valid, malformed)) in totals(&manifest) {
         let table = format!("bronze.shop_{entity}");
-        let rows = scalar(&project, &format!("SELECT count(*) FROM {table}"));
+        let rows = project.scalar(&format!("SELECT count(*) FROM {table}"));
         assert_eq!(
             rows,
             valid.to_string(),
             "{table}: good rows = the manifest's valid records"
         );
-        let rejected = scalar(&project, &format!("SELECT count(*) FROM {table}__rejected"));
+        let rejected = project.scalar(&format!("SELECT count(*) FROM {table}__rejected"));
         assert_eq!(
             rejected,
             malformed.to_string(),
             "{table}: rejected = the manifest's malformed"
         );
-        let files = scalar(
-            &project,
-            &format!("SELECT count(DISTINCT _file) FROM {table}"),
+        let files = project.scalar(&format!("SELECT count(DISTINCT _file) FROM {table}"),
         );
         assert_eq!(files, "2", "{table}: _file names each raw file");
     }
@@ -73,9 +54,7 @@ fn reads_every_table_losslessly(kind: LakeKind) {
     // Large files are read in parallel byte ranges; force that on small files: same rows.
     for table in ["orders", "events"] {
         let (valid, _) = totals(&manifest)[table];
-        let ranged = scalar(
-            &project,
-            &format!(
+        let ranged = project.scalar(&format!(
                 "SET datafusion.optimizer.repartition_file_min_size = 1024; \
                  SET datafusion.execution.target_partitions = 7; \
                  SELECT count(*) FROM bronze.shop_{table}"
@@ -85,32 +64,24 @@ fn reads_every_table_losslessly(kind: LakeKind) {
     }
 
     // Drift: the rename shows as two columns, each null where its batch lacks it.
-    let split = query(
-        &project,
-        "SELECT count(total_amount) > 0, count(order_total) > 0, \
+    let split = project.query("SELECT count(total_amount) > 0, count(order_total) > 0, \
          count(*) FILTER (WHERE total_amount IS NOT NULL AND order_total IS NOT NULL) \
          FROM bronze.shop_orders",
     );
     assert_eq!(split[1], ["true", "true", "0"]);
     // Widened: quantity is Int32 in batch 1 and Int64 in batch 2.
-    let types = query(
-        &project,
-        "SELECT column_name, data_type FROM information_schema.columns \
+    let types = project.query("SELECT column_name, data_type FROM information_schema.columns \
          WHERE table_schema = 'bronze' AND table_name = 'shop_order_items' \
          AND column_name IN ('quantity', '_ingested_at') ORDER BY column_name",
     );
     assert_eq!(types[1], ["_ingested_at", "Timestamp(µs, \"UTC\")"]);
     assert_eq!(types[2], ["quantity", "Int64"]);
     // XML: nested elements flattened, attributes as columns.
-    let cities = scalar(
-        &project,
-        "SELECT count(address_city) > 0 AND count(id) = count(*) FROM bronze.shop_shipments",
+    let cities = project.scalar("SELECT count(address_city) > 0 AND count(id) = count(*) FROM bronze.shop_shipments",
     );
     assert_eq!(cities, "true");
     // Rejected records say where and why.
-    let reject = query(
-        &project,
-        "SELECT _file, line, reason FROM bronze.shop_orders__rejected ORDER BY _file, line LIMIT 1",
+    let reject = project.query("SELECT _file, line, reason FROM bronze.shop_orders__rejected ORDER BY _file, line LIMIT 1",
     );
     assert!(reject[1][0].contains("bronze/shop/orders/"), "{reject:?}");
     assert!(reject[1][1].parse::<u64>().unwrap() >= 2);
@@ -131,7 +102,7 @@ fn reads_every_table_losslessly_on_hdfs() {
 fn table_functions_and_bare_paths_read_raw_files() {
     let (project, manifest) = landed_shop(LakeKind::Local);
     let totals = totals(&manifest);
-    let count = |sql: &str| scalar(&project, sql);
+    let count = |sql: &str| project.scalar(sql);
     assert_eq!(
         count("SELECT count(*) FROM read_csv('drop/orders/*.csv')"),
         totals["orders"].0.to_string()
@@ -199,9 +170,7 @@ fn values_that_do_not_fit_fall_back_to_text() {
     .unwrap();
     std::fs::write(project.path("drop/q.csv"), "sku,price\nd,2\n").unwrap();
     project.ok(&["land"]);
-    let rows = query(
-        &project,
-        "SELECT sku, price FROM bronze.raw_prices ORDER BY sku",
+    let rows = project.query("SELECT sku, price FROM bronze.raw_prices ORDER BY sku",
     );
     assert_eq!(rows[0], ["sku", "price"]);
     assert_eq!(rows[2], ["b", "N/A"], "text keeps every value");
@@ -211,7 +180,7 @@ fn values_that_do_not_fit_fall_back_to_text() {
         "the unquoted currency line has too many fields: {rows:?}"
     );
     assert_eq!(
-        scalar(&project, "SELECT count(*) FROM bronze.raw_prices__rejected"),
+        project.scalar("SELECT count(*) FROM bronze.raw_prices__rejected"),
         "1"
     );
 }

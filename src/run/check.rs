@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::empty::EmptyTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
 use parking_lot::RwLock;
 
 use super::execute::compile_node;
@@ -20,7 +20,7 @@ use crate::lake::{Lake, delta, layout};
 use crate::project::{Materialized, Project, Resource};
 use crate::session::CATALOG;
 
-/// A node that compiled and planned.
+/// A node that compiled and planned (seeds: their inferred schema, no SQL).
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub id: String,
@@ -77,12 +77,12 @@ pub async fn check(
             matches!(delta::open(lake, &path).await, Ok(Some(_)))
         };
         let planned_node = match node.resource {
-            Resource::Seed => continue,
+            Resource::Seed => plan_seed(ctx, project, node).await,
             _ => plan(ctx, project, node, incremental).await,
         };
         match planned_node {
             Ok((sql, schema)) => {
-                if node.resource == Resource::Model {
+                if node.resource != Resource::Test {
                     let relation = relation_of(node);
                     planned
                         .write()
@@ -117,6 +117,23 @@ async fn plan(
         .await
         .map_err(|e| e.to_string())?;
     Ok((sql, Arc::new(plan.schema().as_arrow().clone())))
+}
+
+/// A seed's schema, as loading it will infer it.
+async fn plan_seed(
+    ctx: &SessionContext,
+    project: &Project,
+    node: &crate::project::Node,
+) -> Result<(String, SchemaRef), String> {
+    let path = project.root.join(&node.path);
+    let frame = ctx
+        .read_csv(
+            path.to_string_lossy().as_ref(),
+            CsvReadOptions::new().has_header(true),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((String::new(), Arc::new(frame.schema().as_arrow().clone())))
 }
 
 /// Planned-but-unbuilt models in front of the lake's catalog.

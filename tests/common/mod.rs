@@ -118,3 +118,50 @@ pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+impl Project {
+    /// Copies a fixture project (`fixtures/projects/<name>`) into this project's directory.
+    pub fn with_fixture(self, name: &str) -> Self {
+        let from = repo().join("fixtures/projects").join(name);
+        for entry in walkdir::WalkDir::new(&from) {
+            let entry = entry.unwrap();
+            let to = self.dir.path().join(entry.path().strip_prefix(&from).unwrap());
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(entry.path(), &to).unwrap();
+            }
+        }
+        self
+    }
+
+    /// Runs a query and returns its CSV rows (header first).
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let out = self.ok(&["sql", "--format", "csv", "-c", sql]);
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(out.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
+    }
+
+    /// The single value a query returns.
+    pub fn scalar(&self, sql: &str) -> String {
+        let rows = self.query(sql);
+        assert_eq!(rows.len(), 2, "one header and one row for {sql}: {rows:?}");
+        rows[1][0].clone()
+    }
+}
+
+/// The Python with test-only packages (deltalake, psycopg) that `scripts/test` prepares.
+pub fn python() -> String {
+    std::env::var("STRATA_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = std::env::var("STRATA_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/strata"))
+            .join("venv/bin/python");
+        assert!(venv.exists(), "{} is missing: run scripts/test", venv.display());
+        venv.display().to_string()
+    })
+}

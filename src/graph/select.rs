@@ -1,0 +1,1355 @@
+//! `--select` / `--exclude`: dbt's node selection syntax and semantics.
+//!
+//! Each argument holds space-separated selectors (a union); a selector may join criteria with
+//! commas (an intersection); each criterion is `[@][N+][method:]value[+N]`. The set algebra,
+//! including how tests are pulled in after their models ("indirect selection"), follows
+//! dbt-core's `NodeSelector` step for step, so that the same selectors pick the same nodes,
+//! with two deliberate differences (see [`Graph::select_with`] and `FqnSelector`): an
+//! exclusion always takes the tests of what it excludes, and a dotless name glob (`stg_*`)
+//! matches names in any folder.
+
+use std::collections::BTreeSet;
+
+use globset::{GlobBuilder, GlobMatcher};
+
+use super::{Graph, NodeKind, path_components};
+
+/// Methods a selector may name, for error messages.
+const SUPPORTED_METHODS: &str = "fqn, path, file, tag, config.materialized, config.tags, \
+                                 resource_type, source, package, test_type";
+
+/// How tests are pulled in when the nodes they test are selected (dbt's
+/// `--indirect-selection`). Only tests are ever selected indirectly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum IndirectSelection {
+    /// A test is selected when ANY node it depends on is selected (dbt's default).
+    #[default]
+    Eager,
+    /// A test is selected only when ALL the nodes it depends on are selected.
+    Cautious,
+    /// A test is selected when all the nodes it depends on are selected or are ancestors of
+    /// selected nodes (or sources).
+    Buildable,
+    /// Tests are selected only when a selector matches them directly.
+    Empty,
+}
+
+impl IndirectSelection {
+    /// The flag value: `eager`, `cautious`, `buildable` or `empty`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndirectSelection::Eager => "eager",
+            IndirectSelection::Cautious => "cautious",
+            IndirectSelection::Buildable => "buildable",
+            IndirectSelection::Empty => "empty",
+        }
+    }
+}
+
+impl std::fmt::Display for IndirectSelection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IndirectSelection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "eager" => Ok(IndirectSelection::Eager),
+            "cautious" => Ok(IndirectSelection::Cautious),
+            "buildable" => Ok(IndirectSelection::Buildable),
+            "empty" => Ok(IndirectSelection::Empty),
+            other => Err(format!(
+                "unknown indirect selection `{other}` (expected eager, cautious, buildable or empty)"
+            )),
+        }
+    }
+}
+
+/// The outcome of [`Graph::select`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The selected node ids. May contain sources when a selector reaches them (`+model`,
+    /// `source:shop`); [`Graph::schedule`] leaves sources out, since they are never run.
+    pub ids: BTreeSet<String>,
+    /// Selectors (as written, one per space-separated element of `--select` or `--exclude`)
+    /// that matched no node. Not an error: dbt warns about each and carries on.
+    pub unmatched: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error("unknown selection method `{method}` in `{selector}` (supported: {SUPPORTED_METHODS})")]
+    UnknownMethod { selector: String, method: String },
+    #[error("invalid selector `{selector}`: {reason}")]
+    Invalid { selector: String, reason: String },
+}
+
+fn invalid(selector: &str, reason: impl Into<String>) -> SelectError {
+    SelectError::Invalid {
+        selector: selector.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// One space-separated element of `--select`: criteria to intersect.
+#[derive(Debug)]
+struct Intersection {
+    raw: String,
+    criteria: Vec<Criterion>,
+}
+
+/// One criterion: `[@][N+][method:]value[+N]`.
+#[derive(Debug)]
+struct Criterion {
+    /// `@`: the matches, their descendants, and all ancestors of those.
+    childrens_parents: bool,
+    /// `N+` prefix: ancestors up to `N` edges away (`None`: all).
+    parents: Option<Option<usize>>,
+    /// `+N` suffix: descendants up to `N` edges away (`None`: all).
+    children: Option<Option<usize>>,
+    method: Method,
+}
+
+#[derive(Debug)]
+enum Method {
+    /// dbt's `fqn`, the default: a name, or a dotted path through the FQN (`silver.stg_orders`).
+    Fqn(FqnSelector),
+    /// A file or folder relative to the project root; globs allowed.
+    Path(PathPattern),
+    /// A file name, with or without its extension.
+    File(Pattern),
+    Tag(Pattern),
+    Materialized(String),
+    /// `config.tags:x`: exact tag membership (no glob, like dbt's config method).
+    ConfigTag(String),
+    /// `None`: a resource type dbt knows but Strata has no nodes of (snapshot, exposure...).
+    ResourceType(Option<NodeKind>),
+    /// `Some(true)`: singular; `Some(false)`: generic; `None`: unit tests (none here).
+    TestType(Option<bool>),
+    Source {
+        package: Option<Pattern>,
+        source: Pattern,
+        table: Option<Pattern>,
+    },
+    Package(Pattern),
+}
+
+/// A glob (fnmatch-style: `*`, `?`, `[...]`) or, with no wildcard, an exact string.
+#[derive(Debug)]
+enum Pattern {
+    Exact(String),
+    Glob(GlobMatcher),
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '[', ']'])
+}
+
+impl Pattern {
+    /// `*` matches any characters, `/` included, as in Python's `fnmatch`.
+    fn fnmatch(selector: &str, value: &str) -> Result<Self, SelectError> {
+        if has_wildcard(value) {
+            Ok(Pattern::Glob(compile_glob(selector, value, false)?))
+        } else {
+            Ok(Pattern::Exact(value.to_string()))
+        }
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Pattern::Exact(e) => e == s,
+            Pattern::Glob(g) => g.is_match(s),
+        }
+    }
+}
+
+/// A glob; with `literal_separator`, `*` and `?` do not match `/` (but `**` crosses folders).
+fn compile_glob(
+    selector: &str,
+    glob: &str,
+    literal_separator: bool,
+) -> Result<GlobMatcher, SelectError> {
+    GlobBuilder::new(glob)
+        .literal_separator(literal_separator)
+        .backslash_escape(false)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|e| invalid(selector, format!("bad pattern `{glob}`: {}", e.kind())))
+}
+
+/// `path:` values: a file or folder; a node matches when its file or one of the folders
+/// containing it matches (dbt globs the file system, then checks `original_file_path` and
+/// its parents). Here `*` does not cross `/`, `**` does.
+#[derive(Debug)]
+enum PathPattern {
+    /// The project root itself (`path:.`): everything.
+    All,
+    /// Component-wise prefix.
+    Prefix(Vec<String>),
+    Glob(GlobMatcher),
+}
+
+impl PathPattern {
+    fn new(selector: &str, value: &str) -> Result<Self, SelectError> {
+        let value = value.replace('\\', "/");
+        let parts: Vec<&str> = value
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if parts.is_empty() {
+            Ok(PathPattern::All)
+        } else if has_wildcard(&value) {
+            Ok(PathPattern::Glob(compile_glob(
+                selector,
+                &parts.join("/"),
+                true,
+            )?))
+        } else {
+            Ok(PathPattern::Prefix(
+                parts.iter().map(|p| p.to_string()).collect(),
+            ))
+        }
+    }
+
+    fn is_match(&self, path: &[String]) -> bool {
+        match self {
+            PathPattern::All => true,
+            PathPattern::Prefix(prefix) => path.starts_with(prefix),
+            PathPattern::Glob(glob) => {
+                let mut joined = String::new();
+                path.iter().any(|part| {
+                    if !joined.is_empty() {
+                        joined.push('/');
+                    }
+                    joined.push_str(part);
+                    glob.is_match(&joined)
+                })
+            }
+        }
+    }
+}
+
+/// dbt's FQN selector (its `is_selected_node`): the FQN's leaf, or a dot-separated prefix
+/// of the (dot-flattened) FQN, where the first part holding a wildcard globs the remainder.
+#[derive(Debug)]
+struct FqnSelector {
+    raw: String,
+    parts: Vec<String>,
+    /// The index of the first part with a wildcard, and the glob for the parts from there.
+    slurp: Option<(usize, Pattern)>,
+}
+
+impl FqnSelector {
+    fn new(selector: &str, value: &str) -> Result<Self, SelectError> {
+        let parts: Vec<String> = value.split('.').map(str::to_string).collect();
+        let slurp = match parts.iter().position(|p| has_wildcard(p)) {
+            Some(i) => Some((i, Pattern::fnmatch(selector, &parts[i..].join("."))?)),
+            None => None,
+        };
+        Ok(FqnSelector {
+            raw: value.to_string(),
+            parts,
+            slurp,
+        })
+    }
+
+    fn matches(&self, fqn: &[String]) -> bool {
+        if fqn.last().is_some_and(|leaf| *leaf == self.raw) {
+            return true;
+        }
+        let flat: Vec<&str> = fqn.iter().flat_map(|s| s.split('.')).collect();
+        if flat.len() < self.parts.len() {
+            return false;
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            if let Some((at, pattern)) = &self.slurp
+                && *at == i
+            {
+                return pattern.is_match(&flat[i..].join("."));
+            }
+            if flat[i] != part {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Beyond dbt: a dotless glob (`stg_*`) also matches the names of nodes in any folder
+    /// (dbt matches it against the whole FQN, so only at a resource folder's top level).
+    fn matches_name(&self, name: &str) -> bool {
+        match (&self.slurp, self.parts.len()) {
+            (Some((_, pattern)), 1) => pattern.is_match(name),
+            _ => false,
+        }
+    }
+}
+
+impl Criterion {
+    fn parse(raw: &str) -> Result<Self, SelectError> {
+        let mut rest = raw;
+        let childrens_parents = match rest.strip_prefix('@') {
+            Some(r) => {
+                rest = r;
+                true
+            }
+            None => false,
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let parents = match rest[digits..].strip_prefix('+') {
+            Some(r) => {
+                let depth = parse_depth(raw, &rest[..digits])?;
+                rest = r;
+                Some(depth)
+            }
+            None => None,
+        };
+        let without_digits = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+        let children = match without_digits.strip_suffix('+') {
+            Some(r) => {
+                let depth = parse_depth(raw, &rest[without_digits.len()..])?;
+                rest = r;
+                Some(depth)
+            }
+            None => None,
+        };
+        if childrens_parents && children.is_some() {
+            return Err(invalid(
+                raw,
+                "the `@` prefix and a `+` suffix cannot be combined",
+            ));
+        }
+        let (method, value) = match rest.split_once(':') {
+            Some((m, v))
+                if !m.is_empty()
+                    && m.chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '.') =>
+            {
+                (Some(m), v)
+            }
+            _ => (None, rest),
+        };
+        if value.is_empty() {
+            return Err(invalid(raw, "no value to select by"));
+        }
+        Ok(Criterion {
+            childrens_parents,
+            parents,
+            children,
+            method: Method::parse(raw, method, value)?,
+        })
+    }
+}
+
+fn parse_depth(raw: &str, digits: &str) -> Result<Option<usize>, SelectError> {
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    digits
+        .parse()
+        .map(Some)
+        .map_err(|_| invalid(raw, format!("depth `{digits}` is too large")))
+}
+
+impl Method {
+    fn parse(raw: &str, method: Option<&str>, value: &str) -> Result<Self, SelectError> {
+        let Some(method) = method else {
+            // dbt's default method: a path if it has a separator, a file name if it has a
+            // model/seed extension, else an FQN.
+            return if value.contains(['/', '\\']) {
+                Ok(Method::Path(PathPattern::new(raw, value)?))
+            } else if [".sql", ".py", ".csv"]
+                .iter()
+                .any(|ext| value.to_ascii_lowercase().ends_with(ext))
+            {
+                Ok(Method::File(Pattern::fnmatch(raw, value)?))
+            } else {
+                Ok(Method::Fqn(FqnSelector::new(raw, value)?))
+            };
+        };
+        Ok(match method {
+            "fqn" => Method::Fqn(FqnSelector::new(raw, value)?),
+            "path" => Method::Path(PathPattern::new(raw, value)?),
+            "file" => Method::File(Pattern::fnmatch(raw, value)?),
+            "tag" => Method::Tag(Pattern::fnmatch(raw, value)?),
+            "config.materialized" => Method::Materialized(value.to_string()),
+            "config.tags" => Method::ConfigTag(value.to_string()),
+            "resource_type" => Method::ResourceType(match value {
+                "model" => Some(NodeKind::Model),
+                "seed" => Some(NodeKind::Seed),
+                "test" => Some(NodeKind::Test),
+                "source" => Some(NodeKind::Source),
+                "snapshot" | "analysis" | "operation" | "exposure" | "metric"
+                | "semantic_model" | "saved_query" | "unit_test" | "function" => None,
+                _ => {
+                    return Err(invalid(
+                        raw,
+                        format!(
+                            "unknown resource type `{value}` (expected model, seed, test or source)"
+                        ),
+                    ));
+                }
+            }),
+            "test_type" => Method::TestType(match value {
+                "generic" | "schema" => Some(false),
+                "singular" | "data" => Some(true),
+                "unit" => None,
+                _ => {
+                    return Err(invalid(
+                        raw,
+                        format!("unknown test type `{value}` (expected generic or singular)"),
+                    ));
+                }
+            }),
+            "source" => {
+                let parts: Vec<&str> = value.split('.').collect();
+                let (package, source, table) = match parts.as_slice() {
+                    [source] => (None, *source, None),
+                    [source, table] => (None, *source, Some(*table)),
+                    [package, source, table] => (Some(*package), *source, Some(*table)),
+                    _ => {
+                        return Err(invalid(
+                            raw,
+                            "sources are selected as `source`, `source.table` or `package.source.table`",
+                        ));
+                    }
+                };
+                Method::Source {
+                    package: package.map(|p| Pattern::fnmatch(raw, p)).transpose()?,
+                    source: Pattern::fnmatch(raw, source)?,
+                    table: table.map(|t| Pattern::fnmatch(raw, t)).transpose()?,
+                }
+            }
+            "package" => Method::Package(Pattern::fnmatch(raw, value)?),
+            other => {
+                return Err(SelectError::UnknownMethod {
+                    selector: raw.to_string(),
+                    method: other.to_string(),
+                });
+            }
+        })
+    }
+}
+
+/// Splits the arguments into space-separated selectors and parses each.
+fn parse_union<S: AsRef<str>>(args: &[S]) -> Result<Vec<Intersection>, SelectError> {
+    let mut union = Vec::new();
+    for raw in args.iter().flat_map(|a| a.as_ref().split_whitespace()) {
+        let criteria = raw
+            .split(',')
+            .filter(|part| !part.is_empty())
+            .map(Criterion::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if !criteria.is_empty() {
+            union.push(Intersection {
+                raw: raw.to_string(),
+                criteria,
+            });
+        }
+    }
+    Ok(union)
+}
+
+/// dbt's pair of sets: nodes selected, and tests held back because not all their parents
+/// are (yet) selected; a later union may complete them (cautious and buildable modes).
+#[derive(Debug, Default)]
+struct Bundle {
+    direct: BTreeSet<usize>,
+    indirect: BTreeSet<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum SetOp {
+    Union,
+    Intersection,
+    Difference,
+}
+
+impl SetOp {
+    fn combine(self, mut sets: impl Iterator<Item = BTreeSet<usize>>) -> BTreeSet<usize> {
+        let Some(first) = sets.next() else {
+            return BTreeSet::new();
+        };
+        sets.fold(first, |acc, set| match self {
+            SetOp::Union => &acc | &set,
+            SetOp::Intersection => &acc & &set,
+            SetOp::Difference => &acc - &set,
+        })
+    }
+}
+
+impl Graph {
+    /// Resolves `--select` and `--exclude` arguments the way dbt does, with dbt's default
+    /// indirect selection ([`IndirectSelection::Eager`]: a test comes along when any node it
+    /// tests is selected).
+    ///
+    /// No selectors at all selects every node but sources. A selector that matches nothing is
+    /// listed in [`Selection::unmatched`]; an unknown method or malformed selector is an error.
+    pub fn select<S: AsRef<str>>(
+        &self,
+        select: &[S],
+        exclude: &[S],
+    ) -> Result<Selection, SelectError> {
+        self.select_with(select, exclude, IndirectSelection::default())
+    }
+
+    /// [`Graph::select`] with an explicit indirect selection mode (`--indirect-selection`).
+    /// The mode applies to `select`; `exclude` always takes the tests of what it matches
+    /// along (eagerly), so that no test of an excluded node is left selected. (Recent dbt
+    /// versions apply the mode to `exclude` too, so that `cautious` can keep a test one of
+    /// whose tested nodes was excluded.)
+    pub fn select_with<S: AsRef<str>>(
+        &self,
+        select: &[S],
+        exclude: &[S],
+        mode: IndirectSelection,
+    ) -> Result<Selection, SelectError> {
+        let included = parse_union(select)?;
+        let excluded = parse_union(exclude)?;
+        let mut unmatched = Vec::new();
+        let included = if included.is_empty() {
+            Bundle {
+                direct: (0..self.len())
+                    .filter(|&i| self.nodes[i].kind != NodeKind::Source)
+                    .collect(),
+                indirect: BTreeSet::new(),
+            }
+        } else {
+            self.eval_union(&included, mode, &mut unmatched)
+        };
+        let excluded = self.eval_union(&excluded, IndirectSelection::Eager, &mut unmatched);
+        let result = self.combine(vec![included, excluded], SetOp::Difference, mode);
+        let mut seen = BTreeSet::new();
+        unmatched.retain(|raw| seen.insert(raw.clone()));
+        Ok(Selection {
+            ids: result
+                .direct
+                .into_iter()
+                .map(|i| self.nodes[i].id.clone())
+                .collect(),
+            unmatched,
+        })
+    }
+
+    fn eval_union(
+        &self,
+        union: &[Intersection],
+        mode: IndirectSelection,
+        unmatched: &mut Vec<String>,
+    ) -> Bundle {
+        let bundles = union
+            .iter()
+            .map(|intersection| {
+                let bundles = intersection
+                    .criteria
+                    .iter()
+                    .map(|c| self.eval_criterion(c, mode))
+                    .collect();
+                let bundle = self.combine(bundles, SetOp::Intersection, mode);
+                if bundle.direct.is_empty() {
+                    unmatched.push(intersection.raw.clone());
+                }
+                bundle
+            })
+            .collect();
+        self.combine(bundles, SetOp::Union, mode)
+    }
+
+    /// dbt's `select_nodes_recursively` for a group: combine the direct sets, and the
+    /// direct-or-indirect sets, then let held-back tests in if their parents now are.
+    fn combine(&self, bundles: Vec<Bundle>, op: SetOp, mode: IndirectSelection) -> Bundle {
+        let (directs, all): (Vec<_>, Vec<_>) = bundles
+            .into_iter()
+            .map(|b| {
+                let all = &b.direct | &b.indirect;
+                (b.direct, all)
+            })
+            .unzip();
+        let mut direct = op.combine(directs.into_iter());
+        let indirect = op.combine(all.into_iter());
+        let admissible = match mode {
+            IndirectSelection::Cautious => Some(direct.clone()),
+            IndirectSelection::Buildable => {
+                Some(&direct | &self.ancestors_of(direct.iter().copied(), None))
+            }
+            IndirectSelection::Eager | IndirectSelection::Empty => None,
+        };
+        if let Some(admissible) = admissible {
+            let admitted: Vec<usize> = indirect
+                .iter()
+                .copied()
+                .filter(|&t| {
+                    !direct.contains(&t) && self.parents[t].iter().all(|p| admissible.contains(p))
+                })
+                .collect();
+            direct.extend(admitted);
+        }
+        Bundle { direct, indirect }
+    }
+
+    /// dbt's `get_nodes_from_criteria`: the matches, their relatives as the graph operators
+    /// ask, and the tests that come along with them.
+    fn eval_criterion(&self, criterion: &Criterion, mode: IndirectSelection) -> Bundle {
+        let collected: BTreeSet<usize> = (0..self.len())
+            .filter(|&i| self.matches(&criterion.method, i))
+            .collect();
+        let mut selected = collected.clone();
+        if criterion.childrens_parents {
+            let mut with_children = self.descendants_of(collected.iter().copied(), None);
+            with_children.extend(collected.iter().copied());
+            selected.extend(self.ancestors_of(with_children.iter().copied(), None));
+            selected.extend(with_children);
+        }
+        if let Some(depth) = criterion.parents {
+            selected.extend(self.ancestors_of(collected.iter().copied(), depth));
+        }
+        if let Some(depth) = criterion.children {
+            selected.extend(self.descendants_of(collected.iter().copied(), depth));
+        }
+        self.expand_tests(selected, mode)
+    }
+
+    /// dbt's `expand_selection`: tests that are children of selected nodes are selected
+    /// (eager), held back until all their parents are (cautious), or also admitted when their
+    /// other parents are upstream of the selection (buildable).
+    fn expand_tests(&self, selected: BTreeSet<usize>, mode: IndirectSelection) -> Bundle {
+        if mode == IndirectSelection::Empty {
+            return Bundle {
+                direct: selected,
+                indirect: BTreeSet::new(),
+            };
+        }
+        // The nodes a test's parents must all be among for the test to be taken now.
+        let admissible = match mode {
+            IndirectSelection::Eager | IndirectSelection::Empty => None,
+            IndirectSelection::Cautious => Some(selected.clone()),
+            IndirectSelection::Buildable => {
+                let mut set = &selected | &self.ancestors_of(selected.iter().copied(), None);
+                set.extend((0..self.len()).filter(|&i| self.nodes[i].kind == NodeKind::Source));
+                Some(set)
+            }
+        };
+        let tests: BTreeSet<usize> = selected
+            .iter()
+            .flat_map(|&i| self.children[i].iter().copied())
+            .filter(|&c| self.nodes[c].kind == NodeKind::Test)
+            .collect();
+        let mut direct = selected;
+        let mut indirect = BTreeSet::new();
+        for t in tests {
+            let take = admissible
+                .as_ref()
+                .is_none_or(|set| self.parents[t].iter().all(|p| set.contains(p)));
+            if take {
+                direct.insert(t);
+            } else {
+                indirect.insert(t);
+            }
+        }
+        Bundle { direct, indirect }
+    }
+
+    fn matches(&self, method: &Method, i: usize) -> bool {
+        let node = &self.nodes[i];
+        let meta = &self.meta[i];
+        match method {
+            Method::Fqn(selector) => {
+                // dbt's FQN method never matches sources (they have `source:`), and tries the
+                // FQN with and without its leading package name.
+                node.kind != NodeKind::Source
+                    && (selector.matches(&meta.fqn)
+                        || (!node.package.is_empty() && selector.matches(&meta.fqn[1..]))
+                        || selector.matches_name(&node.name))
+            }
+            Method::Path(pattern) => pattern.is_match(&meta.path),
+            Method::File(pattern) => meta.path.last().is_some_and(|file| {
+                let stem = file
+                    .rsplit_once('.')
+                    .map_or(file.as_str(), |(stem, _)| stem);
+                pattern.is_match(file) || pattern.is_match(stem)
+            }),
+            Method::Tag(pattern) => node.tags.iter().any(|t| pattern.is_match(t)),
+            Method::Materialized(value) => {
+                node.kind != NodeKind::Source && node.materialized == *value
+            }
+            Method::ConfigTag(value) => node.tags.iter().any(|t| t == value),
+            Method::ResourceType(kind) => Some(node.kind) == *kind,
+            Method::TestType(singular) => {
+                node.kind == NodeKind::Test
+                    && singular.is_some_and(|s| s == node.is_singular_test())
+            }
+            Method::Source {
+                package,
+                source,
+                table,
+            } => {
+                node.kind == NodeKind::Source
+                    && package
+                        .as_ref()
+                        .is_none_or(|p| node.package.is_empty() || p.is_match(&node.package))
+                    && node
+                        .source_name
+                        .as_deref()
+                        .is_some_and(|s| source.is_match(s))
+                    && table.as_ref().is_none_or(|t| t.is_match(&node.name))
+            }
+            Method::Package(pattern) => pattern.is_match(&node.package),
+        }
+    }
+}
+
+/// What selection needs of a node beyond its fields, computed once.
+#[derive(Debug, Clone)]
+pub(super) struct NodeMeta {
+    /// The file's path components (`["models", "silver", "stg_orders.sql"]`).
+    pub path: Vec<String>,
+    /// dbt's fully qualified name: package (when known), the folders under the resource
+    /// folder, the source name for sources, then the name:
+    /// `["shop", "silver", "stg_orders"]`.
+    pub fqn: Vec<String>,
+}
+
+impl NodeMeta {
+    pub(super) fn new(node: &super::GraphNode) -> Self {
+        let path = path_components(&node.path);
+        let mut fqn = Vec::new();
+        if !node.package.is_empty() {
+            fqn.push(node.package.clone());
+        }
+        if path.len() > 2 {
+            fqn.extend(path[1..path.len() - 1].iter().cloned());
+        }
+        if node.kind == NodeKind::Source
+            && let Some(source) = &node.source_name
+        {
+            fqn.push(source.clone());
+        }
+        fqn.push(node.name.clone());
+        NodeMeta { path, fqn }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::super::{GraphNode, NodeKind};
+    use super::*;
+
+    fn sel(g: &Graph, select: &[&str]) -> BTreeSet<String> {
+        g.select(select, &[]).unwrap().ids
+    }
+
+    fn sel_ex(g: &Graph, select: &[&str], exclude: &[&str]) -> BTreeSet<String> {
+        g.select(select, exclude).unwrap().ids
+    }
+
+    fn all_but_sources(g: &Graph) -> BTreeSet<String> {
+        g.nodes()
+            .filter(|n| n.kind != NodeKind::Source)
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    // ---- parsing ----
+
+    #[test]
+    fn parses_operators_and_depths() {
+        let c = Criterion::parse("2+tag:nightly+3").unwrap();
+        assert_eq!(c.parents, Some(Some(2)));
+        assert_eq!(c.children, Some(Some(3)));
+        assert!(!c.childrens_parents);
+        assert!(matches!(c.method, Method::Tag(Pattern::Exact(ref t)) if t == "nightly"));
+
+        let c = Criterion::parse("+stg_orders").unwrap();
+        assert_eq!((c.parents, c.children), (Some(None), None));
+        let c = Criterion::parse("stg_orders+").unwrap();
+        assert_eq!((c.parents, c.children), (None, Some(None)));
+        let c = Criterion::parse("@stg_orders").unwrap();
+        assert!(c.childrens_parents);
+        // Digits that are not a depth stay in the name.
+        let c = Criterion::parse("2022_orders").unwrap();
+        assert!(matches!(c.method, Method::Fqn(ref f) if f.raw == "2022_orders"));
+        assert_eq!((c.parents, c.children), (None, None));
+        let c = Criterion::parse("orders_2").unwrap();
+        assert!(matches!(c.method, Method::Fqn(ref f) if f.raw == "orders_2"));
+        let c = Criterion::parse("config.materialized:incremental").unwrap();
+        assert!(matches!(c.method, Method::Materialized(ref v) if v == "incremental"));
+    }
+
+    #[test]
+    fn default_method_depends_on_the_value() {
+        let method = |raw| Criterion::parse(raw).unwrap().method;
+        assert!(matches!(method("models/silver"), Method::Path(_)));
+        assert!(matches!(method("stg_orders.sql"), Method::File(_)));
+        assert!(matches!(method("country_codes.CSV"), Method::File(_)));
+        assert!(matches!(method("silver.stg_orders"), Method::Fqn(_)));
+        assert!(matches!(method("*"), Method::Fqn(_)));
+    }
+
+    #[test]
+    fn malformed_selectors_are_errors() {
+        let err = |raw: &str| Criterion::parse(raw).unwrap_err();
+        assert_eq!(
+            err("foo:bar"),
+            SelectError::UnknownMethod {
+                selector: "foo:bar".into(),
+                method: "foo".into()
+            }
+        );
+        assert!(
+            err("foo:bar")
+                .to_string()
+                .contains("unknown selection method `foo`")
+        );
+        assert!(
+            matches!(err("config.schema:gold"), SelectError::UnknownMethod { method, .. } if method == "config.schema")
+        );
+        assert!(matches!(
+            err("state:modified"),
+            SelectError::UnknownMethod { .. }
+        ));
+        for raw in [
+            "+",
+            "@",
+            "tag:",
+            "2+",
+            "@stg_orders+",
+            "resource_type:view",
+            "test_type:fuzzy",
+            "source:a.b.c.d",
+            "99999999999999999999999+x",
+            "path:models/[",
+        ] {
+            assert!(matches!(err(raw), SelectError::Invalid { .. }), "{raw}");
+        }
+        assert_eq!(
+            err("@x+").to_string(),
+            "invalid selector `@x+`: the `@` prefix and a `+` suffix cannot be combined"
+        );
+    }
+
+    #[test]
+    fn select_reports_the_first_error() {
+        let g = graph();
+        assert!(matches!(
+            g.select(&["stg_orders", "bogus:x"], &[]),
+            Err(SelectError::UnknownMethod { method, .. }) if method == "bogus"
+        ));
+        assert!(g.select(&["stg_orders"], &["tag:"]).is_err());
+    }
+
+    // ---- methods ----
+
+    #[test]
+    fn empty_selection_is_everything_but_sources() {
+        let g = graph();
+        let none: [&str; 0] = [];
+        let s = g.select(&none, &none).unwrap();
+        assert_eq!(s.ids, all_but_sources(&g));
+        assert!(s.unmatched.is_empty());
+        assert_eq!(sel(&g, &["  "]), all_but_sources(&g));
+        assert_eq!(sel(&g, &["*"]), all_but_sources(&g));
+        assert_eq!(sel(&g, &["fqn:*"]), all_but_sources(&g));
+    }
+
+    #[test]
+    fn by_name_pulls_in_its_tests() {
+        let g = graph();
+        assert_eq!(
+            sel(&g, &["stg_orders"]),
+            set(&[
+                STG_ORDERS,
+                T_NN_STG_ORDERS,
+                T_UQ_STG_ORDERS,
+                T_REL_ORDERS_CUSTOMERS
+            ])
+        );
+        assert_eq!(sel(&g, &["country_codes"]), set(&[SEED]));
+        // A test by name is just the test.
+        assert_eq!(sel(&g, &["unique_stg_orders_id"]), set(&[T_UQ_STG_ORDERS]));
+        // The source table is not matched by name.
+        assert_eq!(sel(&g, &["orders"]), set(&[]));
+    }
+
+    #[test]
+    fn by_fqn_like_dbt() {
+        let g = graph();
+        let web = set(&[STG_EVENTS]);
+        assert_eq!(sel(&g, &["silver.web.stg_events"]), web);
+        assert_eq!(sel(&g, &["web.stg_events"]), set(&[]));
+        // A folder (the FQN's first level) selects everything in it, tests declared there too.
+        assert_eq!(
+            sel(&g, &["gold.reports"]),
+            set(&[RPT_DAILY, T_SINGULAR_DAILY])
+        );
+        assert_eq!(sel(&g, &["silver.web"]), web);
+        // A wildcard globs the rest of the FQN.
+        assert_eq!(sel(&g, &["silver.*events"]), web);
+        assert_eq!(sel(&g, &["fqn:silver.web.*"]), web);
+        // Beyond dbt: a dotless glob matches names in any folder.
+        assert_eq!(
+            sel(&g, &["stg_*"]),
+            sel(&g, &["stg_orders stg_customers stg_events"])
+        );
+        // The three models and the three tests on stg_orders (one also on stg_customers).
+        assert_eq!(sel(&g, &["stg_*"]).len(), 6);
+    }
+
+    #[test]
+    fn fqn_with_a_package_matches_scoped_and_unscoped() {
+        let mut nodes = nodes();
+        for n in &mut nodes {
+            n.package = "shop".into();
+        }
+        let g = Graph::new(nodes).unwrap();
+        assert_eq!(sel(&g, &["shop.silver.web.stg_events"]), set(&[STG_EVENTS]));
+        assert_eq!(sel(&g, &["silver.web.stg_events"]), set(&[STG_EVENTS]));
+        assert_eq!(sel(&g, &["shop"]), all_but_sources(&g));
+        assert_eq!(sel(&g, &["package:shop"]).len(), g.len());
+        assert_eq!(sel(&g, &["package:other"]), set(&[]));
+        assert_eq!(sel(&g, &["source:shop.web.events"]), set(&[SRC_EVENTS]));
+        assert_eq!(sel(&g, &["source:other.web.events"]), set(&[]));
+    }
+
+    #[test]
+    fn by_path_folder_file_and_glob() {
+        let g = graph();
+        let silver_models = [STG_ORDERS, STG_CUSTOMERS, STG_EVENTS];
+        let silver_tests = [T_NN_STG_ORDERS, T_UQ_STG_ORDERS, T_REL_ORDERS_CUSTOMERS];
+        let silver: Vec<&str> = silver_models.iter().chain(&silver_tests).copied().collect();
+        assert_eq!(sel(&g, &["path:models/silver"]), set(&silver));
+        assert_eq!(sel(&g, &["path:models/silver/"]), set(&silver));
+        assert_eq!(sel(&g, &["path:./models/silver"]), set(&silver));
+        assert_eq!(sel(&g, &["models/silver"]), set(&silver)); // default method
+        // A folder name is matched as a whole component.
+        assert_eq!(sel(&g, &["path:models/silv"]), set(&[]));
+        assert_eq!(
+            sel(&g, &["path:models/silver/stg_orders.sql"]),
+            sel(&g, &["stg_orders"])
+        );
+        assert_eq!(
+            sel(&g, &["models/silver/web/stg_events.sql"]),
+            set(&[STG_EVENTS])
+        );
+        // `*` stays within a folder (but a matched folder brings what is in it)...
+        assert_eq!(
+            sel(&g, &["path:models/silver/*.sql"]),
+            sel(&g, &["stg_orders stg_customers"])
+        );
+        assert_eq!(sel(&g, &["path:models/silver/*"]), set(&silver));
+        // ... `**` crosses folders.
+        assert_eq!(
+            sel(&g, &["path:models/**/stg_*.sql"]),
+            sel(&g, &["stg_orders stg_customers stg_events"])
+        );
+        // Sources are matched by their yml file; a source's own tests come along (eager).
+        assert_eq!(
+            sel(&g, &["path:models/bronze/sources.yml"]),
+            set(&[SRC_ORDERS, SRC_CUSTOMERS, SRC_EVENTS, T_SRC_ORDERS])
+        );
+        assert_eq!(sel(&g, &["path:seeds"]), set(&[SEED]));
+        assert_eq!(sel(&g, &["path:."]).len(), g.len());
+    }
+
+    #[test]
+    fn by_file_name() {
+        let g = graph();
+        assert_eq!(sel(&g, &["file:stg_events.sql"]), set(&[STG_EVENTS]));
+        assert_eq!(sel(&g, &["file:stg_events"]), set(&[STG_EVENTS]));
+        assert_eq!(sel(&g, &["stg_events.sql"]), set(&[STG_EVENTS]));
+        assert_eq!(sel(&g, &["country_codes.csv"]), set(&[SEED]));
+        assert_eq!(
+            sel(&g, &["file:schema.yml"]),
+            set(&[
+                T_NN_STG_ORDERS,
+                T_UQ_STG_ORDERS,
+                T_REL_ORDERS_CUSTOMERS,
+                T_NN_FCT
+            ])
+        );
+    }
+
+    #[test]
+    fn by_tag_with_globs() {
+        let g = graph();
+        let nightly = set(&[
+            STG_ORDERS,
+            DIM_CUSTOMERS,
+            FCT_ORDERS,
+            T_NN_STG_ORDERS,
+            T_UQ_STG_ORDERS,
+            T_REL_ORDERS_CUSTOMERS,
+            T_NN_FCT,
+        ]);
+        assert_eq!(sel(&g, &["tag:nightly"]), nightly);
+        assert_eq!(sel(&g, &["tag:night*"]), nightly);
+        assert_eq!(sel(&g, &["config.tags:nightly"]), nightly);
+        assert_eq!(sel(&g, &["config.tags:night*"]), set(&[]));
+        assert_eq!(sel(&g, &["tag:hourly"]), set(&[STG_EVENTS]));
+    }
+
+    #[test]
+    fn by_materialization() {
+        let g = graph();
+        assert_eq!(
+            sel(&g, &["config.materialized:incremental"]),
+            set(&[STG_EVENTS, FCT_ORDERS, T_NN_FCT])
+        );
+        assert_eq!(
+            sel(&g, &["config.materialized:table"]),
+            set(&[DIM_CUSTOMERS, RPT_DAILY, T_SINGULAR_DAILY])
+        );
+        assert_eq!(sel(&g, &["config.materialized:ephemeral"]), set(&[]));
+    }
+
+    #[test]
+    fn by_resource_type_and_test_type() {
+        let g = graph();
+        assert_eq!(sel(&g, &["resource_type:seed"]), set(&[SEED]));
+        assert_eq!(
+            sel(&g, &["resource_type:source"]),
+            set(&[SRC_ORDERS, SRC_CUSTOMERS, SRC_EVENTS, T_SRC_ORDERS])
+        );
+        let tests = [
+            T_NN_STG_ORDERS,
+            T_UQ_STG_ORDERS,
+            T_REL_ORDERS_CUSTOMERS,
+            T_NN_FCT,
+            T_SINGULAR_DAILY,
+            T_SRC_ORDERS,
+        ];
+        assert_eq!(sel(&g, &["resource_type:test"]), set(&tests));
+        // dbt pulls tests in after models even here; exclude them to get models only.
+        let models = [
+            STG_ORDERS,
+            STG_CUSTOMERS,
+            STG_EVENTS,
+            DIM_CUSTOMERS,
+            FCT_ORDERS,
+            RPT_DAILY,
+        ];
+        assert_eq!(
+            sel_ex(&g, &["resource_type:model"], &["resource_type:test"]),
+            set(&models)
+        );
+        assert_eq!(sel(&g, &["resource_type:snapshot"]), set(&[]));
+        assert_eq!(sel(&g, &["test_type:singular"]), set(&[T_SINGULAR_DAILY]));
+        assert_eq!(sel(&g, &["test_type:data"]), set(&[T_SINGULAR_DAILY]));
+        let generic: Vec<&str> = tests
+            .iter()
+            .copied()
+            .filter(|t| *t != T_SINGULAR_DAILY)
+            .collect();
+        assert_eq!(sel(&g, &["test_type:generic"]), set(&generic));
+        assert_eq!(sel(&g, &["test_type:unit"]), set(&[]));
+    }
+
+    #[test]
+    fn by_source() {
+        let g = graph();
+        assert_eq!(
+            sel(&g, &["source:shop"]),
+            set(&[SRC_ORDERS, SRC_CUSTOMERS, T_SRC_ORDERS])
+        );
+        assert_eq!(
+            sel(&g, &["source:shop.orders"]),
+            set(&[SRC_ORDERS, T_SRC_ORDERS])
+        );
+        assert_eq!(sel(&g, &["source:shop.cust*"]), set(&[SRC_CUSTOMERS]));
+        assert_eq!(sel(&g, &["source:*.events"]), set(&[SRC_EVENTS]));
+        assert_eq!(
+            sel(&g, &["source:anything.shop.customers"]),
+            set(&[SRC_CUSTOMERS])
+        );
+        assert_eq!(sel(&g, &["source:nope"]), set(&[]));
+        // Everything downstream of a source.
+        assert_eq!(
+            sel_ex(&g, &["source:web+"], &["resource_type:source"]),
+            set(&[STG_EVENTS])
+        );
+    }
+
+    // ---- graph operators ----
+
+    #[test]
+    fn ancestors_and_descendants_with_depth() {
+        let g = graph();
+        assert_eq!(
+            sel_ex(&g, &["+rpt_daily"], &["resource_type:test"]),
+            set(&[
+                RPT_DAILY,
+                FCT_ORDERS,
+                STG_ORDERS,
+                STG_CUSTOMERS,
+                SRC_ORDERS,
+                SRC_CUSTOMERS
+            ])
+        );
+        assert_eq!(
+            sel_ex(&g, &["1+rpt_daily"], &["resource_type:test"]),
+            set(&[RPT_DAILY, FCT_ORDERS])
+        );
+        assert_eq!(
+            sel_ex(&g, &["2+rpt_daily"], &["resource_type:test"]),
+            set(&[RPT_DAILY, FCT_ORDERS, STG_ORDERS, STG_CUSTOMERS])
+        );
+        assert_eq!(
+            sel_ex(&g, &["stg_customers+"], &["resource_type:test"]),
+            set(&[STG_CUSTOMERS, DIM_CUSTOMERS, FCT_ORDERS, RPT_DAILY])
+        );
+        assert_eq!(
+            sel_ex(&g, &["stg_customers+1"], &["resource_type:test"]),
+            set(&[STG_CUSTOMERS, DIM_CUSTOMERS, FCT_ORDERS])
+        );
+        assert_eq!(
+            sel_ex(&g, &["1+fct_orders+1"], &["resource_type:test"]),
+            set(&[STG_ORDERS, STG_CUSTOMERS, FCT_ORDERS, RPT_DAILY])
+        );
+        assert_eq!(
+            sel_ex(&g, &["0+fct_orders+0"], &["resource_type:test"]),
+            set(&[FCT_ORDERS])
+        );
+        // Operators apply to every match of the method.
+        assert_eq!(
+            sel_ex(&g, &["tag:hourly+"], &["resource_type:test"]),
+            set(&[STG_EVENTS])
+        );
+    }
+
+    #[test]
+    fn at_operator_adds_the_parents_of_descendants() {
+        let g = graph();
+        // fct_orders' descendants (rpt_daily, tests) and all their ancestors, which brings
+        // stg_customers' branch; dim_customers is not an ancestor of any of them.
+        let got = sel(&g, &["@stg_orders"]);
+        let expected = set(&[
+            STG_ORDERS,
+            FCT_ORDERS,
+            RPT_DAILY,
+            STG_CUSTOMERS,
+            SRC_ORDERS,
+            SRC_CUSTOMERS,
+            T_NN_STG_ORDERS,
+            T_UQ_STG_ORDERS,
+            T_REL_ORDERS_CUSTOMERS,
+            T_NN_FCT,
+            T_SINGULAR_DAILY,
+            T_SRC_ORDERS,
+        ]);
+        assert_eq!(got, expected);
+        assert!(!got.contains(DIM_CUSTOMERS));
+    }
+
+    // ---- set algebra ----
+
+    #[test]
+    fn space_and_arguments_are_unions() {
+        let g = graph();
+        let one = sel(&g, &["stg_events country_codes"]);
+        let two = sel(&g, &["stg_events", "country_codes"]);
+        assert_eq!(one, set(&[STG_EVENTS, SEED]));
+        assert_eq!(one, two);
+        // Tabs and repeated spaces are separators too.
+        assert_eq!(sel(&g, &["stg_events\t  country_codes "]), one);
+    }
+
+    #[test]
+    fn commas_are_intersections() {
+        let g = graph();
+        assert_eq!(
+            sel(&g, &["tag:nightly,path:models/gold"]),
+            set(&[DIM_CUSTOMERS, FCT_ORDERS, T_NN_FCT])
+        );
+        assert_eq!(
+            sel(&g, &["tag:nightly,config.materialized:table"]),
+            set(&[DIM_CUSTOMERS])
+        );
+        // Intersection with graph operators: the gold part of stg_orders' descendants.
+        assert_eq!(
+            sel(&g, &["stg_orders+,path:models/gold"]),
+            set(&[FCT_ORDERS, RPT_DAILY, T_NN_FCT, T_SINGULAR_DAILY])
+        );
+        assert_eq!(sel(&g, &["tag:nightly,tag:hourly"]), set(&[]));
+    }
+
+    #[test]
+    fn exclude_removes_matches_and_their_tests() {
+        let g = graph();
+        let got = sel_ex(&g, &["tag:nightly"], &["fct_orders"]);
+        assert_eq!(
+            got,
+            set(&[
+                STG_ORDERS,
+                DIM_CUSTOMERS,
+                T_NN_STG_ORDERS,
+                T_UQ_STG_ORDERS,
+                T_REL_ORDERS_CUSTOMERS
+            ])
+        );
+        // Excluding everything downstream.
+        assert_eq!(
+            sel_ex(&g, &["stg_orders+"], &["fct_orders+"]),
+            set(&[
+                STG_ORDERS,
+                T_NN_STG_ORDERS,
+                T_UQ_STG_ORDERS,
+                T_REL_ORDERS_CUSTOMERS
+            ])
+        );
+        // Excluding a single test keeps its model.
+        assert_eq!(
+            sel_ex(&g, &["stg_orders"], &["unique_stg_orders_id"]),
+            set(&[STG_ORDERS, T_NN_STG_ORDERS, T_REL_ORDERS_CUSTOMERS])
+        );
+        // Exclude with the default (everything) selection; intersection in an exclude.
+        let mut expected = all_but_sources(&g);
+        for id in [FCT_ORDERS, DIM_CUSTOMERS, T_NN_FCT] {
+            expected.remove(id);
+        }
+        let none: [&str; 0] = [];
+        assert_eq!(
+            g.select(&none, &["tag:nightly,path:models/gold"])
+                .unwrap()
+                .ids,
+            expected
+        );
+    }
+
+    #[test]
+    fn unmatched_selectors_are_reported_not_errors() {
+        let g = graph();
+        let s = g
+            .select(
+                &["stg_orders nope tag:nope,stg_orders", "nope"],
+                &["tag:gone", "stg_events"],
+            )
+            .unwrap();
+        assert_eq!(s.unmatched, ["nope", "tag:nope,stg_orders", "tag:gone"]);
+        assert!(s.ids.contains(STG_ORDERS));
+    }
+
+    // ---- indirect selection of tests ----
+
+    #[test]
+    fn eager_takes_tests_with_any_parent_selected() {
+        let g = graph();
+        // The relationships test also depends on stg_customers, which is not selected.
+        assert!(sel(&g, &["stg_orders"]).contains(T_REL_ORDERS_CUSTOMERS));
+        // ... and excluding stg_customers drops it (exclusion is eager too).
+        assert!(!sel_ex(&g, &["stg_orders"], &["stg_customers"]).contains(T_REL_ORDERS_CUSTOMERS));
+        // Tests are only pulled in from selected nodes' direct children: rpt_daily's test
+        // does not come along with fct_orders.
+        assert!(!sel(&g, &["fct_orders"]).contains(T_SINGULAR_DAILY));
+    }
+
+    #[test]
+    fn cautious_takes_tests_with_all_parents_selected() {
+        let g = graph();
+        let cautious = |s: &[&str], e: &[&str]| {
+            g.select_with(s, e, IndirectSelection::Cautious)
+                .unwrap()
+                .ids
+        };
+        assert_eq!(
+            cautious(&["stg_orders"], &[]),
+            set(&[STG_ORDERS, T_NN_STG_ORDERS, T_UQ_STG_ORDERS])
+        );
+        // Once both parents are selected, by separate selectors, the test comes along.
+        assert!(cautious(&["stg_orders stg_customers"], &[]).contains(T_REL_ORDERS_CUSTOMERS));
+        assert!(cautious(&["stg_orders", "stg_customers"], &[]).contains(T_REL_ORDERS_CUSTOMERS));
+        assert!(
+            !cautious(&["stg_orders stg_customers"], &["stg_customers"])
+                .contains(T_REL_ORDERS_CUSTOMERS)
+        );
+        // A direct match is kept whatever the mode.
+        assert_eq!(
+            cautious(&["relationships_stg_orders_customer_id"], &[]),
+            set(&[T_REL_ORDERS_CUSTOMERS])
+        );
+    }
+
+    #[test]
+    fn buildable_and_empty_modes() {
+        let g = graph();
+        let with = |mode, s: &[&str]| g.select_with(s, &[], mode).unwrap().ids;
+        // fct_orders' ancestors include stg_customers, so the relationships test on
+        // stg_orders + stg_customers is buildable from `stg_orders fct_orders`.
+        assert!(
+            with(IndirectSelection::Buildable, &["stg_orders fct_orders"])
+                .contains(T_REL_ORDERS_CUSTOMERS)
+        );
+        assert!(
+            !with(IndirectSelection::Buildable, &["stg_orders"]).contains(T_REL_ORDERS_CUSTOMERS)
+        );
+        assert!(with(IndirectSelection::Buildable, &["stg_orders"]).contains(T_NN_STG_ORDERS));
+        assert_eq!(
+            with(IndirectSelection::Empty, &["stg_orders"]),
+            set(&[STG_ORDERS])
+        );
+    }
+
+    #[test]
+    fn tests_on_sources_come_with_the_source() {
+        let g = graph();
+        assert!(sel(&g, &["+stg_orders"]).contains(T_SRC_ORDERS));
+        assert!(!sel(&g, &["stg_orders"]).contains(T_SRC_ORDERS));
+    }
+
+    #[test]
+    fn indirect_selection_parses_like_the_flag() {
+        for mode in [
+            IndirectSelection::Eager,
+            IndirectSelection::Cautious,
+            IndirectSelection::Buildable,
+            IndirectSelection::Empty,
+        ] {
+            assert_eq!(mode.to_string().parse::<IndirectSelection>(), Ok(mode));
+        }
+        assert!("greedy".parse::<IndirectSelection>().is_err());
+        assert_eq!(IndirectSelection::default(), IndirectSelection::Eager);
+    }
+
+    #[test]
+    fn arguments_may_be_owned_or_borrowed() {
+        let g = graph();
+        let select: Vec<String> = vec!["tag:nightly".into()];
+        let exclude: Vec<String> = vec!["fct_orders".into()];
+        let owned = g.select(&select, &exclude).unwrap();
+        assert_eq!(owned, g.select(&["tag:nightly"], &["fct_orders"]).unwrap());
+        assert_eq!(g.select(&select, &[]).unwrap().ids.len(), 7);
+    }
+
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        let g = graph();
+        for raw in [
+            "",
+            ",",
+            ",,",
+            "+a+",
+            "@@a",
+            "a:b:c",
+            "path:",
+            "path:/",
+            "path:..",
+            "file:*",
+            "::",
+            "::x",
+            "tag:[!a]*",
+            "source:.",
+            "fqn:.",
+            "fqn:..",
+            "ünïcödé",
+            "1+2+3",
+            "+0",
+            "@+",
+            "a,,b",
+        ] {
+            let _ = g.select(&[raw], &[raw]);
+        }
+        let empty = Graph::new(Vec::<GraphNode>::new()).unwrap();
+        assert!(empty.select(&["*"], &[]).unwrap().ids.is_empty());
+    }
+}

@@ -1,0 +1,204 @@
+//! SQL models run like dbt's, on a local lake and on the real HDFS: every materialization,
+//! incremental merges across batches with updated and late rows, selection, static checks
+//! before anything runs, test severities, failure isolation, and Delta tables another reader
+//! opens with the same rows.
+
+mod common;
+
+use std::process::Command;
+
+use common::{LakeKind, Project, python};
+
+const NO_SOURCES: &str = "sources: []\n";
+
+fn mini(kind: LakeKind) -> Project {
+    Project::new(kind, NO_SOURCES).with_fixture("mini")
+}
+
+/// The second batch of raw orders: order 2 updated, order 4 new, order 0 late (an old date).
+const BATCH_2: &str = "order_id,customer_id,amount,order_date,loaded_at
+1,10,100.0,2026-01-01,1
+2,11,55.0,2026-01-01,2
+3,10,25.5,2026-01-02,1
+4,12,10.0,2026-01-03,2
+0,12,7.25,2025-12-31,2
+";
+
+fn builds_every_materialization(kind: LakeKind) {
+    let project = mini(kind);
+    let out = project.ok(&["build"]);
+    assert!(out.contains("PASS=11 WARN=0 ERROR=0 SKIP=0 TOTAL=11"), "{out}");
+    // seed, view, table (through an ephemeral model), incremental with and without a key
+    assert_eq!(project.scalar("SELECT count(*) FROM raw.raw_orders"), "3");
+    assert_eq!(project.scalar("SELECT sum(amount_cents) FROM silver.stg_orders"), "17550");
+    let dims = project.query("SELECT customer_id, name, orders FROM gold.dim_customers ORDER BY customer_id");
+    assert_eq!(dims[1..], [["10", "ADA", "2"], ["11", "GRACE", "1"], ["12", "LINUS", "0"]]);
+    let kinds = project.query(
+        "SELECT table_schema || '.' || table_name, table_type FROM information_schema.tables \
+         WHERE table_schema IN ('raw', 'silver', 'gold') ORDER BY 1",
+    );
+    assert_eq!(
+        kinds[1..],
+        [
+            ["gold.dim_customers", "BASE TABLE"],
+            ["gold.events_log", "BASE TABLE"],
+            ["gold.fct_orders", "BASE TABLE"],
+            ["raw.raw_customers", "BASE TABLE"],
+            ["raw.raw_orders", "BASE TABLE"],
+            ["silver.stg_orders", "VIEW"],
+        ]
+    );
+
+    // Batch 2: the keyed model merges (update + late + new), the keyless one appends.
+    std::fs::write(project.path("seeds/raw_orders.csv"), BATCH_2).unwrap();
+    let out = project.ok(&["build"]);
+    assert!(out.contains("incremental gold.fct_orders"), "{out}");
+    let orders = project.query("SELECT order_id, amount FROM gold.fct_orders ORDER BY order_id");
+    assert_eq!(orders[1..], [["0", "7.25"], ["1", "100.0"], ["2", "55.0"], ["3", "25.5"], ["4", "10.0"]]);
+    assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log"), "6");
+    assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log WHERE loaded_at = 2"), "3");
+
+    // --full-refresh rebuilds from scratch.
+    project.ok(&["run", "-s", "events_log", "--full-refresh"]);
+    assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log"), "5");
+
+    // Every node of every run is in the run log, with the Delta version it wrote.
+    let runs = project.query(
+        "SELECT count(DISTINCT run_id), max(delta_version) FROM _strata.runs WHERE node = 'model.mini.fct_orders'",
+    );
+    assert_eq!(runs[1], ["2", "1"]);
+}
+
+#[test]
+fn builds_every_materialization_on_local_disk() {
+    builds_every_materialization(LakeKind::Local);
+}
+
+#[test]
+fn builds_every_materialization_on_hdfs() {
+    builds_every_materialization(LakeKind::Hdfs);
+}
+
+#[test]
+fn selection_follows_dbt_syntax() {
+    let project = mini(LakeKind::Local);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["ls"];
+        all.extend_from_slice(args);
+        project
+            .ok(&all)
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    let downstream = names(&["-s", "stg_orders+", "--exclude", "resource_type:test"]);
+    assert_eq!(downstream, ["stg_orders", "dim_customers", "events_log", "fct_orders"]);
+    assert_eq!(names(&["-s", "+stg_orders"]), ["raw_orders", "stg_orders"]);
+    assert_eq!(names(&["-s", "tag:nightly", "--exclude", "resource_type:test", "fct_orders"]), ["dim_customers", "events_log"]);
+    assert_eq!(names(&["-s", "path:models/staging"]), ["stg_orders"]);
+}
+
+#[test]
+fn static_errors_are_reported_before_anything_runs() {
+    let project = mini(LakeKind::Local);
+    std::fs::write(
+        project.path("models/marts/dim_customers.sql"),
+        "select customer_id, no_such_column from {{ ref('customer_base') }}",
+    )
+    .unwrap();
+    for command in ["compile", "build"] {
+        let out = project.run(&[command]);
+        assert!(!out.status.success(), "{command} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("models/marts/dim_customers.sql") && stderr.contains("no_such_column"),
+            "{command}: {stderr}"
+        );
+    }
+    assert!(!project.path("lake/raw").exists(), "nothing ran, not even seeds");
+
+    std::fs::write(project.path("models/marts/dim_customers.sql"), "select * from {{ ref('nope') }}").unwrap();
+    let stderr = String::from_utf8_lossy(&project.run(&["compile"]).stderr).to_string();
+    assert!(stderr.contains("nope") && stderr.contains("dim_customers"), "{stderr}");
+}
+
+#[test]
+fn cycles_are_reported_with_their_path() {
+    let project = mini(LakeKind::Local);
+    std::fs::write(project.path("models/staging/stg_orders.sql"), "select * from {{ ref('fct_orders') }}").unwrap();
+    let out = project.run(&["ls"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cycle") && stderr.contains("fct_orders") && stderr.contains("stg_orders"), "{stderr}");
+}
+
+#[test]
+fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
+    let project = mini(LakeKind::Local);
+    project.ok(&["build"]);
+    // Fails only when executed: every name is a string that is not a number.
+    std::fs::write(
+        project.path("models/marts/dim_customers.sql"),
+        "select cast(name as bigint) as customer_id, name, 0 as orders from {{ ref('customer_base') }}",
+    )
+    .unwrap();
+    let out = project.run(&["build"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("ERROR table gold.dim_customers"), "{stdout}");
+    assert!(stdout.contains("SKIP  test relationships_fct_orders_customer_id"), "{stdout}");
+    assert!(stdout.contains("OK    incremental gold.fct_orders"), "independent models still run: {stdout}");
+    // The old version is still there and readable.
+    assert_eq!(project.scalar("SELECT count(*) FROM gold.dim_customers WHERE name = 'ADA'"), "1");
+}
+
+#[test]
+fn test_severities_decide_the_exit_code() {
+    let project = mini(LakeKind::Local);
+    // Customer 10 gets a third order: the warn-severity accepted_values test warns.
+    std::fs::write(
+        project.path("seeds/raw_orders.csv"),
+        "order_id,customer_id,amount,order_date,loaded_at\n1,10,1,2026-01-01,1\n2,10,1,2026-01-01,1\n3,10,1,2026-01-01,1\n",
+    )
+    .unwrap();
+    let out = project.ok(&["build"]);
+    assert!(out.contains("WARN  test accepted_values_dim_customers_orders"), "{out}");
+    assert!(out.contains("1 failing"), "{out}");
+    // A negative amount fails the error-severity singular test: non-zero exit.
+    std::fs::write(
+        project.path("seeds/raw_orders.csv"),
+        "order_id,customer_id,amount,order_date,loaded_at\n1,10,-5,2026-01-01,1\n",
+    )
+    .unwrap();
+    project.ok(&["seed"]);
+    project.ok(&["run", "--vars", "{min_amount: -100}", "--full-refresh"]);
+    let out = project.run(&["test"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL  test assert_no_negative_amounts"), "{stdout}");
+    assert!(stdout.contains("-5"), "the failing rows are shown: {stdout}");
+}
+
+#[test]
+fn delta_tables_open_in_another_reader() {
+    let project = mini(LakeKind::Local);
+    project.ok(&["build"]);
+    std::fs::write(project.path("seeds/raw_orders.csv"), BATCH_2).unwrap();
+    project.ok(&["build"]);
+    let table = project.path("lake/gold/fct_orders");
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
+             rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r['order_id']); \
+             print(t.version(), [(r['order_id'], r['amount']) for r in rows])",
+        ])
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 [(0, 7.25), (1, 100.0), (2, 55.0), (3, 25.5), (4, 10.0)]"
+    );
+}
