@@ -29,9 +29,11 @@ pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 /// resolve, `information_schema` on, and Delta's planner installed (Delta writes and merges
 /// plan nodes of their own). Used as is for Strata's own metadata reads.
 pub fn base_context(lake: &Lake) -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
+    // Planning errors then carry the line and column they refer to.
+    config.options_mut().sql_parser.collect_spans = true;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()

@@ -179,6 +179,11 @@ impl FileOpener for TextOpener {
             .ok_or_else(|| {
                 DataFusionError::Internal("text scan file without a decode schema".into())
             })?;
+        let decode_schema = match self.mode {
+            ScanMode::Rows => project_by_name(&decode_schema, &self.output),
+            // Every column is decoded so that every reason to reject a record is found.
+            ScanMode::Rejected => decode_schema,
+        };
         let decoder = self.reader.decoder.decoder(decode_schema, self.batch_size);
         let store = Arc::clone(&self.store);
         let header = self.reader.header;
@@ -197,6 +202,19 @@ impl FileOpener for TextOpener {
             Ok(stream.boxed())
         }))
     }
+}
+
+/// The columns of a file's decode schema that the scan outputs: decoding only those is what
+/// keeps a narrow query over a wide file fast. (A value that does not fit its column's type
+/// is then only noticed when that column is read; `__rejected` always decodes every column.)
+fn project_by_name(decode: &SchemaRef, output: &SchemaRef) -> SchemaRef {
+    let fields: Vec<_> = decode
+        .fields()
+        .iter()
+        .filter(|f| output.field_with_name(f.name()).is_ok())
+        .cloned()
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// The file's bytes: all of them, or a line-aligned range preceded by the header line.

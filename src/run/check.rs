@@ -115,7 +115,13 @@ async fn plan(
         .state()
         .create_logical_plan(&sql)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e.diagnostic().and_then(|d| d.span) {
+            Some(span) if span.start.line > 0 => format!(
+                "line {}, column {} of the compiled SQL: {e}",
+                span.start.line, span.start.column
+            ),
+            _ => e.to_string(),
+        })?;
     Ok((sql, Arc::new(plan.schema().as_arrow().clone())))
 }
 

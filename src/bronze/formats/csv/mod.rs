@@ -8,11 +8,12 @@
 //!
 //! Decoding is split between a hand-written pre-pass and arrow-csv:
 //!
-//! 1. **Pre-pass** ([`scan`]): each chunk is cut into lines with `memchr`; a line without
-//!    quotes or carriage returns is classified by counting its delimiters (one vectorized
-//!    loop); only lines containing quotes run a small state machine. Bad lines (wrong field
-//!    count, unterminated quote) become [`Rejected`] at once; good lines are not copied: runs
-//!    of consecutive good lines are remembered as byte ranges of the chunk.
+//! 1. **Pre-pass** ([`scan`]): each chunk is walked in 64-byte blocks turned into bit masks
+//!    (newline, delimiter, quote-or-CR; SSE2 on x86_64), which give every line its delimiter
+//!    count for a few bit operations. A line without quotes is good when the count matches the
+//!    header; only lines with a quote (or a stray CR) run a small state machine. Bad lines
+//!    (wrong field count, unterminated quote) become [`Rejected`] at once; good lines are not
+//!    copied: runs of consecutive good lines are remembered as byte ranges of the chunk.
 //! 2. **Typed decoding**: whenever `batch_size` good lines are pending, their byte ranges go
 //!    straight to `arrow::csv::reader::Decoder` (built for the file's header columns, projected
 //!    onto the columns the output schema wants), which parses each field once into typed
@@ -24,6 +25,14 @@
 //!    misfit are rejected (naming column and value) and the rest are kept. The text path is
 //!    also the only path when a `null` token is configured (arrow-csv can only express extra
 //!    null tokens with a regex, which this crate does not depend on).
+//!
+//! # Projection
+//!
+//! Output columns are matched to the header by name, so a caller that needs only some columns
+//! should pass a schema holding just those: arrow-csv then tokenizes every field but parses
+//! only the wanted ones (as DataFusion's own CSV scan does). Type misfits are found only in
+//! the columns decoded, so with a narrower schema fewer records may be rejected; structural
+//! rejections (field count, quotes, invalid UTF-8) do not depend on it.
 //!
 //! # Limits
 //!
@@ -51,7 +60,7 @@ use arrow::csv::reader::{Decoder as ArrowDecoder, ReaderBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 
 use crate::bronze::decode::{Decoded, RawDecoder, RawFormatReader, Rejected};
 use scan::{LineClass, line_content, strip_bom};
@@ -227,6 +236,7 @@ pub struct CsvDecoder {
     delim: Option<u8>,
     /// Bytes held back until the delimiter is sniffed.
     sniff_buf: Vec<u8>,
+    sniff_newlines: usize,
     /// The current partial line (bytes after the last newline seen).
     carry: Vec<u8>,
     /// Line number and file offset of the next line (the carry's).
@@ -248,6 +258,7 @@ impl CsvDecoder {
             schema,
             batch_size: batch_size.max(1),
             sniff_buf: Vec::new(),
+            sniff_newlines: 0,
             carry: Vec::new(),
             line: 1,
             offset: 0,
@@ -343,10 +354,43 @@ impl CsvDecoder {
         }
         let mut runs: Vec<Run> = Vec::new();
         let mut open: Option<Run> = None;
-        for nl in memchr_iter(b'\n', &chunk[pos..]) {
+        // Line by line until the header (or first record) has fixed the columns.
+        while self.layout.is_none() {
+            let Some(nl) = memchr(b'\n', &chunk[pos..]) else {
+                break;
+            };
             let end = pos + nl + 1;
             self.chunk_line(chunk, pos, end, &mut runs, &mut open, out)?;
             pos = end;
+        }
+        if let Some(layout) = &self.layout {
+            // The hot loop: block-wise masks give each line's delimiter count and whether it
+            // holds a quote or CR; only those lines look at their bytes again.
+            let (delim, quote, ncols) = (self.delim(), self.format.quote, layout.ncols);
+            let body = &chunk[pos..];
+            let done = scan::for_each_line(body, delim, quote, |start, end, delims, special| {
+                let (start, end) = (pos + start, pos + end);
+                let class = if !special {
+                    let len = end - start;
+                    if len == 1 || (len == 2 && chunk[start] == b'\r') {
+                        LineClass::Blank
+                    } else if delims + 1 == ncols {
+                        LineClass::Good
+                    } else {
+                        LineClass::Bad(format!("expected {ncols} fields, found {}", delims + 1))
+                    }
+                } else {
+                    scan::classify_counted(
+                        line_content(&chunk[start..end]),
+                        delims,
+                        quote,
+                        delim,
+                        ncols,
+                    )
+                };
+                self.place(chunk, start, end, class, &mut runs, &mut open, out)
+            })?;
+            pos += done;
         }
         runs.extend(open.take());
         // Good lines still pending must outlive the chunk.
@@ -440,7 +484,7 @@ impl CsvDecoder {
         Ok(())
     }
 
-    /// A complete line `chunk[start..end]` (with its `\n`).
+    /// A complete line `chunk[start..end]` (with its `\n`), read before the columns are known.
     fn chunk_line(
         &mut self,
         chunk: &[u8],
@@ -450,13 +494,36 @@ impl CsvDecoder {
         open: &mut Option<Run>,
         out: &mut Decoded,
     ) -> Result<(), ArrowError> {
-        let (line_no, offset) = (self.line, self.offset);
         let classified = self.classify_line(chunk, start, end)?;
-        self.line += 1;
-        self.offset += (end - start) as u64;
-        let Some((cstart, cend, class)) = classified else {
+        let Some((cstart, _, class)) = classified else {
+            // The header.
+            self.line += 1;
+            self.offset += (end - start) as u64;
             return Ok(());
         };
+        // A BOM is not part of the record: its offset starts after it.
+        self.offset += (cstart - start) as u64;
+        self.place(chunk, cstart, end, class, runs, open, out)
+    }
+
+    /// Files a classified line `chunk[start..end]` (`start` past any BOM, `end` past its
+    /// `\n`): extends the current run of good lines, or rejects it.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        chunk: &[u8],
+        start: usize,
+        end: usize,
+        class: LineClass,
+        runs: &mut Vec<Run>,
+        open: &mut Option<Run>,
+        out: &mut Decoded,
+    ) -> Result<(), ArrowError> {
+        let line_no = self.line;
+        let line_start = self.offset;
+        self.line += 1;
+        self.offset += (end - start) as u64;
         match class {
             LineClass::Blank => {
                 if let Some(run) = open {
@@ -465,18 +532,19 @@ impl CsvDecoder {
             }
             LineClass::Bad(reason) => {
                 runs.extend(open.take());
-                let offset = offset + (cstart - start) as u64;
-                self.reject(&chunk[cstart..cend], line_no, offset, reason, out);
+                let offset = line_start;
+                let content = line_content(&chunk[start..end]);
+                self.reject(content, line_no, offset, reason, out);
             }
             LineClass::Good => {
                 match open {
                     Some(run) => run.end = end,
                     None => {
                         *open = Some(Run {
-                            start: cstart,
+                            start,
                             end,
                             line: line_no,
-                            offset: offset + (cstart - start) as u64,
+                            offset: line_start,
                         })
                     }
                 }
@@ -546,9 +614,12 @@ impl CsvDecoder {
                     return None;
                 }
                 let n = batch.num_rows();
+                if n != self.pending_rows {
+                    return Some(Err(row_count_mismatch(n, self.pending_rows)));
+                }
                 Some(assemble(&self.schema, layout, columns, n))
             }
-            Ok(None) => Some(assemble(&self.schema, layout, &[], 0)),
+            Ok(None) => Some(Err(row_count_mismatch(0, self.pending_rows))),
             Err(e) => Some(Err(e)),
         }
     }
@@ -593,11 +664,15 @@ impl CsvDecoder {
                 pos = end;
             }
         }
-        let Some(text) = layout.text.flush()? else {
+        let text = layout.text.flush()?;
+        let n = text.as_ref().map_or(0, RecordBatch::num_rows);
+        if n != rows.len() {
+            return Err(row_count_mismatch(n, rows.len()));
+        }
+        let Some(text) = text else {
             out.rejected.extend(rejected);
             return assemble(&self.schema, layout, &[], 0);
         };
-        let n = text.num_rows();
         let mut bad: Vec<Option<(usize, String)>> = vec![None; n];
         let null_token = self.format.null.as_deref();
         let mut arrays = Vec::with_capacity(layout.projection.len());
@@ -640,11 +715,23 @@ impl CsvDecoder {
     }
 }
 
+/// A broken invariant: arrow-csv split the lines the pre-pass accepted differently.
+fn row_count_mismatch(got: usize, want: usize) -> ArrowError {
+    ArrowError::CsvError(format!(
+        "csv pre-pass and arrow-csv disagree: {got} records decoded from {want} lines"
+    ))
+}
+
 /// Feeds all of `bytes` to an arrow-csv decoder (which buffers at most one batch).
 fn feed(decoder: &mut ArrowDecoder, mut bytes: &[u8]) -> Result<(), ArrowError> {
     while !bytes.is_empty() {
         let n = decoder.decode(bytes)?;
         if n == 0 {
+            // With a full batch, arrow-csv stops right after a record's `\r`, leaving the `\n`
+            // of its CRLF (an empty line to csv-core anyway).
+            if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                return Ok(());
+            }
             return Err(ArrowError::CsvError(
                 "csv decoder stopped before its batch was full".into(),
             ));
@@ -768,7 +855,8 @@ impl RawDecoder for CsvDecoder {
         let mut out = Decoded::default();
         if self.delim.is_none() {
             self.sniff_buf.extend_from_slice(chunk);
-            if !scan::sniff_ready(&self.sniff_buf) {
+            self.sniff_newlines += memchr::memchr_iter(b'\n', chunk).count();
+            if !scan::sniff_ready(self.sniff_buf.len(), self.sniff_newlines) {
                 return Ok(out);
             }
             let buf = std::mem::take(&mut self.sniff_buf);

@@ -84,6 +84,143 @@ pub(crate) fn classify(content: &[u8], delim: u8, quote: u8, ncols: usize) -> Li
     }
 }
 
+/// Like [`classify`] for a line whose delimiters were already counted (by
+/// [`for_each_line`]) and which holds a quote or a carriage return.
+pub(crate) fn classify_counted(
+    content: &[u8],
+    delims: usize,
+    quote: u8,
+    delim: u8,
+    ncols: usize,
+) -> LineClass {
+    if content.is_empty() {
+        return LineClass::Blank;
+    }
+    if memchr2(quote, b'\r', content).is_none() {
+        // Only the CR of a CRLF terminator: the count stands.
+        let fields = delims + 1;
+        return if fields == ncols {
+            LineClass::Good
+        } else {
+            LineClass::Bad(format!("expected {ncols} fields, found {fields}"))
+        };
+    }
+    classify(content, delim, quote, ncols)
+}
+
+/// Calls `f(start, end, delimiters, special)` for each complete line of `data`, where
+/// `data[start..end]` is the line with its `\n`, `delimiters` counts the delimiter bytes in it
+/// (quoted or not) and `special` tells whether it holds a quote or a `\r` other than the one of
+/// a CRLF terminator. Returns the offset just past the last complete line (the rest is a
+/// partial line).
+///
+/// Works on 64-byte blocks turned into bit masks (newline, delimiter, quote, CR; SSE2 on
+/// x86_64), so the cost per line is a few bit operations rather than a walk over its bytes.
+#[inline]
+pub(crate) fn for_each_line<E>(
+    data: &[u8],
+    delim: u8,
+    quote: u8,
+    f: impl FnMut(usize, usize, usize, bool) -> Result<(), E>,
+) -> Result<usize, E> {
+    #[cfg(target_arch = "x86_64")]
+    return walk(data, delim, quote, f, |b, d, q| {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { masks_sse2(b, d, q) }
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    walk(data, delim, quote, f, masks_scalar)
+}
+
+/// Masks of one block: newlines, delimiters, quotes, CRs.
+type Masks = (u64, u64, u64, u64);
+
+#[inline(always)]
+fn walk<E>(
+    data: &[u8],
+    delim: u8,
+    quote: u8,
+    mut f: impl FnMut(usize, usize, usize, bool) -> Result<(), E>,
+    masks64: impl Fn(&[u8], u8, u8) -> Masks,
+) -> Result<usize, E> {
+    let mut line_start = 0;
+    let mut delims = 0usize;
+    let mut special = false;
+    let mut base = 0;
+    while base < data.len() {
+        let block = &data[base..data.len().min(base + 64)];
+        let (mut nl, mut dm, q, cr) = if block.len() == 64 {
+            masks64(block, delim, quote)
+        } else {
+            masks_scalar(block, delim, quote)
+        };
+        // A CR right before a LF is a CRLF terminator, not a special byte.
+        let mut nl_after = nl >> 1;
+        if data.get(base + 64) == Some(&b'\n') {
+            nl_after |= 1 << 63;
+        }
+        let mut sp = q | (cr & !nl_after);
+        while nl != 0 {
+            let i = nl.trailing_zeros();
+            let below = (1u64 << i) - 1;
+            delims += (dm & below).count_ones() as usize;
+            special |= sp & below != 0;
+            let end = base + i as usize + 1;
+            f(line_start, end, delims, special)?;
+            line_start = end;
+            delims = 0;
+            special = false;
+            let keep = !(below | (1u64 << i));
+            nl &= keep;
+            dm &= keep;
+            sp &= keep;
+        }
+        delims += dm.count_ones() as usize;
+        special |= sp != 0;
+        base += block.len();
+    }
+    Ok(line_start)
+}
+
+/// Masks of a block of at most 64 bytes, byte by byte.
+#[inline]
+fn masks_scalar(block: &[u8], delim: u8, quote: u8) -> Masks {
+    let (mut nl, mut dm, mut q, mut cr) = (0u64, 0u64, 0u64, 0u64);
+    for (i, &b) in block.iter().enumerate() {
+        nl |= ((b == b'\n') as u64) << i;
+        dm |= ((b == delim) as u64) << i;
+        q |= ((b == quote) as u64) << i;
+        cr |= ((b == b'\r') as u64) << i;
+    }
+    (nl, dm, q, cr)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn masks_sse2(block: &[u8], delim: u8, quote: u8) -> Masks {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    assert!(block.len() >= 64);
+    let vnl = _mm_set1_epi8(b'\n' as i8);
+    let vd = _mm_set1_epi8(delim as i8);
+    let vq = _mm_set1_epi8(quote as i8);
+    let vcr = _mm_set1_epi8(b'\r' as i8);
+    let (mut nl, mut dm, mut q, mut cr) = (0u64, 0u64, 0u64, 0u64);
+    for k in 0..4 {
+        // SAFETY: `block` has at least 64 bytes (asserted), so the 16 bytes at 16*k are in
+        // bounds; `_mm_loadu_si128` has no alignment requirement.
+        let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>()) };
+        let bits = |m| (_mm_movemask_epi8(m) as u32 as u64) << (16 * k);
+        nl |= bits(_mm_cmpeq_epi8(v, vnl));
+        dm |= bits(_mm_cmpeq_epi8(v, vd));
+        q |= bits(_mm_cmpeq_epi8(v, vq));
+        cr |= bits(_mm_cmpeq_epi8(v, vcr));
+    }
+    (nl, dm, q, cr)
+}
+
 /// Counts `needle` in `hay` (a loop LLVM vectorizes).
 #[inline]
 pub(crate) fn count_byte(hay: &[u8], needle: u8) -> usize {
@@ -222,24 +359,24 @@ pub(crate) fn sniff_window(data: &[u8], at_eof: bool) -> &[u8] {
     if end == 0 { budget } else { &budget[..end] }
 }
 
-/// Whether the decoder has seen enough to sniff: the window it would sniff on is final.
-pub(crate) fn sniff_ready(data: &[u8]) -> bool {
-    data.len() >= SNIFF_BYTES + BOM.len()
-        || memchr::memchr_iter(b'\n', data)
-            .nth(SNIFF_LINES - 1)
-            .is_some()
+/// Whether the decoder has seen enough to sniff (the window it would sniff on is final), given
+/// the bytes held and how many newlines they contain.
+pub(crate) fn sniff_ready(len: usize, newlines: usize) -> bool {
+    len >= SNIFF_BYTES + BOM.len() || newlines >= SNIFF_LINES
 }
 
 /// Picks the delimiter among [`SNIFF_CANDIDATES`] that splits the most lines of `window` into
-/// the same number (>1) of fields; `,` when none splits anything.
+/// the same number (>1) of fields; `,` when none splits anything (or the first candidate that
+/// is not the quote).
 pub(crate) fn sniff(window: &[u8], quote: u8) -> u8 {
     let lines: Vec<&[u8]> = window
         .split(|&b| b == b'\n')
         .map(line_content)
         .filter(|l| !l.is_empty())
         .collect();
-    let mut best = (0usize, b',');
-    for &d in &SNIFF_CANDIDATES {
+    let fallback = SNIFF_CANDIDATES.into_iter().find(|&d| d != quote);
+    let mut best = (0usize, fallback.unwrap_or(b','));
+    for &d in SNIFF_CANDIDATES.iter().filter(|&&d| d != quote) {
         let mut counts: Vec<usize> = lines
             .iter()
             .map(|l| shape(l, d, quote))
@@ -338,6 +475,50 @@ mod tests {
     }
 
     #[test]
+    fn walks_lines_in_blocks() {
+        let mut data = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..200 {
+            let start = data.len();
+            let line = match i % 4 {
+                0 => format!("{},{}", "x".repeat(i), i),
+                1 => "\"q,\",1,2".to_string(),
+                2 => "a,b\r".to_string(),
+                3 if i % 8 == 3 => "x\ry,\r".to_string(),
+                _ => String::new(),
+            };
+            data.extend_from_slice(line.as_bytes());
+            data.push(b'\n');
+            let l = line.as_bytes();
+            let content = l.strip_suffix(b"\r").unwrap_or(l);
+            let special = content.iter().any(|&b| b == b'"' || b == b'\r');
+            want.push((start, data.len(), count_byte(l, b','), special));
+        }
+        data.extend_from_slice(b"partial,");
+        let mut got = Vec::new();
+        let done = for_each_line(&data, b',', b'"', |s, e, d, sp| {
+            got.push((s, e, d, sp));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(done, data.len() - "partial,".len());
+    }
+
+    #[test]
+    fn crlf_across_blocks_is_not_special() {
+        let mut data = vec![b'x'; 63];
+        data.extend_from_slice(b"\r\n\"q\"\r\n");
+        let mut got = Vec::new();
+        for_each_line(&data, b',', b'"', |s, e, d, sp| {
+            got.push((s, e, d, sp));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(got, [(0, 65, 0, false), (65, 70, 0, true)]);
+    }
+
+    #[test]
     fn counts_bytes() {
         let long: Vec<u8> = (0..2000)
             .map(|i| if i % 3 == 0 { b',' } else { b'a' })
@@ -374,8 +555,8 @@ mod tests {
             .collect();
         let w = sniff_window(&many, false);
         assert_eq!(w.iter().filter(|&&b| b == b'\n').count(), SNIFF_LINES);
-        assert!(sniff_ready(&many));
-        assert!(!sniff_ready(b"a,b\n1,2\n"));
+        assert!(sniff_ready(many.len(), 30));
+        assert!(!sniff_ready(8, 2));
         assert_eq!(sniff_window(b"a,b\n1,2", false), b"a,b\n");
         assert_eq!(sniff_window(b"a,b\n1,2", true), b"a,b\n1,2");
     }

@@ -453,8 +453,9 @@ impl RawDecoder for NdjsonDecoder {
                 }
             }
         }
-        for nl in memchr_iter(b'\n', &chunk[pos..]) {
-            let end = pos + nl;
+        let base = pos;
+        for nl in memchr_iter(b'\n', &chunk[base..]) {
+            let end = base + nl;
             self.line(&chunk[pos..end], &mut out)?;
             pos = end + 1;
         }
