@@ -46,8 +46,7 @@ fn reads_every_table_losslessly(kind: LakeKind) {
             malformed.to_string(),
             "{table}: rejected = the manifest's malformed"
         );
-        let files = project.scalar(&format!("SELECT count(DISTINCT _file) FROM {table}"),
-        );
+        let files = project.scalar(&format!("SELECT count(DISTINCT _file) FROM {table}"));
         assert_eq!(files, "2", "{table}: _file names each raw file");
     }
 
@@ -55,33 +54,36 @@ fn reads_every_table_losslessly(kind: LakeKind) {
     for table in ["orders", "events"] {
         let (valid, _) = totals(&manifest)[table];
         let ranged = project.scalar(&format!(
-                "SET datafusion.optimizer.repartition_file_min_size = 1024; \
+            "SET datafusion.optimizer.repartition_file_min_size = 1024; \
                  SET datafusion.execution.target_partitions = 7; \
                  SELECT count(*) FROM bronze.shop_{table}"
-            ),
-        );
+        ));
         assert_eq!(ranged, valid.to_string(), "{table} read in ranges");
     }
 
     // Drift: the rename shows as two columns, each null where its batch lacks it.
-    let split = project.query("SELECT count(total_amount) > 0, count(order_total) > 0, \
+    let split = project.query(
+        "SELECT count(total_amount) > 0, count(order_total) > 0, \
          count(*) FILTER (WHERE total_amount IS NOT NULL AND order_total IS NOT NULL) \
          FROM bronze.shop_orders",
     );
     assert_eq!(split[1], ["true", "true", "0"]);
     // Widened: quantity is Int32 in batch 1 and Int64 in batch 2.
-    let types = project.query("SELECT column_name, data_type FROM information_schema.columns \
+    let types = project.query(
+        "SELECT column_name, data_type FROM information_schema.columns \
          WHERE table_schema = 'bronze' AND table_name = 'shop_order_items' \
          AND column_name IN ('quantity', '_ingested_at') ORDER BY column_name",
     );
     assert_eq!(types[1], ["_ingested_at", "Timestamp(µs, \"UTC\")"]);
     assert_eq!(types[2], ["quantity", "Int64"]);
     // XML: nested elements flattened, attributes as columns.
-    let cities = project.scalar("SELECT count(address_city) > 0 AND count(id) = count(*) FROM bronze.shop_shipments",
+    let cities = project.scalar(
+        "SELECT count(address_city) > 0 AND count(id) = count(*) FROM bronze.shop_shipments",
     );
     assert_eq!(cities, "true");
     // Rejected records say where and why.
-    let reject = project.query("SELECT _file, line, reason FROM bronze.shop_orders__rejected ORDER BY _file, line LIMIT 1",
+    let reject = project.query(
+        "SELECT _file, line, reason FROM bronze.shop_orders__rejected ORDER BY _file, line LIMIT 1",
     );
     assert!(reject[1][0].contains("bronze/shop/orders/"), "{reject:?}");
     assert!(reject[1][1].parse::<u64>().unwrap() >= 2);
@@ -170,8 +172,7 @@ fn values_that_do_not_fit_fall_back_to_text() {
     .unwrap();
     std::fs::write(project.path("drop/q.csv"), "sku,price\nd,2\n").unwrap();
     project.ok(&["land"]);
-    let rows = project.query("SELECT sku, price FROM bronze.raw_prices ORDER BY sku",
-    );
+    let rows = project.query("SELECT sku, price FROM bronze.raw_prices ORDER BY sku");
     assert_eq!(rows[0], ["sku", "price"]);
     assert_eq!(rows[2], ["b", "N/A"], "text keeps every value");
     assert_eq!(

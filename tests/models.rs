@@ -27,12 +27,26 @@ const BATCH_2: &str = "order_id,customer_id,amount,order_date,loaded_at
 fn builds_every_materialization(kind: LakeKind) {
     let project = mini(kind);
     let out = project.ok(&["build"]);
-    assert!(out.contains("PASS=11 WARN=0 ERROR=0 SKIP=0 TOTAL=11"), "{out}");
+    assert!(
+        out.contains("PASS=11 WARN=0 ERROR=0 SKIP=0 TOTAL=11"),
+        "{out}"
+    );
     // seed, view, table (through an ephemeral model), incremental with and without a key
     assert_eq!(project.scalar("SELECT count(*) FROM raw.raw_orders"), "3");
-    assert_eq!(project.scalar("SELECT sum(amount_cents) FROM silver.stg_orders"), "17550");
-    let dims = project.query("SELECT customer_id, name, orders FROM gold.dim_customers ORDER BY customer_id");
-    assert_eq!(dims[1..], [["10", "ADA", "2"], ["11", "GRACE", "1"], ["12", "LINUS", "0"]]);
+    assert_eq!(
+        project.scalar("SELECT sum(amount_cents) FROM silver.stg_orders"),
+        "17550"
+    );
+    let dims = project
+        .query("SELECT customer_id, name, orders FROM gold.dim_customers ORDER BY customer_id");
+    assert_eq!(
+        dims[1..],
+        [
+            ["10", "ADA", "2"],
+            ["11", "GRACE", "1"],
+            ["12", "LINUS", "0"]
+        ]
+    );
     let kinds = project.query(
         "SELECT table_schema || '.' || table_name, table_type FROM information_schema.tables \
          WHERE table_schema IN ('raw', 'silver', 'gold') ORDER BY 1",
@@ -54,9 +68,21 @@ fn builds_every_materialization(kind: LakeKind) {
     let out = project.ok(&["build"]);
     assert!(out.contains("incremental gold.fct_orders"), "{out}");
     let orders = project.query("SELECT order_id, amount FROM gold.fct_orders ORDER BY order_id");
-    assert_eq!(orders[1..], [["0", "7.25"], ["1", "100.0"], ["2", "55.0"], ["3", "25.5"], ["4", "10.0"]]);
+    assert_eq!(
+        orders[1..],
+        [
+            ["0", "7.25"],
+            ["1", "100.0"],
+            ["2", "55.0"],
+            ["3", "25.5"],
+            ["4", "10.0"]
+        ]
+    );
     assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log"), "6");
-    assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log WHERE loaded_at = 2"), "3");
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM gold.events_log WHERE loaded_at = 2"),
+        "3"
+    );
 
     // --full-refresh rebuilds from scratch.
     project.ok(&["run", "-s", "events_log", "--full-refresh"]);
@@ -92,9 +118,21 @@ fn selection_follows_dbt_syntax() {
             .collect()
     };
     let downstream = names(&["-s", "stg_orders+", "--exclude", "resource_type:test"]);
-    assert_eq!(downstream, ["stg_orders", "dim_customers", "events_log", "fct_orders"]);
+    assert_eq!(
+        downstream,
+        ["stg_orders", "dim_customers", "events_log", "fct_orders"]
+    );
     assert_eq!(names(&["-s", "+stg_orders"]), ["raw_orders", "stg_orders"]);
-    assert_eq!(names(&["-s", "tag:nightly", "--exclude", "resource_type:test", "fct_orders"]), ["dim_customers", "events_log"]);
+    assert_eq!(
+        names(&[
+            "-s",
+            "tag:nightly",
+            "--exclude",
+            "resource_type:test",
+            "fct_orders"
+        ]),
+        ["dim_customers", "events_log"]
+    );
     assert_eq!(names(&["-s", "path:models/staging"]), ["stg_orders"]);
 }
 
@@ -115,21 +153,38 @@ fn static_errors_are_reported_before_anything_runs() {
             "{command}: {stderr}"
         );
     }
-    assert!(!project.path("lake/raw").exists(), "nothing ran, not even seeds");
+    assert!(
+        !project.path("lake/raw").exists(),
+        "nothing ran, not even seeds"
+    );
 
-    std::fs::write(project.path("models/marts/dim_customers.sql"), "select * from {{ ref('nope') }}").unwrap();
+    std::fs::write(
+        project.path("models/marts/dim_customers.sql"),
+        "select * from {{ ref('nope') }}",
+    )
+    .unwrap();
     let stderr = String::from_utf8_lossy(&project.run(&["compile"]).stderr).to_string();
-    assert!(stderr.contains("nope") && stderr.contains("dim_customers"), "{stderr}");
+    assert!(
+        stderr.contains("nope") && stderr.contains("dim_customers"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn cycles_are_reported_with_their_path() {
     let project = mini(LakeKind::Local);
-    std::fs::write(project.path("models/staging/stg_orders.sql"), "select * from {{ ref('fct_orders') }}").unwrap();
+    std::fs::write(
+        project.path("models/staging/stg_orders.sql"),
+        "select * from {{ ref('fct_orders') }}",
+    )
+    .unwrap();
     let out = project.run(&["ls"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cycle") && stderr.contains("fct_orders") && stderr.contains("stg_orders"), "{stderr}");
+    assert!(
+        stderr.contains("cycle") && stderr.contains("fct_orders") && stderr.contains("stg_orders"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -145,11 +200,23 @@ fn a_failing_model_keeps_its_previous_table_and_skips_its_children() {
     let out = project.run(&["build"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ERROR table gold.dim_customers"), "{stdout}");
-    assert!(stdout.contains("SKIP  test relationships_fct_orders_customer_id"), "{stdout}");
-    assert!(stdout.contains("OK    incremental gold.fct_orders"), "independent models still run: {stdout}");
+    assert!(
+        stdout.contains("ERROR table gold.dim_customers"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SKIP  test relationships_fct_orders_customer_id"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OK    incremental gold.fct_orders"),
+        "independent models still run: {stdout}"
+    );
     // The old version is still there and readable.
-    assert_eq!(project.scalar("SELECT count(*) FROM gold.dim_customers WHERE name = 'ADA'"), "1");
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM gold.dim_customers WHERE name = 'ADA'"),
+        "1"
+    );
 }
 
 #[test]
@@ -162,7 +229,10 @@ fn test_severities_decide_the_exit_code() {
     )
     .unwrap();
     let out = project.ok(&["build"]);
-    assert!(out.contains("WARN  test accepted_values_dim_customers_orders"), "{out}");
+    assert!(
+        out.contains("WARN  test accepted_values_dim_customers_orders"),
+        "{out}"
+    );
     assert!(out.contains("1 failing"), "{out}");
     // A negative amount fails the error-severity singular test: non-zero exit.
     std::fs::write(
@@ -175,8 +245,14 @@ fn test_severities_decide_the_exit_code() {
     let out = project.run(&["test"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL  test assert_no_negative_amounts"), "{stdout}");
-    assert!(stdout.contains("-5"), "the failing rows are shown: {stdout}");
+    assert!(
+        stdout.contains("FAIL  test assert_no_negative_amounts"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-5"),
+        "the failing rows are shown: {stdout}"
+    );
 }
 
 #[test]
@@ -196,7 +272,11 @@ fn delta_tables_open_in_another_reader() {
         .arg(&table)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "1 [(0, 7.25), (1, 100.0), (2, 55.0), (3, 25.5), (4, 10.0)]"

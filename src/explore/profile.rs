@@ -30,7 +30,18 @@ pub async fn profile(ctx: &SessionContext, relation: &str) -> Result<RecordBatch
         let col = quote(field.name());
         stats.push(format!("count(*) - count({col})"));
         if orderable(field.data_type()) {
-            stats.push(format!("approx_distinct({col})"));
+            // approx_distinct takes integers and strings; count other values as text.
+            let native = field.data_type().is_integer()
+                || matches!(
+                    field.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                );
+            let distinct = if native {
+                col.clone()
+            } else {
+                format!("CAST({col} AS VARCHAR)")
+            };
+            stats.push(format!("approx_distinct({distinct})"));
             stats.push(format!("CAST(min({col}) AS VARCHAR)"));
             stats.push(format!("CAST(max({col}) AS VARCHAR)"));
         } else {

@@ -111,17 +111,15 @@ async fn plan(
     incremental: bool,
 ) -> Result<(String, SchemaRef), String> {
     let sql = compile_node(project, node, incremental)?;
-    let plan = ctx
-        .state()
-        .create_logical_plan(&sql)
-        .await
-        .map_err(|e| match e.diagnostic().and_then(|d| d.span) {
+    let plan = ctx.state().create_logical_plan(&sql).await.map_err(|e| {
+        match e.diagnostic().and_then(|d| d.span) {
             Some(span) if span.start.line > 0 => format!(
                 "line {}, column {} of the compiled SQL: {e}",
                 span.start.line, span.start.column
             ),
             _ => e.to_string(),
-        })?;
+        }
+    })?;
     Ok((sql, Arc::new(plan.schema().as_arrow().clone())))
 }
 

@@ -19,10 +19,10 @@ pub fn repo() -> &'static Path {
 pub fn hdfs_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("STRATA_TEST_HDFS") {
-            if !url.is_empty() {
-                return url;
-            }
+        if let Ok(url) = std::env::var("STRATA_TEST_HDFS")
+            && !url.is_empty()
+        {
+            return url;
         }
         let out = Command::new(repo().join("scripts/hdfs"))
             .arg("start")
@@ -125,7 +125,10 @@ impl Project {
         let from = repo().join("fixtures/projects").join(name);
         for entry in walkdir::WalkDir::new(&from) {
             let entry = entry.unwrap();
-            let to = self.dir.path().join(entry.path().strip_prefix(&from).unwrap());
+            let to = self
+                .dir
+                .path()
+                .join(entry.path().strip_prefix(&from).unwrap());
             if entry.file_type().is_dir() {
                 std::fs::create_dir_all(&to).unwrap();
             } else {
@@ -161,7 +164,11 @@ pub fn python() -> String {
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/strata"))
             .join("venv/bin/python");
-        assert!(venv.exists(), "{} is missing: run scripts/test", venv.display());
+        assert!(
+            venv.exists(),
+            "{} is missing: run scripts/test",
+            venv.display()
+        );
         venv.display().to_string()
     })
 }

@@ -1,0 +1,583 @@
+//! The Jinja compiler: renders a parsed node's SQL for execution, as dbt's `compile` does.
+//!
+//! The caller decides how relations are spelled ([`CompileContext::relation`] and
+//! [`CompileContext::source_relation`]); references to ephemeral models become CTEs
+//! (`__dbt__cte__<name>`) injected at the top of the compiled query, dependencies first.
+//! Data tests compile to a query returning their failing rows.
+
+pub(crate) mod jinja;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use minijinja::Value;
+use minijinja::value::Kwargs;
+use serde_json::{Value as Json, json};
+
+use crate::project::files::template_name;
+use crate::project::{Materialized, Node, Project, SourceTable, TestKind};
+use jinja::{
+    DBT_VERSION, Failure, Frame, Mode, RefTarget, Relation, RenderFailure, Resolved, call_macro,
+    eval_test_arg, is_template, render_template, run_in_frame,
+};
+
+/// dbt's `target`: the environment being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `target.name` (`dev`).
+    pub name: String,
+    /// `target.type` (`strata`).
+    pub type_: String,
+    /// `target.schema`: where nodes without a custom schema go (`main`).
+    pub schema: String,
+    pub threads: usize,
+}
+
+impl Default for Target {
+    fn default() -> Target {
+        Target {
+            name: "dev".into(),
+            type_: "strata".into(),
+            schema: "main".into(),
+            threads: 1,
+        }
+    }
+}
+
+/// How to compile: whether the incremental branch is taken, and how relations are spelled.
+pub struct CompileContext<'a> {
+    /// Whether the node's relation exists and is built incrementally (`is_incremental()` is
+    /// true only for incremental models, and only when this is).
+    pub is_incremental: bool,
+    pub target: Target,
+    /// The SQL spelling of a model's or seed's relation (`silver.stg_orders`); also `this`.
+    pub relation: &'a dyn Fn(&Node) -> String,
+    /// The SQL spelling of a source table (`bronze.shop_orders`, `read_csv('…')`).
+    pub source_relation: &'a dyn Fn(&SourceTable) -> String,
+}
+
+/// Why a node could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("no node '{0}' in the project")]
+    UnknownNode(String),
+    #[error("{0} is a seed: seeds are loaded, not compiled")]
+    NotCompilable(String),
+    #[error("{}: error compiling {node}: {message}", location(.path, *.line))]
+    Render {
+        path: PathBuf,
+        line: Option<usize>,
+        node: String,
+        message: String,
+    },
+    #[error("{}: {node}: Required var '{var}' not found in config (dbt_project.yml vars or --vars)", .path.display())]
+    MissingVar {
+        path: PathBuf,
+        node: String,
+        var: String,
+    },
+    #[error("{}: {node}: Env var required but not provided: '{var}'", .path.display())]
+    MissingEnvVar {
+        path: PathBuf,
+        node: String,
+        var: String,
+    },
+    #[error("{}: {node} calls ref('{name}'), which was not captured when the project was parsed: dbt could not infer all dependencies (a ref() inside {{% if execute %}}?)", .path.display())]
+    UndeclaredRef {
+        path: PathBuf,
+        node: String,
+        name: String,
+    },
+    #[error("{}: {node} calls source('{source_name}', '{table}'), which was not captured when the project was parsed (a source() inside {{% if execute %}}?)", .path.display())]
+    UndeclaredSource {
+        path: PathBuf,
+        node: String,
+        source_name: String,
+        table: String,
+    },
+    #[error("{}: {node}: {message}", .path.display())]
+    Raised {
+        path: PathBuf,
+        node: String,
+        message: String,
+    },
+    #[error("ephemeral models form a cycle: {}", .0.join(" -> "))]
+    EphemeralCycle(Vec<String>),
+}
+
+fn location(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// The name an ephemeral model's CTE goes by.
+pub fn ephemeral_cte_name(name: &str) -> String {
+    format!("__dbt__cte__{name}")
+}
+
+/// Renders node `unique_id`'s SQL for execution: models and singular tests from their file,
+/// generic tests from their test macro; ephemeral models it references injected as CTEs.
+pub fn compile(
+    project: &Project,
+    unique_id: &str,
+    ctx: &CompileContext<'_>,
+) -> Result<String, CompileError> {
+    let node = project
+        .nodes
+        .get(unique_id)
+        .ok_or_else(|| CompileError::UnknownNode(unique_id.to_string()))?;
+    if node.config.materialized == Materialized::Seed {
+        return Err(CompileError::NotCompilable(unique_id.to_string()));
+    }
+    let mut compiler = Compiler {
+        project,
+        ctx,
+        compiled: HashMap::new(),
+        order: Vec::new(),
+        visiting: vec![unique_id.to_string()],
+    };
+    let (sql, ephemerals) = compiler.render(node)?;
+    for ephemeral in ephemerals {
+        compiler.add_cte(&ephemeral)?;
+    }
+    let ctes: Vec<(String, String)> = compiler
+        .order
+        .iter()
+        .map(|id| {
+            (
+                ephemeral_cte_name(&project.nodes[id].name),
+                compiler.compiled[id].clone(),
+            )
+        })
+        .collect();
+    Ok(inject_ctes(&sql, &ctes))
+}
+
+struct Compiler<'p, 'c> {
+    project: &'p Project,
+    ctx: &'c CompileContext<'c>,
+    /// Compiled ephemeral models (without their own CTEs, which are hoisted).
+    compiled: HashMap<String, String>,
+    /// Ephemeral models in dependency order.
+    order: Vec<String>,
+    visiting: Vec<String>,
+}
+
+impl Compiler<'_, '_> {
+    fn add_cte(&mut self, unique_id: &str) -> Result<(), CompileError> {
+        if self.compiled.contains_key(unique_id) {
+            return Ok(());
+        }
+        if let Some(at) = self.visiting.iter().position(|v| v == unique_id) {
+            let mut cycle = self.visiting[at..].to_vec();
+            cycle.push(unique_id.to_string());
+            return Err(CompileError::EphemeralCycle(cycle));
+        }
+        let node = self
+            .project
+            .nodes
+            .get(unique_id)
+            .ok_or_else(|| CompileError::UnknownNode(unique_id.to_string()))?;
+        self.visiting.push(unique_id.to_string());
+        let (sql, ephemerals) = self.render(node)?;
+        for ephemeral in ephemerals {
+            self.add_cte(&ephemeral)?;
+        }
+        self.visiting.pop();
+        self.compiled.insert(unique_id.to_string(), sql);
+        self.order.push(unique_id.to_string());
+        Ok(())
+    }
+
+    fn relation(&self, node: &Node) -> Value {
+        if node.config.materialized == Materialized::Ephemeral {
+            let cte = ephemeral_cte_name(&node.name);
+            Relation {
+                rendered: cte.clone(),
+                database: None,
+                schema: None,
+                identifier: cte,
+            }
+            .value()
+        } else {
+            Relation {
+                rendered: (self.ctx.relation)(node),
+                database: None,
+                schema: Some(node.config.schema.clone()),
+                identifier: node.relation_name().to_string(),
+            }
+            .value()
+        }
+    }
+
+    /// Renders one node; returns its SQL and the ephemeral models it referenced.
+    fn render(&self, node: &Node) -> Result<(String, Vec<String>), CompileError> {
+        let project = self.project;
+        let mut resolved = Resolved::default();
+        for dep in &node.depends_on {
+            if let Some(target) = project.nodes.get(dep) {
+                resolved.refs.insert(
+                    target.name.clone(),
+                    RefTarget {
+                        unique_id: target.unique_id.clone(),
+                        relation: self.relation(target),
+                        ephemeral: target.config.materialized == Materialized::Ephemeral,
+                    },
+                );
+            }
+        }
+        for key in &node.sources {
+            if let Some(table) = project.sources.get(key) {
+                resolved
+                    .sources
+                    .insert(key.clone(), source_relation(table, self.ctx));
+            }
+        }
+        let is_incremental =
+            self.ctx.is_incremental && node.config.materialized == Materialized::Incremental;
+        let template_ctx = template_context(
+            &project.name,
+            &self.ctx.target,
+            true,
+            self.relation(node),
+            model_value(node),
+        );
+        let frame = Rc::new(Frame::new(
+            Mode::Compile(resolved),
+            template_ctx,
+            is_incremental,
+            node.config.to_json(),
+        ));
+        let sql = match &node.test {
+            Some(info) => match &info.kind {
+                TestKind::Generic { name, column, args } => self.generic_test(
+                    node,
+                    info.attached_node.as_deref(),
+                    name,
+                    column.as_deref(),
+                    args,
+                    frame.clone(),
+                )?,
+                TestKind::Singular => self.template(node, frame.clone())?,
+            },
+            None => self.template(node, frame.clone())?,
+        };
+        let ephemerals = frame.ephemerals.take();
+        Ok((sql, ephemerals))
+    }
+
+    fn template(&self, node: &Node, frame: Rc<Frame>) -> Result<String, CompileError> {
+        render_template(&self.project.env, &template_name(&node.path), frame)
+            .map_err(|f| compile_error(node, f))
+    }
+
+    fn generic_test(
+        &self,
+        node: &Node,
+        attached: Option<&str>,
+        test: &str,
+        column: Option<&str>,
+        args: &std::collections::BTreeMap<String, Json>,
+        frame: Rc<Frame>,
+    ) -> Result<String, CompileError> {
+        let project = self.project;
+        let env = &project.env;
+        let macro_name = format!("test_{test}");
+        let Some(target) = project.shared.macros.get(&macro_name) else {
+            return Err(CompileError::Render {
+                path: node.path.clone(),
+                line: None,
+                node: node.unique_id.clone(),
+                message: format!("generic test '{test}' is not defined"),
+            });
+        };
+        // dbt's `get_where_subquery(ref(...))`.
+        let model_expr = match attached.and_then(|id| project.source_by_id(id)) {
+            Some(source) => format!(
+                "source({}, {})",
+                quote(&source.source_name),
+                quote(&source.name)
+            ),
+            None => {
+                let tested = attached
+                    .and_then(|id| project.nodes.get(id))
+                    .ok_or_else(|| CompileError::Render {
+                        path: node.path.clone(),
+                        line: None,
+                        node: node.unique_id.clone(),
+                        message: "the test is not attached to a model, seed or source".into(),
+                    })?;
+                format!("ref({})", quote(&tested.name))
+            }
+        };
+        let where_clause = node.config.where_clause.clone();
+        let template_ctx = frame.ctx.clone();
+        let sql = run_in_frame(frame, || {
+            let relation = env
+                .compile_expression_owned(model_expr)?
+                .eval(&template_ctx)?;
+            let model = match &where_clause {
+                Some(clause) => {
+                    let clause = if is_template(clause) {
+                        env.render_str(clause, &template_ctx)?
+                    } else {
+                        clause.clone()
+                    };
+                    Value::from(format!(
+                        "(select * from {relation} where {clause}) dbt_subquery"
+                    ))
+                }
+                None => relation,
+            };
+            let mut kwargs: Vec<(String, Value)> = vec![("model".into(), model)];
+            if let Some(column) = column {
+                kwargs.push(("column_name".into(), Value::from(column)));
+            }
+            for (key, arg) in args {
+                kwargs.push((key.clone(), eval_test_arg(env, &template_ctx, arg)?));
+            }
+            let kwargs: Kwargs = kwargs.into_iter().collect();
+            call_macro(env, target, &[Value::from(kwargs)])
+        })
+        .map_err(|f| compile_error(node, f))?;
+        Ok(sql.to_string().trim().to_string())
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn source_relation(table: &SourceTable, ctx: &CompileContext<'_>) -> Value {
+    Relation {
+        rendered: (ctx.source_relation)(table),
+        database: table.database.clone(),
+        schema: Some(table.schema.clone()),
+        identifier: table.identifier.clone(),
+    }
+    .value()
+}
+
+fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
+    let path = failure
+        .template
+        .as_deref()
+        .map_or_else(|| node.path.clone(), PathBuf::from);
+    let node_id = node.unique_id.clone();
+    match failure.failure {
+        Some(Failure::MissingVar(var)) => CompileError::MissingVar {
+            path,
+            node: node_id,
+            var,
+        },
+        Some(Failure::MissingEnvVar(var)) => CompileError::MissingEnvVar {
+            path,
+            node: node_id,
+            var,
+        },
+        Some(Failure::UndeclaredRef(name)) => CompileError::UndeclaredRef {
+            path,
+            node: node_id,
+            name,
+        },
+        Some(Failure::UndeclaredSource(source_name, table)) => CompileError::UndeclaredSource {
+            path,
+            node: node_id,
+            source_name,
+            table,
+        },
+        Some(Failure::Raised(message) | Failure::Unsupported(message)) => CompileError::Raised {
+            path,
+            node: node_id,
+            message,
+        },
+        Some(Failure::UnknownDoc(_)) | None => CompileError::Render {
+            path,
+            line: failure.line,
+            node: node_id,
+            message: failure.message,
+        },
+    }
+}
+
+/// `target` as templates see it.
+pub(crate) fn target_value(target: &Target) -> Json {
+    json!({
+        "name": target.name,
+        "type": target.type_,
+        "schema": target.schema,
+        "threads": target.threads,
+        "database": null,
+        "profile_name": "strata",
+    })
+}
+
+/// The context every template of a node is rendered with.
+pub(crate) fn template_context(
+    project_name: &str,
+    target: &Target,
+    execute: bool,
+    this: Value,
+    model: Value,
+) -> Value {
+    minijinja::context! {
+        this => this,
+        target => Value::from_serialize(target_value(target)),
+        execute => execute,
+        model => model,
+        project_name => project_name,
+        dbt_version => DBT_VERSION,
+    }
+}
+
+/// `model` (dbt's node object) for a node.
+pub(crate) fn model_value(node: &Node) -> Value {
+    let columns: serde_json::Map<String, Json> = node
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                json!({"name": c.name, "description": c.description, "data_type": c.data_type}),
+            )
+        })
+        .collect();
+    Value::from_serialize(json!({
+        "unique_id": node.unique_id,
+        "name": node.name,
+        "resource_type": node.resource.as_str(),
+        "package_name": node.fqn.first(),
+        "original_file_path": template_name(&node.path),
+        "path": template_name(&node.path),
+        "fqn": node.fqn,
+        "alias": node.relation_name(),
+        "schema": node.config.schema,
+        "tags": node.config.tags,
+        "description": node.description,
+        "config": node.config.to_json(),
+        "columns": columns,
+        "depends_on": {"nodes": node.depends_on},
+    }))
+}
+
+/// Puts `ctes` (name, compiled SQL) at the top of `sql`, merging into its `WITH` if it has
+/// one, as dbt does for ephemeral models.
+pub(crate) fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let list = ctes
+        .iter()
+        .map(|(name, body)| {
+            let body = body.trim();
+            let body = body.strip_suffix(';').unwrap_or(body).trim_end();
+            format!("{name} AS (\n{body}\n)")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let start = skip_space_and_comments(sql, 0);
+    match keyword_end(sql, start, "with") {
+        Some(after_with) => {
+            let next = skip_space_and_comments(sql, after_with);
+            let insert = keyword_end(sql, next, "recursive").unwrap_or(after_with);
+            format!("{} {list},{}", &sql[..insert], &sql[insert..])
+        }
+        None => format!("{}WITH {list}\n{}", &sql[..start], &sql[start..]),
+    }
+}
+
+fn skip_space_and_comments(sql: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &sql[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else if let Some(comment) = trimmed.strip_prefix("/*") {
+            at += comment.find("*/").map_or(trimmed.len(), |i| i + 4);
+        } else {
+            return at;
+        }
+    }
+}
+
+fn keyword_end(sql: &str, at: usize, keyword: &str) -> Option<usize> {
+    let rest = sql.get(at..)?;
+    let head = rest.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    match rest[keyword.len()..].chars().next() {
+        Some(c) if c.is_alphanumeric() || c == '_' => None,
+        _ => Some(at + keyword.len()),
+    }
+}
+
+/// The ephemeral models node `unique_id` inlines as CTEs when compiled, dependencies first.
+pub fn ephemeral_dependencies(project: &Project, unique_id: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut order = Vec::new();
+    fn visit(project: &Project, id: &str, seen: &mut HashSet<String>, order: &mut Vec<String>) {
+        let Some(node) = project.nodes.get(id) else {
+            return;
+        };
+        for dep in &node.depends_on {
+            if let Some(target) = project.nodes.get(dep)
+                && target.config.materialized == Materialized::Ephemeral
+                && seen.insert(dep.clone())
+            {
+                visit(project, dep, seen, order);
+                order.push(dep.clone());
+            }
+        }
+    }
+    visit(project, unique_id, &mut seen, &mut order);
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctes() -> Vec<(String, String)> {
+        vec![
+            ("__dbt__cte__a".into(), "select 1 as x\n".into()),
+            (
+                "__dbt__cte__b".into(),
+                "select x from __dbt__cte__a;".into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn ctes_go_first() {
+        assert_eq!(
+            inject_ctes("\nselect * from __dbt__cte__b", &ctes()),
+            "\nWITH __dbt__cte__a AS (\nselect 1 as x\n), __dbt__cte__b AS (\nselect x from __dbt__cte__a\n)\nselect * from __dbt__cte__b"
+        );
+        assert_eq!(inject_ctes("select 1", &[]), "select 1");
+    }
+
+    #[test]
+    fn ctes_merge_into_an_existing_with() {
+        assert_eq!(
+            inject_ctes(
+                "-- leading comment\nWith orders as (select 1)\nselect * from orders",
+                &ctes()[..1]
+            ),
+            "-- leading comment\nWith __dbt__cte__a AS (\nselect 1 as x\n), orders as (select 1)\nselect * from orders"
+        );
+        assert_eq!(
+            inject_ctes(
+                "/* c */ with recursive r as (select 1) select * from r",
+                &ctes()[..1]
+            ),
+            "/* c */ with recursive __dbt__cte__a AS (\nselect 1 as x\n), r as (select 1) select * from r"
+        );
+        // `without` is not `with`.
+        assert!(inject_ctes("withheld", &ctes()[..1]).starts_with("WITH __dbt__cte__a"));
+    }
+}

@@ -1,0 +1,387 @@
+//! The dbt project parser: reads a dbt project (dbt-core 1.10/1.11 layout and semantics)
+//! into a [`Project`] of nodes — models, seeds and data tests — plus sources, keyed by
+//! dbt-style unique ids (`model.<project>.<name>`, ...).
+//!
+//! As in dbt, parsing renders every model and singular test once in "parse mode" (`execute`
+//! false, `is_incremental()` false) to capture its `ref`s, `source`s and `config(...)`.
+//! Compiling a node for execution is [`crate::compile`]'s job.
+
+pub(crate) mod blocks;
+pub(crate) mod config;
+pub(crate) mod files;
+mod loader;
+pub(crate) mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::Environment;
+use serde_json::Value as Json;
+
+use crate::compile::Target;
+use crate::compile::jinja::Shared;
+
+/// Reads the dbt project in `dir` for the default target (`dev`, schema `main`).
+/// `cli_vars` is dbt's `--vars`: a YAML or JSON mapping that overrides project vars.
+pub fn load(dir: &Path, cli_vars: Option<&str>) -> Result<Project, ProjectError> {
+    load_with_target(dir, cli_vars, &Target::default())
+}
+
+/// [`load`] for another target (whose schema is where unconfigured nodes go).
+pub fn load_with_target(
+    dir: &Path,
+    cli_vars: Option<&str>,
+    target: &Target,
+) -> Result<Project, ProjectError> {
+    loader::load(dir, cli_vars, target)
+}
+
+/// A parsed dbt project.
+#[derive(Clone)]
+pub struct Project {
+    /// The directory holding `dbt_project.yml`.
+    pub root: PathBuf,
+    /// `name:` in `dbt_project.yml`.
+    pub name: String,
+    /// The vars templates see: global project vars, then those scoped to this project,
+    /// then `--vars`.
+    pub vars: BTreeMap<String, Json>,
+    /// Enabled models, seeds and tests by unique id.
+    pub nodes: BTreeMap<String, Node>,
+    /// Enabled source tables by (source name, table name).
+    pub sources: BTreeMap<(String, String), SourceTable>,
+    /// `{% docs %}` blocks by name.
+    pub docs: BTreeMap<String, String>,
+    /// Project macros (generic tests as `test_<name>`) by name, with their file.
+    pub macros: BTreeMap<String, PathBuf>,
+    /// The target the project was parsed for.
+    pub target: Target,
+    /// Things dbt would warn about (properties for a missing model, tests skipped because
+    /// what they test is disabled).
+    pub warnings: Vec<String>,
+    pub(crate) env: Arc<Environment<'static>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Project {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Project")
+            .field("root", &self.root)
+            .field("name", &self.name)
+            .field("vars", &self.vars)
+            .field("nodes", &self.nodes)
+            .field("sources", &self.sources)
+            .field("docs", &self.docs)
+            .field("macros", &self.macros)
+            .field("target", &self.target)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Project {
+    /// The model or seed `ref(name)` resolves to.
+    pub fn by_name(&self, name: &str) -> Option<&Node> {
+        ["model", "seed"]
+            .iter()
+            .find_map(|kind| self.nodes.get(&format!("{kind}.{}.{name}", self.name)))
+    }
+
+    /// The nodes of one kind, by unique id.
+    pub fn nodes_of(&self, resource: Resource) -> impl Iterator<Item = &Node> {
+        self.nodes.values().filter(move |n| n.resource == resource)
+    }
+
+    /// A source table by its unique id (`source.<project>.<source>.<table>`).
+    pub fn source_by_id(&self, unique_id: &str) -> Option<&SourceTable> {
+        self.sources.values().find(|s| s.unique_id == unique_id)
+    }
+}
+
+/// What kind of node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    Model,
+    Seed,
+    Test,
+}
+
+impl Resource {
+    /// dbt's `resource_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Model => "model",
+            Resource::Seed => "seed",
+            Resource::Test => "test",
+        }
+    }
+}
+
+/// How a node is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Materialized {
+    View,
+    Table,
+    Incremental,
+    /// Not built: inlined as a CTE into the nodes that reference it.
+    Ephemeral,
+    Seed,
+    Test,
+}
+
+impl Materialized {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Materialized::View => "view",
+            Materialized::Table => "table",
+            Materialized::Incremental => "incremental",
+            Materialized::Ephemeral => "ephemeral",
+            Materialized::Seed => "seed",
+            Materialized::Test => "test",
+        }
+    }
+}
+
+/// A data test's severity: whether failures fail the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Severity {
+    Warn,
+    #[default]
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warn => "warn",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// A node's effective config (folder < properties file < in-file `config()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    pub materialized: Materialized,
+    /// The schema the node's relation lives in (after `generate_schema_name`).
+    pub schema: String,
+    pub alias: Option<String>,
+    pub tags: Vec<String>,
+    pub unique_key: Vec<String>,
+    pub enabled: bool,
+    pub full_refresh: Option<bool>,
+    pub severity: Severity,
+    pub meta: BTreeMap<String, Json>,
+    /// A generic test's `where:` filter on the tested relation.
+    pub where_clause: Option<String>,
+    /// Every other config key (`incremental_strategy`, `on_schema_change`, `pre_hook`, ...),
+    /// as written.
+    pub extra: BTreeMap<String, Json>,
+}
+
+/// A column's documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDoc {
+    pub name: String,
+    pub description: String,
+    pub data_type: Option<String>,
+    pub meta: BTreeMap<String, Json>,
+    pub tags: Vec<String>,
+}
+
+/// A model, seed or data test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub unique_id: String,
+    pub name: String,
+    pub resource: Resource,
+    /// The file defining the node, relative to the project root (for a generic test, the
+    /// properties file).
+    pub path: PathBuf,
+    /// dbt's fully qualified name: `[project, folders..., name]`.
+    pub fqn: Vec<String>,
+    /// The SQL/Jinja as written (a generic test's is dbt's macro call).
+    pub raw_code: String,
+    pub config: NodeConfig,
+    /// Unique ids of the models/seeds it `ref`s (for a test, the tested node first).
+    pub depends_on: Vec<String>,
+    /// The `(source, table)`s it reads.
+    pub sources: Vec<(String, String)>,
+    pub description: String,
+    pub columns: Vec<ColumnDoc>,
+    /// The properties file that described it, if any.
+    pub patch_path: Option<PathBuf>,
+    pub test: Option<TestInfo>,
+}
+
+impl Node {
+    /// The relation's name: the alias, or the node's name.
+    pub fn relation_name(&self) -> &str {
+        self.config.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// What a test node tests and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestInfo {
+    pub kind: TestKind,
+    /// The unique id of the tested model, seed or source (`source.<project>.<src>.<table>`).
+    pub attached_node: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestKind {
+    /// A test from a properties file: `name` is the generic test (`not_null`, a custom
+    /// `{% test %}`), `args` its arguments other than `model` and `column_name`.
+    Generic {
+        name: String,
+        column: Option<String>,
+        args: BTreeMap<String, Json>,
+    },
+    /// A `.sql` file under the test paths.
+    Singular,
+}
+
+/// A table of a declared source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceTable {
+    /// `source.<project>.<source>.<table>`.
+    pub unique_id: String,
+    pub source_name: String,
+    pub name: String,
+    /// The table's name in storage (`identifier:`, default the name).
+    pub identifier: String,
+    /// `schema:` of the source (default the source's name).
+    pub schema: String,
+    pub database: Option<String>,
+    pub description: String,
+    pub source_description: String,
+    pub loader: Option<String>,
+    pub columns: Vec<ColumnDoc>,
+    /// The source's `meta`, overlaid by the table's.
+    pub meta: BTreeMap<String, Json>,
+    pub tags: Vec<String>,
+    /// `meta.external_location` (table or source level, `{name}`/`{identifier}`/`{schema}`
+    /// substituted) or `external.location`: where the data is read from directly.
+    pub external_location: Option<String>,
+    /// The properties file declaring it.
+    pub path: PathBuf,
+}
+
+/// Why a project could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: invalid YAML: {message}", .path.display())]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("invalid --vars: {message}")]
+    CliVars { message: String },
+    #[error("{}:{line}:{column}: Jinja syntax error: {message}", .path.display())]
+    JinjaSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: error rendering {node}: {message}", location(.path, *.line))]
+    Render {
+        path: PathBuf,
+        line: Option<usize>,
+        node: String,
+        message: String,
+    },
+    #[error("{}: {node}: Required var '{var}' not found in config (dbt_project.yml vars or --vars)", .path.display())]
+    MissingVar {
+        path: PathBuf,
+        node: String,
+        var: String,
+    },
+    #[error("{}: {node}: Env var required but not provided: '{var}'", .path.display())]
+    MissingEnvVar {
+        path: PathBuf,
+        node: String,
+        var: String,
+    },
+    #[error("{}: {node}: Documentation for '{name}' not found (no {{% docs {name} %}} block)", .path.display())]
+    UnknownDoc {
+        path: PathBuf,
+        node: String,
+        name: String,
+    },
+    #[error("{}: {node} depends on a node named '{name}' which was not found{}", .path.display(), did_you_mean(.suggestion))]
+    UnknownRef {
+        path: PathBuf,
+        node: String,
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("{}: {node} depends on a node named '{name}' which is disabled", .path.display())]
+    DisabledRef {
+        path: PathBuf,
+        node: String,
+        name: String,
+    },
+    #[error("{}: {node} depends on a source named '{source_name}.{table}' which was not found{}", .path.display(), did_you_mean(.suggestion))]
+    UnknownSource {
+        path: PathBuf,
+        node: String,
+        source_name: String,
+        table: String,
+        suggestion: Option<String>,
+    },
+    #[error("{}: {node} refers to package '{package}', but Strata only resolves the project's own nodes ('{project}')", .path.display())]
+    UnknownPackage {
+        path: PathBuf,
+        node: String,
+        package: String,
+        project: String,
+    },
+    #[error("{}: {node} uses the generic test '{test}', which is not defined (define it with {{% test {test}(model, column_name) %}}){}", .path.display(), did_you_mean(.suggestion))]
+    UnknownTest {
+        path: PathBuf,
+        node: String,
+        test: String,
+        suggestion: Option<String>,
+    },
+    #[error("found two {kind}s named '{name}': {} and {}", .first.display(), .second.display())]
+    Duplicate {
+        kind: &'static str,
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{}: {node}: {message}", .path.display())]
+    Config {
+        path: PathBuf,
+        node: String,
+        message: String,
+    },
+}
+
+fn location(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean '{s}'?)"),
+        None => String::new(),
+    }
+}
