@@ -1,24 +1,16 @@
 //! The CSV, NDJSON and JSON-array raw-format readers of the bronze layer, on hand-written
 //! fixtures: inference, decoding, rejection, and independence from how bytes are chunked.
 
+mod formats_common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use formats_common::{TS, cols, columns, display, line_offset, opts, reasons, run_decoder, schema};
 use strata::bronze::decode::{MAX_REJECTED_RAW, RawFormatReader, Rejected};
 use strata::bronze::formats::csv::CsvFormat;
 use strata::bronze::formats::json::{JsonArrayFormat, NdjsonFormat};
-
-const TS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
-
-fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn csv(pairs: &[(&str, &str)]) -> CsvFormat {
     CsvFormat::new(&opts(pairs)).unwrap()
@@ -30,29 +22,6 @@ fn ndjson() -> NdjsonFormat {
 
 fn json_array() -> JsonArrayFormat {
     JsonArrayFormat::new(&BTreeMap::new()).unwrap()
-}
-
-fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
-    Arc::new(Schema::new(
-        fields
-            .iter()
-            .map(|(n, t)| Field::new(*n, t.clone(), true))
-            .collect::<Vec<_>>(),
-    ))
-}
-
-fn columns(s: &Schema) -> Vec<(String, DataType)> {
-    s.fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect()
-}
-
-fn cols(fields: &[(&str, DataType)]) -> Vec<(String, DataType)> {
-    fields
-        .iter()
-        .map(|(n, t)| (n.to_string(), t.clone()))
-        .collect()
 }
 
 /// What a decoder produced for a whole file: rows as display strings ("∅" for null).
@@ -73,22 +42,6 @@ impl Output {
     }
 }
 
-fn display(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let options = FormatOptions::default().with_null("∅");
-    let mut rows = Vec::new();
-    for b in batches {
-        let formatters: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
-        }
-    }
-    rows
-}
-
 /// Decodes `data` pushed in pieces of the given sizes (the last size repeats).
 fn decode_in(
     format: &dyn RawFormatReader,
@@ -97,27 +50,16 @@ fn decode_in(
     data: &[u8],
     sizes: &[usize],
 ) -> Output {
-    let mut decoder = format.decoder(schema.clone(), batch_size);
-    let mut batches = Vec::new();
-    let mut rejected = Vec::new();
+    let mut chunks = Vec::new();
     let mut pos = 0;
-    let mut k = 0;
     while pos < data.len() {
-        let n = sizes[k.min(sizes.len() - 1)].max(1).min(data.len() - pos);
-        k += 1;
-        let out = decoder.push(&data[pos..pos + n]).unwrap();
-        batches.extend(out.batches);
-        rejected.extend(out.rejected);
+        let n = sizes[chunks.len().min(sizes.len() - 1)]
+            .max(1)
+            .min(data.len() - pos);
+        chunks.push(&data[pos..pos + n]);
         pos += n;
     }
-    let out = decoder.finish().unwrap();
-    batches.extend(out.batches);
-    rejected.extend(out.rejected);
-    for b in &batches {
-        assert_eq!(b.schema(), *schema, "batches have exactly the given schema");
-        assert!(b.num_rows() <= batch_size, "batch of {} rows", b.num_rows());
-        assert!(b.num_rows() > 0, "no empty batches");
-    }
+    let (batches, mut rejected) = run_decoder(format, schema, batch_size, chunks);
     rejected.sort_by_key(|r| r.line);
     Output {
         rows: display(&batches),
@@ -139,17 +81,9 @@ fn infer_decode(format: &dyn RawFormatReader, data: &[u8]) -> (SchemaRef, Output
 
 /// A small deterministic generator of chunk sizes.
 fn random_sizes(seed: u64, n: usize, max: usize) -> Vec<usize> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            1 + (x >> 33) as usize % max
-        })
-        .collect()
+    let mut rng = Lcg(seed);
+    rng.next();
+    (0..n).map(|_| 1 + rng.below(max as u64) as usize).collect()
 }
 
 /// Decoding gives the same rows, rejects and batch sizes however the bytes are chunked:
@@ -412,13 +346,7 @@ fn csv_rejects_malformed_lines_and_resumes() {
         out.col(1),
         ["alpha", "eps\"ilon", "zeta", "eta\"x", "a\"", "iota"]
     );
-    let offset = |line: usize| -> u64 {
-        MALFORMED
-            .split_inclusive('\n')
-            .take(line - 1)
-            .map(str::len)
-            .sum::<usize>() as u64
-    };
+    let offset = |line| line_offset(MALFORMED, line);
     assert_eq!(
         out.rejected,
         [
@@ -485,11 +413,7 @@ id,qty,price,day,flag
     let out = assert_chunking_invariant(&format, &schema, 4, data.as_bytes());
     assert_eq!(out.col(0), ["1", "6"]);
     assert_eq!(out.rows[1], ["6", "10", "5.5", "2026-01-06", "∅"]);
-    let reasons: Vec<(u64, &str)> = out
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.reason.as_str()))
-        .collect();
+    let reasons = reasons(&out.rejected);
     assert_eq!(
         reasons,
         [
@@ -859,13 +783,7 @@ fn ndjson_rejects_broken_lines() {
     let format = ndjson();
     let schema = Arc::new(format.infer_schema(PAYMENTS.as_bytes(), true).unwrap());
     let out = assert_chunking_invariant(&format, &schema, 2, PAYMENTS.as_bytes());
-    let offset = |line: usize| -> u64 {
-        PAYMENTS
-            .split_inclusive('\n')
-            .take(line - 1)
-            .map(str::len)
-            .sum::<usize>() as u64
-    };
+    let offset = |line| line_offset(PAYMENTS, line);
     let got: Vec<(u64, u64, &str, &str)> = out
         .rejected
         .iter()
@@ -917,11 +835,7 @@ fn ndjson_rejects_values_that_do_not_fit() {
     assert_eq!(out.col(0), ["1", "5", "6"]);
     assert_eq!(out.col(3), ["x", "42", r#"{"b":1,"a":[true,null]}"#]);
     assert_eq!(out.col(4), ["∅", "∅", "∅"]);
-    let reasons: Vec<(u64, &str)> = out
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.reason.as_str()))
-        .collect();
+    let reasons = reasons(&out.rejected);
     assert_eq!(
         reasons,
         [
@@ -1025,11 +939,7 @@ fn json_array_streams_elements_with_nested_text() {
         ]
     );
     assert_eq!(out.col(4), ["2025-03-01", "2025-03-02", "∅"]);
-    let got: Vec<(u64, &str)> = out
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.reason.as_str()))
-        .collect();
+    let got = reasons(&out.rejected);
     assert_eq!(
         got,
         [

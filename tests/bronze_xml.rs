@@ -1,23 +1,20 @@
 //! The XML raw-format reader: schema inference from a prefix, streaming decoding in arbitrary
 //! chunks, one rejection per broken row element and resynchronisation at the next row.
 
-use std::collections::BTreeMap;
+mod formats_common;
+
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use formats_common::{TS, columns as types, display, opts, reasons, run_decoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strata::bronze::decode::{MAX_REJECTED_RAW, RawFormatReader, Rejected};
 use strata::bronze::formats::xml::XmlFormat;
 
 fn format_with(options: &[(&str, &str)]) -> Result<XmlFormat, String> {
-    let options: BTreeMap<String, String> = options
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    XmlFormat::new(&options)
+    XmlFormat::new(&opts(options))
 }
 
 fn shipments() -> XmlFormat {
@@ -41,25 +38,7 @@ fn decode_chunks<'a>(
     batch_size: usize,
     chunks: impl IntoIterator<Item = &'a [u8]>,
 ) -> Output {
-    let mut decoder = format.decoder(schema.clone(), batch_size);
-    let mut batches = Vec::new();
-    let mut rejected = Vec::new();
-    for chunk in chunks {
-        let d = decoder.push(chunk).unwrap();
-        batches.extend(d.batches);
-        rejected.extend(d.rejected);
-    }
-    let d = decoder.finish().unwrap();
-    batches.extend(d.batches);
-    rejected.extend(d.rejected);
-    for b in &batches {
-        assert_eq!(
-            b.schema(),
-            *schema,
-            "batches have exactly the decoder's schema"
-        );
-        assert!(b.num_rows() <= batch_size && b.num_rows() > 0);
-    }
+    let (batches, rejected) = run_decoder(format, schema, batch_size, chunks);
     Output {
         rows: batches.iter().flat_map(render).collect(),
         rejected,
@@ -71,32 +50,20 @@ fn decode(format: &XmlFormat, schema: &SchemaRef, doc: &str) -> Output {
     decode_chunks(format, schema, 1024, [doc.as_bytes()])
 }
 
+/// One batch's rows, each as `col=value` pairs joined by spaces.
 fn render(batch: &RecordBatch) -> Vec<String> {
-    let options = FormatOptions::default().with_null("∅");
-    let formatters: Vec<_> = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-        .collect();
     let schema = batch.schema();
-    (0..batch.num_rows())
-        .map(|r| {
+    display(std::slice::from_ref(batch))
+        .into_iter()
+        .map(|cells| {
             schema
                 .fields()
                 .iter()
-                .zip(&formatters)
-                .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(r)))
+                .zip(cells)
+                .map(|(f, value)| format!("{}={value}", f.name()))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
-        .collect()
-}
-
-fn types(schema: &Schema) -> Vec<(String, DataType)> {
-    schema
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
         .collect()
 }
 
@@ -105,7 +72,7 @@ fn col(name: &str, t: DataType) -> (String, DataType) {
 }
 
 fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, None)
+    TS
 }
 
 const GOOD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -429,11 +396,7 @@ fn a_value_that_does_not_fit_rejects_its_row() {
                <shipment><order_id>5</order_id><ok>FALSE</ok></shipment>\n</shipments>";
     let out = decode(&f, &schema, doc);
     assert_eq!(out.rows, vec!["order_id=1 ok=true", "order_id=5 ok=false"]);
-    let reasons: Vec<(u64, &str)> = out
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.reason.as_str()))
-        .collect();
+    let reasons = reasons(&out.rejected);
     assert_eq!(
         reasons,
         vec![

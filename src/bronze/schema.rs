@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
 /// The widest of two column types: the type both sides' values convert to without loss of
-/// meaning (text being the type that holds anything).
+/// meaning (text being the type that holds anything). On the raw formats' type set this is the
+/// contract's widening (Null → anything, Int64 → Float64, Date32 → Timestamp, anything → Utf8),
+/// so the same function widens a column's votes during schema inference
+/// (`formats::values::widen`) and files' schemas into a table's.
 pub fn widen(a: &DataType, b: &DataType) -> DataType {
     use DataType::*;
     if a == b {
@@ -98,6 +101,20 @@ mod tests {
         assert_eq!(widen(&Date32, &Utf8), Utf8);
         let ts = Timestamp(TimeUnit::Microsecond, None);
         assert_eq!(widen(&Date32, &ts), ts);
+        // The raw formats' inference votes (the contract's type set), either way round.
+        for (a, b, want) in [
+            (Int64, Float64, Float64),
+            (Null, Int64, Int64),
+            (Null, Utf8, Utf8),
+            (Date32, ts.clone(), ts.clone()),
+            (Int64, Boolean, Utf8),
+            (Date32, Int64, Utf8),
+            (Boolean, ts.clone(), Utf8),
+            (Boolean, Boolean, Boolean),
+        ] {
+            assert_eq!(widen(&a, &b), want, "{a} + {b}");
+            assert_eq!(widen(&b, &a), want, "{b} + {a}");
+        }
     }
 
     #[test]

@@ -44,9 +44,10 @@
 //! - Without a `delimiter` option, both schema inference and the decoder sniff the delimiter
 //!   from the file's first 20 lines (within 64 KiB), so they agree.
 //! - Rejected records are reported in line order within one `push`/`finish` call.
+//!
+//! [`Rejected`]: crate::bronze::decode::Rejected
 
 mod scan;
-pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,9 +63,13 @@ use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use memchr::memchr;
 
-use crate::bronze::decode::{Decoded, RawDecoder, RawFormatReader, Rejected};
+use super::complete_lines;
+use super::values::{
+    self, Dialect, misfit_reason, parse_bool, parse_date32, parse_f64, parse_i64,
+    parse_timestamp_micros, quoted, rejected,
+};
+use crate::bronze::decode::{Decoded, RawDecoder, RawFormatReader};
 use scan::{LineClass, line_content, strip_bom};
-use values::{misfit_reason, raw_text, shorten};
 
 /// The CSV raw format, configured with its table's options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,15 +152,7 @@ fn single_byte(name: &str, value: &str) -> Result<u8, String> {
 
 impl RawFormatReader for CsvFormat {
     fn infer_schema(&self, prefix: &[u8], complete: bool) -> Result<Schema, ArrowError> {
-        let data = strip_bom(prefix);
-        let data = if complete {
-            data
-        } else {
-            match memchr::memrchr(b'\n', data) {
-                Some(nl) => &data[..=nl],
-                None => &[],
-            }
-        };
+        let data = complete_lines(strip_bom(prefix), complete);
         let delim = self.resolve_delimiter(data, true);
         let mut lines = data
             .split(|&b| b == b'\n')
@@ -184,7 +181,7 @@ impl RawFormatReader for CsvFormat {
                 if value.is_empty() || self.null.as_deref() == Some(value.as_str()) {
                     continue;
                 }
-                *t = values::widen(t, &values::classify_text(&value));
+                *t = values::widen(t, &values::classify_text(&value, Dialect::CSV));
             }
         }
         Ok(Schema::new(
@@ -440,12 +437,7 @@ impl CsvDecoder {
     }
 
     fn reject(&self, content: &[u8], line: u64, offset: u64, reason: String, out: &mut Decoded) {
-        out.rejected.push(Rejected {
-            line,
-            offset,
-            raw: raw_text(content),
-            reason,
-        });
+        out.rejected.push(rejected(line, offset, content, reason));
     }
 
     /// A complete line (with its `\n`, or at end of file without) that lives in `self.carry`.
@@ -635,7 +627,7 @@ impl CsvDecoder {
         let layout = self.layout.as_mut().expect("layout");
         // (line, offset, content) of each row fed, in order.
         let mut rows: Vec<(u64, u64, &[u8])> = Vec::with_capacity(self.pending_rows);
-        let mut rejected = Vec::new();
+        let mut rejects = Vec::new();
         let owned_runs = self.owned_runs.iter().map(|r| (&self.owned[..], r));
         for (buf, run) in owned_runs.chain(runs.iter().map(|r| (chunk, r))) {
             let mut line = run.line;
@@ -652,12 +644,7 @@ impl CsvDecoder {
                         }
                         rows.push((line, offset, content));
                     } else {
-                        rejected.push(Rejected {
-                            line,
-                            offset,
-                            raw: raw_text(content),
-                            reason: "invalid UTF-8".into(),
-                        });
+                        rejects.push(rejected(line, offset, content, "invalid UTF-8".into()));
                     }
                 }
                 line += 1;
@@ -670,7 +657,7 @@ impl CsvDecoder {
             return Err(row_count_mismatch(n, rows.len()));
         }
         let Some(text) = text else {
-            out.rejected.extend(rejected);
+            out.rejected.extend(rejects);
             return assemble(&self.schema, layout, &[], 0);
         };
         let mut bad: Vec<Option<(usize, String)>> = vec![None; n];
@@ -690,19 +677,16 @@ impl CsvDecoder {
                 let out_idx = layout.out_map.iter().position(|m| *m == Some(k));
                 let field = &self.schema.fields()[out_idx.expect("projected column is mapped")];
                 let (line, offset, content) = rows[i];
-                rejected.push(Rejected {
-                    line,
-                    offset,
-                    raw: raw_text(content),
-                    reason: misfit_reason(
-                        &format!("{:?}", shorten(&value)),
-                        field.name(),
-                        field.data_type(),
-                    ),
-                });
+                let reason = misfit_reason(
+                    &quoted(&value),
+                    field.name(),
+                    field.data_type(),
+                    Dialect::CSV,
+                );
+                rejects.push(rejected(line, offset, content, reason));
             }
         }
-        out.rejected.extend(rejected);
+        out.rejected.extend(rejects);
         let kept = keep.iter().filter(|k| **k).count();
         if kept < n {
             let mask = arrow::array::BooleanArray::from(keep);
@@ -787,6 +771,7 @@ fn convert_text(
         }
     };
     let n = col.len();
+    const CSV: Dialect = Dialect::CSV;
     macro_rules! typed {
         ($builder:expr, $parse:expr) => {{
             let mut b = $builder;
@@ -810,14 +795,15 @@ fn convert_text(
             None => Arc::new(col.clone()),
             Some(_) => Arc::new((0..n).map(value).collect::<StringArray>()),
         },
-        DataType::Boolean => typed!(BooleanBuilder::with_capacity(n), values::parse_bool),
-        DataType::Int64 => typed!(Int64Builder::with_capacity(n), values::parse_i64),
-        DataType::Float64 => typed!(Float64Builder::with_capacity(n), values::parse_f64),
-        DataType::Date32 => typed!(Date32Builder::with_capacity(n), values::parse_date32),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => typed!(
-            TimestampMicrosecondBuilder::with_capacity(n),
-            values::parse_timestamp_micros
-        ),
+        DataType::Boolean => typed!(BooleanBuilder::with_capacity(n), parse_bool),
+        DataType::Int64 => typed!(Int64Builder::with_capacity(n), |v| parse_i64(v, CSV)),
+        DataType::Float64 => typed!(Float64Builder::with_capacity(n), |v| parse_f64(v, CSV)),
+        DataType::Date32 => typed!(Date32Builder::with_capacity(n), |v| parse_date32(v, CSV)),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            typed!(TimestampMicrosecondBuilder::with_capacity(n), |v| {
+                parse_timestamp_micros(v, CSV)
+            })
+        }
         DataType::Null => {
             for i in 0..n {
                 if let Some(v) = value(i) {

@@ -41,8 +41,9 @@ use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use memchr::memchr_iter;
 
-use super::csv::values::{self, misfit_reason, raw_text, shorten};
-use crate::bronze::decode::{Decoded, RawDecoder, RawFormatReader, Rejected};
+use super::complete_lines;
+use super::values::{self, Dialect, misfit_reason, rejected, shorten};
+use crate::bronze::decode::{Decoded, RawDecoder, RawFormatReader};
 use value::JVal;
 
 /// Newline-delimited JSON: one object per line.
@@ -81,14 +82,7 @@ impl JsonArrayFormat {
 impl RawFormatReader for NdjsonFormat {
     fn infer_schema(&self, prefix: &[u8], complete: bool) -> Result<Schema, ArrowError> {
         let data = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
-        let data = if complete {
-            data
-        } else {
-            match memchr::memrchr(b'\n', data) {
-                Some(nl) => &data[..=nl],
-                None => &[],
-            }
-        };
+        let data = complete_lines(data, complete);
         let mut inference = Inference::default();
         for line in data.split(|&b| b == b'\n') {
             inference.vote(line.trim_ascii());
@@ -212,14 +206,16 @@ fn convert<'a>(v: JVal<'a>, t: &DataType) -> Result<Cell<'a>, JVal<'a>> {
         (DataType::Float64, JVal::I64(i)) => Cell::F64(i as f64),
         (DataType::Float64, JVal::U64(u)) => Cell::F64(u as f64),
         (DataType::Float64, JVal::F64(f)) => Cell::F64(f),
-        (DataType::Date32, JVal::Str(s)) => match values::parse_date32(&s) {
+        (DataType::Date32, JVal::Str(s)) => match values::parse_date32(&s, Dialect::JSON) {
             Some(d) => Cell::Date(d),
             None => return Err(JVal::Str(s)),
         },
-        (DataType::Timestamp(..), JVal::Str(s)) => match values::parse_timestamp_micros(&s) {
-            Some(t) => Cell::Ts(t),
-            None => return Err(JVal::Str(s)),
-        },
+        (DataType::Timestamp(..), JVal::Str(s)) => {
+            match values::parse_timestamp_micros(&s, Dialect::JSON) {
+                Some(t) => Cell::Ts(t),
+                None => return Err(JVal::Str(s)),
+            }
+        }
         (_, v) => return Err(v),
     })
 }
@@ -295,12 +291,7 @@ impl Records {
         out: &mut Decoded,
     ) -> Result<(), ArrowError> {
         let reject = |reason: String, out: &mut Decoded| {
-            out.rejected.push(Rejected {
-                line,
-                offset,
-                raw: raw_text(record),
-                reason,
-            })
+            out.rejected.push(rejected(line, offset, record, reason))
         };
         let members = match value::parse_record(record, &self.index) {
             Ok(m) => m,
@@ -315,8 +306,12 @@ impl Records {
                 Ok(c) => cells[idx] = c,
                 Err(v) => {
                     let field = &self.schema.fields()[idx];
-                    let reason =
-                        misfit_reason(&shorten(&v.to_json_text()), field.name(), field.data_type());
+                    let reason = misfit_reason(
+                        &shorten(&v.to_json_text()),
+                        field.name(),
+                        field.data_type(),
+                        Dialect::JSON,
+                    );
                     reject(reason, out);
                     return Ok(());
                 }

@@ -9,18 +9,19 @@ use arrow::array::{
     NullArray, PrimitiveArray, StringBuilder, StringViewBuilder,
 };
 use arrow::datatypes::{
-    DataType, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    DataType, Field, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use super::frame::{Framer, Sink, rejected};
 use super::row::RowParser;
-use super::value::{
-    micros_to, parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp_or_date,
-};
 use crate::bronze::decode::{Decoded, RawDecoder, Rejected};
+use crate::bronze::formats::values::{
+    Dialect, micros_to, misfit_reason, parse_bool, parse_date32, parse_f64, parse_i64,
+    parse_timestamp_micros, quoted,
+};
 
 pub(super) struct XmlDecoder {
     framer: Framer,
@@ -92,29 +93,17 @@ impl Column {
         })
     }
 
-    /// Type name for rejection reasons ("... is not an Int64").
-    fn type_name(&self) -> &'static str {
-        match self {
-            Column::Null => "a Null (the column was empty in the sampled rows)",
-            Column::Boolean(_) => "a Boolean",
-            Column::Int64(_) => "an Int64",
-            Column::Float64(_) => "a Float64",
-            Column::Date32(_) => "a Date32 (YYYY-MM-DD)",
-            Column::Timestamp(..) => "a Timestamp",
-            Column::Utf8(_) | Column::LargeUtf8(_) | Column::Utf8View(_) => "a string",
-        }
-    }
-
     /// The typed form of `text` for this column, if it fits.
     fn convert(&self, text: &str) -> Option<Staged> {
+        const XML: Dialect = Dialect::XML;
         Some(match self {
             Column::Null => return None,
             Column::Boolean(_) => Staged::Bool(parse_bool(text)?),
-            Column::Int64(_) => Staged::Int(parse_i64(text)?),
-            Column::Float64(_) => Staged::Float(parse_f64(text)?),
-            Column::Date32(_) => Staged::Int(i64::from(parse_date(text)?)),
+            Column::Int64(_) => Staged::Int(parse_i64(text, XML)?),
+            Column::Float64(_) => Staged::Float(parse_f64(text, XML)?),
+            Column::Date32(_) => Staged::Int(i64::from(parse_date32(text, XML)?)),
             Column::Timestamp(unit, ..) => {
-                Staged::Int(micros_to(*unit, parse_timestamp_or_date(text)?)?)
+                Staged::Int(micros_to(*unit, parse_timestamp_micros(text, XML)?)?)
             }
             Column::Utf8(_) | Column::LargeUtf8(_) | Column::Utf8View(_) => return None,
         })
@@ -309,7 +298,7 @@ impl BatchSink {
                 } else {
                     column
                         .convert(value)
-                        .ok_or_else(|| misfit(self.schema.field(c).name(), value, column))?
+                        .ok_or_else(|| misfit(self.schema.field(c), value))?
                 }
             } else {
                 // A repeated element: a JSON array of its values.
@@ -329,11 +318,7 @@ impl BatchSink {
                 }
                 self.text.push(']');
                 if !column.is_text() {
-                    return Err(misfit(
-                        self.schema.field(c).name(),
-                        &self.text[start..],
-                        column,
-                    ));
+                    return Err(misfit(self.schema.field(c), &self.text[start..]));
                 }
                 self.texts[c] = start..self.text.len();
                 Staged::Text
@@ -374,15 +359,12 @@ impl BatchSink {
     }
 }
 
-fn misfit(column: &str, value: &str, type_of: &Column) -> String {
-    const SHOWN: usize = 200;
-    let value = match value.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}...", &value[..cut]),
-        None => value.to_owned(),
-    };
-    format!(
-        "value {value:?} in column {column} is not {}",
-        type_of.type_name()
+fn misfit(field: &Field, value: &str) -> String {
+    misfit_reason(
+        &quoted(value),
+        field.name(),
+        field.data_type(),
+        Dialect::XML,
     )
 }
 

@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use crate::bronze::decode::{MAX_REJECTED_RAW, Rejected};
+use crate::bronze::formats::values;
 
 /// Largest row element buffered; a longer one is rejected (it is almost certainly a row whose
 /// end tag is missing and that swallows the rest of the file).
@@ -433,35 +434,10 @@ impl Framer {
     }
 }
 
-/// A rejected record from its raw bytes.
+/// A rejected record from its raw bytes (trailing whitespace trimmed, capped as
+/// [`values::raw_text`] does).
 pub(super) fn rejected(line: u64, offset: u64, raw: &[u8], reason: String) -> Rejected {
-    Rejected {
-        line,
-        offset,
-        raw: raw_text(raw),
-        reason,
-    }
-}
-
-/// Lossy UTF-8 text of a record, at most [`MAX_REJECTED_RAW`] bytes, trailing whitespace trimmed.
-pub(super) fn raw_text(raw: &[u8]) -> String {
-    let raw = raw.trim_ascii_end();
-    let mut cut = raw.len().min(MAX_REJECTED_RAW);
-    // Back off to a character boundary (at most 3 continuation bytes).
-    let mut back = 0;
-    while cut < raw.len() && back < 3 && raw[cut] & 0xC0 == 0x80 {
-        cut -= 1;
-        back += 1;
-    }
-    let mut text = String::from_utf8_lossy(&raw[..cut]).into_owned();
-    if text.len() > MAX_REJECTED_RAW {
-        let mut cut = MAX_REJECTED_RAW;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
+    values::rejected(line, offset, raw.trim_ascii_end(), reason)
 }
 
 fn append_capped(raw: &mut Vec<u8>, bytes: &[u8]) {
@@ -752,6 +728,7 @@ mod tests {
 
     #[test]
     fn caps_raw_text_on_a_char_boundary() {
+        let raw_text = |raw: &[u8]| rejected(1, 0, raw, String::new()).raw;
         let mut big = "é".repeat(MAX_REJECTED_RAW);
         big.push_str("  \n");
         let text = raw_text(big.as_bytes());

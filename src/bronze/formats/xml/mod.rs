@@ -16,22 +16,22 @@
 //! the next `<row_tag` start tag.
 //!
 //! Layout: `frame` cuts the byte stream into row elements (hand-written, resumable),
-//! `row` flattens one element with quick-xml, `value` types values, `decoder` builds batches.
+//! `row` flattens one element with quick-xml, `decoder` builds batches; values are typed by
+//! [`super::values`], as in the other formats.
 
 mod decoder;
 mod frame;
 mod row;
-mod value;
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
+use super::values::{Dialect, classify_text, widen};
 use crate::bronze::decode::{RawDecoder, RawFormatReader, Rejected};
 use frame::{Framer, Sink};
 use row::RowParser;
-use value::{Kind, classify};
 
 const OPTIONS: [&str; 2] = ["row_tag", "nested_separator"];
 
@@ -97,7 +97,7 @@ impl RawFormatReader for XmlFormat {
         Ok(Schema::new(
             sink.columns
                 .into_iter()
-                .map(|c| Field::new(c.name, c.kind.data_type(), true))
+                .map(|c| Field::new(c.name, c.data_type, true))
                 .collect::<Vec<_>>(),
         ))
     }
@@ -114,7 +114,7 @@ impl RawFormatReader for XmlFormat {
 
 struct InferColumn {
     name: String,
-    kind: Kind,
+    data_type: DataType,
     /// The last row that had a value for it (to spot repeated elements).
     last_row: u64,
 }
@@ -152,7 +152,7 @@ impl Sink for InferSink {
                     self.index.insert(name.to_owned(), self.columns.len());
                     self.columns.push(InferColumn {
                         name: name.to_owned(),
-                        kind: Kind::Null,
+                        data_type: DataType::Null,
                         last_row: 0,
                     });
                     self.columns.len() - 1
@@ -161,11 +161,11 @@ impl Sink for InferSink {
             let column = &mut self.columns[c];
             if column.last_row == self.rows {
                 // Repeated within the row: a JSON array.
-                column.kind = Kind::Utf8;
+                column.data_type = DataType::Utf8;
             }
             column.last_row = self.rows;
             if let Some(value) = self.parser.value(field) {
-                column.kind = column.kind.merge(classify(value));
+                column.data_type = widen(&column.data_type, &classify_text(value, Dialect::XML));
             }
         }
     }
