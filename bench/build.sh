@@ -11,7 +11,7 @@
 #   DBT            dbt executable (default ~/.cache/strata/dbt-venv/bin/dbt; see below)
 #   SHOP_BENCH_DIR work directory (default: a fresh temporary directory, removed at the end;
 #                  set it to keep the data, the lake and the DuckDB file)
-#   SHOP_DBT_THREADS  dbt threads (default 2, the machine's cores)
+#   SHOP_DBT_THREADS  dbt threads (default 1: DuckDB parallelizes each model itself)
 #
 # dbt-duckdb is installed once, outside the repository:
 #   python3 -m venv ~/.cache/strata/dbt-venv

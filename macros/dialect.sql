@@ -40,23 +40,12 @@
 
 
 {#
-  The first capture group of `pattern` in `expr`, NULL if it does not match.
-  DataFusion: regexp_match(s, p) returns the groups as a list; DuckDB: regexp_extract.
-#}
-{% macro regex_group(expr, pattern) -%}
-  {%- if shop_dialect() == 'duckdb' -%}
-    nullif(regexp_extract({{ expr }}, '{{ pattern }}', 1), '')
-  {%- else -%}
-    nullif(regexp_match({{ expr }}, '{{ pattern }}')[1], '')
-  {%- endif -%}
-{%- endmacro %}
-
-
-{#
   The raw token of a member of a flat JSON object held as text: a number, true/false/null,
   or a string with its quotes and escapes ("12\" pizza stone"). NULL if the key is absent.
   Bronze keeps nested JSON as text and no JSON functions are assumed (DataFusion 55 ships
   none), so this is a pattern: fine for the flat objects of this feed, not a JSON parser.
+  The dialects differ here: DataFusion's regexp_match(s, p) returns the groups as a list,
+  DuckDB's regexp_extract(s, p, 1) the group ('' when there is no match).
   The pattern is written out here, not passed through a Jinja string, so its backslashes
   reach the SQL as they are; a LIKE test first spares the pattern on rows without the key.
 #}

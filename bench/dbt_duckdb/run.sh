@@ -38,6 +38,8 @@ for dir in models macros seeds data-tests; do
 done
 cp "$here/models_sources/sources.yml" "$project/models/sources.yml"
 
+# No usage tracking: it would also write a .user.yml next to profiles.yml, in the repository.
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 if [ "$#" -eq 0 ]; then set -- build; fi
 cd "$project"
 exec "$dbt" "$@" --project-dir "$project" --profiles-dir "$here"

@@ -69,7 +69,7 @@ def topo(nodes):
 
 def compile_project(args, project, work, db_name, vars_):
     """dbt compile against the DuckDB file `db_name` (in `work`); returns the manifest's nodes."""
-    env = dict(os.environ)
+    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     env["SHOP_DUCKDB_PATH"] = os.path.join(work, db_name)
     env.setdefault("SHOP_DROP", work)
     subprocess.run(

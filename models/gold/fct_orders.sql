@@ -47,7 +47,7 @@ select
     o.channel,
     o.currency,
     o.amount,
-    case when o.status in ('cancelled', 'returned') then 0 else o.amount end as net_amount,
+    case when o.status in ('cancelled', 'returned') then CAST(0 AS DECIMAL(12,2)) else o.amount end as net_amount,
     coalesce(i.line_count, 0) as line_count,
     coalesce(i.units, 0) as units,
     coalesce(i.items_amount, 0) as items_amount,
