@@ -63,6 +63,11 @@ fn builds_every_materialization(kind: LakeKind) {
         ]
     );
 
+    // Written types are the query's final types (a CASE mixing 0 and a decimal is a decimal).
+    let amount =
+        project.query("SELECT arrow_typeof(amount), sum(amount) FROM gold.fct_orders GROUP BY 1");
+    assert_eq!(amount[1], ["Decimal128(22, 2)", "175.50"]);
+
     // Batch 2: the keyed model merges (update + late + new), the keyless one appends.
     std::fs::write(project.path("seeds/raw_orders.csv"), BATCH_2).unwrap();
     let out = project.ok(&["build"]);
@@ -72,10 +77,10 @@ fn builds_every_materialization(kind: LakeKind) {
         orders[1..],
         [
             ["0", "7.25"],
-            ["1", "100.0"],
-            ["2", "55.0"],
-            ["3", "25.5"],
-            ["4", "10.0"]
+            ["1", "100.00"],
+            ["2", "55.00"],
+            ["3", "25.50"],
+            ["4", "10.00"]
         ]
     );
     assert_eq!(project.scalar("SELECT count(*) FROM gold.events_log"), "6");
@@ -267,7 +272,7 @@ fn delta_tables_open_in_another_reader() {
             "-c",
             "import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
              rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r['order_id']); \
-             print(t.version(), [(r['order_id'], r['amount']) for r in rows])",
+             print(t.version(), [(r['order_id'], float(r['amount'])) for r in rows])",
         ])
         .arg(&table)
         .output()

@@ -6,7 +6,8 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, SessionContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -80,6 +81,23 @@ impl MaterializeError {
     }
 }
 
+/// The query's plan, analyzed and optimized: only then are expression types final (before
+/// coercion a `CASE` takes its first branch's type), and Delta writes the plan's schema.
+async fn planned(
+    ctx: &SessionContext,
+    relation: &Relation,
+    sql: &str,
+) -> Result<LogicalPlan, MaterializeError> {
+    let state = ctx.state();
+    let plan = state
+        .create_logical_plan(sql)
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    state
+        .optimize(&plan)
+        .map_err(MaterializeError::query(relation))
+}
+
 /// Replaces the table with the query's rows (and schema) in one commit.
 pub async fn table(
     ctx: &SessionContext,
@@ -87,11 +105,7 @@ pub async fn table(
     relation: &Relation,
     sql: &str,
 ) -> Result<Committed, MaterializeError> {
-    let plan = ctx
-        .state()
-        .create_logical_plan(sql)
-        .await
-        .map_err(MaterializeError::query(relation))?;
+    let plan = planned(ctx, relation, sql).await?;
     let table = open_or_new(lake, relation).await?;
     let table = table
         .write(Vec::new())
@@ -160,14 +174,12 @@ pub async fn incremental(
     else {
         return table(ctx, lake, relation, sql).await;
     };
-    let frame = ctx
-        .sql(sql)
-        .await
-        .map_err(MaterializeError::query(relation))?;
+    let plan = planned(ctx, relation, sql).await?;
+    let frame = DataFrame::new(ctx.state(), plan.clone());
     if unique_key.is_empty() {
         let table = existing
             .write(Vec::new())
-            .with_input_plan(frame.logical_plan().clone())
+            .with_input_plan(plan)
             .with_session_state(Arc::new(ctx.state()))
             .with_save_mode(SaveMode::Append)
             .with_schema_mode(SchemaMode::Merge)
