@@ -774,37 +774,44 @@ fn run_query_fn(_: &Shared, _: &State<'_, '_>, _args: &[Value]) -> Result<Value,
 }
 
 fn tojson_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-    let value = args.first().cloned().unwrap_or_default();
-    let text = serde_json::to_string(&to_json(&value)?)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(Value::from(text))
+    serialize(args, |json| {
+        serde_json::to_string(json).map_err(|e| e.to_string())
+    })
 }
 
 fn fromjson_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-    let text = args.first().map(|v| v.to_string()).unwrap_or_default();
-    match serde_json::from_str::<Json>(&text) {
-        Ok(json) => Ok(Value::from_serialize(&json)),
-        Err(e) => match args.get(1) {
-            Some(default) => Ok(default.clone()),
-            None => Err(Error::new(ErrorKind::InvalidOperation, e.to_string())),
-        },
-    }
+    deserialize(args, |text| {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    })
 }
 
 fn toyaml_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-    let value = args.first().cloned().unwrap_or_default();
-    let text = serde_norway::to_string(&to_json(&value)?)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(Value::from(text))
+    serialize(args, |json| {
+        serde_norway::to_string(json).map_err(|e| e.to_string())
+    })
 }
 
 fn fromyaml_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+    deserialize(args, |text| {
+        serde_norway::from_str(text).map_err(|e| e.to_string())
+    })
+}
+
+/// `tojson`/`toyaml`: the first argument written as text in a serde format.
+fn serialize(args: &[Value], write: fn(&Json) -> Result<String, String>) -> Result<Value, Error> {
+    let value = args.first().cloned().unwrap_or_default();
+    let text = write(&to_json(&value)?).map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+    Ok(Value::from(text))
+}
+
+/// `fromjson`/`fromyaml`: the first argument parsed, or the second (a default) if it does not parse.
+fn deserialize(args: &[Value], read: fn(&str) -> Result<Json, String>) -> Result<Value, Error> {
     let text = args.first().map(|v| v.to_string()).unwrap_or_default();
-    match serde_norway::from_str::<Json>(&text) {
+    match read(&text) {
         Ok(json) => Ok(Value::from_serialize(&json)),
         Err(e) => match args.get(1) {
             Some(default) => Ok(default.clone()),
-            None => Err(Error::new(ErrorKind::InvalidOperation, e.to_string())),
+            None => Err(Error::new(ErrorKind::InvalidOperation, e)),
         },
     }
 }
