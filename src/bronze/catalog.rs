@@ -21,9 +21,9 @@ use super::format::{self, Reader};
 use super::paths::{AllowedRoots, ResolvedPath};
 use super::scan::ScanMode;
 use super::table::{BronzeTable, RawFileRef, TableSpec};
-use crate::lake::Lake;
 use crate::lake::RawFormat;
-use crate::land::{IngestLog, IngestRecord, SourcesFile};
+use crate::lake::{Lake, delta, layout};
+use crate::land::{IngestLog, IngestRecord, SourcesFile, ingest_log};
 
 /// Suffix of the table holding a bronze table's rejected records.
 pub const REJECTED_SUFFIX: &str = "__rejected";
@@ -37,6 +37,9 @@ pub struct Bronze {
     roots: AllowedRoots,
     /// Table names as of the last look at the ingest log (listing is synchronous).
     names: RwLock<Vec<String>>,
+    /// The ingest log as last read, with the Delta version it was read at: lookups re-read it
+    /// only when a newer commit exists.
+    log: RwLock<Option<(u64, Arc<Vec<IngestRecord>>)>>,
 }
 
 impl Bronze {
@@ -58,15 +61,27 @@ impl Bronze {
             options,
             roots,
             names: RwLock::new(Vec::new()),
+            log: RwLock::new(None),
         }
     }
 
-    /// Reads the ingest log and remembers the table names it implies.
-    pub async fn refresh(&self) -> Result<Vec<IngestRecord>, DataFusionError> {
-        let records = IngestLog::new()
-            .records(&self.lake)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    /// The ingest log's records (re-read only when it has a newer commit than the last read),
+    /// remembering the table names they imply.
+    pub async fn refresh(&self) -> Result<Arc<Vec<IngestRecord>>, DataFusionError> {
+        let path = layout::meta_table(ingest_log::TABLE);
+        let Some(version) = delta::latest_version(&self.lake, &path).await? else {
+            return Ok(Arc::default());
+        };
+        let cached = self.log.read().expect("log lock").clone();
+        if let Some((_, records)) = cached.filter(|(seen, _)| *seen == version) {
+            return Ok(records);
+        }
+        let records = Arc::new(
+            IngestLog::new()
+                .records(&self.lake)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        );
         let mut names: Vec<String> = records
             .iter()
             .flat_map(|r| {
@@ -77,6 +92,7 @@ impl Bronze {
         names.sort();
         names.dedup();
         *self.names.write().expect("names lock") = names;
+        *self.log.write().expect("log lock") = Some((version, Arc::clone(&records)));
         Ok(records)
     }
 

@@ -23,6 +23,22 @@ pub async fn open(lake: &Lake, path: &Path) -> Result<Option<DeltaTable>, DeltaT
     Ok(table.version().is_some().then_some(table))
 }
 
+/// The latest committed version of the Delta table at `path`, read from its log's file names
+/// (one listing, no file read); `None` before the first commit.
+pub async fn latest_version(lake: &Lake, path: &Path) -> Result<Option<u64>, object_store::Error> {
+    let log = path.clone().join("_delta_log");
+    let listing = match lake.store().list_with_delimiter(Some(&log)).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(listing
+        .objects
+        .iter()
+        .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok())
+        .max())
+}
+
 /// Appends `batches` to the Delta table at `path`, creating it on first use: one commit, so
 /// readers see all of the rows or none of them.
 pub async fn append(
