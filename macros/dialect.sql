@@ -40,30 +40,13 @@
 
 
 {#
-  The raw token of a member of a flat JSON object held as text: a number, true/false/null,
-  or a string with its quotes and escapes ("12\" pizza stone"). NULL if the key is absent.
-  Bronze keeps nested JSON as text and no JSON functions are assumed (DataFusion 55 ships
-  none), so this is a pattern: fine for the flat objects of this feed, not a JSON parser.
-  The dialects differ here: DataFusion's regexp_match(s, p) returns the groups as a list,
-  DuckDB's regexp_extract(s, p, 1) the group ('' when there is no match).
-  The pattern is written out here, not passed through a Jinja string, so its backslashes
-  reach the SQL as they are; a LIKE test first spares the pattern on rows without the key.
+  A member of a JSON object held as text, as text: strings unquoted and unescaped, numbers
+  and booleans spelled as in the JSON, NULL when the key is absent or null. Bronze keeps
+  nested JSON as text; both engines read it with PostgreSQL's `->>` operator (DuckDB's JSON
+  extension, and the datafusion-functions-json functions every Strata session registers).
 #}
-{% macro json_raw(expr, key) -%}
-  CASE WHEN {{ expr }} LIKE '%"{{ key }}":%' THEN
-  {%- if shop_dialect() == 'duckdb' %}
-    nullif(regexp_extract({{ expr }}, '"{{ key }}":("(?:[^"\\]|\\.)*"|[^,}\]]*)', 1), '')
-  {%- else %}
-    nullif(regexp_match({{ expr }}, '"{{ key }}":("(?:[^"\\]|\\.)*"|[^,}\]]*)')[1], '')
-  {%- endif %}
-  END
-{%- endmacro %}
-
-
-{# A string member of a flat JSON text, unquoted, with \" and \\ unescaped (other escapes,
-   such as \u00e9, are left as they are). Numbers come back as their text. #}
 {% macro json_text(expr, key) -%}
-  replace(replace(regexp_replace({{ json_raw(expr, key) }}, '^"(.*)"$', '\1'), '\"', '"'), '\\', '\')
+  ({{ expr }} ->> '{{ key }}')
 {%- endmacro %}
 
 

@@ -16,6 +16,7 @@ use crate::sql::{self, PrintFormat, print::print_batches};
 use crate::{explore, run, session};
 
 mod models;
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +58,10 @@ pub enum Command {
     Build(RunArgs),
     /// List the nodes a selection picks
     Ls(SelectArgs),
+    /// Serve the warehouse over the PostgreSQL wire protocol (psql, JDBC, BI tools)
+    Serve(serve::ServeArgs),
+    /// Print the SCRAM-SHA-256 verifier of a password read from stdin, for [server] users
+    Passwd,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -134,6 +139,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Test(args) => models::run(&config()?, args, run::Command::Test).await,
         Command::Seed(args) => models::run(&config()?, args, run::Command::Seed).await,
         Command::Build(args) => models::run(&config()?, args, run::Command::Build).await,
+        Command::Serve(args) => serve::serve(&config()?, args).await,
+        Command::Passwd => serve::passwd(),
     }
 }
 

@@ -59,16 +59,51 @@ impl Default for LandConfig {
     }
 }
 
+/// `[server]`: how `strata serve` listens and what it allows.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Address of the PostgreSQL listener. Any non-loopback address requires password auth.
     pub listen: String,
+    /// Connections beyond this many are refused with SQLSTATE 53300.
+    pub max_connections: usize,
+    /// Default `statement_timeout` in milliseconds (0: none); sessions may `SET` their own.
+    pub statement_timeout_ms: u64,
+    /// A session idle this long (milliseconds, 0: never) is closed.
+    pub idle_session_timeout_ms: u64,
+    /// Memory one query may use for sorts, joins and aggregations, in MiB; beyond it the
+    /// query fails (spilling where DataFusion can) and the server stays up.
+    pub query_memory_mb: usize,
+    /// Address of the Prometheus `/metrics` HTTP endpoint; none when absent.
+    pub metrics_listen: Option<String>,
+    /// `trust` (allowed on loopback listeners only) or `scram-sha-256`. Absent: trust on
+    /// loopback, scram-sha-256 otherwise.
+    pub auth: Option<String>,
+    /// Users and their SCRAM-SHA-256 verifiers, as PostgreSQL stores them
+    /// (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`; `strata passwd` makes
+    /// one). `STRATA_USERS` (`name=verifier;name=verifier`) adds to these.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// PEM certificate chain and private key: TLS is offered when both are set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not switch to TLS.
+    pub tls_required: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:5433".to_string(),
+            max_connections: 100,
+            statement_timeout_ms: 0,
+            idle_session_timeout_ms: 0,
+            query_memory_mb: 2048,
+            metrics_listen: None,
+            auth: None,
+            users: Default::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data's journey: `generate` makes raw source data, `land` copies it
 //! into the bronze layer, and everything rests on `lake` (storage and layout), `config` and
-//! `session` (the one place a DataFusion session is built).
+//! `session` (the one place a DataFusion session is built). `serve` puts the warehouse on the
+//! PostgreSQL wire protocol.
 
 pub mod bronze;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod land;
 pub mod meta;
 pub mod project;
 pub mod run;
+pub mod serve;
 pub mod session;
 pub mod sql;
 pub mod warehouse;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use datafusion::catalog::{CatalogProvider, DynamicFileCatalog};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::delta_datafusion::planner::DeltaPlanner;
@@ -29,16 +30,25 @@ pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 /// resolve, `information_schema` on, and Delta's planner installed (Delta writes and merges
 /// plan nodes of their own). Used as is for Strata's own metadata reads.
 pub fn base_context(lake: &Lake) -> SessionContext {
+    bare_context(lake, Arc::new(RuntimeEnv::default()))
+}
+
+fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
     // Planning errors then carry the line and column they refer to.
     config.options_mut().sql_parser.collect_spans = true;
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .with_query_planner(DeltaPlanner::new())
         .build();
+    // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
+    // text, and models and analysts read into it.
+    datafusion_functions_json::register_all(&mut state)
+        .expect("registering the JSON functions in a new session cannot fail");
     let ctx = SessionContext::new_with_state(state);
     ctx.register_object_store(&lake.store_url(), Arc::clone(lake.base_store()));
     ctx
@@ -47,44 +57,83 @@ pub fn base_context(lake: &Lake) -> SessionContext {
 /// The full session users query: the `bronze` schema over landed raw files, the raw-read
 /// table functions and bare quoted paths, confined to the lake and declared source folders.
 pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, DataFusionError> {
-    let sources_path = config.project_path(&config.land.sources);
-    let declaration = if sources_path.exists() {
-        Some(SourcesFile::load(&sources_path).map_err(|e| DataFusionError::External(Box::new(e)))?)
-    } else {
-        None
-    };
-    let folders: Vec<PathBuf> = declaration
-        .iter()
-        .flat_map(|d| &d.sources)
-        .map(|s| match &s.kind {
-            SourceKind::Folder { location } => location.clone(),
+    Sessions::new(config, lake).await?.context(None).await
+}
+
+/// Makes user sessions over one lake, sharing what is costly to load (the bronze layer's
+/// ingest log and inferred schemas): the server makes one session per connection.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    lake: Lake,
+    bronze: Arc<Bronze>,
+}
+
+impl Sessions {
+    pub async fn new(config: &Config, lake: &Lake) -> Result<Self, DataFusionError> {
+        let sources_path = config.project_path(&config.land.sources);
+        let declaration = if sources_path.exists() {
+            Some(
+                SourcesFile::load(&sources_path)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            )
+        } else {
+            None
+        };
+        let folders: Vec<PathBuf> = declaration
+            .iter()
+            .flat_map(|d| &d.sources)
+            .map(|s| match &s.kind {
+                SourceKind::Folder { location } => location.clone(),
+            })
+            .collect();
+        let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);
+        let bronze = Arc::new(Bronze::new(lake.clone(), declaration.as_ref(), roots));
+        Ok(Self {
+            lake: lake.clone(),
+            bronze,
         })
-        .collect();
-    let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);
-    let bronze = Arc::new(Bronze::new(lake.clone(), declaration.as_ref(), roots));
-    bronze.refresh().await?;
+    }
 
-    let ctx = base_context(lake);
-    let catalog = Arc::new(LakeCatalog::new(
-        lake.clone(),
-        Arc::new(BronzeSchema(Arc::clone(&bronze))),
-    ));
-    catalog.refresh().await?;
-    ctx.register_catalog(CATALOG, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
-    functions::register(&ctx, &bronze);
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
 
-    // Unknown quoted names in FROM are tried as raw paths (like DuckDB and datafusion-cli).
-    let state = ctx.state();
-    let catalogs = Arc::new(DynamicFileCatalog::new(
-        Arc::clone(state.catalog_list()),
-        Arc::new(RawPathTables(bronze)),
-    ));
-    let state = SessionStateBuilder::new_from_existing(state)
-        .with_catalog_list(catalogs)
-        .build();
-    let ctx = SessionContext::new_with_state(state);
-    catalog.session().set(ctx.state_weak_ref());
-    Ok(ctx)
+    /// A new session; with `memory_limit` (bytes), its queries fail rather than use more
+    /// for sorts, joins and aggregations (spilling to disk first where DataFusion can).
+    pub async fn context(
+        &self,
+        memory_limit: Option<usize>,
+    ) -> Result<SessionContext, DataFusionError> {
+        let runtime = match memory_limit {
+            Some(bytes) => RuntimeEnvBuilder::new()
+                .with_memory_limit(bytes, 1.0)
+                .build_arc()?,
+            None => Arc::new(RuntimeEnv::default()),
+        };
+        self.bronze.refresh().await?;
+        let lake = &self.lake;
+        let ctx = bare_context(lake, runtime);
+        let catalog = Arc::new(LakeCatalog::new(
+            lake.clone(),
+            Arc::new(BronzeSchema(Arc::clone(&self.bronze))),
+        ));
+        catalog.refresh().await?;
+        ctx.register_catalog(CATALOG, Arc::clone(&catalog) as Arc<dyn CatalogProvider>);
+        functions::register(&ctx, &self.bronze);
+
+        // Unknown quoted names in FROM are tried as raw paths (like DuckDB and datafusion-cli).
+        let state = ctx.state();
+        let catalogs = Arc::new(DynamicFileCatalog::new(
+            Arc::clone(state.catalog_list()),
+            Arc::new(RawPathTables(Arc::clone(&self.bronze))),
+        ));
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(catalogs)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        catalog.session().set(ctx.state_weak_ref());
+        Ok(ctx)
+    }
 }
 
 /// Registers a loaded Delta table under `name` (at the snapshot it was loaded at).

@@ -6,8 +6,8 @@
 }}
 -- Web clickstream, one row per event_id. Incremental: each run reads only what landed after
 -- the newest _ingested_at already here (bronze's landing time), and merges on event_id.
--- properties is nested JSON kept as text by bronze; its few keys are pulled out with
--- patterns. A client retry re-sends an event a few seconds later: the latest ts wins.
+-- properties is nested JSON kept as text by bronze; its few keys are read with ->>.
+-- A client retry re-sends an event a few seconds later: the latest ts wins.
 -- Rows without event_id are dropped; impossible timestamps (1900, 2099) are nulled, flagged.
 with src as (
     select
@@ -33,12 +33,12 @@ parsed as (
     select
         src.*,
         {{ parse_ts('ts_raw') }} as ts_parsed,
-        {{ to_bigint(json_raw('properties', 'product_id')) }} as product_id,
+        {{ to_bigint(json_text('properties', 'product_id')) }} as product_id,
         coalesce(
-            {{ to_bigint(json_raw('properties', 'quantity')) }},
-            {{ to_bigint(json_raw('properties', 'items')) }}
+            {{ to_bigint(json_text('properties', 'quantity')) }},
+            {{ to_bigint(json_text('properties', 'items')) }}
         ) as quantity,
-        {{ parse_amount(json_raw('properties', 'cart_value')) }} as cart_value_parsed,
+        {{ parse_amount(json_text('properties', 'cart_value')) }} as cart_value_parsed,
         {{ json_text('properties', 'referrer') }} as referrer,
         {{ json_text('properties', 'query') }} as search_query
     from src

@@ -4,7 +4,7 @@
 
 pub mod exec;
 pub mod print;
-mod rewrite;
+pub mod rewrite;
 
 pub use exec::{Outcome, run_statement, split_statements};
 pub use print::PrintFormat;

@@ -53,6 +53,9 @@ pub struct LakeCatalog {
     /// Tables and views per modelled schema as of the last [`LakeCatalog::refresh`] (listing
     /// is synchronous in DataFusion; lookups by name always go to the lake).
     listing: Arc<RwLock<BTreeMap<String, BTreeSet<String>>>>,
+    /// Schemas registered by the embedder (the server's `pg_catalog`), which take precedence
+    /// over layers of the same name.
+    registered: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl LakeCatalog {
@@ -63,6 +66,7 @@ impl LakeCatalog {
             public: Arc::new(MemorySchemaProvider::new()),
             session: Arc::default(),
             listing: Arc::default(),
+            registered: RwLock::default(),
         }
     }
 
@@ -140,10 +144,14 @@ impl CatalogProvider for LakeCatalog {
         let mut names = vec![BRONZE.to_string(), PUBLIC.to_string()];
         names.extend(self.listing.read().keys().filter(|k| *k != META).cloned());
         names.push(META.to_string());
+        names.extend(self.registered.read().keys().cloned());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(schema) = self.registered.read().get(name) {
+            return Some(Arc::clone(schema));
+        }
         match name {
             BRONZE => Some(Arc::clone(&self.bronze)),
             PUBLIC => Some(Arc::clone(&self.public)),
@@ -152,6 +160,14 @@ impl CatalogProvider for LakeCatalog {
             _ if plain_identifier(name) => Some(Arc::new(self.model_schema(name))),
             _ => None,
         }
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        Ok(self.registered.write().insert(name.to_string(), schema))
     }
 }
 

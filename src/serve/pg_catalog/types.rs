@@ -1,0 +1,186 @@
+//! The one mapping from Arrow types to PostgreSQL types: the wire type the result encoder
+//! announces, and the catalog's view of it (`pg_attribute.atttypid`/`atttypmod`,
+//! `format_type`, `information_schema.columns.data_type`).
+
+use arrow::datatypes::{DataType, Field};
+use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
+use pgwire::api::Type;
+
+/// Arrow's extension-type key (a field's metadata), which marks JSON and UUID columns.
+const EXTENSION_NAME: &str = "ARROW:extension:name";
+
+/// The PostgreSQL type a value of `data_type` is sent as.
+pub fn pg_type(data_type: &DataType) -> Type {
+    match data_type {
+        // Wider than any PostgreSQL integer type, like UInt64.
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal256(..) => {
+            Type::NUMERIC
+        }
+        DataType::Dictionary(_, value) => pg_type(value),
+        DataType::RunEndEncoded(_, values) => pg_type(values.data_type()),
+        // Anything else arrow-pg cannot name (maps, unions) is shown as its text form.
+        _ => into_pg_type(data_type).unwrap_or(Type::TEXT),
+    }
+}
+
+/// [`pg_type`] refined by the field's Arrow extension type (JSON, UUID).
+pub fn pg_field_type(field: &Field) -> Type {
+    match field.metadata().get(EXTENSION_NAME).map(String::as_str) {
+        Some("arrow.json") => Type::JSON,
+        Some("arrow.uuid") => Type::UUID,
+        _ => pg_type(field.data_type()),
+    }
+}
+
+/// PostgreSQL's type modifier for a column of `data_type` (`atttypmod`): precision and scale
+/// of numerics, -1 when the type has none.
+pub fn type_modifier(data_type: &DataType) -> i32 {
+    match data_type {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => ((i32::from(*p) << 16) | (i32::from(*s) & 0xffff)) + 4,
+        DataType::Dictionary(_, value) => type_modifier(value),
+        _ => -1,
+    }
+}
+
+/// Catalog facts about a PostgreSQL type, by oid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeInfo {
+    /// `format_type` without a modifier, and `information_schema` `data_type` of scalars.
+    pub sql_name: &'static str,
+    /// `pg_type.typlen`.
+    pub len: i16,
+    /// `pg_type.typcategory`.
+    pub category: char,
+}
+
+/// Facts about the types [`pg_type`] produces (and the common ones clients ask about).
+pub fn type_info(oid: u32) -> Option<TypeInfo> {
+    let (sql_name, len, category) = match oid {
+        16 => ("boolean", 1, 'B'),
+        17 => ("bytea", -1, 'U'),
+        18 => ("\"char\"", 1, 'S'),
+        19 => ("name", 64, 'S'),
+        20 => ("bigint", 8, 'N'),
+        21 => ("smallint", 2, 'N'),
+        23 => ("integer", 4, 'N'),
+        25 => ("text", -1, 'S'),
+        26 => ("oid", 4, 'N'),
+        114 => ("json", -1, 'U'),
+        700 => ("real", 4, 'N'),
+        701 => ("double precision", 8, 'N'),
+        705 => ("unknown", -2, 'X'),
+        1042 => ("character", -1, 'S'),
+        1043 => ("character varying", -1, 'S'),
+        1082 => ("date", 4, 'D'),
+        1083 => ("time without time zone", 8, 'D'),
+        1114 => ("timestamp without time zone", 8, 'D'),
+        1184 => ("timestamp with time zone", 8, 'D'),
+        1186 => ("interval", 16, 'T'),
+        1266 => ("time with time zone", 12, 'D'),
+        1700 => ("numeric", -1, 'N'),
+        2249 => ("record", -1, 'P'),
+        2950 => ("uuid", 16, 'U'),
+        3802 => ("jsonb", -1, 'U'),
+        _ => return None,
+    };
+    Some(TypeInfo {
+        sql_name,
+        len,
+        category,
+    })
+}
+
+/// PostgreSQL's `format_type(oid, typmod)`: the SQL spelling of a type, with its modifier.
+pub fn format_type(oid: u32, typmod: i32) -> Option<String> {
+    let ty = Type::from_oid(oid)?;
+    if let Some(element) = element(&ty) {
+        return format_type(element.oid(), typmod).map(|e| format!("{e}[]"));
+    }
+    let Some(info) = type_info(oid) else {
+        return Some(ty.name().to_string());
+    };
+    let modifier = match (oid, typmod) {
+        (_, m) if m < 0 => None,
+        (1700, m) => Some(format!("({},{})", (m - 4) >> 16, (m - 4) & 0xffff)),
+        (1042 | 1043, m) => Some(format!("({})", m - 4)),
+        _ => None,
+    };
+    Some(match modifier {
+        Some(m) => format!("{}{m}", info.sql_name),
+        None => info.sql_name.to_string(),
+    })
+}
+
+/// `information_schema.columns.data_type`: the SQL name, `ARRAY` for arrays.
+pub fn information_schema_name(ty: &Type) -> String {
+    if element(ty).is_some() {
+        return "ARRAY".to_string();
+    }
+    type_info(ty.oid())
+        .map(|i| i.sql_name.to_string())
+        .unwrap_or_else(|| "USER-DEFINED".to_string())
+}
+
+/// The element type of an array type among those [`type_info`] knows (PostgreSQL names an
+/// array type after its element, prefixed with `_`).
+pub fn element(ty: &Type) -> Option<Type> {
+    let name = ty.name().strip_prefix('_')?;
+    [
+        Type::BOOL,
+        Type::BYTEA,
+        Type::CHAR,
+        Type::NAME,
+        Type::INT8,
+        Type::INT2,
+        Type::INT4,
+        Type::TEXT,
+        Type::OID,
+        Type::JSON,
+        Type::FLOAT4,
+        Type::FLOAT8,
+        Type::BPCHAR,
+        Type::VARCHAR,
+        Type::DATE,
+        Type::TIME,
+        Type::TIMESTAMP,
+        Type::TIMESTAMPTZ,
+        Type::INTERVAL,
+        Type::TIMETZ,
+        Type::NUMERIC,
+        Type::RECORD,
+        Type::UUID,
+        Type::JSONB,
+    ]
+    .into_iter()
+    .find(|t| t.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::TimeUnit;
+
+    #[test]
+    fn decimals_keep_precision_and_scale() {
+        let t = DataType::Decimal128(12, 2);
+        assert_eq!(pg_type(&t), Type::NUMERIC);
+        assert_eq!(
+            format_type(Type::NUMERIC.oid(), type_modifier(&t)).unwrap(),
+            "numeric(12,2)"
+        );
+    }
+
+    #[test]
+    fn names_follow_postgres() {
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+        assert_eq!(format_type(pg_type(&ts).oid(), -1).unwrap(), "timestamp without time zone");
+        let list = DataType::new_list(DataType::Int64, true);
+        assert_eq!(pg_type(&list).name(), "_int8");
+        assert_eq!(format_type(pg_type(&list).oid(), -1).unwrap(), "bigint[]");
+        assert_eq!(information_schema_name(&pg_type(&list)), "ARRAY");
+        assert_eq!(information_schema_name(&pg_type(&DataType::Utf8View)), "text");
+    }
+}

@@ -1,0 +1,360 @@
+//! What a client's statement asks of the server: session commands answered here (SET, SHOW,
+//! transactions, COPY of a query), writes refused (the warehouse is read-only), and queries
+//! planned by DataFusion.
+
+use datafusion::sql::sqlparser::ast::{
+    CloseCursor, CopyOption, CopySource, CopyTarget, Expr, FetchDirection, Ident, ObjectName,
+    ObjectType, Set, Statement, TransactionMode, Value, ValueWithSpan,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// A statement, sorted by who answers it.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Planned and run by DataFusion (SELECT, EXPLAIN, temporary views…).
+    Query(Box<Statement>),
+    /// `SET name = value` (`None`: `TO DEFAULT`).
+    Set { name: String, value: Option<String> },
+    Reset { name: Option<String> },
+    Show { name: String },
+    ShowAll,
+    Begin,
+    Commit,
+    Rollback,
+    /// `COPY (query) TO STDOUT`.
+    CopyOut { query: Box<Statement>, csv: bool, header: bool },
+    /// `DECLARE name CURSOR FOR query`.
+    Declare { name: String, query: Box<Statement> },
+    /// `FETCH [FORWARD] n FROM name`; `None` fetches the rest.
+    Fetch { name: String, count: Option<u64> },
+    /// `CLOSE name` / `CLOSE ALL`.
+    Close { name: Option<String> },
+    /// Accepted and ignored: DISCARD, DEALLOCATE, LISTEN and the like, which drivers send.
+    Ignored { tag: &'static str },
+    /// Refused: the statement would change the lake (SQLSTATE 25006).
+    Write { what: String },
+    /// Refused: valid SQL Strata does not do.
+    Unsupported { what: String },
+}
+
+impl Command {
+    pub fn of(statement: Statement) -> Command {
+        match statement {
+            Statement::Query(_) | Statement::Explain { .. } | Statement::ExplainTable { .. } => {
+                Command::Query(Box::new(statement))
+            }
+            Statement::CreateView(ref view) if view.temporary => {
+                Command::Query(Box::new(statement))
+            }
+            Statement::Set(set) => set_command(set),
+            Statement::ShowVariable { variable } => show_command(&variable),
+            Statement::ShowVariables { .. } => Command::ShowAll,
+            Statement::Reset(reset) => Command::Reset {
+                name: reset_name(&reset.to_string()),
+            },
+            Statement::StartTransaction { modes, .. } => {
+                if modes.iter().any(|m| {
+                    matches!(m, TransactionMode::AccessMode(a) if a.to_string().contains("WRITE"))
+                }) {
+                    Command::Write {
+                        what: "a read-write transaction".to_string(),
+                    }
+                } else {
+                    Command::Begin
+                }
+            }
+            Statement::Commit { .. } => Command::Commit,
+            Statement::Rollback { savepoint: None, .. } => Command::Rollback,
+            Statement::Copy {
+                source,
+                to: true,
+                target: CopyTarget::Stdout,
+                options,
+                ..
+            } => {
+                let csv = options.iter().any(
+                    |o| matches!(o, CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv")),
+                );
+                let header = options
+                    .iter()
+                    .any(|o| matches!(o, CopyOption::Header(true)));
+                let query = match source {
+                    CopySource::Query(query) => Statement::Query(query),
+                    CopySource::Table {
+                        table_name,
+                        columns,
+                    } => match select_from(&table_name, &columns) {
+                        Some(query) => query,
+                        None => {
+                            return Command::Unsupported {
+                                what: format!("COPY {table_name}"),
+                            };
+                        }
+                    },
+                };
+                Command::CopyOut {
+                    query: Box::new(query),
+                    csv,
+                    header,
+                }
+            }
+            Statement::Copy { .. } => Command::Write {
+                what: "COPY other than COPY … TO STDOUT".to_string(),
+            },
+            Statement::Declare { mut stmts } if stmts.len() == 1 => {
+                let declare = stmts.remove(0);
+                match (declare.names.as_slice(), declare.for_query) {
+                    ([name], Some(query)) => Command::Declare {
+                        name: name.value.clone(),
+                        query: Box::new(Statement::Query(query)),
+                    },
+                    _ => Command::Unsupported {
+                        what: "DECLARE without a query".to_string(),
+                    },
+                }
+            }
+            Statement::Fetch {
+                name, direction, ..
+            } => match fetch_count(&direction) {
+                Some(count) => Command::Fetch {
+                    name: name.value,
+                    count,
+                },
+                None => Command::Unsupported {
+                    what: format!("FETCH {direction} (cursors only move forward)"),
+                },
+            },
+            Statement::Close { cursor } => Command::Close {
+                name: match cursor {
+                    CloseCursor::All => None,
+                    CloseCursor::Specific { name } => Some(name.value),
+                },
+            },
+            Statement::Discard { .. } => Command::Ignored { tag: "DISCARD ALL" },
+            Statement::Deallocate { .. } => Command::Ignored { tag: "DEALLOCATE" },
+            Statement::Savepoint { .. } => Command::Ignored { tag: "SAVEPOINT" },
+            Statement::ReleaseSavepoint { .. } => Command::Ignored { tag: "RELEASE" },
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Command::Ignored { tag: "ROLLBACK" },
+            Statement::Drop {
+                object_type: ObjectType::View,
+                temporary: true,
+                ..
+            } => Command::Query(Box::new(statement)),
+            other => classify_other(other),
+        }
+    }
+}
+
+/// How many rows a forward FETCH asks for: `Some(None)` for all of them; `None` for a
+/// direction other than forward.
+fn fetch_count(direction: &FetchDirection) -> Option<Option<u64>> {
+    let number = |v: &ValueWithSpan| match &v.value {
+        Value::Number(n, _) => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    match direction {
+        FetchDirection::Next | FetchDirection::Forward { limit: None } => Some(Some(1)),
+        FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => {
+            number(limit).map(Some)
+        }
+        FetchDirection::All | FetchDirection::ForwardAll => Some(None),
+        _ => None,
+    }
+}
+
+/// `COPY table (cols) TO STDOUT` as the query it stands for.
+fn select_from(table: &ObjectName, columns: &[Ident]) -> Option<Statement> {
+    let columns = if columns.is_empty() {
+        "*".to_string()
+    } else {
+        columns.iter().map(Ident::to_string).collect::<Vec<_>>().join(", ")
+    };
+    let sql = format!("SELECT {columns} FROM {table}");
+    let mut parsed = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
+    (parsed.len() == 1).then(|| parsed.remove(0))
+}
+
+/// Writes and DDL are refused as read-only; the rest is unsupported.
+fn classify_other(statement: Statement) -> Command {
+    let text = statement.to_string();
+    let what: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    match statement {
+        Statement::Insert(_)
+        | Statement::Update { .. }
+        | Statement::Delete(_)
+        | Statement::Merge { .. }
+        | Statement::Truncate { .. }
+        | Statement::CreateTable(_)
+        | Statement::CreateView(_)
+        | Statement::CreateSchema { .. }
+        | Statement::CreateDatabase { .. }
+        | Statement::CreateIndex(_)
+        | Statement::CreateFunction(_)
+        | Statement::CreateRole { .. }
+        | Statement::CreateSequence { .. }
+        | Statement::CreateType { .. }
+        | Statement::CreateExtension { .. }
+        | Statement::AlterTable { .. }
+        | Statement::AlterView { .. }
+        | Statement::AlterRole { .. }
+        | Statement::AlterSchema { .. }
+        | Statement::AlterIndex { .. }
+        | Statement::Drop { .. }
+        | Statement::DropFunction { .. }
+        | Statement::Grant { .. }
+        | Statement::Revoke { .. }
+        | Statement::Comment { .. }
+        | Statement::Vacuum(_)
+        | Statement::Analyze { .. } => Command::Write { what },
+        _ => Command::Unsupported { what },
+    }
+}
+
+fn set_command(set: Set) -> Command {
+    match set {
+        Set::SingleAssignment {
+            variable, values, ..
+        } => {
+            let name = variable.to_string();
+            let value = set_value(&values);
+            Command::Set { name, value }
+        }
+        Set::SetTimeZone { value, .. } => Command::Set {
+            name: "TimeZone".to_string(),
+            value: set_value(std::slice::from_ref(&value)),
+        },
+        Set::SetNames { charset_name, .. } => Command::Set {
+            name: "client_encoding".to_string(),
+            value: Some(charset_name.value),
+        },
+        Set::SetNamesDefault {} => Command::Set {
+            name: "client_encoding".to_string(),
+            value: None,
+        },
+        Set::SetTransaction { modes, .. } => {
+            let read_write = modes.iter().any(
+                |m| matches!(m, TransactionMode::AccessMode(a) if a.to_string().contains("WRITE")),
+            );
+            if read_write {
+                Command::Write {
+                    what: "a read-write transaction".to_string(),
+                }
+            } else {
+                Command::Ignored { tag: "SET" }
+            }
+        }
+        // Roles and session authorization: everyone reads the same warehouse.
+        Set::SetRole { .. } | Set::SetSessionAuthorization(_) => Command::Ignored { tag: "SET" },
+        other => Command::Unsupported {
+            what: other.to_string(),
+        },
+    }
+}
+
+/// The text of a SET value list: `'a'`, `a`, `1`, `a, b` (search_path) or DEFAULT.
+fn set_value(values: &[Expr]) -> Option<String> {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    if parts.len() == 1 && parts[0].eq_ignore_ascii_case("default") {
+        return None;
+    }
+    Some(parts.join(", "))
+}
+
+fn show_command(variable: &[Ident]) -> Command {
+    let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["all"] => Command::ShowAll,
+        ["transaction", "isolation", "level"] => Command::Show {
+            name: "transaction_isolation".to_string(),
+        },
+        ["time", "zone"] => Command::Show {
+            name: "TimeZone".to_string(),
+        },
+        _ => Command::Show {
+            name: variable
+                .iter()
+                .map(|i| i.value.clone())
+                .collect::<Vec<_>>()
+                .join("."),
+        },
+    }
+}
+
+/// `RESET name` / `RESET ALL` as sqlparser prints them.
+fn reset_name(text: &str) -> Option<String> {
+    let name = text.trim_start_matches("RESET").trim();
+    (!name.eq_ignore_ascii_case("all")).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(sql: &str) -> Command {
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        Command::of(statements.remove(0))
+    }
+
+    #[test]
+    fn session_commands_are_recognized() {
+        assert!(matches!(command("SET extra_float_digits = 3"),
+            Command::Set { name, value: Some(v) } if name == "extra_float_digits" && v == "3"));
+        assert!(matches!(command("SET search_path TO gold, public"),
+            Command::Set { value: Some(v), .. } if v == "gold, public"));
+        assert!(matches!(command("SET TIME ZONE 'UTC'"),
+            Command::Set { name, .. } if name == "TimeZone"));
+        assert!(matches!(command("SET application_name TO DEFAULT"),
+            Command::Set { value: None, .. }));
+        assert!(matches!(command("SHOW TRANSACTION ISOLATION LEVEL"),
+            Command::Show { name } if name == "transaction_isolation"));
+        assert!(matches!(command("SHOW ALL"), Command::ShowAll));
+        assert!(matches!(command("BEGIN READ ONLY"), Command::Begin));
+        assert!(matches!(command("START TRANSACTION READ WRITE"), Command::Write { .. }));
+        assert!(matches!(command("COMMIT"), Command::Commit));
+        assert!(matches!(command("ROLLBACK"), Command::Rollback));
+        assert!(matches!(command("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)"),
+            Command::CopyOut { csv: true, header: true, .. }));
+        assert!(matches!(command("COPY gold.t TO STDOUT"), Command::CopyOut { csv: false, .. }));
+        assert!(matches!(command("RESET ALL"), Command::Reset { name: None }));
+        assert!(matches!(command("DISCARD ALL"), Command::Ignored { .. }));
+        assert!(matches!(command("DECLARE c CURSOR FOR SELECT 1"),
+            Command::Declare { name, .. } if name == "c"));
+        assert!(matches!(command("FETCH FORWARD 10 FROM c"),
+            Command::Fetch { count: Some(10), .. }));
+        assert!(matches!(command("FETCH ALL FROM c"), Command::Fetch { count: None, .. }));
+        assert!(matches!(command("CLOSE c"), Command::Close { name: Some(_) }));
+    }
+
+    #[test]
+    fn writes_are_refused_and_temporary_views_allowed() {
+        for sql in [
+            "INSERT INTO gold.t VALUES (1)",
+            "UPDATE gold.t SET a = 1",
+            "DELETE FROM gold.t",
+            "CREATE TABLE x (a int)",
+            "CREATE TABLE x AS SELECT 1",
+            "DROP TABLE gold.t",
+            "CREATE VIEW v AS SELECT 1",
+            "TRUNCATE gold.t",
+            "COPY gold.t FROM STDIN",
+            "ALTER TABLE gold.t ADD COLUMN b int",
+        ] {
+            assert!(matches!(command(sql), Command::Write { .. }), "{sql}");
+        }
+        assert!(matches!(command("CREATE TEMPORARY VIEW v AS SELECT 1"), Command::Query(_)));
+        assert!(matches!(command("SELECT 1"), Command::Query(_)));
+    }
+}
