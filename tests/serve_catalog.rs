@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use common::{LakeKind, Project, repo};
@@ -133,6 +131,3 @@ async fn every_captured_client_query_runs() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path, _: Instant) {}

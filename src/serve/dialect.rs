@@ -8,9 +8,12 @@
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArgumentClause, GroupByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, ValueWithSpan, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, Statement, Value, VisitMut, VisitorMut, visit_expressions,
+    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByKind, Query,
+    Select, SelectItem, SetExpr, Statement, TableFactor, Value, ValueWithSpan, VisitMut,
+    VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -94,10 +97,7 @@ impl VisitorMut for Rules {
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let rewritten = match expr {
             Expr::Function(f) => generate_subscripts(f).or_else(|| array_of_subquery(f)),
-            Expr::Subquery(query) => {
-                aggregate_scalar_subquery(query);
-                None
-            }
+            Expr::Subquery(query) => scalar_subquery(query),
             Expr::Like {
                 pattern,
                 escape_char,
@@ -156,7 +156,11 @@ fn plain_args(f: &Function) -> Option<Vec<&Expr>> {
 /// `generate_subscripts(a, d)` (SQLAlchemy's key reflection, next to `unnest(a)`) is the
 /// set `1..array_length(a, d)`: unnest that series, which zips with the other unnest.
 fn generate_subscripts(f: &Function) -> Option<Expr> {
-    if !f.name.to_string().eq_ignore_ascii_case("generate_subscripts") {
+    if !f
+        .name
+        .to_string()
+        .eq_ignore_ascii_case("generate_subscripts")
+    {
         return None;
     }
     let [array, dimension] = plain_args(f)?[..] else {
@@ -164,14 +168,18 @@ fn generate_subscripts(f: &Function) -> Option<Expr> {
     };
     let one = Expr::value(Value::Number("1".into(), false));
     let length = call("array_length", vec![array.clone(), dimension.clone()]);
-    Some(call("unnest", vec![call("generate_series", vec![one, length])]))
+    Some(call(
+        "unnest",
+        vec![call("generate_series", vec![one, length])],
+    ))
 }
 
 /// DataFusion's LIKE escapes with backslash only: `p ESCAPE 'c'` becomes PostgreSQL's
 /// `like_escape(p, 'c')`, which rewrites the pattern to backslash escapes (the pattern may
 /// be a bound parameter, so this happens when the query runs).
 fn translate_like_escape(pattern: &mut Box<Expr>, escape_char: &mut Option<ValueWithSpan>) {
-    let Some(escape) = escape_char.take_if(|e| !matches!(&e.value, Value::SingleQuotedString(c) if c == "\\"))
+    let Some(escape) =
+        escape_char.take_if(|e| !matches!(&e.value, Value::SingleQuotedString(c) if c == "\\"))
     else {
         return;
     };
@@ -205,6 +213,9 @@ fn array_of_subquery(f: &Function) -> Option<Expr> {
         return None;
     };
     let mut query = query.clone();
+    if let Some(mapped) = map_over_unnest(&mut query) {
+        return Some(mapped);
+    }
     let order_by = query.order_by.take();
     let item = projected(single_select(&mut query)?)?;
     let mut agg = call("array_agg", vec![item.clone()]);
@@ -212,8 +223,7 @@ fn array_of_subquery(f: &Function) -> Option<Expr> {
         && let FunctionArguments::List(list) = &mut agg.args
         && let OrderByKind::Expressions(exprs) = order_by.kind
     {
-        list.clauses
-            .push(FunctionArgumentClause::OrderBy(exprs));
+        list.clauses.push(FunctionArgumentClause::OrderBy(exprs));
     }
     *item = agg;
     Some(Expr::Subquery(query))
@@ -221,24 +231,41 @@ fn array_of_subquery(f: &Function) -> Option<Expr> {
 
 /// Aggregates DataFusion knows, which make a scalar subquery return one row already.
 const AGGREGATES: &[&str] = &[
-    "count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or",
-    "every", "first_value", "last_value", "json_agg",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "first_value",
+    "last_value",
+    "json_agg",
 ];
 
 /// PostgreSQL runs a correlated scalar subquery per row and requires at most one row;
 /// DataFusion decorrelates only aggregates. `first_value(e)` of the (single) row is the
-/// same value, so non-aggregate scalar subqueries are wrapped in it.
-fn aggregate_scalar_subquery(query: &mut Query) -> Option<()> {
+/// same value, so a non-aggregate scalar subquery is rewritten around it:
+/// - conditions on the outer row alone (which DataFusion cannot decorrelate) move outside:
+///   `CASE WHEN <outer condition> THEN (<subquery>) END`;
+/// - a projection that also reads the outer row (which DataFusion cannot decorrelate either)
+///   is computed outside, each inner column fetched by its own one-column subquery, and a
+///   probe keeps PostgreSQL's NULL when no row matches:
+///   `CASE WHEN (SELECT first_value(true) …) THEN f(outer, (SELECT first_value(inner) …)) END`.
+fn scalar_subquery(query: &Query) -> Option<Expr> {
+    let mut query = query.clone();
     if query.limit_clause.is_some() && query.order_by.is_some() {
         return None;
     }
-    let select = single_select(query)?;
+    let select = single_select(&mut query)?;
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
     if grouped || select.from.is_empty() || select.having.is_some() {
         return None;
     }
-    let item = projected(select)?;
-    let aggregated = visit_expressions(item, |e| match e {
+    let aggregated = visit_expressions(projected(select)?, |e| match e {
         Expr::Function(f)
             if AGGREGATES
                 .iter()
@@ -251,8 +278,211 @@ fn aggregate_scalar_subquery(query: &mut Query) -> Option<()> {
     if aggregated.is_break() {
         return None;
     }
-    *item = call("first_value", vec![item.clone()]);
+    let inner = relation_names(select);
+    let mut outer_conditions = Vec::new();
+    if let Some(selection) = select.selection.take() {
+        let mut parts = Vec::new();
+        conjuncts(selection, &mut parts);
+        let kept;
+        (outer_conditions, kept) = parts.into_iter().partition(|e| reads_only_outer(e, &inner));
+        select.selection = and_all(kept);
+    }
     // One row now; a `LIMIT 1` would stop DataFusion decorrelating it.
     query.limit_clause = None;
-    Some(())
+    let item = projected(single_select(&mut query)?)?.clone();
+    let one_row = |expr: Expr| {
+        let mut q = query.clone();
+        *projected(single_select(&mut q).expect("checked above")).expect("checked above") =
+            call("first_value", vec![expr]);
+        Expr::Subquery(Box::new(q))
+    };
+    let value = if reads_outer(&item, &inner) {
+        let mut computed = item;
+        let _ = visit_expressions_mut(&mut computed, |e| {
+            if is_inner_column(e, &inner) {
+                *e = one_row(e.clone());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        when(one_row(Expr::value(Value::Boolean(true))), computed)
+    } else {
+        one_row(item)
+    };
+    Some(match and_all(outer_conditions) {
+        Some(condition) => when(condition, value),
+        None => value,
+    })
+}
+
+/// `CASE WHEN condition THEN result END`.
+fn when(condition: Expr, result: Expr) -> Expr {
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen { condition, result }],
+        else_result: None,
+    }
+}
+
+/// `ARRAY(SELECT 'p' || x || 's' FROM unnest(a) x)` (psql's `\d+`, over an outer row's
+/// array) maps each element; DataFusion cannot decorrelate an unnest of an outer column, so
+/// it becomes `affix_each(a, 'p', 's')`.
+fn map_over_unnest(query: &mut Query) -> Option<Expr> {
+    if query.order_by.is_some() {
+        return None;
+    }
+    let select = single_select(query)?;
+    if select.selection.is_some() || select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        return None;
+    }
+    let (array, alias) = match &select.from[0].relation {
+        TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (array_exprs[0].clone(), alias.name.value.clone()),
+        TableFactor::Table {
+            name,
+            alias: Some(alias),
+            args: Some(args),
+            ..
+        } if name
+            .0
+            .last()?
+            .as_ident()?
+            .value
+            .eq_ignore_ascii_case("unnest") =>
+        {
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = &args.args[..] else {
+                return None;
+            };
+            (array.clone(), alias.name.value.clone())
+        }
+        _ => return None,
+    };
+    let (prefix, suffix) = affixes(projected(select)?, &alias)?;
+    Some(call("affix_each", vec![array, prefix, suffix]))
+}
+
+/// `[lit ||] x [|| lit]`: the literals around `x`, '' where absent.
+fn affixes(expr: &Expr, element: &str) -> Option<(Expr, Expr)> {
+    let empty = || Expr::value(Value::SingleQuotedString(String::new()));
+    let is_literal = |e: &Expr| matches!(e, Expr::Value(_));
+    match expr {
+        Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case(element) => {
+            Some((empty(), empty()))
+        }
+        Expr::Nested(inner) => affixes(inner, element),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } => {
+            if is_literal(right) {
+                let (prefix, suffix) = affixes(left, element)?;
+                let suffix = match suffix {
+                    Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(s) if s.is_empty()) => {
+                        right.as_ref().clone()
+                    }
+                    _ => return None,
+                };
+                Some((prefix, suffix))
+            } else if is_literal(left) {
+                let (prefix, suffix) = affixes(right, element)?;
+                match &prefix {
+                    Expr::Value(v) if matches!(&v.value, Value::SingleQuotedString(s) if s.is_empty()) => {
+                        Some((left.as_ref().clone(), suffix))
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The names a select's FROM clause gives its relations (aliases, else table names).
+fn relation_names(select: &Select) -> Vec<String> {
+    let name_of = |factor: &TableFactor| match factor {
+        TableFactor::Table { alias: Some(a), .. }
+        | TableFactor::Derived { alias: Some(a), .. }
+        | TableFactor::UNNEST { alias: Some(a), .. }
+        | TableFactor::Function { alias: Some(a), .. } => Some(a.name.value.to_lowercase()),
+        TableFactor::Table { name, .. } => Some(name.0.last()?.as_ident()?.value.to_lowercase()),
+        _ => None,
+    };
+    select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(name_of)
+        .collect()
+}
+
+/// A column of the subquery's own relations (unqualified names resolve there first).
+fn is_inner_column(expr: &Expr, inner: &[String]) -> bool {
+    match expr {
+        Expr::Identifier(_) => true,
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            inner.contains(&parts[parts.len() - 2].value.to_lowercase())
+        }
+        _ => false,
+    }
+}
+
+/// Whether `expr` reads a column qualified by a relation outside `inner` (the outer row).
+fn reads_outer(expr: &Expr, inner: &[String]) -> bool {
+    visit_expressions(expr, |e| match e {
+        Expr::CompoundIdentifier(_) if !is_inner_column(e, inner) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Whether `expr` reads the outer row only: no column of `inner`, and no subquery.
+fn reads_only_outer(expr: &Expr, inner: &[String]) -> bool {
+    let nested = visit_expressions(expr, |e| match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => ControlFlow::Break(()),
+        e if is_inner_column(e, inner) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    nested.is_continue() && reads_outer(expr, inner)
+}
+
+fn conjuncts(expr: Expr, into: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(*left, into);
+            conjuncts(*right, into);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner, into)
+        }
+        other => into.push(other),
+    }
+}
+
+fn and_all(exprs: Vec<Expr>) -> Option<Expr> {
+    exprs.into_iter().reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: BinaryOperator::And,
+        right: Box::new(right),
+    })
 }

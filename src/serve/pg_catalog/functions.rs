@@ -185,7 +185,12 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
     let database = text(Some(crate::session::CATALOG));
     let functions = vec![
         function("version", none(), DataType::Utf8, constant(version)),
-        function("current_database", none(), DataType::Utf8, constant(database)),
+        function(
+            "current_database",
+            none(),
+            DataType::Utf8,
+            constant(database),
+        ),
         function("current_schema", none(), DataType::Utf8, |c| {
             Ok(ColumnarValue::Scalar(text(Some(&c.default_schema()))))
         }),
@@ -234,9 +239,8 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
                 let snapshot = live.latest().unwrap_or_default();
                 let default_schema = c.default_schema();
                 c.bools(|row| {
-                    let visible = relation_of(c, &snapshot, row)?.map(|r| {
-                        r.schema == default_schema || r.schema == PG_CATALOG
-                    });
+                    let visible = relation_of(c, &snapshot, row)?
+                        .map(|r| r.schema == default_schema || r.schema == PG_CATALOG);
                     Ok(visible)
                 })
             }
@@ -246,7 +250,8 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
             none(),
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             |_| {
-                let at = TimestampMicrosecondArray::from(vec![*STARTED_MICROS]).with_timezone("UTC");
+                let at =
+                    TimestampMicrosecondArray::from(vec![*STARTED_MICROS]).with_timezone("UTC");
                 Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&at, 0)?))
             },
         ),
@@ -305,12 +310,33 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
         ctx.register_udf(function(name, any(), DataType::Utf8, constant(text(None))));
     }
     for name in ["inet_server_port", "inet_client_port"] {
-        ctx.register_udf(function(name, any(), DataType::Int32, constant(ScalarValue::Int32(None))));
+        ctx.register_udf(function(
+            name,
+            any(),
+            DataType::Int32,
+            constant(ScalarValue::Int32(None)),
+        ));
     }
     for name in ["pg_table_size", "pg_indexes_size"] {
-        ctx.register_udf(function(name, any(), DataType::Int64, constant(ScalarValue::Int64(None))));
+        ctx.register_udf(function(
+            name,
+            any(),
+            DataType::Int64,
+            constant(ScalarValue::Int64(None)),
+        ));
     }
-    ctx.register_udf(function("json_build_object", any(), DataType::Utf8, json_build_object));
+    ctx.register_udf(function(
+        "json_build_object",
+        any(),
+        DataType::Utf8,
+        json_build_object,
+    ));
+    ctx.register_udf(function(
+        "affix_each",
+        Signature::any(3, stable),
+        DataType::new_list(DataType::Utf8, true),
+        affix_each,
+    ));
     ctx.register_udf(function("like_escape", any(), DataType::Utf8, |c| {
         c.texts(|row| {
             let (Some(pattern), Some(escape)) = (c.text(0, row)?, c.text(1, row)?) else {
@@ -328,10 +354,15 @@ fn relation_function(
     f: fn(&Call, &Snapshot, usize) -> Result<Option<String>>,
 ) -> ScalarUDF {
     let live = Arc::clone(live);
-    function(name, Signature::variadic_any(Volatility::Stable), DataType::Utf8, move |c| {
-        let snapshot = live.latest().unwrap_or_default();
-        c.texts(|row| f(c, &snapshot, row))
-    })
+    function(
+        name,
+        Signature::variadic_any(Volatility::Stable),
+        DataType::Utf8,
+        move |c| {
+            let snapshot = live.latest().unwrap_or_default();
+            c.texts(|row| f(c, &snapshot, row))
+        },
+    )
 }
 
 fn relation_of<'s>(
@@ -369,6 +400,38 @@ fn current_schemas(c: &Call) -> Result<ColumnarValue> {
         list.append(true);
     }
     Ok(ColumnarValue::Array(Arc::new(list.finish())))
+}
+
+/// `affix_each(list, prefix, suffix)`: each element as `prefix || element || suffix`, a
+/// NULL list as an empty one (what the dialect layer makes of `ARRAY(SELECT 'p' || x FROM
+/// unnest(list) x)`).
+fn affix_each(c: &Call) -> Result<ColumnarValue> {
+    let lists = cast(&c.args[0], &DataType::new_list(DataType::Utf8, true))?;
+    let lists = lists
+        .as_any()
+        .downcast_ref::<arrow::array::ListArray>()
+        .expect("cast to a list of Utf8");
+    let mut out = ListBuilder::new(StringBuilder::new())
+        .with_field(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    for row in 0..c.rows {
+        if lists.is_valid(row) {
+            let (prefix, suffix) = (c.text(1, row)?, c.text(2, row)?);
+            let values = lists.value(row);
+            let values = values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to a list of Utf8");
+            for value in values.iter() {
+                let affixed = match (&prefix, value, &suffix) {
+                    (Some(p), Some(v), Some(s)) => Some(format!("{p}{v}{s}")),
+                    _ => None,
+                };
+                out.values().append_option(affixed);
+            }
+        }
+        out.append(true);
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
 }
 
 /// `json_build_object(k1, v1, ...)` as JSON text.
