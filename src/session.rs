@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::catalog::{CatalogProvider, DynamicFileCatalog};
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast;
 use deltalake::DeltaTable;
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 
@@ -44,6 +47,7 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_runtime_env(runtime)
         .with_default_features()
         .with_query_planner(DeltaPlanner::new())
+        .with_type_planner(Arc::new(PostgresTypes))
         .build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
@@ -52,6 +56,61 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let ctx = SessionContext::new_with_state(state);
     ctx.register_object_store(&lake.store_url(), Arc::clone(lake.base_store()));
     ctx
+}
+
+/// Field metadata naming the PostgreSQL type of a text column Arrow has no type for
+/// (`json`, `jsonb`, `uuid`): the server reports and encodes such columns as that type.
+pub const PG_TYPE_KEY: &str = "strata.pg_type";
+
+/// SQL types DataFusion does not know, as clients write them: `::json`, `::jsonb` and `::uuid`
+/// are text marked with their PostgreSQL type.
+#[derive(Debug)]
+struct PostgresTypes;
+
+impl TypePlanner for PostgresTypes {
+    fn plan_type_field(
+        &self,
+        sql_type: &ast::DataType,
+    ) -> datafusion::common::Result<Option<FieldRef>> {
+        let name = match sql_type {
+            ast::DataType::JSON => "json",
+            ast::DataType::JSONB => "jsonb",
+            ast::DataType::Uuid => "uuid",
+            _ => return Ok(None),
+        };
+        let field = Field::new("", DataType::Utf8, true)
+            .with_metadata([(PG_TYPE_KEY.to_string(), name.to_string())].into());
+        Ok(Some(Arc::new(field)))
+    }
+}
+
+/// Type planners tried in order (DataFusion takes one per session).
+#[derive(Debug)]
+struct TypePlanners(Vec<Arc<dyn TypePlanner>>);
+
+impl TypePlanner for TypePlanners {
+    fn plan_type_field(
+        &self,
+        sql_type: &ast::DataType,
+    ) -> datafusion::common::Result<Option<FieldRef>> {
+        for planner in &self.0 {
+            if let Some(field) = planner.plan_type_field(sql_type)? {
+                return Ok(Some(field));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `state` with `planner` for the SQL types Strata's own planner leaves (the server's
+/// `regclass`, `oid`, ...).
+pub fn with_type_planner(state: SessionState, planner: Arc<dyn TypePlanner>) -> SessionState {
+    SessionStateBuilder::new_from_existing(state)
+        .with_type_planner(Arc::new(TypePlanners(vec![
+            Arc::new(PostgresTypes),
+            planner,
+        ])))
+        .build()
 }
 
 /// The full session users query: the `bronze` schema over landed raw files, the raw-read

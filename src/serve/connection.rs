@@ -239,6 +239,7 @@ impl Connection {
         let settings = Settings::new(&self.server.options, &startup);
         super::apply::session_settings(&ctx, &settings)
             .map_err(|e| fatal(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
+        super::pg_catalog::set_user(&ctx, self.user_name());
         self.planner.start(ctx, self.server.lake().clone());
         self.planner
             .update_travel(super::query::default_schema_of(&settings), None);

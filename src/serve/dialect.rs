@@ -10,12 +10,13 @@ use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByKind, Query,
-    Select, SelectItem, SetExpr, Statement, TableFactor, Value, ValueWithSpan, VisitMut,
-    VisitorMut, visit_expressions, visit_expressions_mut,
+    BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident,
+    ObjectName, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value,
+    ValueWithSpan, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
@@ -68,15 +69,91 @@ fn position_of(message: &str) -> Option<(u64, u64)> {
 /// what clients send. Statements DataFusion does not plan (SET, SHOW, BEGIN, COPY, ...) are
 /// parsed, not interpreted.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
-    let statements = COMPATIBILITY.parse(sql).map_err(|e| {
-        // The compatibility parser drops token positions; the plain parser reports the same
-        // error with them.
-        match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
-            Err(positioned) => DialectError::new(positioned),
-            Ok(_) => DialectError::new(e),
-        }
-    })?;
+    let statements = match COMPATIBILITY.parse(sql) {
+        Ok(statements) => statements,
+        // Delta's `VERSION AS OF` / `TIMESTAMP AS OF` are not PostgreSQL: only a statement
+        // that fails as PostgreSQL is tried with them.
+        Err(e) => match Parser::parse_sql(&TimeTravelDialect, sql) {
+            Ok(statements) if statements.iter().any(travels) => statements
+                .into_iter()
+                .map(|s| COMPATIBILITY.rewrite(s))
+                .collect(),
+            // The compatibility parser drops token positions; the plain parser reports the
+            // same error with them.
+            _ => match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+                Err(positioned) => return Err(DialectError::new(positioned)),
+                Ok(_) => return Err(DialectError::new(e)),
+            },
+        },
+    };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// Whether a statement reads a table at a version.
+fn travels(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Versioned;
+    impl Visitor for Versioned {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table {
+                    version: Some(_), ..
+                } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    statement.visit(&mut Versioned).is_break()
+}
+
+/// PostgreSQL with Delta's table versions (`FROM t VERSION AS OF 3`).
+#[derive(Debug)]
+struct TimeTravelDialect;
+
+/// Forwards each method to PostgreSQL's dialect.
+macro_rules! postgres {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret {
+            PostgreSqlDialect {}.$name($($arg),*)
+        })*
+    };
+}
+
+impl Dialect for TimeTravelDialect {
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
+    postgres! {
+        identifier_quote_style(identifier: &str) -> Option<char>;
+        is_delimited_identifier_start(ch: char) -> bool;
+        is_identifier_start(ch: char) -> bool;
+        is_identifier_part(ch: char) -> bool;
+        supports_unicode_string_literal() -> bool;
+        is_reserved_for_identifier(kw: Keyword) -> bool;
+        is_custom_operator_part(ch: char) -> bool;
+        get_next_precedence(parser: &Parser) -> Option<Result<u8, ParserError>>;
+        supports_filter_during_aggregation() -> bool;
+        supports_group_by_expr() -> bool;
+        prec_value(prec: Precedence) -> u8;
+        allow_extract_custom() -> bool;
+        allow_extract_single_quotes() -> bool;
+        supports_factorial_operator() -> bool;
+        supports_bitwise_shift_operators() -> bool;
+        supports_named_fn_args_with_colon_operator() -> bool;
+        supports_named_fn_args_with_expr_name() -> bool;
+        supports_empty_projections() -> bool;
+        supports_nested_comments() -> bool;
+        supports_string_escape_constant() -> bool;
+        supports_numeric_literal_underscores() -> bool;
+        supports_array_typedef_with_brackets() -> bool;
+        supports_geometric_types() -> bool;
+        supports_notnull_operator() -> bool;
+        supports_interval_options() -> bool;
+        supports_select_wildcard_with_alias() -> bool;
+        supports_comma_separated_trim() -> bool;
+    }
 }
 
 /// The SQL text of a statement, as DataFusion's own parser reads it back.
@@ -98,6 +175,11 @@ impl VisitorMut for Rules {
         let rewritten = match expr {
             Expr::Function(f) => generate_subscripts(f).or_else(|| array_of_subquery(f)),
             Expr::Subquery(query) => scalar_subquery(query),
+            Expr::Cast {
+                data_type: DataType::Bytea,
+                expr,
+                ..
+            } => hex_bytea(expr),
             Expr::Like {
                 pattern,
                 escape_char,
@@ -118,6 +200,21 @@ impl VisitorMut for Rules {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `'\x0102ff'::bytea` is PostgreSQL's hex input for bytes; DataFusion would take the
+/// string's own bytes, so it becomes `decode('0102ff', 'hex')`.
+fn hex_bytea(expr: &Expr) -> Option<Expr> {
+    let Expr::Value(ValueWithSpan {
+        value: Value::SingleQuotedString(text) | Value::EscapedStringLiteral(text),
+        ..
+    }) = expr
+    else {
+        return None;
+    };
+    let hex = text.strip_prefix("\\x")?;
+    let literal = |s: &str| Expr::value(Value::SingleQuotedString(s.to_string()));
+    Some(call("decode", vec![literal(hex), literal("hex")]))
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {

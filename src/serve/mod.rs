@@ -7,6 +7,7 @@ pub mod auth;
 mod connection;
 mod cursor;
 pub mod dialect;
+mod encode;
 mod errors;
 mod interrupt;
 mod log;

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{FieldRef, SchemaRef};
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
@@ -37,7 +37,7 @@ use super::log::QueryLog;
 use super::settings::{AS_OF_RUN, Settings};
 use super::statement::Command;
 use super::timetravel::{self, Pins};
-use super::{apply, dialect, results};
+use super::{apply, dialect, encode, results};
 use crate::lake::Lake;
 use crate::warehouse::LakeCatalog;
 use parking_lot::Mutex;
@@ -141,8 +141,39 @@ impl Planner {
             .await
             .map_err(from_datafusion)?;
         refuse_writes(&plan)?;
-        Ok(plan)
+        type_cast_parameters(plan)
     }
+}
+
+/// `$1::int2` gives the parameter its type, as in PostgreSQL (DataFusion infers parameter
+/// types from comparisons only, and the client would otherwise be told `text`).
+fn type_cast_parameters(plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Cast, Expr, expr::Placeholder};
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                Expr::Cast(Cast { expr, field }) => {
+                    let (inner, typed) = match *expr {
+                        Expr::Placeholder(Placeholder { id, field: None }) => {
+                            let typed = Placeholder::new_with_field(id, Some(Arc::clone(&field)));
+                            (Expr::Placeholder(typed), true)
+                        }
+                        inner => (inner, false),
+                    };
+                    let cast = Expr::Cast(Cast::new_from_field(Box::new(inner), field));
+                    Ok(if typed {
+                        Transformed::yes(cast)
+                    } else {
+                        Transformed::no(cast)
+                    })
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(from_datafusion)
 }
 
 /// The plan-level check behind the statement-level one: nothing that writes gets through
@@ -225,13 +256,9 @@ impl QueryParser for Planner {
         let Some(plan) = &stmt.plan else {
             return Ok(Vec::new());
         };
-        parameter_types(plan)?
-            .into_iter()
-            .map(|t| match t {
-                Some(t) => arrow_pg::datatypes::into_pg_type(&t),
-                // PostgreSQL resolves an untyped parameter as text.
-                None => Ok(Type::TEXT),
-            })
+        parameter_fields(plan)?
+            .iter()
+            .map(|field| encode::parameter_type(field.as_deref()))
             .collect()
     }
 
@@ -243,16 +270,10 @@ impl QueryParser for Planner {
         let format = column_format.unwrap_or(&Format::UnifiedText);
         match (&stmt.command, &stmt.plan) {
             (Command::Query(_), Some(plan)) if !matches!(plan, LogicalPlan::Ddl(_)) => {
-                arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                    plan.schema().as_arrow(),
-                    format,
-                    None,
-                )
+                encode::fields(plan.schema().as_arrow(), format, None)
             }
             (Command::Fetch { .. }, _) => match &stmt.fetched {
-                Some(schema) => {
-                    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
-                }
+                Some(schema) => encode::fields(schema, format, None),
                 None => Ok(Vec::new()),
             },
             (Command::Show { name }, _) => Ok(vec![text_field(name)]),
@@ -262,15 +283,15 @@ impl QueryParser for Planner {
     }
 }
 
-/// The parameters' types in `$1, $2, …` order (`None` where DataFusion cannot tell).
-fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<arrow::datatypes::DataType>>> {
-    let types = plan.get_parameter_types().map_err(from_datafusion)?;
-    let mut numbered: Vec<(usize, Option<arrow::datatypes::DataType>)> = types
+/// The parameters' fields in `$1, $2, …` order (`None` where DataFusion cannot tell).
+fn parameter_fields(plan: &LogicalPlan) -> PgWireResult<Vec<Option<FieldRef>>> {
+    let fields = plan.get_parameter_fields().map_err(from_datafusion)?;
+    let mut numbered: Vec<(usize, Option<FieldRef>)> = fields
         .into_iter()
-        .filter_map(|(name, t)| Some((name.trim_start_matches('$').parse().ok()?, t)))
+        .filter_map(|(name, f)| Some((name.trim_start_matches('$').parse().ok()?, f)))
         .collect();
     numbered.sort_by_key(|(n, _)| *n);
-    Ok(numbered.into_iter().map(|(_, t)| t).collect())
+    Ok(numbered.into_iter().map(|(_, f)| f).collect())
 }
 
 fn parse(sql: &str) -> PgWireResult<Vec<Statement>> {
@@ -660,11 +681,7 @@ impl ExtendedQueryHandler for Connection {
             && client.portal_store().get_portal(name).is_none()
             && let Ok(schema) = self.planner.cursors.schema(name).await
         {
-            let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                &schema,
-                &Format::UnifiedText,
-                None,
-            )?;
+            let fields = encode::fields(&schema, &Format::UnifiedText, None)?;
             return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
         }
         self._on_describe(client, message).await
@@ -685,9 +702,11 @@ impl ExtendedQueryHandler for Connection {
         let prepared = &portal.statement.statement;
         let planned = match &prepared.plan {
             Some(plan) => {
-                let types = parameter_types(plan)?;
-                let refs: Vec<Option<&arrow::datatypes::DataType>> =
-                    types.iter().map(Option::as_ref).collect();
+                let fields = parameter_fields(plan)?;
+                let refs: Vec<Option<&arrow::datatypes::DataType>> = fields
+                    .iter()
+                    .map(|f| f.as_ref().map(|f| f.data_type()))
+                    .collect();
                 let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
                 Some((plan.clone(), Some(params)))
             }

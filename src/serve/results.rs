@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
-use arrow_pg::encoder::{Encoder, encode_value};
+use arrow_pg::encoder::Encoder;
 use bytes::Bytes;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, stream};
@@ -21,6 +21,7 @@ use pgwire::messages::copy::CopyData;
 use pgwire::types::format::FormatOptions;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use super::encode::{self, PgEncoder};
 use super::errors::from_datafusion;
 use super::interrupt::{Guard, Reason};
 use super::log::QueryLog;
@@ -57,7 +58,7 @@ pub fn fields(
     format: &Format,
     options: Arc<FormatOptions>,
 ) -> PgWireResult<Vec<FieldInfo>> {
-    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, Some(options))
+    encode::fields(schema, format, Some(options))
 }
 
 /// Rows of a running query, as a response whose stream holds the query's guard and log.
@@ -70,12 +71,7 @@ pub fn query_response(
     let encode_fields = Arc::clone(&fields);
     let rows = batches
         .map(move |batch| match batch {
-            Ok(batch) => {
-                let rows: Vec<_> =
-                    arrow_pg::datatypes::encode_recordbatch(Arc::clone(&encode_fields), batch)
-                        .collect();
-                stream::iter(rows)
-            }
+            Ok(batch) => stream::iter(encode::rows(&encode_fields, &batch).collect::<Vec<_>>()),
             Err(e) => stream::iter(vec![Err(from_datafusion(e))]),
         })
         .flatten();
@@ -92,11 +88,11 @@ pub fn copy_response(
     log: QueryLog,
 ) -> CopyResponse {
     let columns = fields.len();
-    let mut encoder = if csv {
+    let mut encoder = PgEncoder(if csv {
         CopyEncoder::new_csv(Arc::clone(&fields), CopyCsvOptions::default())
     } else {
         CopyEncoder::new_text(Arc::clone(&fields), CopyTextOptions::default())
-    };
+    });
     let mut pending_header = (csv && header).then(|| csv_header(&fields));
     let copy_fields = Arc::clone(&fields);
     let rows = batches
@@ -117,16 +113,13 @@ pub fn copy_response(
 }
 
 fn copy_rows(
-    encoder: &mut CopyEncoder,
+    encoder: &mut PgEncoder<CopyEncoder>,
     batch: &RecordBatch,
     fields: &[FieldInfo],
 ) -> Vec<PgWireResult<CopyData>> {
-    let schema = batch.schema();
     (0..batch.num_rows())
         .map(|row| {
-            for (col, field) in fields.iter().enumerate() {
-                encode_value(encoder, batch.column(col), row, schema.field(col), field)?;
-            }
+            encode::encode_row(encoder, batch, row, fields)?;
             Ok(Encoder::take_row(encoder))
         })
         .collect()

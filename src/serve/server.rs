@@ -25,6 +25,8 @@ use crate::session::Sessions;
 
 /// How long SIGTERM waits for running queries before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new connection may take to send its first 4 bytes before pgwire takes over.
+const STARTUP_PEEK: Duration = Duration::from_secs(10);
 
 /// What every connection shares.
 pub struct Server {
@@ -139,7 +141,9 @@ impl Server {
                     let server = Arc::clone(&self);
                     let tls = tls.clone();
                     tasks.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, Handlers(conn)).await {
+                        if !plausible_startup(&socket).await {
+                            tracing::debug!("connection from {peer}: not a PostgreSQL startup");
+                        } else if let Err(e) = pgwire::tokio::process_socket(socket, tls, Handlers(conn)).await {
                             tracing::debug!("connection from {peer} ended: {e}");
                         }
                         server.connections.lock().remove(&id);
@@ -190,6 +194,23 @@ impl Server {
                     conn.probe().shutdown();
                 }
             }
+        }
+    }
+}
+
+/// Whether the first packet's length can be a startup, SSL or cancel request (at least 8
+/// bytes). pgwire would wait for more bytes after a shorter one; PostgreSQL hangs up.
+async fn plausible_startup(socket: &tokio::net::TcpStream) -> bool {
+    let mut head = [0u8; 4];
+    let deadline = Instant::now() + STARTUP_PEEK;
+    loop {
+        match tokio::time::timeout_at(deadline.into(), socket.peek(&mut head)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return false,
+            Ok(Ok(n)) if n >= head.len() => return i32::from_be_bytes(head) >= 8,
+            // Fewer than 4 bytes so far: look again shortly (peek returns at once now).
+            Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            // Silent for long: pgwire's own startup timeout takes it from here.
+            Err(_) => return true,
         }
     }
 }

@@ -4,10 +4,12 @@
 
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, CopyOption, CopySource, CopyTarget, Expr, FetchDirection, Ident, ObjectName,
-    ObjectType, Set, Statement, TransactionMode, Value, ValueWithSpan,
+    ObjectNamePart, ObjectType, Set, Statement, TransactionMode, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::warehouse::catalog::PUBLIC;
 
 /// A statement, sorted by who answers it.
 #[derive(Debug, Clone)]
@@ -69,8 +71,19 @@ impl Command {
             Statement::Query(_) | Statement::Explain { .. } | Statement::ExplainTable { .. } => {
                 Command::Query(Box::new(statement))
             }
-            Statement::CreateView(ref view) if view.temporary => {
-                Command::Query(Box::new(statement))
+            // A session's temporary views live in its own `public` schema (in memory; PostgreSQL's
+            // pg_temp), which DataFusion plans as a plain view there.
+            Statement::CreateView(mut view) if view.temporary => {
+                if view.name.0.len() > 1 {
+                    return Command::Unsupported {
+                        what: "a temporary view in a named schema".to_string(),
+                    };
+                }
+                view.temporary = false;
+                view.name
+                    .0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new(PUBLIC)));
+                Command::Query(Box::new(Statement::CreateView(view)))
             }
             Statement::Set(set) => set_command(set),
             Statement::ShowVariable { variable } => show_command(&variable),

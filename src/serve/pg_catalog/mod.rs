@@ -18,7 +18,6 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
@@ -93,10 +92,7 @@ pub fn register(
             options.extensions.insert(PgSession::default());
         }
         // Lets casts to `regclass`, `oid`, `pg_catalog.text`, ... plan.
-        let with_types = SessionStateBuilder::new_from_existing(state.clone())
-            .with_type_planner(Arc::new(PgOidTypePlanner))
-            .build();
-        *state = with_types;
+        *state = crate::session::with_type_planner(state.clone(), Arc::new(PgOidTypePlanner));
     }
 
     for udf in [
