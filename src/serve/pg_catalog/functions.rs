@@ -2,18 +2,20 @@
 //! `current_schema()`, ...), privilege checks (all granted), and catalog lookups answered
 //! from the live snapshot (`obj_description`, `col_description`, `pg_table_is_visible`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, ListBuilder, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, ListArray, ListBuilder,
+    StringArray, StringBuilder, StructArray, TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, TimeUnit};
-use datafusion::common::{Result, ScalarValue};
+use arrow::buffer::OffsetBuffer;
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -44,9 +46,15 @@ static TXID: AtomicI64 = AtomicI64::new(1000);
 
 type Body = dyn Fn(&Call) -> Result<ColumnarValue> + Send + Sync;
 
+type Returns = dyn Fn(&[DataType]) -> Result<DataType> + Send + Sync;
+
 /// The arguments of one call, as arrays, and the session's options.
 struct Call<'a> {
     args: Vec<ArrayRef>,
+    /// The arguments' fields (their types, and Arrow extension types in the metadata).
+    fields: &'a [FieldRef],
+    /// The value of each argument that is one for all rows (a constant).
+    constants: Vec<Option<ScalarValue>>,
     rows: usize,
     options: &'a ConfigOptions,
 }
@@ -104,7 +112,7 @@ impl Call<'_> {
 struct PgFunction {
     name: &'static str,
     signature: Signature,
-    returns: DataType,
+    returns: Box<Returns>,
     body: Box<Body>,
 }
 
@@ -140,13 +148,23 @@ impl ScalarUDFImpl for PgFunction {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(self.returns.clone())
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        (self.returns)(args)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let constants = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(value) => Some(value.clone()),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
         let call = Call {
             args: ColumnarValue::values_to_arrays(&args.args)?,
+            fields: &args.arg_fields,
+            constants,
             rows: args.number_rows,
             options: &args.config_options,
         };
@@ -160,10 +178,20 @@ fn function(
     returns: DataType,
     body: impl Fn(&Call) -> Result<ColumnarValue> + Send + Sync + 'static,
 ) -> ScalarUDF {
+    typed_function(name, signature, move |_| Ok(returns.clone()), body)
+}
+
+/// A function whose result type depends on its argument types.
+fn typed_function(
+    name: &'static str,
+    signature: Signature,
+    returns: impl Fn(&[DataType]) -> Result<DataType> + Send + Sync + 'static,
+    body: impl Fn(&Call) -> Result<ColumnarValue> + Send + Sync + 'static,
+) -> ScalarUDF {
     ScalarUDF::new_from_impl(PgFunction {
         name,
         signature,
-        returns,
+        returns: Box::new(returns),
         body: Box::new(body),
     })
 }
@@ -259,6 +287,29 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
             let id = TXID.fetch_add(1, Ordering::Relaxed);
             Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(id))))
         }),
+        function(
+            "pg_typeof",
+            Signature::any(1, stable),
+            DataType::Utf8,
+            pg_typeof,
+        ),
+        function(
+            "to_regtype",
+            Signature::any(1, stable),
+            DataType::Int32,
+            |c| {
+                let oids = (0..c.rows)
+                    .map(|row| Ok(c.text(0, row)?.and_then(|name| type_oid(&name))))
+                    .collect::<Result<Int32Array>>()?;
+                Ok(ColumnarValue::Array(Arc::new(oids)))
+            },
+        ),
+        typed_function(
+            "_pg_expandarray",
+            Signature::any(1, Volatility::Immutable),
+            |args| Ok(DataType::new_list(expanded(&args[0])?, true)),
+            pg_expandarray,
+        ),
     ];
     for f in functions {
         ctx.register_udf(f);
@@ -387,6 +438,128 @@ fn session_user(c: &Call) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Scalar(text(Some(&c.session().user))))
 }
 
+/// `pg_typeof(value)`: the PostgreSQL name of the value's type (PostgreSQL returns a
+/// `regtype`, which shows as this name).
+fn pg_typeof(c: &Call) -> Result<ColumnarValue> {
+    let name = match (&c.constants[..], c.fields) {
+        // DataFusion types every integer constant `bigint`; PostgreSQL presumes `integer`
+        // for one that fits.
+        ([Some(ScalarValue::Int64(Some(v)))], _) if i32::try_from(*v).is_ok() => {
+            "integer".to_string()
+        }
+        (_, [field]) if field.data_type() == &DataType::Null => "unknown".to_string(),
+        (_, [field]) => {
+            let ty = types::pg_field_type(field);
+            types::format_type(ty.oid(), -1).unwrap_or_else(|| ty.name().to_string())
+        }
+        _ => return exec_err!("pg_typeof takes one argument"),
+    };
+    Ok(ColumnarValue::Scalar(text(Some(&name))))
+}
+
+/// PostgreSQL's types (`pg_catalog.pg_type`): oid and array type oid by name.
+static TYPES_BY_NAME: LazyLock<HashMap<String, (i32, i32)>> = LazyLock::new(|| {
+    let mut types = HashMap::new();
+    let Ok(upstream) = super::fixed(&super::FIXED_UPSTREAM) else {
+        return types;
+    };
+    for batch in upstream.pg_type.data() {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| cast(c, &DataType::Utf8).ok())
+        };
+        let (Some(oid), Some(name), Some(namespace), Some(array)) = (
+            column("oid"),
+            column("typname"),
+            column("typnamespace"),
+            column("typarray"),
+        ) else {
+            continue;
+        };
+        let rows = oid
+            .as_string::<i32>()
+            .iter()
+            .zip(name.as_string::<i32>().iter())
+            .zip(namespace.as_string::<i32>().iter())
+            .zip(array.as_string::<i32>().iter());
+        for (((oid, name), namespace), array) in rows {
+            // Only pg_catalog's types: the information_schema ones need a qualifier.
+            if namespace != Some("11") {
+                continue;
+            }
+            if let (Some(oid), Some(name), Some(array)) = (oid, name, array)
+                && let (Ok(oid), Ok(array)) = (oid.parse(), array.parse())
+            {
+                types.insert(name.to_string(), (oid, array));
+            }
+        }
+    }
+    types
+});
+
+/// `to_regtype(name)`: the oid of the named type (a `regtype` is an oid; clients compare it
+/// with `pg_type.oid`), NULL when there is none.
+fn type_oid(name: &str) -> Option<i32> {
+    let (typname, array) = types::parse_type_name(name)?;
+    let &(oid, array_oid) = TYPES_BY_NAME.get(&typname)?;
+    match array {
+        false => Some(oid),
+        true if array_oid != 0 => Some(array_oid),
+        true => None,
+    }
+}
+
+/// The element of `_pg_expandarray`'s result for an array of `arg`: the record `(x, n)`
+/// of an element and its 1-based position.
+fn expanded(arg: &DataType) -> Result<DataType> {
+    let element = match arg {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            f.data_type().clone()
+        }
+        DataType::Null => DataType::Null,
+        other => return plan_err!("function _pg_expandarray({other}) does not exist"),
+    };
+    Ok(DataType::Struct(Fields::from(vec![
+        Field::new("x", element, true),
+        Field::new("n", DataType::Int32, false),
+    ])))
+}
+
+/// `information_schema._pg_expandarray(array)`, which pgjdbc's `getPrimaryKeys` calls: the
+/// set of `(x, n)` records of the array's elements, as a list per row (a set-returning
+/// function is an `unnest` of it in DataFusion); a NULL array has none.
+fn pg_expandarray(c: &Call) -> Result<ColumnarValue> {
+    let DataType::Struct(fields) = expanded(c.fields[0].data_type())? else {
+        unreachable!("expanded() is a struct");
+    };
+    let element = fields[0].data_type().clone();
+    let lists = cast(&c.args[0], &DataType::new_list(element, true))?;
+    let lists = lists.as_list::<i32>();
+    let (mut indices, mut positions, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+    for row in 0..c.rows {
+        let (start, end) = if lists.is_valid(row) {
+            let offsets = lists.value_offsets();
+            (offsets[row] as usize, offsets[row + 1] as usize)
+        } else {
+            (0, 0)
+        };
+        indices.extend((start..end).map(|i| i as u32));
+        positions.extend(1..=(end - start) as i32);
+        lengths.push(end - start);
+    }
+    let x = take(lists.values(), &UInt32Array::from(indices), None)?;
+    let n: ArrayRef = Arc::new(Int32Array::from(positions));
+    let records = StructArray::try_new(fields.clone(), vec![x, n], None)?;
+    let list = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Struct(fields), true)),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(records),
+        None,
+    )?;
+    Ok(ColumnarValue::Array(Arc::new(list)))
+}
+
 /// `current_schemas(include_implicit)`: the search path, `pg_catalog` first when asked.
 fn current_schemas(c: &Call) -> Result<ColumnarValue> {
     let mut list = ListBuilder::new(StringBuilder::new())
@@ -469,7 +642,10 @@ fn like_escape(pattern: &str, escape: Option<char>) -> String {
     while let Some(c) = chars.next() {
         if Some(c) == escape {
             if let Some(escaped) = chars.next() {
-                out.push('\\');
+                // Only the wildcards and backslash need escaping; others stand for themselves.
+                if matches!(escaped, '%' | '_' | '\\') {
+                    out.push('\\');
+                }
                 out.push(escaped);
             }
         } else if c == '\\' {
@@ -490,6 +666,47 @@ mod tests {
         assert_eq!(like_escape("pg/_%", Some('/')), "pg\\_%");
         assert_eq!(like_escape("a\\b//", Some('/')), "a\\\\b/");
         assert_eq!(like_escape("a\\b", None), "a\\\\b");
+    }
+
+    #[test]
+    fn to_regtype_finds_postgres_types() {
+        assert_eq!(type_oid("integer"), Some(23));
+        assert_eq!(type_oid("pg_catalog.varchar(10)"), Some(1043));
+        assert_eq!(type_oid("text[]"), Some(1009));
+        assert_eq!(type_oid("no_such_type"), None);
+    }
+
+    #[test]
+    fn pg_expandarray_numbers_elements() {
+        let lists = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int16Type, _, _>(
+            vec![Some(vec![Some(3), Some(1)]), None, Some(vec![Some(2)])],
+        );
+        let fields = [Arc::new(Field::new("a", lists.data_type().clone(), true))];
+        let options = ConfigOptions::default();
+        let call = Call {
+            args: vec![Arc::new(lists)],
+            fields: &fields,
+            constants: vec![None],
+            rows: 3,
+            options: &options,
+        };
+        let ColumnarValue::Array(out) = pg_expandarray(&call).unwrap() else {
+            panic!("an array");
+        };
+        let out = out.as_list::<i32>();
+        let records: Vec<Vec<String>> = (0..3)
+            .map(|row| {
+                let value = out.value(row);
+                let records = value.as_struct();
+                (0..records.len())
+                    .map(|i| ScalarValue::try_from_array(records, i).unwrap().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            records,
+            vec![vec!["{x:3,n:1}", "{x:1,n:2}"], vec![], vec!["{x:2,n:1}"]]
+        );
     }
 
     #[test]

@@ -44,9 +44,14 @@ static FIXED_UPSTREAM: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> = La
         .map_err(|e| e.to_string())
 });
 
-/// The database and role tables, built once.
-static FIXED_OWN: LazyLock<Result<Vec<(&'static str, Arc<dyn TableProvider>)>, String>> =
-    LazyLock::new(|| tables::fixed_tables().map_err(|e| e.to_string()));
+/// Tables by name.
+type Tables = Vec<(&'static str, Arc<dyn TableProvider>)>;
+
+/// The database, role and type tables, built once.
+static FIXED_OWN: LazyLock<Result<Tables, String>> = LazyLock::new(|| {
+    let upstream = fixed(&FIXED_UPSTREAM).map_err(|e| e.to_string())?;
+    tables::fixed_tables(&upstream).map_err(|e| e.to_string())
+});
 
 fn fixed<T: Clone>(tables: &Result<T, String>) -> Result<T, DataFusionError> {
     tables

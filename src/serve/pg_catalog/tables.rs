@@ -1,12 +1,15 @@
 //! The `pg_catalog` tables that describe the lake: namespaces, relations, their columns and
 //! descriptions, built from the live snapshot; and the fixed ones (the database, the role).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float32Array, RecordBatch, new_null_array};
+use arrow::array::{ArrayRef, AsArray, Float32Array, Int32Array, RecordBatch, new_null_array};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemTable, TableProvider};
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 
 use super::live::{DATABASE_OID, Live, OWNER_OID, Relation, Snapshot};
 use super::live_table::{LiveTable, bools, ints, repeat_text, smallints, texts};
@@ -357,9 +360,94 @@ fn pg_views(s: &Snapshot) -> Vec<ArrayRef> {
     ]
 }
 
+/// `pg_type`'s columns of type `regproc`: function oids in PostgreSQL.
+const PG_TYPE_REGPROC_COLUMNS: [&str; 8] = [
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+    "typsubscript",
+];
+
+/// datafusion-pg-catalog's `pg_type` with its `regproc` columns as the `pg_proc` oids
+/// PostgreSQL stores (0 for none): it has the function names there, which clients compare to
+/// oids (pgjdbc's `typinput = 'array_in'::regproc`, the cast planned as a `pg_proc` lookup)
+/// and join to `pg_proc.oid`.
+fn pg_type(upstream: &PgCatalogStaticTables) -> Result<Arc<dyn TableProvider>> {
+    let mut procs: HashMap<String, i32> = HashMap::new();
+    for batch in upstream.pg_proc.data() {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| DataFusionError::Internal(format!("pg_proc has no column {name}")))
+        };
+        let oids = cast(column("oid")?, &DataType::Int32)?;
+        let names = cast(column("proname")?, &DataType::Utf8)?;
+        for (oid, name) in oids
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .iter()
+            .zip(names.as_string::<i32>().iter())
+        {
+            if let (Some(oid), Some(name)) = (oid, name) {
+                // Overloads share a name; the lowest oid is the one PostgreSQL's own
+                // catalog names in pg_type (each type's functions have one signature).
+                procs
+                    .entry(name.to_string())
+                    .and_modify(|o| *o = (*o).min(oid))
+                    .or_insert(oid);
+            }
+        }
+    }
+    let upstream_schema = upstream.pg_type.schema();
+    let fields: Vec<Field> = upstream_schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if PG_TYPE_REGPROC_COLUMNS.contains(&f.name().as_str()) {
+                Field::new(f.name(), DataType::Int32, false)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batches = upstream
+        .pg_type
+        .data()
+        .iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(upstream_schema.fields())
+                .map(|(column, field)| {
+                    if !PG_TYPE_REGPROC_COLUMNS.contains(&field.name().as_str()) {
+                        return Ok(Arc::clone(column));
+                    }
+                    let names = cast(column, &DataType::Utf8)?;
+                    let oids: Int32Array = names
+                        .as_string::<i32>()
+                        .iter()
+                        // `-` is how PostgreSQL shows the oid 0: no function.
+                        .map(|name| Some(name.and_then(|n| procs.get(n).copied()).unwrap_or(0)))
+                        .collect();
+                    Ok(Arc::new(oids) as ArrayRef)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+}
+
 /// Tables whose content never changes: the one database, the one role, no indexes and no
-/// constraints.
-pub fn fixed_tables() -> Result<Vec<(&'static str, Arc<dyn TableProvider>)>> {
+/// constraints; PostgreSQL's types, from `upstream`.
+pub fn fixed_tables(
+    upstream: &PgCatalogStaticTables,
+) -> Result<Vec<(&'static str, Arc<dyn TableProvider>)>> {
     let database = vec![
         (int("oid"), ints([DATABASE_OID])),
         (text("datname"), texts([Some(crate::session::CATALOG)])),
@@ -469,7 +557,8 @@ pub fn fixed_tables() -> Result<Vec<(&'static str, Arc<dyn TableProvider>)>> {
         list("conexclop", DataType::Int32),
         none(text("conbin")),
     ];
-    [
+    let mut tables = vec![("pg_type", pg_type(upstream)?)];
+    let built: Vec<_> = [
         ("pg_database", database),
         ("pg_roles", roles),
         ("pg_user", users),
@@ -484,5 +573,7 @@ pub fn fixed_tables() -> Result<Vec<(&'static str, Arc<dyn TableProvider>)>> {
         let table = MemTable::try_new(schema, vec![vec![batch]])?;
         Ok((name, Arc::new(table) as Arc<dyn TableProvider>))
     })
-    .collect()
+    .collect::<Result<_>>()?;
+    tables.extend(built);
+    Ok(tables)
 }

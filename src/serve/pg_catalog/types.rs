@@ -158,6 +158,103 @@ pub fn element(ty: &Type) -> Option<Type> {
     .find(|t| t.name() == name)
 }
 
+/// A type name as PostgreSQL's `to_regtype` and casts read it: the `pg_type.typname` it
+/// refers to, and whether it names that type's array type (`[]`). Takes SQL spellings
+/// (`integer`, `character varying(10)`, `timestamp(3) with time zone`), an optional
+/// `pg_catalog.` qualifier and quoted names (`"char"`, which is not `char`); `None` when it
+/// is not a type name or names another schema (the lake defines no types).
+pub fn parse_type_name(name: &str) -> Option<(String, bool)> {
+    let mut rest = name.trim();
+    let mut array = false;
+    while let Some(inner) = rest.strip_suffix(']') {
+        rest = inner[..inner.rfind('[')?].trim_end();
+        array = true;
+    }
+    // Words (quoted ones exactly, others lowercased) and the dots between them; modifiers
+    // in parentheses do not change the type.
+    let mut words: Vec<(String, bool)> = Vec::new();
+    let mut dots = Vec::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut word = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            word.push('"');
+                        }
+                        '"' => break,
+                        c => word.push(c),
+                    }
+                }
+                words.push((word, true));
+            }
+            '(' => {
+                let mut depth = 1;
+                while depth > 0 {
+                    match chars.next()? {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            '.' => dots.push(words.len()),
+            c if c.is_whitespace() => {}
+            c if c.is_alphanumeric() || c == '_' => {
+                let mut word = c.to_lowercase().to_string();
+                while let Some(&c) = chars.peek() {
+                    if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                        break;
+                    }
+                    word.extend(c.to_lowercase());
+                    chars.next();
+                }
+                words.push((word, false));
+            }
+            _ => return None,
+        }
+    }
+    match dots[..] {
+        [] => {}
+        [1] if words.first()?.0 == "pg_catalog" => {
+            words.remove(0);
+        }
+        _ => return None,
+    }
+    let typname = match &words[..] {
+        [(word, true)] => word.clone(),
+        [(first, false), ..] if words.iter().all(|(_, quoted)| !quoted) => {
+            let spelled: Vec<&str> = words.iter().map(|(w, _)| w.as_str()).collect();
+            let base = match spelled[..] {
+                ["int" | "integer"] => "int4",
+                ["smallint"] => "int2",
+                ["bigint"] => "int8",
+                ["real"] => "float4",
+                ["float"] | ["double", "precision"] => "float8",
+                ["boolean"] => "bool",
+                ["decimal" | "dec"] => "numeric",
+                ["char" | "character"] => "bpchar",
+                ["char" | "character", "varying"] => "varchar",
+                ["bit", "varying"] => "varbit",
+                ["timestamp"] | ["timestamp", "without", "time", "zone"] => "timestamp",
+                ["timestamp", "with", "time", "zone"] => "timestamptz",
+                ["time"] | ["time", "without", "time", "zone"] => "time",
+                ["time", "with", "time", "zone"] => "timetz",
+                // `interval year to month`: the fields are a modifier.
+                ["interval", ..] => "interval",
+                [_] => first.as_str(),
+                _ => return None,
+            };
+            base.to_string()
+        }
+        _ => return None,
+    };
+    Some((typname, array))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +285,28 @@ mod tests {
             information_schema_name(&pg_type(&DataType::Utf8View)),
             "text"
         );
+    }
+
+    #[test]
+    fn type_names_parse_like_postgres() {
+        let parsed =
+            |n: &str| parse_type_name(n).map(|(t, a)| format!("{t}{}", if a { "[]" } else { "" }));
+        assert_eq!(parsed("integer").as_deref(), Some("int4"));
+        assert_eq!(parsed(" INT4 ").as_deref(), Some("int4"));
+        assert_eq!(parsed("pg_catalog.int8").as_deref(), Some("int8"));
+        assert_eq!(parsed("character varying(10)").as_deref(), Some("varchar"));
+        assert_eq!(parsed("numeric(12, 2)[]").as_deref(), Some("numeric[]"));
+        assert_eq!(
+            parsed("timestamp(3) with time zone").as_deref(),
+            Some("timestamptz")
+        );
+        assert_eq!(parsed("double precision").as_deref(), Some("float8"));
+        assert_eq!(parsed("char").as_deref(), Some("bpchar"));
+        assert_eq!(parsed("\"char\"").as_deref(), Some("char"));
+        assert_eq!(parsed("text[][]").as_deref(), Some("text[]"));
+        assert_eq!(parsed("hstore").as_deref(), Some("hstore"));
+        assert_eq!(parsed("public.hstore"), None);
+        assert_eq!(parsed("no such type"), None);
+        assert_eq!(parsed("int; drop"), None);
     }
 }
