@@ -10,10 +10,10 @@ use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    AccessExpr, BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value,
-    ValueWithSpan, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
+    ObjectName, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Subscript, TableFactor,
+    Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -69,7 +69,8 @@ fn position_of(message: &str) -> Option<(u64, u64)> {
 /// what clients send. Statements DataFusion does not plan (SET, SHOW, BEGIN, COPY, ...) are
 /// parsed, not interpreted.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
-    let statements = match COMPATIBILITY.parse(sql) {
+    let named = name_session_values(sql);
+    let statements = match COMPATIBILITY.parse(named.as_deref().unwrap_or(sql)) {
         Ok(statements) => statements,
         // Delta's `VERSION AS OF` / `TIMESTAMP AS OF` are not PostgreSQL: only a statement
         // that fails as PostgreSQL is tried with them.
@@ -87,6 +88,54 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
         },
     };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// SQL's session value functions, which PostgreSQL names each column after.
+const SESSION_VALUES: &[&str] = &["current_user", "session_user", "user", "current_role"];
+
+/// `SELECT current_user, session_user`: the compatibility parser turns both into the same
+/// function call, so the columns are named first, as PostgreSQL names them. `None` when
+/// the SQL has none of them unnamed (or does not parse: the caller reports that).
+fn name_session_values(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !SESSION_VALUES.iter().any(|name| lower.contains(name)) {
+        return None;
+    }
+    struct Name(bool);
+    impl VisitorMut for Name {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = query.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            for item in &mut select.projection {
+                let SelectItem::UnnamedExpr(Expr::Function(f)) = item else {
+                    continue;
+                };
+                let name = f.name.to_string().to_ascii_lowercase();
+                if matches!(f.args, FunctionArguments::None)
+                    && SESSION_VALUES.contains(&name.as_str())
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: Expr::Function(f.clone()),
+                        alias: Ident::with_quote('"', name),
+                    };
+                    self.0 = true;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let mut named = Name(false);
+    let _ = statements.visit(&mut named);
+    named.0.then(|| {
+        statements
+            .iter()
+            .map(Statement::to_string)
+            .collect::<Vec<_>>()
+            .join(";\n")
+    })
 }
 
 /// Whether a statement reads a table at a version.
@@ -173,7 +222,13 @@ impl VisitorMut for Rules {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let rewritten = match expr {
-            Expr::Function(f) => generate_subscripts(f).or_else(|| array_of_subquery(f)),
+            Expr::Function(f) => generate_subscripts(f)
+                .or_else(|| array_of_subquery(f))
+                .or_else(|| set_returning(f)),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                record_fields(root, access_chain);
+                None
+            }
             Expr::Subquery(query) => scalar_subquery(query),
             Expr::Cast {
                 data_type: DataType::Bytea,
@@ -269,6 +324,28 @@ fn generate_subscripts(f: &Function) -> Option<Expr> {
         "unnest",
         vec![call("generate_series", vec![one, length])],
     ))
+}
+
+/// `_pg_expandarray(a)` returns its set of records as a list: unnest it, which zips with
+/// the other unnests of the projection like PostgreSQL's set-returning functions.
+fn set_returning(f: &Function) -> Option<Expr> {
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    (name == "_pg_expandarray").then(|| call("unnest", vec![Expr::Function(f.clone())]))
+}
+
+/// `(expr).field` of a record: DataFusion plans a field of an expression (not of a column
+/// name) only as `expr['field']`.
+fn record_fields(root: &Expr, access_chain: &mut [AccessExpr]) {
+    if matches!(root, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        return;
+    }
+    for access in access_chain {
+        if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+            *access = AccessExpr::Subscript(Subscript::Index {
+                index: Expr::value(Value::SingleQuotedString(field.value.clone())),
+            });
+        }
+    }
 }
 
 /// DataFusion's LIKE escapes with backslash only: `p ESCAPE 'c'` becomes PostgreSQL's

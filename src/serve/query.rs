@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::{FieldRef, SchemaRef};
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
@@ -19,7 +19,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe
 use pgwire::api::results::{
     DataRowEncoder, DescribePortalResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -606,6 +606,63 @@ enum Output<'a> {
     Cursor(&'a str),
 }
 
+/// Decodes a portal's parameters as the plan's fields say. arrow-pg decodes numerics through
+/// rust_decimal, which loses digits beyond its 28 (and `numeric` is decimal(38, 10) here),
+/// and reads uuid and json only as text: binary numeric, uuid and jsonb values are turned
+/// into their text first, uuid and json are read as text, and numerics are decoded as sent
+/// and then cast.
+fn parameters(portal: &Portal<Prepared>, fields: &[Option<FieldRef>]) -> PgWireResult<ParamValues> {
+    let stored = &portal.statement;
+    let mut declared = Vec::with_capacity(portal.parameters.len());
+    let mut server_types = Vec::with_capacity(portal.parameters.len());
+    let mut formats = Vec::with_capacity(portal.parameters.len());
+    let mut values = Vec::with_capacity(portal.parameters.len());
+    for (i, value) in portal.parameters.iter().enumerate() {
+        let hint = stored.parameter_types.get(i).cloned().flatten();
+        let server = encode::parameter_type(fields.get(i).and_then(|f| f.as_deref()))?;
+        let ty = hint.clone().unwrap_or_else(|| server.clone());
+        let binary = portal.parameter_format.is_binary(i);
+        let (value, binary) = match value {
+            Some(bytes) if binary && encode::sent_as_text(&ty) => {
+                (Some(encode::binary_to_text(&ty, bytes)?), false)
+            }
+            other => (other.clone(), binary),
+        };
+        declared.push(hint.map(|t| encode::read_as(&t)));
+        server_types.push(encode::read_as(&server));
+        formats.push(i16::from(binary));
+        values.push(value);
+    }
+    let statement = StoredStatement::new(stored.id.clone(), stored.statement.clone(), declared);
+    let mut portal = Portal::new_cursor(portal.name.clone(), Arc::new(statement));
+    portal.parameter_format = Format::Individual(formats);
+    portal.parameters = values;
+    let as_sent: Vec<Option<&DataType>> = fields
+        .iter()
+        .map(|f| {
+            f.as_deref()
+                .map(|f| f.data_type())
+                .filter(|t| !matches!(t, DataType::Decimal128(..)))
+        })
+        .collect();
+    let server_types: Vec<Option<&Type>> = server_types.iter().map(Some).collect();
+    let decoded = arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+        &portal,
+        &as_sent,
+        &server_types,
+    )?;
+    let mut values = match decoded {
+        ParamValues::List(values) => values,
+        named => return Ok(named),
+    };
+    for (value, field) in values.iter_mut().zip(fields) {
+        if let Some(wanted @ DataType::Decimal128(..)) = field.as_deref().map(|f| f.data_type()) {
+            value.value = value.value.cast_to(wanted).map_err(from_datafusion)?;
+        }
+    }
+    Ok(ParamValues::List(values))
+}
+
 /// Binds parameter values into a plan made at Parse time.
 fn bind(plan: LogicalPlan, params: Option<ParamValues>) -> PgWireResult<LogicalPlan> {
     match params {
@@ -703,12 +760,7 @@ impl ExtendedQueryHandler for Connection {
         let planned = match &prepared.plan {
             Some(plan) => {
                 let fields = parameter_fields(plan)?;
-                let refs: Vec<Option<&arrow::datatypes::DataType>> = fields
-                    .iter()
-                    .map(|f| f.as_ref().map(|f| f.data_type()))
-                    .collect();
-                let params = arrow_pg::datatypes::df::deserialize_parameters(portal, &refs)?;
-                Some((plan.clone(), Some(params)))
+                Some((plan.clone(), Some(parameters(portal, &fields)?)))
             }
             None => None,
         };

@@ -209,7 +209,8 @@ impl Settings {
             .get(&canonical)
             .cloned()
             .ok_or_else(|| SettingError::Unknown(name.to_string()))?;
-        Ok((canonical, value))
+        let shown = displayed(&canonical, &value);
+        Ok((canonical, shown))
     }
 
     /// `SHOW ALL`: name, setting, description.
@@ -222,7 +223,7 @@ impl Settings {
                     .find(|(n, _, _)| n == name)
                     .map(|(_, _, d)| d.to_string())
                     .unwrap_or_default();
-                (name.clone(), value.clone(), description)
+                (name.clone(), displayed(name, value), description)
             })
             .collect()
     }
@@ -261,7 +262,7 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
         value: value.to_string(),
     };
     match name {
-        "statement_timeout" | "idle_session_timeout" | "lock_timeout" => duration_ms(value)
+        name if TIME_PARAMETERS.contains(&name) => duration_ms(value)
             .map(|ms| ms.to_string())
             .ok_or_else(invalid),
         "client_encoding" => match value.to_ascii_uppercase().replace('-', "").as_str() {
@@ -282,6 +283,34 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
         _ => Ok(value.to_string()),
     }
 }
+
+/// A value as SHOW prints it: time parameters (kept in milliseconds) in the largest unit
+/// that divides them, as PostgreSQL does (`5s`, `1500ms`, `1min`, `0`).
+fn displayed(name: &str, value: &str) -> String {
+    let Some(ms) = TIME_PARAMETERS
+        .contains(&name)
+        .then(|| value.parse::<u64>().ok())
+        .flatten()
+    else {
+        return value.to_string();
+    };
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1000, "s"),
+    ];
+    if ms == 0 {
+        return "0".to_string();
+    }
+    UNITS.iter().find(|(size, _)| ms % size == 0).map_or_else(
+        || format!("{ms}ms"),
+        |(size, unit)| format!("{}{unit}", ms / size),
+    )
+}
+
+/// Parameters holding a duration in milliseconds.
+const TIME_PARAMETERS: [&str; 3] = ["statement_timeout", "idle_session_timeout", "lock_timeout"];
 
 /// PostgreSQL's duration syntax for time parameters: a number of milliseconds, or a number
 /// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
@@ -331,6 +360,9 @@ mod tests {
         assert_eq!(s.show("DateStyle").unwrap().1, "ISO, DMY");
         s.set("statement_timeout", Some("5s")).unwrap();
         assert_eq!(s.statement_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(s.show("statement_timeout").unwrap().1, "5s");
+        s.set("statement_timeout", Some("1500")).unwrap();
+        assert_eq!(s.show("statement_timeout").unwrap().1, "1500ms");
         s.set("statement_timeout", None).unwrap();
         assert_eq!(s.statement_timeout(), None);
         assert!(matches!(

@@ -325,9 +325,13 @@ fn timestamp(expr: &Expr) -> Result<DateTime<Utc>, PgWireError> {
     })
 }
 
-/// RFC 3339, or `YYYY-MM-DD[ HH:MM:SS[.f]]` taken as UTC.
+/// RFC 3339, PostgreSQL's `YYYY-MM-DD HH:MM:SS[.f]+HH[:MM]`, or `YYYY-MM-DD[ HH:MM:SS[.f]]`
+/// taken as UTC.
 fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z") {
         return Some(t.with_timezone(&Utc));
     }
     for format in [

@@ -66,8 +66,10 @@ async function main() {
   }
 
   await attempt('params', async () => {
+    // numeric with a declared scale: an unconstrained numeric is decimal(38, 10) in Strata
+    // (DataFusion has no arbitrary-scale decimal), where PostgreSQL keeps the input's scale.
     let res = await client.query(
-      'SELECT $1::int8 + 1 AS a, $2::text || \'x\' AS b, $3::numeric * 2 AS c, $4::date AS d, $5::bool AS e',
+      'SELECT $1::int8 + 1 AS a, $2::text || \'x\' AS b, $3::numeric(10, 2) * 2 AS c, $4::date AS d, $5::bool AS e',
       [41, 'ab', '1.25', '2026-01-02', true],
     );
     const r = res.rows[0];
