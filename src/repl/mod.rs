@@ -15,6 +15,7 @@ pub mod error;
 mod helper;
 pub mod history;
 pub mod input;
+mod interrupt;
 mod remote;
 pub mod render;
 
@@ -28,7 +29,6 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, EditMode, Editor};
 use tokio::runtime::Handle;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 pub use backend::{Backend, ResultSet};
@@ -37,6 +37,7 @@ pub use error::ReplError;
 pub use remote::Remote;
 pub use render::Format;
 
+use interrupt::Interrupts;
 use render::{Expanded, Style};
 
 /// Rows of a long result shown in aligned output in a terminal (`\pset maxrows`).
@@ -66,7 +67,6 @@ pub fn run(backend: Arc<dyn Backend>, options: Options, runtime: Handle) -> Resu
     let mut shell = Shell {
         backend,
         runtime,
-        interactive,
         color: interactive
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none(),
@@ -78,6 +78,7 @@ pub fn run(backend: Arc<dyn Backend>, options: Options, runtime: Handle) -> Resu
         output: None,
         failed: false,
         stale: Arc::new(AtomicBool::new(false)),
+        interrupts: None,
     };
     if interactive {
         shell.interactive(options.dir)?;
@@ -90,7 +91,6 @@ pub fn run(backend: Arc<dyn Backend>, options: Options, runtime: Handle) -> Resu
 pub(crate) struct Shell {
     backend: Arc<dyn Backend>,
     runtime: Handle,
-    interactive: bool,
     color: bool,
     format: Format,
     expanded: Expanded,
@@ -102,16 +102,17 @@ pub(crate) struct Shell {
     output: Option<BufWriter<std::fs::File>>,
     failed: bool,
     stale: Arc<AtomicBool>,
+    /// In a terminal: Ctrl-C cancels the running statement.
+    interrupts: Option<Interrupts>,
 }
 
 impl Shell {
     fn interactive(&mut self, dir: PathBuf) -> Result<(), ReplError> {
         // From now on SIGINT cancels the running query instead of ending the process (at the
         // prompt the terminal is raw, so Ctrl-C reaches rustyline as a key).
-        let _ = self
-            .runtime
-            .block_on(async { signal(SignalKind::interrupt()) })
-            .map_err(interrupt_error)?;
+        self.interrupts = Some(Interrupts::install().map_err(|e| {
+            ReplError::Usage(format!("cannot catch Ctrl-C: {e}"))
+        })?);
         let config = Config::builder()
             .edit_mode(EditMode::Emacs)
             .completion_type(CompletionType::List)
@@ -257,28 +258,12 @@ impl Shell {
     fn run_sql(&mut self, sql: &str) -> Result<(), ReplError> {
         let keep = (self.format.for_people() && self.maxrows > 0).then_some(self.maxrows);
         let started = Instant::now();
-        let cancel = CancellationToken::new();
-        let backend = Arc::clone(&self.backend);
-        let watch_interrupts = self.interactive;
-        let result = self.runtime.block_on(async {
-            let mut interrupts = match watch_interrupts {
-                true => Some(signal(SignalKind::interrupt()).map_err(interrupt_error)?),
-                false => None,
-            };
-            let run = backend.run(sql, keep, &cancel);
-            tokio::pin!(run);
-            loop {
-                tokio::select! {
-                    result = &mut run => return result,
-                    Some(()) = async {
-                        match interrupts.as_mut() {
-                            Some(signals) => signals.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    } => cancel.cancel(),
-                }
-            }
-        });
+        let watch = self.interrupts.as_ref().map(Interrupts::watch);
+        let cancel = watch
+            .as_ref()
+            .map_or_else(CancellationToken::new, |w| w.token.clone());
+        let result = self.runtime.block_on(self.backend.run(sql, keep, &cancel));
+        drop(watch);
         // A statement may have created or dropped tables: completion reloads the catalog.
         self.stale.store(true, Ordering::Relaxed);
         if let Some(set) = result? {
@@ -345,6 +330,3 @@ impl Shell {
     }
 }
 
-fn interrupt_error(e: std::io::Error) -> ReplError {
-    ReplError::Usage(format!("cannot watch for Ctrl-C: {e}"))
-}
