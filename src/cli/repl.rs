@@ -33,7 +33,10 @@ pub async fn repl(config: &dyn Fn() -> Result<Config>, args: &ReplArgs) -> Resul
             let ctx = session::context(&config, &lake)
                 .await
                 .with_context(|| format!("opening the lake at {}", config.lake))?;
-            (Arc::new(Embedded::new(ctx, lake)), config.project_dir.clone())
+            (
+                Arc::new(Embedded::new(ctx, lake)),
+                config.project_dir.clone(),
+            )
         }
     };
     let options = repl::Options {

@@ -331,16 +331,27 @@ mod tests {
 
     #[test]
     fn meta_commands_parse_like_psql() {
-        assert_eq!(parse("\\dt gold.*").unwrap(), Meta::Tables(Some("gold.*".into())));
+        assert_eq!(
+            parse("\\dt gold.*").unwrap(),
+            Meta::Tables(Some("gold.*".into()))
+        );
         assert_eq!(parse("\\d").unwrap(), Meta::Describe(None));
-        assert_eq!(parse("\\x auto").unwrap(), Meta::Expanded(Some(Expanded::Auto)));
+        assert_eq!(
+            parse("\\x auto").unwrap(),
+            Meta::Expanded(Some(Expanded::Auto))
+        );
         assert_eq!(parse("\\timing on").unwrap(), Meta::Timing(Some(true)));
         assert_eq!(
             parse("\\pset format csv").unwrap(),
             Meta::Pset("format".into(), Some("csv".into()))
         );
         assert_eq!(parse("\\q;").unwrap(), Meta::Quit);
-        assert!(parse("\\nope").unwrap_err().to_string().contains("\\? lists"));
+        assert!(
+            parse("\\nope")
+                .unwrap_err()
+                .to_string()
+                .contains("\\? lists")
+        );
         assert!(parse("\\history").is_err());
     }
 }

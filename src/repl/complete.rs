@@ -12,8 +12,19 @@ use super::input;
 
 /// The meta commands, for completion and `\?`.
 pub const META_COMMANDS: &[&str] = &[
-    "\\?", "\\d", "\\dn", "\\dt", "\\explain", "\\history", "\\i", "\\l", "\\o", "\\pset", "\\q",
-    "\\timing", "\\x",
+    "\\?",
+    "\\d",
+    "\\dn",
+    "\\dt",
+    "\\explain",
+    "\\history",
+    "\\i",
+    "\\l",
+    "\\o",
+    "\\pset",
+    "\\q",
+    "\\timing",
+    "\\x",
 ];
 
 /// What the catalog knows, as completion needs it.
@@ -39,7 +50,9 @@ pub enum Want {
     Path,
     /// A keyword or a column; `qualifier.` words are columns of that relation (or tables of
     /// that schema).
-    Word { relations: Vec<Relation> },
+    Word {
+        relations: Vec<Relation>,
+    },
     Choice(&'static [&'static str]),
     Nothing,
 }
@@ -53,12 +66,37 @@ pub struct Target {
 }
 
 /// Keywords after which a relation name comes.
-const BEFORE_TABLE: &[&str] = &["FROM", "JOIN", "INTO", "UPDATE", "TABLE", "DESCRIBE", "DESC"];
+const BEFORE_TABLE: &[&str] = &[
+    "FROM", "JOIN", "INTO", "UPDATE", "TABLE", "DESCRIBE", "DESC",
+];
 /// Keywords that end a FROM list or cannot be an alias.
 const NOT_ALIAS: &[&str] = &[
-    "WHERE", "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ON",
-    "USING", "GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "UNION", "EXCEPT", "INTERSECT",
-    "WINDOW", "QUALIFY", "SELECT", "FROM", "AS", "SET", "VALUES",
+    "WHERE",
+    "JOIN",
+    "INNER",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "OUTER",
+    "CROSS",
+    "NATURAL",
+    "ON",
+    "USING",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "HAVING",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "WINDOW",
+    "QUALIFY",
+    "SELECT",
+    "FROM",
+    "AS",
+    "SET",
+    "VALUES",
 ];
 
 /// Works out what the word before `pos` in `line` (the whole edit buffer) can be.
@@ -74,9 +112,7 @@ pub fn analyze(line: &str, pos: usize) -> Target {
 
 fn analyze_meta(line: &str, pos: usize) -> Target {
     let before = &line[..pos];
-    let word_start = before
-        .rfind(char::is_whitespace)
-        .map_or(0, |i| i + 1);
+    let word_start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
     let word = before[word_start..].to_string();
     let mut args = before.split_whitespace();
     let command = args.next().unwrap_or("");
@@ -141,7 +177,10 @@ fn analyze_sql(line: &str, statement_start: usize, pos: usize) -> Target {
     let word = line[start..pos].to_string();
     // The whole statement, past the cursor too: aliases are often defined after it.
     let mut statement_tokens = tokens(&line[statement_start..]);
-    if let Some(end) = statement_tokens.iter().position(|t| *t == Token::Symbol(';')) {
+    if let Some(end) = statement_tokens
+        .iter()
+        .position(|t| *t == Token::Symbol(';'))
+    {
         statement_tokens.truncate(end);
     }
     let earlier = tokens(&line[statement_start..start]);
@@ -399,7 +438,11 @@ fn word_candidates(word: &str, relations: &[Relation], catalog: &mut dyn Catalog
         let tables = catalog.tables();
         let named = relations
             .iter()
-            .find(|r| r.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(qualifier)))
+            .find(|r| {
+                r.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(qualifier))
+            })
             .map_or(qualifier, |r| r.name.as_str());
         let found = matching_tables(named, &tables);
         if let Some(table) = found.first() {
@@ -416,7 +459,13 @@ fn word_candidates(word: &str, relations: &[Relation], catalog: &mut dyn Catalog
     let mut out: Vec<String> = ALL_KEYWORDS
         .iter()
         .filter(|k| k.starts_with(&word.to_uppercase()))
-        .map(|k| if upper { k.to_string() } else { k.to_lowercase() })
+        .map(|k| {
+            if upper {
+                k.to_string()
+            } else {
+                k.to_lowercase()
+            }
+        })
         .collect();
     let tables = catalog.tables();
     for relation in relations {
@@ -490,16 +539,20 @@ mod tests {
 
     #[test]
     fn tables_after_from_and_join() {
-        assert_eq!(complete("select * from gold.ord"), ["gold.order_items", "gold.orders"]);
+        assert_eq!(
+            complete("select * from gold.ord"),
+            ["gold.order_items", "gold.orders"]
+        );
         assert_eq!(complete("SELECT * FROM rec"), ["silver.recent_orders"]);
         assert_eq!(complete("select * from go"), ["gold."]);
         assert_eq!(
             complete("select * from gold.orders o join gold.order_i"),
             ["gold.order_items"]
         );
-        assert_eq!(complete("select * from gold.orders, silver.re"), [
-            "silver.recent_orders"
-        ]);
+        assert_eq!(
+            complete("select * from gold.orders, silver.re"),
+            ["silver.recent_orders"]
+        );
     }
 
     #[test]
@@ -516,7 +569,10 @@ mod tests {
             .map(|(_, i)| i)
             .collect();
         assert_eq!(found, ["o.order_id"]);
-        assert_eq!(complete("select gold.orders.C"), ["gold.orders.\"Customer\""]);
+        assert_eq!(
+            complete("select gold.orders.C"),
+            ["gold.orders.\"Customer\""]
+        );
     }
 
     #[test]

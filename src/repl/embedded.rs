@@ -13,9 +13,7 @@ use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{
-    Backend, Column, DeltaState, Description, Kind, ResultSet, TableName,
-};
+use super::backend::{Backend, Column, DeltaState, Description, Kind, ResultSet, TableName};
 use super::error::ReplError;
 use crate::lake::{Lake, delta, layout};
 use crate::session::CATALOG;
@@ -246,7 +244,11 @@ impl Backend for Embedded {
         let delta = match self.delta(table).await? {
             Some(loaded) => Some(DeltaState {
                 version: loaded.version().unwrap_or_default() as u64,
-                files: loaded.snapshot().map_err(query_error)?.log_data().num_files(),
+                files: loaded
+                    .snapshot()
+                    .map_err(query_error)?
+                    .log_data()
+                    .num_files(),
                 location: loaded.table_url().to_string(),
             }),
             None => None,
@@ -263,7 +265,11 @@ impl Backend for Embedded {
             return Err(ReplError::Usage(format!("{table} is not a Delta table")));
         };
         let latest = loaded.version().unwrap_or_default() as u64;
-        let commits: Vec<_> = loaded.history(None).try_collect().await.map_err(query_error)?;
+        let commits: Vec<_> = loaded
+            .history(None)
+            .try_collect()
+            .await
+            .map_err(query_error)?;
         // Newest first, one per commit file (delta-rs writes commit info in every commit).
         let rows = commits
             .into_iter()

@@ -131,7 +131,14 @@ mod tests {
     #[test]
     fn caret_points_at_the_column_of_the_line() {
         let text = "SELECT 1\nFROM gold.orders FORM x";
-        let shown = caret(text, Position::LineColumn { line: 2, column: 18 }).unwrap();
+        let shown = caret(
+            text,
+            Position::LineColumn {
+                line: 2,
+                column: 18,
+            },
+        )
+        .unwrap();
         assert_eq!(
             shown,
             "LINE 2: FROM gold.orders FORM x\n                         ^"
@@ -162,7 +169,14 @@ mod tests {
     #[test]
     fn long_lines_show_a_window() {
         let text = format!("SELECT {} FORM t", "a, ".repeat(50));
-        let shown = caret(&text, Position::LineColumn { line: 1, column: 159 }).unwrap();
+        let shown = caret(
+            &text,
+            Position::LineColumn {
+                line: 1,
+                column: 159,
+            },
+        )
+        .unwrap();
         let (line, pointer) = shown.split_once('\n').unwrap();
         assert!(line.starts_with("LINE 1: ...") && line.len() < 90, "{line}");
         assert_eq!(&line[pointer.len() - 1..pointer.len() + 3], "FORM");

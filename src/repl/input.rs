@@ -116,9 +116,7 @@ fn dollar_tag_at(text: &str) -> Option<&str> {
     let body = &text[1..];
     let end = body.find('$')?;
     let tag = &body[..end];
-    let plain = tag
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let plain = tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !tag.starts_with(|c: char| c.is_ascii_digit());
     plain.then(|| &text[..end + 2])
 }
@@ -127,7 +125,10 @@ fn dollar_tag_at(text: &str) -> Option<&str> {
 /// nothing), so Enter runs it instead of starting a new line.
 pub fn is_complete(input: &str) -> bool {
     let trimmed = input.trim();
-    trimmed.is_empty() || trimmed.starts_with('\\') || is_quit(trimmed) || !split(input).rest_pending
+    trimmed.is_empty()
+        || trimmed.starts_with('\\')
+        || is_quit(trimmed)
+        || !split(input).rest_pending
 }
 
 /// `quit` and `exit` on their own end the shell, as in psql.
@@ -140,7 +141,11 @@ mod tests {
     use super::*;
 
     fn texts(input: &str) -> Vec<String> {
-        split(input).statements.into_iter().map(|s| s.text).collect()
+        split(input)
+            .statements
+            .into_iter()
+            .map(|s| s.text)
+            .collect()
     }
 
     #[test]
@@ -149,10 +154,10 @@ mod tests {
             texts("select ';' as a; -- x;\nselect \"a;b\" /* ; */ from t;"),
             ["select ';' as a", "select \"a;b\" /* ; */ from t"]
         );
-        assert_eq!(texts("select $$a;b$$; select $q$;$q$;"), [
-            "select $$a;b$$",
-            "select $q$;$q$"
-        ]);
+        assert_eq!(
+            texts("select $$a;b$$; select $q$;$q$;"),
+            ["select $$a;b$$", "select $q$;$q$"]
+        );
         assert_eq!(texts(";; -- only a comment;\n"), Vec::<String>::new());
     }
 

@@ -62,7 +62,11 @@ enum Flow {
 /// Runs the shell on `backend` until `\q`, Ctrl-D or the end of stdin. Blocks: call it
 /// outside the runtime's workers (`tokio::task::block_in_place`), since it blocks on
 /// `runtime` for each statement. Returns whether every statement and command succeeded.
-pub fn run(backend: Arc<dyn Backend>, options: Options, runtime: Handle) -> Result<bool, ReplError> {
+pub fn run(
+    backend: Arc<dyn Backend>,
+    options: Options,
+    runtime: Handle,
+) -> Result<bool, ReplError> {
     let interactive = std::io::stdin().is_terminal();
     let mut shell = Shell {
         backend,
@@ -110,9 +114,10 @@ impl Shell {
     fn interactive(&mut self, dir: PathBuf) -> Result<(), ReplError> {
         // From now on SIGINT cancels the running query instead of ending the process (at the
         // prompt the terminal is raw, so Ctrl-C reaches rustyline as a key).
-        self.interrupts = Some(Interrupts::install().map_err(|e| {
-            ReplError::Usage(format!("cannot catch Ctrl-C: {e}"))
-        })?);
+        self.interrupts = Some(
+            Interrupts::install()
+                .map_err(|e| ReplError::Usage(format!("cannot catch Ctrl-C: {e}")))?,
+        );
         let config = Config::builder()
             .edit_mode(EditMode::Emacs)
             .completion_type(CompletionType::List)
@@ -307,7 +312,12 @@ impl Shell {
         println!("{text}");
     }
 
-    fn report(&mut self, error: &ReplError, statement: Option<&str>, origin: Option<(&str, usize)>) {
+    fn report(
+        &mut self,
+        error: &ReplError,
+        statement: Option<&str>,
+        origin: Option<(&str, usize)>,
+    ) {
         self.failed = true;
         let (red, reset) = match self.color && std::io::stderr().is_terminal() {
             true => ("\x1b[1;31m", "\x1b[0m"),
@@ -317,10 +327,13 @@ impl Shell {
             .map(|(file, line)| format!("{file}:{line}: "))
             .unwrap_or_default();
         let mut text = format!("{at}{red}ERROR:{reset} {error}");
-        if let (ReplError::Query {
-            position: Some(position),
-            ..
-        }, Some(statement)) = (error, statement)
+        if let (
+            ReplError::Query {
+                position: Some(position),
+                ..
+            },
+            Some(statement),
+        ) = (error, statement)
             && let Some(pointer) = error::caret(statement, *position)
         {
             text.push('\n');
@@ -329,4 +342,3 @@ impl Shell {
         eprintln!("{text}");
     }
 }
-

@@ -25,13 +25,12 @@ pub struct Remote {
 impl Remote {
     /// Connects to `url` (`postgres://user@host:port/db` or `host=… port=…`), without TLS.
     pub async fn connect(url: &str) -> Result<Self, ReplError> {
-        let (client, connection) =
-            tokio_postgres::connect(url, NoTls)
-                .await
-                .map_err(|source| ReplError::Connect {
-                    url: url.to_string(),
-                    source,
-                })?;
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|source| ReplError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("connection closed: {e}");
@@ -49,9 +48,11 @@ impl Remote {
         Ok(messages
             .into_iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
-                }
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect())
@@ -85,7 +86,12 @@ fn from_pg(e: tokio_postgres::Error) -> ReplError {
 
 fn kind_of(t: &Type) -> Kind {
     match *t {
-        Type::INT2 | Type::INT4 | Type::INT8 | Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC
+        Type::INT2
+        | Type::INT4
+        | Type::INT8
+        | Type::FLOAT4
+        | Type::FLOAT8
+        | Type::NUMERIC
         | Type::OID => Kind::Number,
         Type::BOOL => Kind::Bool,
         _ => Kind::Text,
@@ -153,8 +159,11 @@ impl Backend for Remote {
                     if let Some(set) = result.as_mut() {
                         set.total_rows += 1;
                         if keep.is_none_or(|k| set.rows.len() < k) {
-                            set.rows
-                                .push((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect());
+                            set.rows.push(
+                                (0..row.len())
+                                    .map(|i| row.get(i).map(str::to_string))
+                                    .collect(),
+                            );
                         }
                     }
                 }

@@ -63,9 +63,7 @@ pub fn render(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result
             let expanded = match style.expanded {
                 Expanded::On => true,
                 Expanded::Off => false,
-                Expanded::Auto => style
-                    .width
-                    .is_some_and(|w| natural_width(set, style) > w),
+                Expanded::Auto => style.width.is_some_and(|w| natural_width(set, style) > w),
             };
             if expanded {
                 expanded_records(out, set, style)?;
@@ -103,7 +101,9 @@ fn cell_lines<'a>(value: &'a Option<String>, style: &'a Style) -> Vec<&'a str> {
 }
 
 fn width_of(text: &str) -> usize {
-    text.chars().map(|c| if c == '\t' { 1 } else { c.width().unwrap_or(0) }).sum()
+    text.chars()
+        .map(|c| if c == '\t' { 1 } else { c.width().unwrap_or(0) })
+        .sum()
 }
 
 /// The widest line of each column, headers included.
@@ -223,7 +223,10 @@ fn aligned(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<()
     }
     let cut_columns = set.columns.len() - shown;
     if cut_columns > 0 {
-        let names: Vec<&str> = set.columns[shown..].iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = set.columns[shown..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         writeln!(
             out,
             "({cut_columns} more column{} not shown: {}; \\x shows every column)",
@@ -232,18 +235,32 @@ fn aligned(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<()
         )?;
     }
     if widths.iter().zip(&natural).any(|(w, n)| w < n) {
-        writeln!(out, "(wide values cut to fit the terminal; \\x shows them whole)")?;
+        writeln!(
+            out,
+            "(wide values cut to fit the terminal; \\x shows them whole)"
+        )?;
     }
     Ok(())
 }
 
 fn expanded_records(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<()> {
-    let label = set.columns.iter().map(|c| c.name.width()).max().unwrap_or(0);
-    let value_width = style.width.map(|w| w.saturating_sub(label + 3).max(MIN_COLUMN));
+    let label = set
+        .columns
+        .iter()
+        .map(|c| c.name.width())
+        .max()
+        .unwrap_or(0);
+    let value_width = style
+        .width
+        .map(|w| w.saturating_sub(label + 3).max(MIN_COLUMN));
     for (n, row) in set.rows.iter().enumerate() {
         let title = format!("-[ RECORD {} ]", n + 1);
         let rule_width = style.width.unwrap_or(label + 20).min(label + 3 + 40);
-        writeln!(out, "{title}{}", "-".repeat(rule_width.saturating_sub(title.len())))?;
+        writeln!(
+            out,
+            "{title}{}",
+            "-".repeat(rule_width.saturating_sub(title.len()))
+        )?;
         for (column, value) in set.columns.iter().zip(row) {
             for (i, line) in cell_lines(value, style).into_iter().enumerate() {
                 let name = if i == 0 { column.name.as_str() } else { "" };
@@ -315,7 +332,13 @@ fn markdown(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<(
     let rule: Vec<&str> = set
         .columns
         .iter()
-        .map(|c| if c.kind == Kind::Number { "---:" } else { "---" })
+        .map(|c| {
+            if c.kind == Kind::Number {
+                "---:"
+            } else {
+                "---"
+            }
+        })
         .collect();
     writeln!(out, "|{}|", rule.join("|"))?;
     for row in &set.rows {
@@ -385,9 +408,14 @@ mod tests {
         wide.rows[0][2] = Some("x".repeat(200));
         let text = shown(&wide, &style(Some(40)));
         assert!(text.lines().all(|l| l.width() <= 40), "{text}");
-        assert!(text.contains('…') && text.contains("\\x shows them whole"), "{text}");
+        assert!(
+            text.contains('…') && text.contains("\\x shows them whole"),
+            "{text}"
+        );
         let many = ResultSet::new(
-            (0..30).map(|i| Column::text(&format!("column_{i}"))).collect(),
+            (0..30)
+                .map(|i| Column::text(&format!("column_{i}")))
+                .collect(),
             vec![(0..30).map(|i| Some(i.to_string())).collect()],
         );
         let text = shown(&many, &style(Some(60)));
@@ -399,7 +427,10 @@ mod tests {
     fn capped_results_say_how_many_rows_there_were() {
         let mut capped = set();
         capped.total_rows = 1000;
-        assert!(shown(&capped, &style(None)).ends_with("(1000 rows, first 2 shown; \\pset maxrows 0 shows all)\n"));
+        assert!(
+            shown(&capped, &style(None))
+                .ends_with("(1000 rows, first 2 shown; \\pset maxrows 0 shows all)\n")
+        );
     }
 
     #[test]
