@@ -8,9 +8,8 @@ use strata::cli::{Cli, run};
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| {
-                "warn,strata::serve=info,deltalake_core::operations::merge=error".into()
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| "warn,strata::serve=info,deltalake_core::operations::merge=error".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

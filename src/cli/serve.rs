@@ -68,10 +68,7 @@ pub fn passwd() -> Result<()> {
         eprint!("password: ");
     }
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password")?;
+    stdin.lock().read_line(&mut line).context("reading the password")?;
     let password = line.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
         bail!("empty password");

@@ -243,7 +243,7 @@ impl Backend for Embedded {
             .collect();
         let delta = match self.delta(table).await? {
             Some(loaded) => Some(DeltaState {
-                version: loaded.version().unwrap_or_default() as u64,
+                version: loaded.version().unwrap_or_default(),
                 files: loaded
                     .snapshot()
                     .map_err(query_error)?
@@ -264,7 +264,7 @@ impl Backend for Embedded {
         let Some(loaded) = self.delta(table).await? else {
             return Err(ReplError::Usage(format!("{table} is not a Delta table")));
         };
-        let latest = loaded.version().unwrap_or_default() as u64;
+        let latest = loaded.version().unwrap_or_default();
         let commits: Vec<_> = loaded
             .history(None)
             .try_collect()

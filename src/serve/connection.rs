@@ -104,11 +104,7 @@ impl Connection {
     }
 
     /// The startup packet: limits and requirements first, then the password exchange.
-    async fn on_startup_packet<C>(
-        &self,
-        client: &mut C,
-        startup: &pgwire::messages::startup::Startup,
-    ) -> PgWireResult<()>
+    async fn on_startup_packet<C>(&self, client: &mut C, startup: &pgwire::messages::startup::Startup) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -129,11 +125,7 @@ impl Connection {
                 "this server requires SSL: connect with sslmode=require",
             ));
         }
-        let user = client
-            .metadata()
-            .get(METADATA_USER)
-            .cloned()
-            .unwrap_or_default();
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
         let database = client
             .metadata()
             .get(METADATA_DATABASE)
@@ -150,9 +142,9 @@ impl Connection {
         if matches!(self.server.auth, AuthPolicy::Scram(_)) {
             *self.login.lock() = Some(Login::Started);
             client
-                .send(PgWireBackendMessage::Authentication(Authentication::SASL(
-                    vec!["SCRAM-SHA-256".to_string()],
-                )))
+                .send(PgWireBackendMessage::Authentication(Authentication::SASL(vec![
+                    "SCRAM-SHA-256".to_string(),
+                ])))
                 .await?;
             Ok(())
         } else {
@@ -161,11 +153,7 @@ impl Connection {
     }
 
     /// SCRAM-SHA-256: client-first, then client-final.
-    async fn on_password<C>(
-        &self,
-        client: &mut C,
-        message: PasswordMessageFamily,
-    ) -> PgWireResult<()>
+    async fn on_password<C>(&self, client: &mut C, message: PasswordMessageFamily) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -175,10 +163,7 @@ impl Connection {
             self.server.metrics.connection_refused();
             fatal(
                 sqlstate::INVALID_PASSWORD,
-                format!(
-                    "password authentication failed for user \"{}\"",
-                    self.user_name()
-                ),
+                format!("password authentication failed for user \"{}\"", self.user_name()),
             )
         };
         let state = self.login.lock().take();
@@ -207,9 +192,9 @@ impl Connection {
                 let response = message.into_sasl_response()?;
                 let server_final = awaiting.finish(&response.data).map_err(|_| refused())?;
                 client
-                    .feed(PgWireBackendMessage::Authentication(
-                        Authentication::SASLFinal(server_final.into()),
-                    ))
+                    .feed(PgWireBackendMessage::Authentication(Authentication::SASLFinal(
+                        server_final.into(),
+                    )))
                     .await?;
                 self.logged_in(client).await
             }
@@ -225,10 +210,7 @@ impl Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let ctx = self.server.new_session().await.map_err(|e| {
-            fatal(
-                sqlstate::INTERNAL_ERROR,
-                format!("cannot open the lake: {e}"),
-            )
+            fatal(sqlstate::INTERNAL_ERROR, format!("cannot open the lake: {e}"))
         })?;
         let startup: Vec<(String, String)> = client
             .metadata()
@@ -237,8 +219,9 @@ impl Connection {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let settings = Settings::new(&self.server.options, &startup);
-        super::apply::session_settings(&ctx, &settings)
-            .map_err(|e| fatal(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
+        super::apply::session_settings(&ctx, &settings).map_err(|e| {
+            fatal(sqlstate::INVALID_PARAMETER_VALUE, e.to_string())
+        })?;
         self.planner.start(ctx, self.server.lake().clone());
         self.planner
             .update_travel(super::query::default_schema_of(&settings), None);
@@ -292,20 +275,14 @@ pub struct Handlers(pub Arc<Connection>);
 
 #[async_trait]
 impl StartupHandler for Connection {
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match message {
-            PgWireFrontendMessage::Startup(ref startup) => {
-                self.on_startup_packet(client, startup).await
-            }
+            PgWireFrontendMessage::Startup(ref startup) => self.on_startup_packet(client, startup).await,
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
                 self.on_password(client, message).await
             }

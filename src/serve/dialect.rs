@@ -9,9 +9,8 @@ use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByKind, Query, Select, SelectItem,
-    SetExpr, Statement, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions,
+    Expr, FunctionArgumentClause, GroupByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, ValueWithSpan, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, Statement, Value, VisitMut, VisitorMut, visit_expressions,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -157,11 +156,7 @@ fn plain_args(f: &Function) -> Option<Vec<&Expr>> {
 /// `generate_subscripts(a, d)` (SQLAlchemy's key reflection, next to `unnest(a)`) is the
 /// set `1..array_length(a, d)`: unnest that series, which zips with the other unnest.
 fn generate_subscripts(f: &Function) -> Option<Expr> {
-    if !f
-        .name
-        .to_string()
-        .eq_ignore_ascii_case("generate_subscripts")
-    {
+    if !f.name.to_string().eq_ignore_ascii_case("generate_subscripts") {
         return None;
     }
     let [array, dimension] = plain_args(f)?[..] else {
@@ -169,18 +164,14 @@ fn generate_subscripts(f: &Function) -> Option<Expr> {
     };
     let one = Expr::value(Value::Number("1".into(), false));
     let length = call("array_length", vec![array.clone(), dimension.clone()]);
-    Some(call(
-        "unnest",
-        vec![call("generate_series", vec![one, length])],
-    ))
+    Some(call("unnest", vec![call("generate_series", vec![one, length])]))
 }
 
 /// DataFusion's LIKE escapes with backslash only: `p ESCAPE 'c'` becomes PostgreSQL's
 /// `like_escape(p, 'c')`, which rewrites the pattern to backslash escapes (the pattern may
 /// be a bound parameter, so this happens when the query runs).
 fn translate_like_escape(pattern: &mut Box<Expr>, escape_char: &mut Option<ValueWithSpan>) {
-    let Some(escape) =
-        escape_char.take_if(|e| !matches!(&e.value, Value::SingleQuotedString(c) if c == "\\"))
+    let Some(escape) = escape_char.take_if(|e| !matches!(&e.value, Value::SingleQuotedString(c) if c == "\\"))
     else {
         return;
     };
@@ -221,7 +212,8 @@ fn array_of_subquery(f: &Function) -> Option<Expr> {
         && let FunctionArguments::List(list) = &mut agg.args
         && let OrderByKind::Expressions(exprs) = order_by.kind
     {
-        list.clauses.push(FunctionArgumentClause::OrderBy(exprs));
+        list.clauses
+            .push(FunctionArgumentClause::OrderBy(exprs));
     }
     *item = agg;
     Some(Expr::Subquery(query))
@@ -229,19 +221,8 @@ fn array_of_subquery(f: &Function) -> Option<Expr> {
 
 /// Aggregates DataFusion knows, which make a scalar subquery return one row already.
 const AGGREGATES: &[&str] = &[
-    "count",
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "array_agg",
-    "string_agg",
-    "bool_and",
-    "bool_or",
-    "every",
-    "first_value",
-    "last_value",
-    "json_agg",
+    "count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or",
+    "every", "first_value", "last_value", "json_agg",
 ];
 
 /// PostgreSQL runs a correlated scalar subquery per row and requires at most one row;

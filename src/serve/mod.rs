@@ -91,13 +91,9 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics_task = metrics_listener.map(|listener| {
         let mut stop = stop_rx.clone();
-        tokio::spawn(metrics::serve_http(
-            listener,
-            Arc::clone(&metrics),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        ))
+        tokio::spawn(metrics::serve_http(listener, Arc::clone(&metrics), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
     });
     let server = Arc::new(server::Server::new(
         options,

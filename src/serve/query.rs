@@ -5,11 +5,12 @@ use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
+use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
+use pgwire::types::format::FormatOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -27,11 +28,10 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
-use pgwire::types::format::FormatOptions;
 
 use super::connection::{Connection, REPORTED};
-use super::cursor::Cursors;
 use super::errors::{from_datafusion, sqlstate, user_error};
+use super::cursor::Cursors;
 use super::interrupt::Guard;
 use super::log::QueryLog;
 use super::settings::{AS_OF_RUN, Settings};
@@ -154,9 +154,10 @@ fn refuse_writes(plan: &LogicalPlan) -> PgWireResult<()> {
     plan.apply(|node| {
         let write = match node {
             LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => true,
-            LogicalPlan::Ddl(ddl) => {
-                !matches!(ddl, DdlStatement::CreateView(_) | DdlStatement::DropView(_))
-            }
+            LogicalPlan::Ddl(ddl) => !matches!(
+                ddl,
+                DdlStatement::CreateView(_) | DdlStatement::DropView(_)
+            ),
             _ => false,
         };
         if write {
@@ -243,16 +244,10 @@ impl QueryParser for Planner {
         let format = column_format.unwrap_or(&Format::UnifiedText);
         match (&stmt.command, &stmt.plan) {
             (Command::Query(_), Some(plan)) if !matches!(plan, LogicalPlan::Ddl(_)) => {
-                arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                    plan.schema().as_arrow(),
-                    format,
-                    None,
-                )
+                arrow_pg::datatypes::arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, None)
             }
             (Command::Fetch { .. }, _) => match &stmt.fetched {
-                Some(schema) => {
-                    arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
-                }
+                Some(schema) => arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None),
                 None => Ok(Vec::new()),
             },
             (Command::Show { name }, _) => Ok(vec![text_field(name)]),
@@ -299,10 +294,7 @@ fn text_rows(fields: Vec<FieldInfo>, rows: Vec<Vec<String>>) -> Response {
         }
         Ok(encoder.take_row())
     });
-    Response::Query(QueryResponse::new(
-        fields,
-        stream::iter(rows.collect::<Vec<_>>()),
-    ))
+    Response::Query(QueryResponse::new(fields, stream::iter(rows.collect::<Vec<_>>())))
 }
 
 impl Connection {
@@ -371,7 +363,10 @@ impl Connection {
             }
             Command::ShowAll => {
                 let rows = self.with_settings(|s| {
-                    Ok(s.all().into_iter().map(|(n, v, d)| vec![n, v, d]).collect())
+                    Ok(s.all()
+                        .into_iter()
+                        .map(|(n, v, d)| vec![n, v, d])
+                        .collect())
                 })?;
                 Ok(text_rows(show_all_fields(), rows))
             }
@@ -407,12 +402,7 @@ impl Connection {
         f(settings)
     }
 
-    async fn set<C>(
-        &self,
-        client: &mut C,
-        name: &str,
-        value: Option<&str>,
-    ) -> PgWireResult<Response>
+    async fn set<C>(&self, client: &mut C, name: &str, value: Option<&str>) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -421,10 +411,7 @@ impl Connection {
         let ctx = self.planner.session()?;
         if name.to_ascii_lowercase().starts_with("datafusion.") {
             let value = value.ok_or_else(|| {
-                user_error(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
-                    "RESET of datafusion options",
-                )
+                user_error(sqlstate::FEATURE_NOT_SUPPORTED, "RESET of datafusion options")
             })?;
             apply::datafusion_option(ctx, &name.to_ascii_lowercase(), value)
                 .map_err(|e| user_error(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
@@ -466,8 +453,9 @@ impl Connection {
     /// The session's timeout and value formats, a log line and an interrupt guard for a
     /// statement about to run.
     fn begin(&self, sql: &str) -> PgWireResult<(Guard, QueryLog, Arc<FormatOptions>)> {
-        let (timeout, options) =
-            self.with_settings(|s| Ok((s.statement_timeout(), results::format_options(s))))?;
+        let (timeout, options) = self.with_settings(|s| {
+            Ok((s.statement_timeout(), results::format_options(s)))
+        })?;
         let log = QueryLog::start(
             self.peer,
             self.user_name(),
@@ -482,12 +470,7 @@ impl Connection {
 
     /// Runs a planned query; its rows (COPY data, or a cursor's) flow to the client as they
     /// come.
-    async fn run(
-        &self,
-        sql: &str,
-        plan: LogicalPlan,
-        output: Output<'_>,
-    ) -> PgWireResult<Response> {
+    async fn run(&self, sql: &str, plan: LogicalPlan, output: Output<'_>) -> PgWireResult<Response> {
         let ctx = self.planner.session()?;
         let (guard, mut log, options) = self.begin(sql)?;
         let ddl_tag = match &plan {
@@ -499,19 +482,11 @@ impl Connection {
         };
         let started = guard
             .run(async {
-                let frame = ctx
-                    .execute_logical_plan(plan)
-                    .await
-                    .map_err(from_datafusion)?;
-                let physical = frame
-                    .create_physical_plan()
-                    .await
-                    .map_err(from_datafusion)?;
-                let stream = datafusion::physical_plan::execute_stream(
-                    Arc::clone(&physical),
-                    ctx.task_ctx(),
-                )
-                .map_err(from_datafusion)?;
+                let frame = ctx.execute_logical_plan(plan).await.map_err(from_datafusion)?;
+                let physical = frame.create_physical_plan().await.map_err(from_datafusion)?;
+                let stream =
+                    datafusion::physical_plan::execute_stream(Arc::clone(&physical), ctx.task_ctx())
+                        .map_err(from_datafusion)?;
                 Ok((physical, stream))
             })
             .await;
@@ -528,11 +503,7 @@ impl Connection {
             return Ok(Response::Execution(Tag::new(tag)));
         }
         let fields = |format: &Format| -> PgWireResult<Arc<Vec<FieldInfo>>> {
-            Ok(Arc::new(results::fields(
-                &stream.schema(),
-                format,
-                options.clone(),
-            )?))
+            Ok(Arc::new(results::fields(&stream.schema(), format, options.clone())?))
         };
         Ok(match output {
             Output::Rows(format) => {
@@ -541,9 +512,7 @@ impl Connection {
             }
             Output::Copy { csv, header } => {
                 let fields = fields(&Format::UnifiedText)?;
-                Response::CopyOut(results::copy_response(
-                    stream, fields, csv, header, guard, log,
-                ))
+                Response::CopyOut(results::copy_response(stream, fields, csv, header, guard, log))
             }
             Output::Cursor(name) => {
                 self.planner.cursors.declare(name, stream).await?;
@@ -613,13 +582,7 @@ impl SimpleQueryHandler for Connection {
         for statement in statements {
             let sql = statement.to_string();
             match self
-                .answer(
-                    client,
-                    &sql,
-                    Command::of(statement),
-                    None,
-                    &Format::UnifiedText,
-                )
+                .answer(client, &sql, Command::of(statement), None, &Format::UnifiedText)
                 .await
             {
                 Ok(response) => responses.push(response),
@@ -660,11 +623,8 @@ impl ExtendedQueryHandler for Connection {
             && client.portal_store().get_portal(name).is_none()
             && let Ok(schema) = self.planner.cursors.schema(name).await
         {
-            let fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(
-                &schema,
-                &Format::UnifiedText,
-                None,
-            )?;
+            let fields =
+                arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None)?;
             return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
         }
         self._on_describe(client, message).await

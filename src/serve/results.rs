@@ -103,7 +103,8 @@ pub fn copy_response(
         .map(move |batch| match batch {
             Ok(batch) => {
                 let mut rows = copy_rows(&mut encoder, &batch, &copy_fields);
-                if let (Some(header), Some(Ok(first))) = (pending_header.take(), rows.first_mut()) {
+                if let (Some(header), Some(Ok(first))) = (pending_header.take(), rows.first_mut())
+                {
                     let mut data = header.into_bytes();
                     data.extend_from_slice(&first.data);
                     *first = CopyData::new(Bytes::from(data));
@@ -125,7 +126,13 @@ fn copy_rows(
     (0..batch.num_rows())
         .map(|row| {
             for (col, field) in fields.iter().enumerate() {
-                encode_value(encoder, batch.column(col), row, schema.field(col), field)?;
+                encode_value(
+                    encoder,
+                    batch.column(col),
+                    row,
+                    schema.field(col),
+                    field,
+                )?;
             }
             Ok(Encoder::take_row(encoder))
         })

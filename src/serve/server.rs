@@ -73,11 +73,7 @@ impl Server {
     }
 
     /// The cancel key of a logged-in connection.
-    pub(super) fn register<C: ClientInfo>(
-        &self,
-        client: &C,
-        conn: &Connection,
-    ) -> (i32, SecretKey) {
+    pub(super) fn register<C: ClientInfo>(&self, client: &C, conn: &Connection) -> (i32, SecretKey) {
         let key = self.pids.generate(client);
         let _ = conn.cancel_key.set(key.clone());
         key

@@ -16,12 +16,12 @@ pub const AS_OF_RUN: &str = "strata.as_of_run";
 
 /// Known parameters: canonical name, default, description. Names compare case-insensitively.
 const KNOWN: &[(&str, &str, &str)] = &[
+    ("application_name", "", "Name of the connecting application."),
     (
-        "application_name",
-        "",
-        "Name of the connecting application.",
+        "bytea_output",
+        "hex",
+        "Output format of bytea values.",
     ),
-    ("bytea_output", "hex", "Output format of bytea values."),
     ("client_encoding", "UTF8", "The client's character set."),
     (
         "client_min_messages",
@@ -61,15 +61,15 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("lc_numeric", "C", "Number formatting."),
     ("lc_time", "C", "Date and time formatting."),
     ("lock_timeout", "0", "Lock wait timeout."),
-    ("max_identifier_length", "63", "Longest identifier length."),
+    (
+        "max_identifier_length",
+        "63",
+        "Longest identifier length.",
+    ),
     ("row_security", "on", "Row security."),
     ("search_path", "\"$user\", public", "Schema search order."),
     ("server_encoding", "UTF8", "The server's character set."),
-    (
-        "server_version",
-        SERVER_VERSION,
-        "PostgreSQL version reported.",
-    ),
+    ("server_version", SERVER_VERSION, "PostgreSQL version reported."),
     (
         "server_version_num",
         SERVER_VERSION_NUM,
@@ -96,11 +96,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "on",
         "The current transaction is read-only.",
     ),
-    (
-        AS_OF_RUN,
-        "",
-        "Read every lake table as a given run left it.",
-    ),
+    (AS_OF_RUN, "", "Read every lake table as a given run left it."),
 ];
 
 /// A `SET` that cannot be applied.
@@ -261,9 +257,9 @@ fn normalize(name: &str, value: &str) -> Result<String, SettingError> {
         value: value.to_string(),
     };
     match name {
-        "statement_timeout" | "idle_session_timeout" | "lock_timeout" => duration_ms(value)
-            .map(|ms| ms.to_string())
-            .ok_or_else(invalid),
+        "statement_timeout" | "idle_session_timeout" | "lock_timeout" => {
+            duration_ms(value).map(|ms| ms.to_string()).ok_or_else(invalid)
+        }
         "client_encoding" => match value.to_ascii_uppercase().replace('-', "").as_str() {
             "UTF8" | "UNICODE" => Ok("UTF8".to_string()),
             // Everything Strata sends is UTF-8; PostgreSQL would transcode.
@@ -307,9 +303,8 @@ fn duration_ms(value: &str) -> Option<u64> {
 /// A fixed UTC offset as `SET TIME ZONE` accepts it (`+02:00`, `-5`).
 fn is_fixed_offset(tz: &str) -> bool {
     tz.strip_prefix(['+', '-']).is_some_and(|rest| {
-        rest.split(':').all(|part| {
-            !part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit())
-        })
+        rest.split(':')
+            .all(|part| !part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit()))
     })
 }
 
@@ -323,24 +318,15 @@ mod tests {
             &ServerConfig::default(),
             &[("application_name".into(), "psql".into())],
         );
-        assert_eq!(
-            s.show("APPLICATION_NAME").unwrap(),
-            ("application_name".into(), "psql".into())
-        );
+        assert_eq!(s.show("APPLICATION_NAME").unwrap(), ("application_name".into(), "psql".into()));
         s.set("datestyle", Some("ISO, DMY")).unwrap();
         assert_eq!(s.show("DateStyle").unwrap().1, "ISO, DMY");
         s.set("statement_timeout", Some("5s")).unwrap();
         assert_eq!(s.statement_timeout(), Some(Duration::from_secs(5)));
         s.set("statement_timeout", None).unwrap();
         assert_eq!(s.statement_timeout(), None);
-        assert!(matches!(
-            s.set("no_such_thing", Some("1")),
-            Err(SettingError::Unknown(_))
-        ));
-        assert!(matches!(
-            s.set("server_version", Some("1")),
-            Err(SettingError::ReadOnly { .. })
-        ));
+        assert!(matches!(s.set("no_such_thing", Some("1")), Err(SettingError::Unknown(_))));
+        assert!(matches!(s.set("server_version", Some("1")), Err(SettingError::ReadOnly { .. })));
         s.set("strata.as_of_run", Some("abc")).unwrap();
         assert_eq!(s.get(AS_OF_RUN), Some("abc"));
         s.set("search_path", Some("gold, public")).unwrap();

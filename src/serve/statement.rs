@@ -15,52 +15,27 @@ pub enum Command {
     /// Planned and run by DataFusion (SELECT, EXPLAIN, temporary views…).
     Query(Box<Statement>),
     /// `SET name = value` (`None`: `TO DEFAULT`).
-    Set {
-        name: String,
-        value: Option<String>,
-    },
-    Reset {
-        name: Option<String>,
-    },
-    Show {
-        name: String,
-    },
+    Set { name: String, value: Option<String> },
+    Reset { name: Option<String> },
+    Show { name: String },
     ShowAll,
     Begin,
     Commit,
     Rollback,
     /// `COPY (query) TO STDOUT`.
-    CopyOut {
-        query: Box<Statement>,
-        csv: bool,
-        header: bool,
-    },
+    CopyOut { query: Box<Statement>, csv: bool, header: bool },
     /// `DECLARE name CURSOR FOR query`.
-    Declare {
-        name: String,
-        query: Box<Statement>,
-    },
+    Declare { name: String, query: Box<Statement> },
     /// `FETCH [FORWARD] n FROM name`; `None` fetches the rest.
-    Fetch {
-        name: String,
-        count: Option<u64>,
-    },
+    Fetch { name: String, count: Option<u64> },
     /// `CLOSE name` / `CLOSE ALL`.
-    Close {
-        name: Option<String>,
-    },
+    Close { name: Option<String> },
     /// Accepted and ignored: DISCARD, DEALLOCATE, LISTEN and the like, which drivers send.
-    Ignored {
-        tag: &'static str,
-    },
+    Ignored { tag: &'static str },
     /// Refused: the statement would change the lake (SQLSTATE 25006).
-    Write {
-        what: String,
-    },
+    Write { what: String },
     /// Refused: valid SQL Strata does not do.
-    Unsupported {
-        what: String,
-    },
+    Unsupported { what: String },
 }
 
 impl Command {
@@ -90,9 +65,7 @@ impl Command {
                 }
             }
             Statement::Commit { .. } => Command::Commit,
-            Statement::Rollback {
-                savepoint: None, ..
-            } => Command::Rollback,
+            Statement::Rollback { savepoint: None, .. } => Command::Rollback,
             Statement::Copy {
                 source,
                 to: true,
@@ -197,11 +170,7 @@ fn select_from(table: &ObjectName, columns: &[Ident]) -> Option<Statement> {
     let columns = if columns.is_empty() {
         "*".to_string()
     } else {
-        columns
-            .iter()
-            .map(Ident::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        columns.iter().map(Ident::to_string).collect::<Vec<_>>().join(", ")
     };
     let sql = format!("SELECT {columns} FROM {table}");
     let mut parsed = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
@@ -211,11 +180,7 @@ fn select_from(table: &ObjectName, columns: &[Ident]) -> Option<Statement> {
 /// Writes and DDL are refused as read-only; the rest is unsupported.
 fn classify_other(statement: Statement) -> Command {
     let text = statement.to_string();
-    let what: String = text
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let what: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     match statement {
         Statement::Insert(_)
         | Statement::Update { .. }
@@ -310,12 +275,7 @@ fn set_value(values: &[Expr]) -> Option<String> {
 
 fn show_command(variable: &[Ident]) -> Command {
     let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
-    match words
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["all"] => Command::ShowAll,
         ["transaction", "isolation", "level"] => Command::Show {
             name: "transaction_isolation".to_string(),
@@ -356,54 +316,26 @@ mod tests {
             Command::Set { value: Some(v), .. } if v == "gold, public"));
         assert!(matches!(command("SET TIME ZONE 'UTC'"),
             Command::Set { name, .. } if name == "TimeZone"));
-        assert!(matches!(
-            command("SET application_name TO DEFAULT"),
-            Command::Set { value: None, .. }
-        ));
+        assert!(matches!(command("SET application_name TO DEFAULT"),
+            Command::Set { value: None, .. }));
         assert!(matches!(command("SHOW TRANSACTION ISOLATION LEVEL"),
             Command::Show { name } if name == "transaction_isolation"));
         assert!(matches!(command("SHOW ALL"), Command::ShowAll));
         assert!(matches!(command("BEGIN READ ONLY"), Command::Begin));
-        assert!(matches!(
-            command("START TRANSACTION READ WRITE"),
-            Command::Write { .. }
-        ));
+        assert!(matches!(command("START TRANSACTION READ WRITE"), Command::Write { .. }));
         assert!(matches!(command("COMMIT"), Command::Commit));
         assert!(matches!(command("ROLLBACK"), Command::Rollback));
-        assert!(matches!(
-            command("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)"),
-            Command::CopyOut {
-                csv: true,
-                header: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            command("COPY gold.t TO STDOUT"),
-            Command::CopyOut { csv: false, .. }
-        ));
-        assert!(matches!(
-            command("RESET ALL"),
-            Command::Reset { name: None }
-        ));
+        assert!(matches!(command("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)"),
+            Command::CopyOut { csv: true, header: true, .. }));
+        assert!(matches!(command("COPY gold.t TO STDOUT"), Command::CopyOut { csv: false, .. }));
+        assert!(matches!(command("RESET ALL"), Command::Reset { name: None }));
         assert!(matches!(command("DISCARD ALL"), Command::Ignored { .. }));
         assert!(matches!(command("DECLARE c CURSOR FOR SELECT 1"),
             Command::Declare { name, .. } if name == "c"));
-        assert!(matches!(
-            command("FETCH FORWARD 10 FROM c"),
-            Command::Fetch {
-                count: Some(10),
-                ..
-            }
-        ));
-        assert!(matches!(
-            command("FETCH ALL FROM c"),
-            Command::Fetch { count: None, .. }
-        ));
-        assert!(matches!(
-            command("CLOSE c"),
-            Command::Close { name: Some(_) }
-        ));
+        assert!(matches!(command("FETCH FORWARD 10 FROM c"),
+            Command::Fetch { count: Some(10), .. }));
+        assert!(matches!(command("FETCH ALL FROM c"), Command::Fetch { count: None, .. }));
+        assert!(matches!(command("CLOSE c"), Command::Close { name: Some(_) }));
     }
 
     #[test]
@@ -422,10 +354,7 @@ mod tests {
         ] {
             assert!(matches!(command(sql), Command::Write { .. }), "{sql}");
         }
-        assert!(matches!(
-            command("CREATE TEMPORARY VIEW v AS SELECT 1"),
-            Command::Query(_)
-        ));
+        assert!(matches!(command("CREATE TEMPORARY VIEW v AS SELECT 1"), Command::Query(_)));
         assert!(matches!(command("SELECT 1"), Command::Query(_)));
     }
 }

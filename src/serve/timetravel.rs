@@ -9,8 +9,8 @@ use std::ops::ControlFlow;
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableVersion, Value, VisitMut,
-    VisitorMut,
+    Expr, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableVersion, Value,
+    VisitMut, VisitorMut,
 };
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use pgwire::error::PgWireError;
@@ -56,10 +56,7 @@ pub async fn pins_of_run(lake: &Lake, run_id: &str) -> Result<Pins, PgWireError>
             continue;
         };
         let key = (schema.to_string(), table.to_string());
-        if latest
-            .get(&key)
-            .is_none_or(|(at, _)| *at <= record.started_at)
-        {
+        if latest.get(&key).is_none_or(|(at, _)| *at <= record.started_at) {
             latest.insert(key, (record.started_at, version));
         }
     }
@@ -149,13 +146,7 @@ fn collect(
     impl VisitorMut for Collect<'_> {
         type Break = PgWireError;
         fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<PgWireError> {
-            if let TableFactor::Table {
-                name,
-                version,
-                args: None,
-                ..
-            } = factor
-            {
+            if let TableFactor::Table { name, version, args: None, .. } = factor {
                 match versioned(name, version, self.default_schema, self.pins) {
                     Ok(Some(r)) => self.found.push(r),
                     Ok(None) => {}
@@ -225,10 +216,7 @@ async fn register(
         At::Timestamp(t) => format!("t{}", t.timestamp_micros()),
     };
     let name = format!("__{}_{}_{label}", reference.schema, reference.table);
-    if ctx
-        .table_exist(format!("{PUBLIC}.{name}").as_str())
-        .unwrap_or(false)
-    {
+    if ctx.table_exist(format!("{PUBLIC}.{name}").as_str()).unwrap_or(false) {
         return Ok(name);
     }
     let path = layout::model_table(&reference.schema, &reference.table);
@@ -318,9 +306,7 @@ fn timestamp(expr: &Expr) -> Result<DateTime<Utc>, PgWireError> {
     text.and_then(|t| parse_timestamp(&t)).ok_or_else(|| {
         user_error(
             sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "TIMESTAMP AS OF takes a timestamp literal like '2026-11-21 10:00:00', not {expr}"
-            ),
+            format!("TIMESTAMP AS OF takes a timestamp literal like '2026-11-21 10:00:00', not {expr}"),
         )
     })
 }
@@ -330,11 +316,7 @@ fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc());
         }

@@ -185,12 +185,7 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
     let database = text(Some(crate::session::CATALOG));
     let functions = vec![
         function("version", none(), DataType::Utf8, constant(version)),
-        function(
-            "current_database",
-            none(),
-            DataType::Utf8,
-            constant(database),
-        ),
+        function("current_database", none(), DataType::Utf8, constant(database)),
         function("current_schema", none(), DataType::Utf8, |c| {
             Ok(ColumnarValue::Scalar(text(Some(&c.default_schema()))))
         }),
@@ -239,8 +234,9 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
                 let snapshot = live.latest().unwrap_or_default();
                 let default_schema = c.default_schema();
                 c.bools(|row| {
-                    let visible = relation_of(c, &snapshot, row)?
-                        .map(|r| r.schema == default_schema || r.schema == PG_CATALOG);
+                    let visible = relation_of(c, &snapshot, row)?.map(|r| {
+                        r.schema == default_schema || r.schema == PG_CATALOG
+                    });
                     Ok(visible)
                 })
             }
@@ -250,8 +246,7 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
             none(),
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             |_| {
-                let at =
-                    TimestampMicrosecondArray::from(vec![*STARTED_MICROS]).with_timezone("UTC");
+                let at = TimestampMicrosecondArray::from(vec![*STARTED_MICROS]).with_timezone("UTC");
                 Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&at, 0)?))
             },
         ),
@@ -310,27 +305,12 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
         ctx.register_udf(function(name, any(), DataType::Utf8, constant(text(None))));
     }
     for name in ["inet_server_port", "inet_client_port"] {
-        ctx.register_udf(function(
-            name,
-            any(),
-            DataType::Int32,
-            constant(ScalarValue::Int32(None)),
-        ));
+        ctx.register_udf(function(name, any(), DataType::Int32, constant(ScalarValue::Int32(None))));
     }
     for name in ["pg_table_size", "pg_indexes_size"] {
-        ctx.register_udf(function(
-            name,
-            any(),
-            DataType::Int64,
-            constant(ScalarValue::Int64(None)),
-        ));
+        ctx.register_udf(function(name, any(), DataType::Int64, constant(ScalarValue::Int64(None))));
     }
-    ctx.register_udf(function(
-        "json_build_object",
-        any(),
-        DataType::Utf8,
-        json_build_object,
-    ));
+    ctx.register_udf(function("json_build_object", any(), DataType::Utf8, json_build_object));
     ctx.register_udf(function("like_escape", any(), DataType::Utf8, |c| {
         c.texts(|row| {
             let (Some(pattern), Some(escape)) = (c.text(0, row)?, c.text(1, row)?) else {
@@ -348,15 +328,10 @@ fn relation_function(
     f: fn(&Call, &Snapshot, usize) -> Result<Option<String>>,
 ) -> ScalarUDF {
     let live = Arc::clone(live);
-    function(
-        name,
-        Signature::variadic_any(Volatility::Stable),
-        DataType::Utf8,
-        move |c| {
-            let snapshot = live.latest().unwrap_or_default();
-            c.texts(|row| f(c, &snapshot, row))
-        },
-    )
+    function(name, Signature::variadic_any(Volatility::Stable), DataType::Utf8, move |c| {
+        let snapshot = live.latest().unwrap_or_default();
+        c.texts(|row| f(c, &snapshot, row))
+    })
 }
 
 fn relation_of<'s>(

@@ -93,7 +93,12 @@ impl InformationSchema {
             (
                 "columns",
                 table(
-                    &["table_catalog", "table_schema", "table_name", "column_name"],
+                    &[
+                        "table_catalog",
+                        "table_schema",
+                        "table_name",
+                        "column_name",
+                    ],
                     vec![
                         int("ordinal_position"),
                         text("column_default"),
@@ -169,10 +174,7 @@ fn tables(s: &Snapshot) -> Vec<ArrayRef> {
         repeat_text(Some(CATALOG), n),
         texts(r.iter().map(|r| Some(r.schema.as_str()))),
         texts(r.iter().map(|r| Some(r.name.as_str()))),
-        texts(
-            r.iter()
-                .map(|r| Some(if r.view { "VIEW" } else { "BASE TABLE" })),
-        ),
+        texts(r.iter().map(|r| Some(if r.view { "VIEW" } else { "BASE TABLE" }))),
         repeat_text(None, n),
         repeat_text(None, n),
         repeat_text(None, n),
@@ -262,10 +264,7 @@ fn columns(s: &Snapshot) -> Vec<ArrayRef> {
         texts(rows.iter().map(|r| Some(r.2.name().as_str()))),
         ints(rows.iter().map(|r| r.1 as i32)),
         repeat_text(None, n),
-        texts(
-            rows.iter()
-                .map(|r| Some(if r.2.is_nullable() { "YES" } else { "NO" })),
-        ),
+        texts(rows.iter().map(|r| Some(if r.2.is_nullable() { "YES" } else { "NO" }))),
         texts(rows.iter().map(|r| Some(r.3.data_type.as_str()))),
         // Strings are unbounded text.
         Arc::new(Int32Array::new_null(n)),
@@ -280,9 +279,6 @@ fn columns(s: &Snapshot) -> Vec<ArrayRef> {
         texts(rows.iter().map(|r| Some(r.3.udt_name.as_str()))),
         repeat_text(Some("NO"), n),
         repeat_text(Some("NEVER"), n),
-        texts(
-            rows.iter()
-                .map(|r| Some(if r.0.view { "NO" } else { "YES" })),
-        ),
+        texts(rows.iter().map(|r| Some(if r.0.view { "NO" } else { "YES" }))),
     ]
 }

@@ -39,11 +39,12 @@ use live::{INFORMATION_SCHEMA, Live, PG_CATALOG};
 use schema::PgCatalog;
 
 /// PostgreSQL's fixed catalog tables, decoded once and shared by every session.
-static FIXED_UPSTREAM: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> = LazyLock::new(|| {
-    PgCatalogStaticTables::try_new()
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
-});
+static FIXED_UPSTREAM: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> =
+    LazyLock::new(|| {
+        PgCatalogStaticTables::try_new()
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    });
 
 /// The database and role tables, built once.
 static FIXED_OWN: LazyLock<Result<Vec<(&'static str, Arc<dyn TableProvider>)>, String>> =
@@ -57,10 +58,7 @@ fn fixed<T: Clone>(tables: &Result<T, String>) -> Result<T, DataFusionError> {
 
 /// Installs `pg_catalog`, PostgreSQL's `information_schema` and the PostgreSQL functions in
 /// `ctx`, describing its `strata` catalog with `descriptions` as comments.
-pub fn register(
-    ctx: &SessionContext,
-    descriptions: Arc<Descriptions>,
-) -> Result<(), DataFusionError> {
+pub fn register(ctx: &SessionContext, descriptions: Arc<Descriptions>) -> Result<(), DataFusionError> {
     let catalog = ctx.catalog(CATALOG).ok_or_else(|| {
         DataFusionError::Configuration(format!("the session has no catalog {CATALOG}"))
     })?;
@@ -74,10 +72,7 @@ pub fn register(
     )?;
     let mut own = tables::live_tables(&live);
     own.extend(fixed(&FIXED_OWN)?);
-    catalog.register_schema(
-        PG_CATALOG,
-        Arc::new(PgCatalog::new(own, Arc::new(upstream))),
-    )?;
+    catalog.register_schema(PG_CATALOG, Arc::new(PgCatalog::new(own, Arc::new(upstream))))?;
     catalog.register_schema(
         INFORMATION_SCHEMA,
         Arc::new(InformationSchema::new(&live, catalogs)),

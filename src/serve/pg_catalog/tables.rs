@@ -46,18 +46,12 @@ fn nulls(field: &Field, n: usize) -> ArrayRef {
 
 /// The tables built from the snapshot, by name.
 pub fn live_tables(live: &Arc<Live>) -> Vec<(&'static str, Arc<dyn TableProvider>)> {
-    let table =
-        |fields, rows| Arc::new(LiveTable::new(fields, live, rows)) as Arc<dyn TableProvider>;
+    let table = |fields, rows| Arc::new(LiveTable::new(fields, live, rows)) as Arc<dyn TableProvider>;
     vec![
         (
             "pg_namespace",
             table(
-                vec![
-                    int("oid"),
-                    text("nspname"),
-                    int("nspowner"),
-                    text_list("nspacl"),
-                ],
+                vec![int("oid"), text("nspname"), int("nspowner"), text_list("nspacl")],
                 pg_namespace,
             ),
         ),
@@ -66,12 +60,7 @@ pub fn live_tables(live: &Arc<Live>) -> Vec<(&'static str, Arc<dyn TableProvider
         (
             "pg_description",
             table(
-                vec![
-                    int("objoid"),
-                    int("classoid"),
-                    int("objsubid"),
-                    text("description"),
-                ],
+                vec![int("objoid"), int("classoid"), int("objsubid"), text("description")],
                 pg_description,
             ),
         ),
@@ -284,10 +273,7 @@ fn pg_attribute(s: &Snapshot) -> Vec<ArrayRef> {
         ints(a.iter().map(|a| types::type_modifier(a.field.data_type()))),
         bools(a.iter().map(|a| matches!(a.len(), 1 | 2 | 4 | 8))),
         texts(a.iter().map(|a| Some(if a.len() == 8 { "d" } else { "i" }))),
-        texts(
-            a.iter()
-                .map(|a| Some(if a.len() == -1 { "x" } else { "p" })),
-        ),
+        texts(a.iter().map(|a| Some(if a.len() == -1 { "x" } else { "p" }))),
         empty(),
         bools(a.iter().map(|a| !a.field.is_nullable())),
         no(),
@@ -297,13 +283,7 @@ fn pg_attribute(s: &Snapshot) -> Vec<ArrayRef> {
         no(),
         bools(std::iter::repeat_n(true, n)),
         ints(std::iter::repeat_n(0, n)),
-        ints(a.iter().map(|a| {
-            if a.is_text() {
-                DEFAULT_COLLATION_OID
-            } else {
-                0
-            }
-        })),
+        ints(a.iter().map(|a| if a.is_text() { DEFAULT_COLLATION_OID } else { 0 })),
         nulls(&text_list("attacl"), n),
         nulls(&text_list("attoptions"), n),
         nulls(&text_list("attfdwoptions"), n),
@@ -476,13 +456,13 @@ pub fn fixed_tables() -> Result<Vec<(&'static str, Arc<dyn TableProvider>)>> {
         ("pg_index", indexes),
         ("pg_constraint", constraints),
     ]
-    .into_iter()
-    .map(|(name, columns)| {
-        let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
-        let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-        let table = MemTable::try_new(schema, vec![vec![batch]])?;
-        Ok((name, Arc::new(table) as Arc<dyn TableProvider>))
-    })
-    .collect()
+        .into_iter()
+        .map(|(name, columns)| {
+            let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+            let schema = Arc::new(Schema::new(fields));
+            let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+            let table = MemTable::try_new(schema, vec![vec![batch]])?;
+            Ok((name, Arc::new(table) as Arc<dyn TableProvider>))
+        })
+        .collect()
 }

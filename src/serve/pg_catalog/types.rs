@@ -176,17 +176,11 @@ mod tests {
     #[test]
     fn names_follow_postgres() {
         let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
-        assert_eq!(
-            format_type(pg_type(&ts).oid(), -1).unwrap(),
-            "timestamp without time zone"
-        );
+        assert_eq!(format_type(pg_type(&ts).oid(), -1).unwrap(), "timestamp without time zone");
         let list = DataType::new_list(DataType::Int64, true);
         assert_eq!(pg_type(&list).name(), "_int8");
         assert_eq!(format_type(pg_type(&list).oid(), -1).unwrap(), "bigint[]");
         assert_eq!(information_schema_name(&pg_type(&list)), "ARRAY");
-        assert_eq!(
-            information_schema_name(&pg_type(&DataType::Utf8View)),
-            "text"
-        );
+        assert_eq!(information_schema_name(&pg_type(&DataType::Utf8View)), "text");
     }
 }
