@@ -104,8 +104,12 @@ pub fn caret(statement: &str, position: Position) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     let at = column.checked_sub(1)?.min(chars.len());
     // Long lines show a window around the position, as psql does.
-    let from = at.saturating_sub(WINDOW / 2);
-    let to = (from + WINDOW).min(chars.len());
+    let (from, to) = if chars.len() <= WINDOW {
+        (0, chars.len())
+    } else {
+        let from = at.saturating_sub(WINDOW / 2);
+        (from, (from + WINDOW).min(chars.len()))
+    };
     let mut shown: String = chars[from..to].iter().collect();
     let mut before: String = chars[from..at].iter().collect();
     if from > 0 {
