@@ -544,7 +544,10 @@ mod tests {
             ["gold.order_items", "gold.orders"]
         );
         assert_eq!(complete("SELECT * FROM rec"), ["silver.recent_orders"]);
-        assert_eq!(complete("select * from go"), ["gold."]);
+        assert_eq!(
+            complete("select * from go"),
+            ["gold.", "gold.order_items", "gold.orders"]
+        );
         assert_eq!(
             complete("select * from gold.orders o join gold.order_i"),
             ["gold.order_items"]
@@ -590,7 +593,10 @@ mod tests {
         assert_eq!(complete("\\d gold.or"), ["gold.order_items", "gold.orders"]);
         assert_eq!(complete("\\pset format c"), ["csv"]);
         assert_eq!(complete("\\x a"), ["auto"]);
-        assert_eq!(complete("\\explain select * from sil"), ["silver."]);
+        assert_eq!(
+            complete("\\explain select * from sil"),
+            ["silver.", "silver.recent_orders"]
+        );
     }
 
     #[test]

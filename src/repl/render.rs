@@ -227,18 +227,15 @@ fn aligned(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<()
             .iter()
             .map(|c| c.name.as_str())
             .collect();
-        writeln!(
-            out,
-            "({cut_columns} more column{} not shown: {}; \\x shows every column)",
+        let note = format!(
+            "({cut_columns} more column{} not shown, \\x shows all: {})",
             if cut_columns == 1 { "" } else { "s" },
-            fit(&names.join(", "), 60)
-        )?;
+            names.join(", ")
+        );
+        writeln!(out, "{}", fit(&note, style.width.unwrap_or(usize::MAX)))?;
     }
     if widths.iter().zip(&natural).any(|(w, n)| w < n) {
-        writeln!(
-            out,
-            "(wide values cut to fit the terminal; \\x shows them whole)"
-        )?;
+        writeln!(out, "(values cut; \\x shows them whole)")?;
     }
     Ok(())
 }
