@@ -16,6 +16,7 @@ use crate::sql::{self, PrintFormat, print::print_batches};
 use crate::{explore, run, session};
 
 mod models;
+mod repl;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -32,8 +33,9 @@ pub struct Cli {
     /// strata.toml and STRATA_LAKE)
     #[arg(long, global = true)]
     pub lake: Option<String>,
+    /// Without a command, the REPL opens when stdin is a terminal
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +64,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print the SCRAM-SHA-256 verifier of a password read from stdin, for [server] users
     Passwd,
+    /// Interactive SQL shell over the lake (or a server with --connect); reads stdin when piped
+    Repl(repl::ReplArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -128,7 +132,10 @@ pub struct LandArgs {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let config = || load_config(&cli.project_dir, cli.lake.as_deref());
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return repl::open_default(&config).await;
+    };
+    match command {
         Command::Generate(args) => run_generate(args),
         Command::Land(args) => run_land(&config()?, args).await,
         Command::Sql(args) => run_sql(&config()?, args).await,
@@ -141,6 +148,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => models::run(&config()?, args, run::Command::Build).await,
         Command::Serve(args) => serve::serve(&config()?, args).await,
         Command::Passwd => serve::passwd(),
+        Command::Repl(args) => repl::repl(&config, args).await,
     }
 }
 

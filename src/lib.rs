@@ -3,7 +3,7 @@
 //! The modules follow the data's journey: `generate` makes raw source data, `land` copies it
 //! into the bronze layer, and everything rests on `lake` (storage and layout), `config` and
 //! `session` (the one place a DataFusion session is built). `serve` puts the warehouse on the
-//! PostgreSQL wire protocol.
+//! PostgreSQL wire protocol; `repl` is the interactive shell.
 
 pub mod bronze;
 pub mod cli;
@@ -16,6 +16,7 @@ pub mod lake;
 pub mod land;
 pub mod meta;
 pub mod project;
+pub mod repl;
 pub mod run;
 pub mod serve;
 pub mod session;

@@ -3,6 +3,8 @@
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{DescribeAlias, Statement};
@@ -31,6 +33,18 @@ pub async fn run_statement(
     ctx: &SessionContext,
     statement: DFStatement,
 ) -> Result<Outcome, DataFusionError> {
+    let stream = stream_statement(ctx, statement).await?;
+    let schema = stream.schema();
+    let batches = futures::TryStreamExt::try_collect(stream).await?;
+    Ok(Outcome { schema, batches })
+}
+
+/// Runs one statement, its rows streamed as they are computed (so a caller can show the
+/// first rows of a long result and stop, or drop the stream to cancel the query).
+pub async fn stream_statement(
+    ctx: &SessionContext,
+    statement: DFStatement,
+) -> Result<SendableRecordBatchStream, DataFusionError> {
     let statement = match statement {
         DFStatement::Statement(mut inner) => {
             if let Statement::ExplainTable {
@@ -40,10 +54,10 @@ pub async fn run_statement(
             } = inner.as_ref()
             {
                 let batch = explore::profile(ctx, &table_name.to_string()).await?;
-                return Ok(Outcome {
-                    schema: batch.schema(),
-                    batches: vec![batch],
-                });
+                return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                    batch.schema(),
+                    futures::stream::iter([Ok(batch)]),
+                )));
             }
             rewrite::named_args(&mut inner);
             DFStatement::Statement(inner)
@@ -51,8 +65,5 @@ pub async fn run_statement(
         other => other,
     };
     let plan = ctx.state().statement_to_plan(statement).await?;
-    let frame = ctx.execute_logical_plan(plan).await?;
-    let schema = SchemaRef::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    Ok(Outcome { schema, batches })
+    ctx.execute_logical_plan(plan).await?.execute_stream().await
 }
