@@ -65,7 +65,6 @@ async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<String>>, Stri
         let batches = ctx
             .execute_logical_plan(plan)
             .await
-            .and_then(|df| Ok(df))
             .map_err(|e| e.to_string())?
             .collect()
             .await
