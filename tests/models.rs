@@ -267,12 +267,15 @@ fn delta_tables_open_in_another_reader() {
     std::fs::write(project.path("seeds/raw_orders.csv"), BATCH_2).unwrap();
     project.ok(&["build"]);
     let table = project.path("lake/gold/fct_orders");
+    // os._exit skips interpreter teardown, where deltalake's runtime threads now and then
+    // abort the process ("terminate called without an active exception") after the answer.
     let out = Command::new(python())
         .args([
             "-c",
-            "import sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
+            "import os, sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
              rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r['order_id']); \
-             print(t.version(), [(r['order_id'], float(r['amount'])) for r in rows])",
+             print(t.version(), [(r['order_id'], float(r['amount'])) for r in rows], flush=True); \
+             os._exit(0)",
         ])
         .arg(&table)
         .output()

@@ -2149,6 +2149,57 @@ async fn serve_connection_limit() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_limits_query_memory_and_idle_sessions() {
+    let dir = project_dir(
+        "memory",
+        &server_toml("query_memory_mb = 8\nidle_session_timeout_ms = 1500\n"),
+    );
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let t = server.target();
+    let heavy = connect(&t).await;
+    // A hash join's build side cannot spill: 2M keys need far more than 8 MiB.
+    let code = sqlstate(
+        &heavy,
+        "SELECT count(*) FROM generate_series(1, 2000000) a \
+         JOIN generate_series(1, 2000000) b ON a.value = b.value",
+    )
+    .await;
+    assert_eq!(
+        code, "53200",
+        "a query over the memory limit fails as out_of_memory"
+    );
+    assert_eq!(
+        simple_scalar(&heavy, "SELECT 1").await,
+        "1",
+        "the session goes on"
+    );
+    let other = connect(&t).await;
+    assert_eq!(
+        simple_scalar(&other, "SELECT 2").await,
+        "2",
+        "the server stays up"
+    );
+
+    // An idle session is closed after idle_session_timeout; a busy one is not.
+    let idle = connect(&t).await;
+    assert_eq!(simple_scalar(&idle, "SELECT 3").await, "3");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !idle.is_closed() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(idle.is_closed(), "an idle session is closed");
+    let slow = connect(&t).await;
+    let started = Instant::now();
+    let count = simple_scalar(
+        &slow,
+        "SELECT count(*) FROM generate_series(1, 30000000) WHERE value % 7 = 0",
+    )
+    .await;
+    assert_eq!(count, "4285714", "a running query is not idle");
+    eprintln!("the busy query ran {:?}", started.elapsed());
+}
+
 /// A startup message for protocol 3.0.
 fn startup_message(user: &str, database: &str) -> Vec<u8> {
     let mut body = 196608i32.to_be_bytes().to_vec();
