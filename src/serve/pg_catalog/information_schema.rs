@@ -7,146 +7,110 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array};
 use arrow::datatypes::{DataType, Field};
-use async_trait::async_trait;
 use datafusion::catalog::information_schema::InformationSchemaProvider;
-use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
-use datafusion::common::Result;
+use datafusion::catalog::{CatalogProviderList, TableProvider};
 
 use super::live::{Live, Relation, Snapshot};
 use super::live_table::{LiveTable, ints, repeat_text, texts};
+use super::schema::Overlay;
 use super::session::OWNER;
 use super::types;
 use crate::session::CATALOG;
 
-#[derive(Debug)]
-pub struct InformationSchema {
-    own: BTreeMap<&'static str, Arc<dyn TableProvider>>,
-    datafusion: InformationSchemaProvider,
-}
-
-impl InformationSchema {
-    pub fn new(live: &Arc<Live>, catalogs: Arc<dyn CatalogProviderList>) -> Self {
-        let text = |name: &str| Field::new(name, DataType::Utf8, true);
-        let table = |names: &[&str], extra: Vec<Field>, rows| {
-            let mut fields: Vec<Field> = names.iter().map(|n| text(n)).collect();
-            fields.extend(extra);
-            Arc::new(LiveTable::new(fields, live, rows)) as Arc<dyn TableProvider>
-        };
-        let int = |name: &str| Field::new(name, DataType::Int32, true);
-        let own = BTreeMap::from([
-            (
-                "schemata",
-                table(
-                    &[
-                        "catalog_name",
-                        "schema_name",
-                        "schema_owner",
-                        "default_character_set_catalog",
-                        "default_character_set_schema",
-                        "default_character_set_name",
-                        "sql_path",
-                    ],
-                    vec![],
-                    schemata,
-                ),
+/// The schema: PostgreSQL's tables over DataFusion's.
+pub fn information_schema(live: &Arc<Live>, catalogs: Arc<dyn CatalogProviderList>) -> Overlay {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let table = |names: &[&str], extra: Vec<Field>, rows| {
+        let mut fields: Vec<Field> = names.iter().map(|n| text(n)).collect();
+        fields.extend(extra);
+        Arc::new(LiveTable::new(fields, live, rows)) as Arc<dyn TableProvider>
+    };
+    let int = |name: &str| Field::new(name, DataType::Int32, true);
+    let own = BTreeMap::from([
+        (
+            "schemata",
+            table(
+                &[
+                    "catalog_name",
+                    "schema_name",
+                    "schema_owner",
+                    "default_character_set_catalog",
+                    "default_character_set_schema",
+                    "default_character_set_name",
+                    "sql_path",
+                ],
+                vec![],
+                schemata,
             ),
-            (
-                "tables",
-                table(
-                    &[
-                        "table_catalog",
-                        "table_schema",
-                        "table_name",
-                        "table_type",
-                        "self_referencing_column_name",
-                        "reference_generation",
-                        "user_defined_type_catalog",
-                        "user_defined_type_schema",
-                        "user_defined_type_name",
-                        "is_insertable_into",
-                        "is_typed",
-                        "commit_action",
-                    ],
-                    vec![],
-                    tables,
-                ),
+        ),
+        (
+            "tables",
+            table(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "table_type",
+                    "self_referencing_column_name",
+                    "reference_generation",
+                    "user_defined_type_catalog",
+                    "user_defined_type_schema",
+                    "user_defined_type_name",
+                    "is_insertable_into",
+                    "is_typed",
+                    "commit_action",
+                ],
+                vec![],
+                tables,
             ),
-            (
-                "views",
-                table(
-                    &[
-                        "table_catalog",
-                        "table_schema",
-                        "table_name",
-                        "view_definition",
-                        "check_option",
-                        "is_updatable",
-                        "is_insertable_into",
-                        "is_trigger_updatable",
-                        "is_trigger_deletable",
-                        "is_trigger_insertable_into",
-                    ],
-                    vec![],
-                    views,
-                ),
+        ),
+        (
+            "views",
+            table(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "view_definition",
+                    "check_option",
+                    "is_updatable",
+                    "is_insertable_into",
+                    "is_trigger_updatable",
+                    "is_trigger_deletable",
+                    "is_trigger_insertable_into",
+                ],
+                vec![],
+                views,
             ),
-            (
-                "columns",
-                table(
-                    &["table_catalog", "table_schema", "table_name", "column_name"],
-                    vec![
-                        int("ordinal_position"),
-                        text("column_default"),
-                        text("is_nullable"),
-                        text("data_type"),
-                        int("character_maximum_length"),
-                        int("character_octet_length"),
-                        int("numeric_precision"),
-                        int("numeric_precision_radix"),
-                        int("numeric_scale"),
-                        int("datetime_precision"),
-                        text("interval_type"),
-                        text("udt_catalog"),
-                        text("udt_schema"),
-                        text("udt_name"),
-                        text("is_identity"),
-                        text("is_generated"),
-                        text("is_updatable"),
-                    ],
-                    columns,
-                ),
+        ),
+        (
+            "columns",
+            table(
+                &["table_catalog", "table_schema", "table_name", "column_name"],
+                vec![
+                    int("ordinal_position"),
+                    text("column_default"),
+                    text("is_nullable"),
+                    text("data_type"),
+                    int("character_maximum_length"),
+                    int("character_octet_length"),
+                    int("numeric_precision"),
+                    int("numeric_precision_radix"),
+                    int("numeric_scale"),
+                    int("datetime_precision"),
+                    text("interval_type"),
+                    text("udt_catalog"),
+                    text("udt_schema"),
+                    text("udt_name"),
+                    text("is_identity"),
+                    text("is_generated"),
+                    text("is_updatable"),
+                ],
+                columns,
             ),
-        ]);
-        Self {
-            own,
-            datafusion: InformationSchemaProvider::new(catalogs),
-        }
-    }
-}
-
-#[async_trait]
-impl SchemaProvider for InformationSchema {
-    fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.own.keys().map(|n| n.to_string()).collect();
-        names.extend(
-            self.datafusion
-                .table_names()
-                .into_iter()
-                .filter(|n| !self.own.contains_key(n.as_str())),
-        );
-        names
-    }
-
-    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        match self.own.get(name) {
-            Some(table) => Ok(Some(Arc::clone(table))),
-            None => self.datafusion.table(name).await,
-        }
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.own.contains_key(name) || self.datafusion.table_exist(name)
-    }
+        ),
+    ]);
+    Overlay::new(own, Arc::new(InformationSchemaProvider::new(catalogs)))
 }
 
 fn schemata(s: &Snapshot) -> Vec<ArrayRef> {

@@ -33,9 +33,8 @@ pub use session::{PgSession, set_user};
 pub use types::{format_type, pg_field_type, pg_type, type_modifier};
 
 use crate::session::CATALOG;
-use information_schema::InformationSchema;
 use live::{INFORMATION_SCHEMA, Live, PG_CATALOG};
-use schema::PgCatalog;
+use schema::Overlay;
 
 /// PostgreSQL's fixed catalog tables, decoded once and shared by every session.
 static FIXED_UPSTREAM: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> = LazyLock::new(|| {
@@ -78,13 +77,10 @@ pub fn register(
     )?;
     let mut own = tables::live_tables(&live);
     own.extend(fixed(&FIXED_OWN)?);
-    catalog.register_schema(
-        PG_CATALOG,
-        Arc::new(PgCatalog::new(own, Arc::new(upstream))),
-    )?;
+    catalog.register_schema(PG_CATALOG, Arc::new(Overlay::new(own, Arc::new(upstream))))?;
     catalog.register_schema(
         INFORMATION_SCHEMA,
-        Arc::new(InformationSchema::new(&live, catalogs)),
+        Arc::new(information_schema::information_schema(&live, catalogs)),
     )?;
 
     {

@@ -1,5 +1,6 @@
-//! The `pg_catalog` schema: the lake's own tables first, then PostgreSQL's fixed catalog
-//! data (`pg_type`, `pg_proc`, `pg_am`, ...) from datafusion-pg-catalog.
+//! A schema of Strata's own tables over another schema's: `pg_catalog` (the lake's tables
+//! first, then PostgreSQL's fixed catalog data from datafusion-pg-catalog) and
+//! `information_schema` (PostgreSQL's spelling first, then DataFusion's own tables).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,12 +10,12 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::Result;
 
 #[derive(Debug)]
-pub struct PgCatalog {
+pub struct Overlay {
     own: BTreeMap<&'static str, Arc<dyn TableProvider>>,
     fixed: Arc<dyn SchemaProvider>,
 }
 
-impl PgCatalog {
+impl Overlay {
     pub fn new(
         own: impl IntoIterator<Item = (&'static str, Arc<dyn TableProvider>)>,
         fixed: Arc<dyn SchemaProvider>,
@@ -27,7 +28,7 @@ impl PgCatalog {
 }
 
 #[async_trait]
-impl SchemaProvider for PgCatalog {
+impl SchemaProvider for Overlay {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.own.keys().map(|n| n.to_string()).collect();
         names.extend(
