@@ -17,29 +17,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{LakeKind, Project, repo};
-
-/// A project holding the fixture warehouse, built with `strata build`.
-fn built_warehouse(kind: LakeKind) -> Project {
-    let project = Project::new(kind, "sources: []\n");
-    let from = repo().join("fixtures/serve/warehouse");
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let to = project.path(entry.path().strip_prefix(&from).unwrap().to_str().unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-    project.ok(&["build"]);
-    project
-}
+use common::{LakeKind, Project};
 
 /// The local warehouse, built once and only read by the tests.
 fn warehouse() -> &'static Project {
     static PROJECT: OnceLock<Project> = OnceLock::new();
-    PROJECT.get_or_init(|| built_warehouse(LakeKind::Local))
+    PROJECT.get_or_init(|| Project::warehouse(LakeKind::Local))
 }
 
 /// Runs `strata <args>` in `dir` with `stdin` piped in.
@@ -274,7 +257,7 @@ fn piped_format_flag_and_a_bare_strata_without_a_terminal() {
 
 #[test]
 fn piped_session_on_an_hdfs_lake() {
-    let project = built_warehouse(LakeKind::Hdfs);
+    let project = Project::warehouse(LakeKind::Hdfs);
     let out = piped_ok(
         project.dir.path(),
         &["repl"],

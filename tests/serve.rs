@@ -37,7 +37,7 @@ use serde_json::json;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use common::{python, repo};
+use common::{copy_tree, python, repo};
 
 // ---------------------------------------------------------------------------------------------
 // The shop lake, built once
@@ -96,18 +96,6 @@ fn lake_query(dir: &Path, sql: &str) -> Vec<Vec<String>> {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// A project directory holding the example dbt project and a strata.toml of `toml`.

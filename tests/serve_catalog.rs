@@ -21,21 +21,7 @@ use strata::serve::pg_catalog::{self, Descriptions};
 /// (view) and `gold.orders` (table, described in schema.yml).
 fn warehouse() -> &'static Project {
     static PROJECT: OnceLock<Project> = OnceLock::new();
-    PROJECT.get_or_init(|| {
-        let project = Project::new(LakeKind::Local, "sources: []\n");
-        let from = repo().join("fixtures/serve/warehouse");
-        for entry in walkdir::WalkDir::new(&from) {
-            let entry = entry.unwrap();
-            let to = project.path(entry.path().strip_prefix(&from).unwrap().to_str().unwrap());
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-            } else {
-                std::fs::copy(entry.path(), &to).unwrap();
-            }
-        }
-        project.ok(&["build"]);
-        project
-    })
+    PROJECT.get_or_init(|| Project::warehouse(LakeKind::Local))
 }
 
 async fn session(project: &Project) -> SessionContext {

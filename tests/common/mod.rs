@@ -37,6 +37,19 @@ pub fn hdfs_url() -> &'static str {
     })
 }
 
+/// Copies the directory tree `from` into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
 /// Where a test's lake lives.
 #[derive(Debug, Clone, Copy)]
 pub enum LakeKind {
@@ -122,20 +135,20 @@ pub fn sha256(bytes: &[u8]) -> String {
 impl Project {
     /// Copies a fixture project (`fixtures/projects/<name>`) into this project's directory.
     pub fn with_fixture(self, name: &str) -> Self {
-        let from = repo().join("fixtures/projects").join(name);
-        for entry in walkdir::WalkDir::new(&from) {
-            let entry = entry.unwrap();
-            let to = self
-                .dir
-                .path()
-                .join(entry.path().strip_prefix(&from).unwrap());
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-            } else {
-                std::fs::copy(entry.path(), &to).unwrap();
-            }
-        }
+        copy_tree(
+            &repo().join("fixtures/projects").join(name),
+            self.dir.path(),
+        );
         self
+    }
+
+    /// The fixture warehouse of the server and REPL tests (`fixtures/serve/warehouse`: a
+    /// seed, a view and a described table), built with `strata build`.
+    pub fn warehouse(kind: LakeKind) -> Self {
+        let project = Project::new(kind, "sources: []\n");
+        copy_tree(&repo().join("fixtures/serve/warehouse"), project.dir.path());
+        project.ok(&["build"]);
+        project
     }
 
     /// Runs a query and returns its CSV rows (header first).
