@@ -412,11 +412,11 @@ fn peer_of(config: &tokio_postgres::Config) -> String {
         None => "localhost".to_string(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config
-        .get_dbname()
-        .or(config.get_user())
-        .unwrap_or_default();
-    format!("{host}:{port}/{db}")
+    // Without a database name PostgreSQL uses the user's name; without either, the server's.
+    match config.get_dbname().or(config.get_user()) {
+        Some(db) => format!("{host}:{port}/{db}"),
+        None => format!("{host}:{port}"),
+    }
 }
 
 /// Where a table's rows came from, as logged: `postgresql://host:port/db/<relation>`.
