@@ -79,9 +79,7 @@ impl<T: Serialize + DeserializeOwned> MetaTable<T> {
                 .iter()
                 .map(|f| match batch.column_by_name(f.name()) {
                     Some(column) => cast(column, f.data_type()).map_err(|e| fail(&e)),
-                    None if f.is_nullable() => {
-                        Ok(new_null_array(f.data_type(), batch.num_rows()))
-                    }
+                    None if f.is_nullable() => Ok(new_null_array(f.data_type(), batch.num_rows())),
                     None => Err(fail(&format!("no column {}", f.name()))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;

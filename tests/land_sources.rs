@@ -185,7 +185,10 @@ async fn snapshot_then_incremental(kind: LakeKind) {
 
     let out = project.ok(&["land"]);
     assert!(out.contains("0 failed"), "{out}");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.crm_orders"), "1000");
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.crm_orders"),
+        "1000"
+    );
     let first = logged(&lake, "orders").await;
     assert!(first.len() >= 4, "1000 rows in files of 250+: {first:?}");
     // Types are mapped faithfully, not inferred from text.
@@ -209,7 +212,11 @@ async fn snapshot_then_incremental(kind: LakeKind) {
     );
     assert_eq!(
         project.scalar("SELECT sum(amount) FROM bronze.crm_orders"),
-        pg_rows(&client, &format!("SELECT sum(amount)::text FROM {s}.orders")).await[0]
+        pg_rows(
+            &client,
+            &format!("SELECT sum(amount)::text FROM {s}.orders")
+        )
+        .await[0]
     );
     assert_eq!(
         project.scalar("SELECT meta || ' ' || tags FROM bronze.crm_orders WHERE id = 7"),
@@ -236,7 +243,10 @@ async fn snapshot_then_incremental(kind: LakeKind) {
         .unwrap();
     let out = project.ok(&["land"]);
     assert!(out.contains("0 failed"), "{out}");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.crm_orders"), "1070");
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.crm_orders"),
+        "1070"
+    );
     let latest_batch = "(SELECT max(_ingested_at) FROM bronze.crm_orders)";
     assert_eq!(
         bronze_rows(
@@ -284,10 +294,10 @@ async fn snapshot_then_incremental(kind: LakeKind) {
     );
     // Each run's snapshot is whole.
     assert_eq!(
-        project.scalar(&format!(
+        project.scalar(
             "SELECT count(*) FROM bronze.crm_orders_snapshot WHERE _ingested_at = \
              (SELECT max(_ingested_at) FROM bronze.crm_orders_snapshot)"
-        )),
+        ),
         "1020"
     );
 
@@ -354,7 +364,10 @@ async fn survives_a_dropped_connection(kind: LakeKind) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("land finished ({status}) before it could be interrupted: use more rows");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no file committed in 2 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no file committed in 2 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let killed = client
@@ -413,10 +426,7 @@ async fn survives_a_dropped_connection(kind: LakeKind) {
         rows.to_string(),
         "every row exactly once"
     );
-    assert_eq!(
-        watermark(&lake, "events").await,
-        Some(rows.to_string())
-    );
+    assert_eq!(watermark(&lake, "events").await, Some(rows.to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -494,7 +504,10 @@ sources:
     );
 
     // A declaration that cannot work is refused before anything runs, naming the file.
-    let bad = pg_sources(s, "      - name: t\n        table: $S.t\n        mode: incremental\n");
+    let bad = pg_sources(
+        s,
+        "      - name: t\n        table: $S.t\n        mode: incremental\n",
+    );
     let out = Project::new(LakeKind::Local, &bad).run(&["land"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -690,10 +703,22 @@ sources:
     let project = Project::new(LakeKind::Local, &sources);
     let lake = project.lake();
     let out = project.ok(&["land"]);
-    assert!(out.contains("5 landed, 0 already landed, 0 failed"), "{out}");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.byjson_orders"), "7");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.byhtml_orders"), "7");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.one_orders"), "3");
+    assert!(
+        out.contains("5 landed, 0 already landed, 0 failed"),
+        "{out}"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.byjson_orders"),
+        "7"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.byhtml_orders"),
+        "7"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.one_orders"),
+        "3"
+    );
     let record = logged(&lake, "orders")
         .await
         .into_iter()
@@ -702,12 +727,18 @@ sources:
     assert_eq!(record.source_path, server.url("data/orders_1.csv"));
     let state: serde_json::Value =
         serde_json::from_str(record.source_state.as_deref().unwrap()).unwrap();
-    assert!(state["etag"].is_string() && state["last_modified"].is_string(), "{state}");
+    assert!(
+        state["etag"].is_string() && state["last_modified"].is_string(),
+        "{state}"
+    );
     server.requests();
 
     // Unchanged files are asked for conditionally and not downloaded again.
     let out = project.ok(&["land"]);
-    assert!(out.contains("0 landed, 5 already landed, 0 failed"), "{out}");
+    assert!(
+        out.contains("0 landed, 5 already landed, 0 failed"),
+        "{out}"
+    );
     let requests = server.requests();
     let files: Vec<&String> = requests.iter().filter(|r| r.contains(".csv")).collect();
     assert_eq!(files.len(), 5, "{requests:?}");
@@ -716,8 +747,14 @@ sources:
     // A changed file lands again; the others stay put.
     server.put("data/orders_2.csv", &csv_rows("b", 6));
     let out = project.ok(&["land"]);
-    assert!(out.contains("2 landed, 3 already landed, 0 failed"), "{out}");
-    assert_eq!(project.scalar("SELECT count(*) FROM bronze.byjson_orders"), "13");
+    assert!(
+        out.contains("2 landed, 3 already landed, 0 failed"),
+        "{out}"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.byjson_orders"),
+        "13"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -750,14 +787,20 @@ sources:
         stderr.contains(&server.url("gone.csv")) && stderr.contains("404"),
         "{stderr}"
     );
-    assert!(stdout.contains("1 landed"), "the flaky file landed: {stdout}");
+    assert!(
+        stdout.contains("1 landed"),
+        "the flaky file landed: {stdout}"
+    );
     let flaky: Vec<String> = server
         .requests()
         .into_iter()
         .filter(|r| r.starts_with("GET /flaky.csv"))
         .collect();
     assert_eq!(
-        flaky.iter().map(|r| r.split(' ').nth(2).unwrap()).collect::<Vec<_>>(),
+        flaky
+            .iter()
+            .map(|r| r.split(' ').nth(2).unwrap())
+            .collect::<Vec<_>>(),
         ["503", "503", "200"],
         "two 503s retried, then the file"
     );
@@ -827,4 +870,82 @@ sources:
         project.scalar("SELECT count(*) FROM bronze.web_big"),
         "50000"
     );
+}
+
+/// A lake whose ingest log predates `source_state` keeps working: its rows read with no state
+/// and the first commit adds the column.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_ingest_log_gains_the_source_state_column() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+
+    let schema = PgSchema::new().await;
+    let s = &schema.name;
+    pg().await
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.t AS SELECT i AS id FROM generate_series(1, 5) AS i"
+        ))
+        .await
+        .unwrap();
+    let project = Project::new(
+        LakeKind::Local,
+        &pg_sources(
+            s,
+            "      - name: t\n        table: $S.t\n        mode: incremental\n        cursor: id\n",
+        ),
+    );
+    let lake = project.lake();
+    let text = |name: &str| Field::new(name, DataType::Utf8, false);
+    let old = Arc::new(Schema::new(vec![
+        text("batch_id"),
+        text("source"),
+        text("table_name"),
+        text("format"),
+        text("source_path"),
+        text("bronze_path"),
+        Field::new("bytes", DataType::UInt64, false),
+        text("sha256"),
+        Field::new(
+            "landed_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let one = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let row = RecordBatch::try_new(
+        old,
+        vec![
+            one("b0"),
+            one("shop"),
+            one("orders"),
+            one("csv"),
+            one("/drop/orders.csv"),
+            one("bronze/shop/orders/ingest_date=2026-01-01/b0-0.csv"),
+            Arc::new(UInt64Array::from(vec![1])),
+            one("00"),
+            Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    strata::lake::delta::append(
+        &lake,
+        &Path::from("_strata/ingest_log"),
+        "ingest_log",
+        vec![row],
+    )
+    .await
+    .unwrap();
+
+    project.ok(&["land"]);
+    let records = IngestLog::new().records(&lake).await.unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].source_state, None);
+    assert_eq!(
+        records[1].source_state.as_deref(),
+        Some(r#"{"cursor":"id","value":"5"}"#)
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM bronze.crm_t"), "5");
 }

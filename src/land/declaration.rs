@@ -159,7 +159,8 @@ impl SourcesFile {
                     source.name
                 )));
             }
-            check_source(&source.kind).map_err(|m| invalid(format!("source {}: {m}", source.name)))?;
+            check_source(&source.kind)
+                .map_err(|m| invalid(format!("source {}: {m}", source.name)))?;
             let mut tables = HashSet::new();
             for table in &source.tables {
                 check_identifier(&table.name)
@@ -236,7 +237,10 @@ fn check_source(kind: &SourceKind) -> Result<(), String> {
         },
         SourceKind::Http { url, .. } => match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-            Ok(u) => Err(format!("url {url}: scheme {}:// is not http(s)", u.scheme())),
+            Ok(u) => Err(format!(
+                "url {url}: scheme {}:// is not http(s)",
+                u.scheme()
+            )),
             Err(e) => Err(format!("url {url:?}: {e}")),
         },
     }
@@ -281,12 +285,8 @@ fn check_table(kind: &SourceKind, table: &TableDecl) -> Result<(), String> {
         _ => return Err("give exactly one of `table` and `query`".into()),
     }
     match (table.mode, &table.cursor) {
-        (ExtractMode::Incremental, None) => {
-            Err("incremental mode needs a `cursor` column".into())
-        }
-        (ExtractMode::Snapshot, Some(_)) => {
-            Err("`cursor` is only used in incremental mode".into())
-        }
+        (ExtractMode::Incremental, None) => Err("incremental mode needs a `cursor` column".into()),
+        (ExtractMode::Snapshot, Some(_)) => Err("`cursor` is only used in incremental mode".into()),
         _ if table.rows_per_file == Some(0) => Err("`rows_per_file` must be positive".into()),
         _ => Ok(()),
     }
@@ -343,6 +343,101 @@ sources:
         let msg = err.to_string();
         assert!(msg.contains("catalog/sources.yml"), "{msg}");
         assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn postgres_and_http_sources_parse() {
+        let yaml = "
+sources:
+  - name: crm
+    kind: postgres
+    connection_env: CRM_PG
+    tables:
+      - name: customers
+        table: public.customers
+        mode: incremental
+        cursor: updated_at
+        rows_per_file: 5000
+      - name: open_orders
+        query: SELECT * FROM orders WHERE open
+  - name: web
+    kind: http
+    url: https://example.com/exports/
+    listing: html
+    tables:
+      - name: rates
+        pattern: 'rates_*.csv'
+        format: csv
+";
+        let file = SourcesFile::parse(yaml, Path::new("s.yml")).unwrap();
+        let customers = &file.sources[0].tables[0];
+        assert_eq!(customers.mode, ExtractMode::Incremental);
+        assert_eq!(customers.raw_format(), RawFormat::Parquet);
+        assert_eq!(file.sources[0].tables[1].mode, ExtractMode::Snapshot);
+        assert!(matches!(
+            file.sources[1].kind,
+            SourceKind::Http {
+                listing: Some(Listing::Html),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn tables_must_fit_their_source_kind() {
+        let pg = |source: &str, table: &str| {
+            format!(
+                "sources:\n  - name: s\n    kind: postgres\n{source}    tables:\n      - name: t\n{table}"
+            )
+        };
+        let conn = "    connection: host=db\n";
+        for (yaml, why) in [
+            (pg("", "        table: x\n"), "connection"),
+            (
+                pg(
+                    &format!("{conn}    connection_env: X\n"),
+                    "        table: x\n",
+                ),
+                "connection",
+            ),
+            (pg(conn, "        mode: snapshot\n"), "`table` and `query`"),
+            (
+                pg(conn, "        table: x\n        query: select 1\n"),
+                "`table` and `query`",
+            ),
+            (
+                pg(conn, "        table: x\n        mode: incremental\n"),
+                "cursor",
+            ),
+            (
+                pg(conn, "        table: x\n        cursor: c\n"),
+                "incremental mode",
+            ),
+            (
+                pg(conn, "        table: x\n        pattern: '*.csv'\n"),
+                "file sources",
+            ),
+            (
+                YAML.replace("format: csv", "format: csv\n        cursor: c"),
+                "postgres",
+            ),
+            (
+                YAML.replace("        format: csv\n", ""),
+                "needs a `format`",
+            ),
+            (
+                YAML.replace(
+                    "kind: folder\n    location: ../drop",
+                    "kind: http\n    url: ftp://x/y",
+                ),
+                "http",
+            ),
+        ] {
+            let err = SourcesFile::parse(&yaml, Path::new("s.yml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{yaml}\n→ {err}");
+        }
     }
 
     #[test]

@@ -420,7 +420,10 @@ mod tests {
 
     #[test]
     fn json_listings_take_strings_or_objects() {
-        assert_eq!(json_links(r#"["a.csv", "b.csv"]"#).unwrap(), ["a.csv", "b.csv"]);
+        assert_eq!(
+            json_links(r#"["a.csv", "b.csv"]"#).unwrap(),
+            ["a.csv", "b.csv"]
+        );
         assert_eq!(
             json_links(r#"{"files": [{"url": "x/a.csv", "size": 3}, {"name": "b.csv"}]}"#).unwrap(),
             ["x/a.csv", "b.csv"]

@@ -1,10 +1,11 @@
-//! Landing: raw files from the sources declared in `catalog/sources.yml` into the bronze layer,
-//! byte for byte (schema-on-read: nothing is parsed here).
+//! Landing: data from the sources declared in `catalog/sources.yml` into the bronze layer.
+//! Files (folder and HTTP sources) land byte for byte (schema-on-read: nothing is parsed here);
+//! database rows (PostgreSQL sources) land as Parquet files typed like their columns.
 //!
-//! Each file is hashed, skipped if the ingest log already holds that content for its table,
-//! otherwise copied under a scratch name and renamed into place, several at a time. The
-//! ingest log commit is what makes a file part of bronze; files a killed run left behind
-//! without a log row are removed by the next run, which lands them again.
+//! Each source kind is one module behind [`Source`]. Every kind writes a file under a scratch
+//! name and renames it into place, and the ingest log commit is what makes a file part of
+//! bronze; files a killed run left behind without a log row are removed by the next run,
+//! which lands them again.
 
 mod copy;
 pub mod declaration;

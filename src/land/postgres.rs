@@ -27,9 +27,9 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use object_store::buffered::BufWriter;
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -125,7 +125,9 @@ impl PostgresSource {
         let (mut client, connection) = config.connect(NoTls).await.map_err(pg)?;
         // The connection task ends with the client; its error, if any, surfaces in the query.
         let connection = tokio::spawn(connection);
-        let landed = self.extract(&mut client, table, landing, outcome, &peer).await;
+        let landed = self
+            .extract(&mut client, table, landing, outcome, &peer)
+            .await;
         drop(client);
         let _ = connection.await;
         landed
@@ -239,7 +241,8 @@ impl PostgresSource {
     ) -> Result<(), Failure> {
         let table = x.table;
         // The read-only transaction is rolled back when dropped: it only pins the snapshot.
-        let pg = |e: tokio_postgres::Error| Failure::Source(self.error(table, describe(x.peer, &e)));
+        let pg =
+            |e: tokio_postgres::Error| Failure::Source(self.error(table, describe(x.peer, &e)));
         let rows_per_file = table.rows_per_file.unwrap_or(DEFAULT_ROWS_PER_FILE);
         let mut batch = Batch::new(columns);
         let mut files = 0;
@@ -543,22 +546,22 @@ fn numeric_typmod(typmod: i32) -> Option<(u8, i8)> {
     // The scale is an 11-bit signed field (negative scales exist since PostgreSQL 15).
     let scale = ((packed & 0x7ff) ^ 1024) - 1024;
     let fits = (1..=38).contains(&precision) && (0..=precision).contains(&scale);
-    fits.then(|| (precision as u8, scale as i8))
+    fits.then_some((precision as u8, scale as i8))
 }
 
 /// A value in PostgreSQL's binary form, for the types decoded here by hand.
 struct Raw<'a>(&'a [u8]);
 
 impl<'a> FromSql<'a> for Raw<'a> {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Self(raw))
     }
 
     fn accepts(ty: &Type) -> bool {
-        matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE | Type::TIME)
+        matches!(
+            *ty,
+            Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE | Type::TIME
+        )
     }
 }
 
@@ -623,7 +626,8 @@ impl Batch {
     /// Appends one row (its leading columns; a trailing cursor text column is not data).
     fn push(&mut self, row: &Row) -> Result<(), String> {
         for (i, (decode, builder)) in self.builders.iter_mut().enumerate() {
-            let bad = |e: &dyn std::fmt::Display| format!("column {:?}: {e}", row.columns()[i].name());
+            let bad =
+                |e: &dyn std::fmt::Display| format!("column {:?}: {e}", row.columns()[i].name());
             let any = builder.as_any_mut();
             macro_rules! put {
                 ($builder:ty, $value:ty) => {{
@@ -781,7 +785,11 @@ mod tests {
         let typmod = |p: i32, s: i32| ((p << 16) | (s & 0x7ff)) + 4;
         assert_eq!(numeric_typmod(typmod(12, 2)), Some((12, 2)));
         assert_eq!(numeric_typmod(typmod(38, 0)), Some((38, 0)));
-        assert_eq!(numeric_typmod(typmod(39, 2)), None, "too wide for Decimal128");
+        assert_eq!(
+            numeric_typmod(typmod(39, 2)),
+            None,
+            "too wide for Decimal128"
+        );
         assert_eq!(numeric_typmod(typmod(5, -2)), None, "negative scale");
         assert_eq!(numeric_typmod(-1), None, "unconstrained numeric");
     }

@@ -32,8 +32,11 @@ pub trait Source: Send + Sync {
     /// Lands what `table` offers that bronze does not hold yet. Failures of single files or of
     /// the source go into the outcome (the rest still lands); an `Err` (the ingest log or the
     /// lake failing) aborts the whole run, with what was committed before it kept.
-    async fn land(&self, table: &TableDecl, landing: &Landing<'_>)
-    -> Result<TableOutcome, LandError>;
+    async fn land(
+        &self,
+        table: &TableDecl,
+        landing: &Landing<'_>,
+    ) -> Result<TableOutcome, LandError>;
 }
 
 /// What landing one table did.
