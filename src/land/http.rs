@@ -102,7 +102,7 @@ impl HttpSource {
 
     fn error(url: &str, message: impl Into<String>) -> LandError {
         LandError::Http {
-            url: url.to_string(),
+            url: redacted(url),
             message: message.into(),
         }
     }
@@ -125,6 +125,7 @@ impl HttpSource {
                     ));
                 }
                 Attempt::Retry(why) => {
+                    let url = redacted(url);
                     tracing::warn!(source = %self.source, url, "{why}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
@@ -152,7 +153,7 @@ impl HttpSource {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_builder() => return Err(Self::error(url, e.to_string())),
-            Err(e) => return Ok(Attempt::Retry(describe(&e))),
+            Err(e) => return Ok(Attempt::Retry(describe(e))),
         };
         let status = response.status();
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -184,7 +185,7 @@ impl HttpSource {
                 Ok(match self.get(&self.url, None).await? {
                     Attempt::Done(response) => match response.text().await {
                         Ok(text) => Attempt::Done(text),
-                        Err(e) => Attempt::Retry(describe(&e)),
+                        Err(e) => Attempt::Retry(describe(e)),
                     },
                     Attempt::Retry(why) => Attempt::Retry(why),
                 })
@@ -227,7 +228,7 @@ impl HttpSource {
             let owned = url.to_string();
             let body = response
                 .bytes_stream()
-                .map_err(move |e| Self::error(&owned, format!("body cut short: {}", describe(&e))))
+                .map_err(move |e| Self::error(&owned, format!("body cut short: {}", describe(e))))
                 .boxed();
             match copy::write_scratch(landing.lake, body, |n| progress.inc(n)).await {
                 Ok((tmp, written)) => Ok(Attempt::Done(Fetched::Scratch(tmp, written, validators))),
@@ -261,7 +262,7 @@ impl Source for HttpSource {
             history
                 .iter()
                 .rev()
-                .find(|r| r.source_path == url)
+                .find(|r| r.source_path == redacted(url))
                 .and_then(|r| serde_json::from_str::<Validators>(r.source_state.as_deref()?).ok())
         };
         let progress = progress_bar(landing.show_progress, 0);
@@ -302,7 +303,7 @@ impl Source for HttpSource {
                     outcome.report.bytes += written.bytes;
                     records.push(landing.record(
                         table,
-                        url.as_str(),
+                        &redacted(url.as_str()),
                         &dest,
                         &written,
                         validators.state(),
@@ -313,6 +314,17 @@ impl Source for HttpSource {
         }
         landing.commit(&records).await?;
         Ok(outcome)
+    }
+}
+
+/// `url` as it may be shown and logged: a password in it is masked.
+fn redacted(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -392,10 +404,12 @@ fn html_unescape(text: &str) -> String {
         .replace("&gt;", ">")
 }
 
-/// A reqwest error with its causes (the top level alone says little: "error sending request").
-fn describe(e: &reqwest::Error) -> String {
+/// A reqwest error with its causes (the top level alone says little: "error sending request"),
+/// without its URL: messages name the URL once, masked.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
         message.push_str(&format!(": {inner}"));
         source = inner.source();
@@ -429,6 +443,12 @@ mod tests {
             ["x/a.csv", "b.csv"]
         );
         assert!(json_links(r#"{"nope": 1}"#).is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(redacted("https://u:pw@h/a.csv"), "https://u:***@h/a.csv");
+        assert_eq!(redacted("https://h/a.csv"), "https://h/a.csv");
     }
 
     #[test]
