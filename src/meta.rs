@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use arrow::array::new_null_array;
 use arrow::compute::cast;
 use arrow::datatypes::{FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
@@ -71,15 +72,15 @@ impl<T: Serialize + DeserializeOwned> MetaTable<T> {
             .map_err(|e| fail(&e))?;
         let mut rows = Vec::new();
         for batch in &batches {
-            // Delta scans may hand back view or dictionary types: read them as written.
+            // Delta scans may hand back view or dictionary types: read them as written. A
+            // nullable column added after the table was created is null in older tables.
             let columns = self
                 .fields
                 .iter()
-                .map(|f| {
-                    let column = batch
-                        .column_by_name(f.name())
-                        .ok_or_else(|| fail(&format!("no column {}", f.name())))?;
-                    cast(column, f.data_type()).map_err(|e| fail(&e))
+                .map(|f| match batch.column_by_name(f.name()) {
+                    Some(column) => cast(column, f.data_type()).map_err(|e| fail(&e)),
+                    None if f.is_nullable() => Ok(new_null_array(f.data_type(), batch.num_rows())),
+                    None => Err(fail(&format!("no column {}", f.name()))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let typed = RecordBatch::try_new(Arc::new(Schema::new(self.fields.clone())), columns)

@@ -141,8 +141,9 @@ impl Sessions {
         let folders: Vec<PathBuf> = declaration
             .iter()
             .flat_map(|d| &d.sources)
-            .map(|s| match &s.kind {
-                SourceKind::Folder { location } => location.clone(),
+            .filter_map(|s| match &s.kind {
+                SourceKind::Folder { location } => Some(location.clone()),
+                SourceKind::Postgres { .. } | SourceKind::Http { .. } => None,
             })
             .collect();
         let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);

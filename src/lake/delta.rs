@@ -1,6 +1,7 @@
 //! Opening and writing Delta tables at lake URLs.
 
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
@@ -40,7 +41,8 @@ pub async fn latest_version(lake: &Lake, path: &Path) -> Result<Option<u64>, obj
 }
 
 /// Appends `batches` to the Delta table at `path`, creating it on first use: one commit, so
-/// readers see all of the rows or none of them.
+/// readers see all of the rows or none of them. New columns are merged into the table's schema,
+/// so a metadata table written by an older Strata gains the columns a newer one adds.
 pub async fn append(
     lake: &Lake,
     path: &Path,
@@ -58,6 +60,7 @@ pub async fn append(
     table
         .write(batches)
         .with_save_mode(SaveMode::Append)
+        .with_schema_mode(SchemaMode::Merge)
         .with_table_name(name)
         .await
 }

@@ -22,19 +22,20 @@ pub struct Digested {
     pub bytes: u64,
 }
 
+/// Hashes and counts bytes as they pass.
 #[derive(Default)]
-struct Hasher {
+pub struct Hasher {
     sha: Sha256,
     bytes: u64,
 }
 
 impl Hasher {
-    fn update(&mut self, chunk: &[u8]) {
+    pub fn update(&mut self, chunk: &[u8]) {
         self.sha.update(chunk);
         self.bytes += chunk.len() as u64;
     }
 
-    fn finish(self) -> Digested {
+    pub fn finish(self) -> Digested {
         Digested {
             sha256: hex::encode(self.sha.finalize()),
             bytes: self.bytes,
@@ -67,13 +68,30 @@ impl From<LandError> for WriteError {
 
 /// Writes `stream` to `dest` (lake-relative) atomically if its bytes hash to `expected`,
 /// calling `progress` with each chunk's length. Fails rather than overwrite an existing file.
+/// A stream that fails midway leaves nothing at `dest`.
 pub async fn write_atomically(
     lake: &Lake,
-    mut stream: ByteStream,
+    stream: ByteStream,
     dest: &Path,
     expected: &Digested,
     progress: impl Fn(u64),
 ) -> Result<Digested, WriteError> {
+    let (tmp, written) = write_scratch(lake, stream, progress).await?;
+    if &written != expected {
+        let _ = lake.store().delete(&tmp).await;
+        return Err(WriteError::Changed);
+    }
+    publish(lake, &tmp, dest).await?;
+    Ok(written)
+}
+
+/// Writes `stream` to a fresh scratch file (never read as data), returning its path and what
+/// was written; [`publish`] makes it visible. A stream that fails midway leaves no scratch file.
+pub async fn write_scratch(
+    lake: &Lake,
+    mut stream: ByteStream,
+    progress: impl Fn(u64),
+) -> Result<(Path, Digested), LandError> {
     let store = lake.store();
     let tmp = layout::tmp_file();
     let upload = store
@@ -99,20 +117,22 @@ pub async fn write_atomically(
     if let Err(e) = copied {
         // The scratch file was never visible; aborting just frees it early.
         let _ = writer.abort().await;
-        return Err(e.into());
+        return Err(e);
     }
     writer
         .finish()
         .await
         .map_err(|e| LandError::lake(lake, &tmp, e))?;
-    let written = hasher.finish();
-    if &written != expected {
-        let _ = store.delete(&tmp).await;
-        return Err(WriteError::Changed);
+    Ok((tmp, hasher.finish()))
+}
+
+/// Makes the finished scratch file `tmp` visible at `dest` with one rename (never overwriting),
+/// removing the scratch file if that fails.
+pub async fn publish(lake: &Lake, tmp: &Path, dest: &Path) -> Result<(), LandError> {
+    let store = lake.store();
+    if let Err(e) = store.rename_if_not_exists(tmp, dest).await {
+        let _ = store.delete(tmp).await;
+        return Err(LandError::lake(lake, dest, e));
     }
-    if let Err(e) = store.rename_if_not_exists(&tmp, dest).await {
-        let _ = store.delete(&tmp).await;
-        return Err(LandError::lake(lake, dest, e).into());
-    }
-    Ok(written)
+    Ok(())
 }

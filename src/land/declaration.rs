@@ -31,29 +31,107 @@ pub struct SourceDecl {
 pub enum SourceKind {
     /// A local directory (relative paths resolve against the project directory).
     Folder { location: PathBuf },
+    /// A PostgreSQL database: tables or queries extracted into Parquet files.
+    Postgres {
+        /// A libpq-style connection string (`host=… dbname=…` or `postgresql://…`).
+        #[serde(default)]
+        connection: Option<String>,
+        /// The environment variable holding the connection string, to keep passwords out of
+        /// the project.
+        #[serde(default)]
+        connection_env: Option<String>,
+    },
+    /// Files over HTTP(S): one URL, or the files a listing at that URL links to.
+    Http {
+        url: String,
+        #[serde(default)]
+        listing: Option<Listing>,
+    },
+}
+
+/// How an HTTP source's URL lists its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listing {
+    /// A JSON document: an array of links, or of objects with a `url`, `href`, `path` or
+    /// `name` field, optionally under a top-level `files` field.
+    Json,
+    /// An HTML page whose `<a href>` links are the files (a web server's directory index).
+    Html,
 }
 
 impl SourceKind {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Folder { .. } => "folder",
+            Self::Postgres { .. } => "postgres",
+            Self::Http { .. } => "http",
         }
+    }
+
+    /// Whether the kind offers files that tables pick with `pattern` and `format`.
+    fn offers_files(&self) -> bool {
+        !matches!(self, Self::Postgres { .. })
     }
 }
 
-/// One table of a source: which files belong to it and how bronze reads them.
+/// How a PostgreSQL table is extracted on each run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractMode {
+    /// Every row, every run (a full copy per run, committed all at once).
+    #[default]
+    Snapshot,
+    /// Only rows whose `cursor` column is above the high-water mark of earlier runs.
+    Incremental,
+}
+
+/// One table of a source: which files (or which rows) belong to it and how bronze reads them.
+/// File kinds (folder, http) use `pattern` and `format`; the postgres kind uses `table` or
+/// `query`, `mode`, `cursor` and `rows_per_file`. [`SourcesFile::parse`] checks each table
+/// against its source's kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableDecl {
     pub name: String,
     /// Glob relative to the source location, e.g. `orders/*.csv`.
-    pub pattern: String,
-    pub format: RawFormat,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub format: Option<RawFormat>,
     /// Reader options for schema-on-read (e.g. `row_tag` for XML, `delimiter` for CSV).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// PostgreSQL: the relation to extract, `table` or `schema.table`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// PostgreSQL: a SELECT whose rows are extracted (instead of `table`).
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub mode: ExtractMode,
+    /// PostgreSQL, incremental mode: the column whose values only grow for new or changed rows.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// PostgreSQL: rows per Parquet file (a file is closed only between distinct cursor values).
+    #[serde(default)]
+    pub rows_per_file: Option<usize>,
+}
+
+impl TableDecl {
+    /// The glob of a file table (checked when the declaration loads).
+    pub fn file_pattern(&self) -> &str {
+        self.pattern
+            .as_deref()
+            .expect("file tables have a pattern (checked at load)")
+    }
+
+    /// The raw format of a file table, or Parquet for the tables Strata writes itself.
+    pub fn raw_format(&self) -> RawFormat {
+        self.format.unwrap_or(RawFormat::Parquet)
+    }
 }
 
 impl SourcesFile {
@@ -81,6 +159,8 @@ impl SourcesFile {
                     source.name
                 )));
             }
+            check_source(&source.kind)
+                .map_err(|m| invalid(format!("source {}: {m}", source.name)))?;
             let mut tables = HashSet::new();
             for table in &source.tables {
                 check_identifier(&table.name)
@@ -91,12 +171,8 @@ impl SourcesFile {
                         source.name, table.name
                     )));
                 }
-                globset::Glob::new(&table.pattern).map_err(|e| {
-                    invalid(format!(
-                        "source {}.{}: pattern: {e}",
-                        source.name, table.name
-                    ))
-                })?;
+                check_table(&source.kind, table)
+                    .map_err(|m| invalid(format!("source {}.{}: {m}", source.name, table.name)))?;
             }
         }
         Ok(file)
@@ -145,6 +221,74 @@ impl SourcesFile {
             })
             .filter(|(_, tables): &(_, Vec<_>)| !tables.is_empty())
             .collect())
+    }
+}
+
+/// Source-level settings each kind needs.
+fn check_source(kind: &SourceKind) -> Result<(), String> {
+    match kind {
+        SourceKind::Folder { .. } => Ok(()),
+        SourceKind::Postgres {
+            connection,
+            connection_env,
+        } => match (connection, connection_env) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err("give exactly one of `connection` and `connection_env`".into()),
+        },
+        SourceKind::Http { url, .. } => match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+            Ok(u) => Err(format!(
+                "url {url}: scheme {}:// is not http(s)",
+                u.scheme()
+            )),
+            Err(e) => Err(format!("url {url:?}: {e}")),
+        },
+    }
+}
+
+/// A table's fields against its source's kind: file tables pick files, PostgreSQL tables rows.
+fn check_table(kind: &SourceKind, table: &TableDecl) -> Result<(), String> {
+    let only_postgres = [
+        ("table", table.table.is_some()),
+        ("query", table.query.is_some()),
+        ("mode", table.mode != ExtractMode::default()),
+        ("cursor", table.cursor.is_some()),
+        ("rows_per_file", table.rows_per_file.is_some()),
+    ];
+    if kind.offers_files() {
+        if let Some((field, _)) = only_postgres.iter().find(|(_, set)| *set) {
+            return Err(format!("`{field}` is for postgres sources"));
+        }
+        let pattern = table
+            .pattern
+            .as_deref()
+            .ok_or_else(|| format!("a {} table needs a `pattern`", kind.label()))?;
+        globset::Glob::new(pattern).map_err(|e| format!("pattern: {e}"))?;
+        if table.format.is_none() {
+            return Err(format!("a {} table needs a `format`", kind.label()));
+        }
+        return Ok(());
+    }
+    for (field, set) in [
+        ("pattern", table.pattern.is_some()),
+        ("format", table.format.is_some()),
+        ("options", !table.options.is_empty()),
+    ] {
+        if set {
+            return Err(format!(
+                "`{field}` is for file sources; postgres tables land as Parquet"
+            ));
+        }
+    }
+    match (&table.table, &table.query) {
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => return Err("give exactly one of `table` and `query`".into()),
+    }
+    match (table.mode, &table.cursor) {
+        (ExtractMode::Incremental, None) => Err("incremental mode needs a `cursor` column".into()),
+        (ExtractMode::Snapshot, Some(_)) => Err("`cursor` is only used in incremental mode".into()),
+        _ if table.rows_per_file == Some(0) => Err("`rows_per_file` must be positive".into()),
+        _ => Ok(()),
     }
 }
 
@@ -199,6 +343,101 @@ sources:
         let msg = err.to_string();
         assert!(msg.contains("catalog/sources.yml"), "{msg}");
         assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn postgres_and_http_sources_parse() {
+        let yaml = "
+sources:
+  - name: crm
+    kind: postgres
+    connection_env: CRM_PG
+    tables:
+      - name: customers
+        table: public.customers
+        mode: incremental
+        cursor: updated_at
+        rows_per_file: 5000
+      - name: open_orders
+        query: SELECT * FROM orders WHERE open
+  - name: web
+    kind: http
+    url: https://example.com/exports/
+    listing: html
+    tables:
+      - name: rates
+        pattern: 'rates_*.csv'
+        format: csv
+";
+        let file = SourcesFile::parse(yaml, Path::new("s.yml")).unwrap();
+        let customers = &file.sources[0].tables[0];
+        assert_eq!(customers.mode, ExtractMode::Incremental);
+        assert_eq!(customers.raw_format(), RawFormat::Parquet);
+        assert_eq!(file.sources[0].tables[1].mode, ExtractMode::Snapshot);
+        assert!(matches!(
+            file.sources[1].kind,
+            SourceKind::Http {
+                listing: Some(Listing::Html),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn tables_must_fit_their_source_kind() {
+        let pg = |source: &str, table: &str| {
+            format!(
+                "sources:\n  - name: s\n    kind: postgres\n{source}    tables:\n      - name: t\n{table}"
+            )
+        };
+        let conn = "    connection: host=db\n";
+        for (yaml, why) in [
+            (pg("", "        table: x\n"), "connection"),
+            (
+                pg(
+                    &format!("{conn}    connection_env: X\n"),
+                    "        table: x\n",
+                ),
+                "connection",
+            ),
+            (pg(conn, "        mode: snapshot\n"), "`table` and `query`"),
+            (
+                pg(conn, "        table: x\n        query: select 1\n"),
+                "`table` and `query`",
+            ),
+            (
+                pg(conn, "        table: x\n        mode: incremental\n"),
+                "cursor",
+            ),
+            (
+                pg(conn, "        table: x\n        cursor: c\n"),
+                "incremental mode",
+            ),
+            (
+                pg(conn, "        table: x\n        pattern: '*.csv'\n"),
+                "file sources",
+            ),
+            (
+                YAML.replace("format: csv", "format: csv\n        cursor: c"),
+                "postgres",
+            ),
+            (
+                YAML.replace("        format: csv\n", ""),
+                "needs a `format`",
+            ),
+            (
+                YAML.replace(
+                    "kind: folder\n    location: ../drop",
+                    "kind: http\n    url: ftp://x/y",
+                ),
+                "http",
+            ),
+        ] {
+            let err = SourcesFile::parse(&yaml, Path::new("s.yml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{yaml}\n→ {err}");
+        }
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct IngestRecord {
     pub sha256: String,
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub landed_at: DateTime<Utc>,
+    /// What the source kind needs to resume after this file, as JSON: the PostgreSQL cursor's
+    /// high-water mark, or an HTTP file's validators (ETag, Last-Modified). Kept in the file's
+    /// own log row so the file and the state it implies commit in one transaction. One JSON
+    /// column rather than one per kind keeps the log's schema stable as kinds are added.
+    #[serde(default)]
+    pub source_state: Option<String>,
 }
 
 /// The ingest log of a lake.
@@ -52,6 +58,7 @@ impl IngestLog {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
                 false,
             )),
+            Arc::new(Field::new("source_state", DataType::Utf8, true)),
         ];
         Self {
             table: MetaTable::new(TABLE, fields),

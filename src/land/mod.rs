@@ -1,22 +1,25 @@
-//! Landing: raw files from the sources declared in `catalog/sources.yml` into the bronze layer,
-//! byte for byte (schema-on-read: nothing is parsed here).
+//! Landing: data from the sources declared in `catalog/sources.yml` into the bronze layer.
+//! Files (folder and HTTP sources) land byte for byte (schema-on-read: nothing is parsed here);
+//! database rows (PostgreSQL sources) land as Parquet files typed like their columns.
 //!
-//! Each file is hashed, skipped if the ingest log already holds that content for its table,
-//! otherwise copied under a scratch name and renamed into place, several at a time. The
-//! ingest log commit is what makes a file part of bronze; files a killed run left behind
-//! without a log row are removed by the next run, which lands them again.
+//! Each source kind is one module behind [`Source`]. Every kind writes a file under a scratch
+//! name and renames it into place, and the ingest log commit is what makes a file part of
+//! bronze; files a killed run left behind without a log row are removed by the next run,
+//! which lands them again.
 
 mod copy;
 pub mod declaration;
 mod folder;
+mod http;
 pub mod ingest_log;
+mod postgres;
 mod source;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -26,11 +29,7 @@ use crate::lake::{Lake, layout};
 pub use copy::Digested;
 pub use declaration::{SourceDecl, SourceKind, SourcesFile, TableDecl};
 pub use ingest_log::{IngestLog, IngestRecord};
-pub use source::{ByteStream, RawFile, Source};
-
-/// Landed files are committed to the ingest log in groups this large, so a killed run loses
-/// at most one group of progress while the log does not grow one commit per file.
-const COMMIT_EVERY: usize = 256;
+pub use source::{ByteStream, Landing, RawFile, Source, TableOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandError {
@@ -60,6 +59,16 @@ pub enum LandError {
         uri: String,
         source: object_store::Error,
     },
+    #[error("source {source_name}: environment variable {var} (connection_env) is not set")]
+    MissingEnv { source_name: String, var: String },
+    #[error("source {source_name}, table {table}: {message}")]
+    Postgres {
+        source_name: String,
+        table: String,
+        message: String,
+    },
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
     #[error("ingest log {0}")]
     IngestLog(#[from] crate::meta::MetaError),
 }
@@ -85,7 +94,7 @@ impl LandError {
 pub struct LandOptions {
     /// `source` or `source.table`; empty lands everything declared.
     pub selectors: Vec<String>,
-    /// Files copied at once.
+    /// Files copied at once (folder and HTTP sources).
     pub concurrency: usize,
     pub show_progress: bool,
 }
@@ -120,19 +129,9 @@ pub struct LandFailure {
     pub error: LandError,
 }
 
-/// A file that will land, with everything decided up front so naming is deterministic.
-struct Planned<'a> {
-    source: &'a SourceDecl,
-    table: &'a TableDecl,
-    reader: &'a dyn Source,
-    file: RawFile,
-    digest: Digested,
-    dest: Path,
-}
-
 /// Lands every selected table. Storage and ingest-log errors abort (whatever landed before is
-/// committed); an unreadable file or a missing source is reported in [`LandReport::failures`]
-/// while everything else lands.
+/// committed); an unreadable file, a missing source or an unreachable peer is reported in
+/// [`LandReport::failures`] while everything else lands.
 pub async fn land(
     config: &Config,
     lake: &Lake,
@@ -145,123 +144,46 @@ pub async fn land(
     let orphans_removed = remove_orphans(lake, &selected, &history).await?;
     let now = Utc::now();
     let batch_id = now.format("%Y%m%dT%H%M%S%3fZ").to_string();
-    let concurrency = opts.concurrency.max(1);
 
-    let readers: Vec<Box<dyn Source>> = selected
-        .iter()
-        .map(|(decl, _)| open_source(config, decl))
-        .collect();
-    let mut known: HashSet<(String, String, String)> = history
-        .into_iter()
-        .map(|r| (r.source, r.table_name, r.sha256))
-        .collect();
-    let mut tables = Vec::new();
-    let mut failures = Vec::new();
-    let mut plan = Vec::new();
-    for ((decl, decl_tables), reader) in selected.iter().zip(&readers) {
-        for &table in decl_tables {
-            let mut counts = TableReport {
+    let mut report = LandReport {
+        batch_id: batch_id.clone(),
+        orphans_removed,
+        ..LandReport::default()
+    };
+    for (decl, tables) in &selected {
+        let reader = open_source(config, decl);
+        let source_history: Vec<IngestRecord> = history
+            .iter()
+            .filter(|r| r.source == decl.name)
+            .cloned()
+            .collect();
+        let landing = Landing {
+            lake,
+            log: &log,
+            source: decl,
+            batch_id: &batch_id,
+            now,
+            history: &source_history,
+            concurrency: opts.concurrency.max(1),
+            show_progress: opts.show_progress,
+        };
+        for &table in tables {
+            let outcome = reader.land(table, &landing).await?;
+            report.tables.push(TableReport {
                 source: decl.name.clone(),
                 table: table.name.clone(),
-                ..TableReport::default()
-            };
-            let offered = match reader.discover(table).await {
-                Ok(files) => files,
-                Err(error) => {
-                    failures.push(LandFailure::new(decl, table, error));
-                    tables.push(counts);
-                    continue;
-                }
-            };
-            counts.offered = offered.len();
-            let first = plan.len();
-            for digested in digest_all(reader.as_ref(), offered, concurrency).await {
-                let (file, digest) = match digested {
-                    Ok(ok) => ok,
-                    Err(error) => {
-                        failures.push(LandFailure::new(decl, table, error));
-                        continue;
-                    }
-                };
-                // The same content offered twice, now or in an earlier run, lands once.
-                let key = (decl.name.clone(), table.name.clone(), digest.sha256.clone());
-                if !known.insert(key) {
-                    counts.skipped += 1;
-                    continue;
-                }
-                let dest = layout::bronze_file(
-                    &decl.name,
-                    &table.name,
-                    now.date_naive(),
-                    &batch_id,
-                    plan.len() - first,
-                    &file.extension,
-                );
-                plan.push(Planned {
-                    source: decl,
-                    table,
-                    reader: reader.as_ref(),
-                    file,
-                    digest,
-                    dest,
-                });
-            }
-            tables.push(counts);
+                ..outcome.report
+            });
+            report
+                .failures
+                .extend(outcome.failures.into_iter().map(|error| LandFailure {
+                    source: decl.name.clone(),
+                    table: table.name.clone(),
+                    error,
+                }));
         }
     }
-
-    let progress = progress_bar(opts.show_progress, &plan);
-    let mut results = stream::iter(plan.iter())
-        .map(|planned| {
-            let progress = &progress;
-            let batch_id = &batch_id;
-            async move {
-                let result = land_one(lake, planned, batch_id, now, progress).await;
-                (planned, result)
-            }
-        })
-        .buffer_unordered(concurrency);
-    let mut pending = Vec::new();
-    let mut done = 0;
-    while let Some((planned, result)) = results.next().await {
-        done += 1;
-        progress.set_message(format!("{done}/{} files", plan.len()));
-        match result {
-            Ok(record) => {
-                let counts = tables
-                    .iter_mut()
-                    .find(|t| t.source == planned.source.name && t.table == planned.table.name)
-                    .expect("every planned table has a report");
-                counts.landed += 1;
-                counts.bytes += record.bytes;
-                pending.push(record);
-                if pending.len() >= COMMIT_EVERY {
-                    log.append(lake, &pending).await?;
-                    pending.clear();
-                }
-            }
-            Err(error) => failures.push(LandFailure::new(planned.source, planned.table, error)),
-        }
-    }
-    drop(results);
-    log.append(lake, &pending).await?;
-    progress.finish_and_clear();
-    Ok(LandReport {
-        batch_id,
-        tables,
-        failures,
-        orphans_removed,
-    })
-}
-
-impl LandFailure {
-    fn new(source: &SourceDecl, table: &TableDecl, error: LandError) -> Self {
-        Self {
-            source: source.name.clone(),
-            table: table.name.clone(),
-            error,
-        }
-    }
+    Ok(report)
 }
 
 /// The reader for one declared source.
@@ -271,55 +193,18 @@ fn open_source(config: &Config, decl: &SourceDecl) -> Box<dyn Source> {
             &decl.name,
             config.project_path(location),
         )),
+        SourceKind::Postgres {
+            connection,
+            connection_env,
+        } => Box::new(postgres::PostgresSource::new(
+            &decl.name,
+            connection.clone(),
+            connection_env.clone(),
+        )),
+        SourceKind::Http { url, listing } => {
+            Box::new(http::HttpSource::new(&decl.name, url, *listing))
+        }
     }
-}
-
-/// Hashes the offered files, several at once, keeping their order.
-async fn digest_all(
-    reader: &dyn Source,
-    files: Vec<RawFile>,
-    concurrency: usize,
-) -> Vec<Result<(RawFile, Digested), LandError>> {
-    stream::iter(files)
-        .map(|file| async move {
-            let digest = copy::digest(reader.open(&file).await?).await?;
-            Ok((file, digest))
-        })
-        .buffered(concurrency)
-        .collect()
-        .await
-}
-
-/// Copies one planned file into bronze and returns its log record.
-async fn land_one(
-    lake: &Lake,
-    planned: &Planned<'_>,
-    batch_id: &str,
-    now: chrono::DateTime<Utc>,
-    progress: &ProgressBar,
-) -> Result<IngestRecord, LandError> {
-    let bytes = planned.reader.open(&planned.file).await?;
-    let written = copy::write_atomically(lake, bytes, &planned.dest, &planned.digest, |n| {
-        progress.inc(n)
-    })
-    .await
-    .map_err(|e| match e {
-        copy::WriteError::Changed => LandError::Changed {
-            location: planned.file.location.clone(),
-        },
-        copy::WriteError::Land(e) => e,
-    })?;
-    Ok(IngestRecord {
-        batch_id: batch_id.to_string(),
-        source: planned.source.name.clone(),
-        table_name: planned.table.name.clone(),
-        format: planned.table.format.to_string(),
-        source_path: planned.file.location.clone(),
-        bronze_path: planned.dest.to_string(),
-        bytes: written.bytes,
-        sha256: written.sha256,
-        landed_at: now,
-    })
 }
 
 /// Removes what an interrupted run left behind: scratch files, and bronze files of the
@@ -370,11 +255,11 @@ async fn delete(lake: &Lake, path: &Path) -> Result<(), LandError> {
     }
 }
 
-fn progress_bar(show: bool, plan: &[Planned<'_>]) -> ProgressBar {
+/// A byte progress bar over `total` bytes, hidden unless asked for.
+fn progress_bar(show: bool, total: u64) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let total = plan.iter().map(|p| p.digest.bytes).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(

@@ -1,12 +1,17 @@
-//! The extension point for source kinds: each kind lists the raw files it offers for a table
-//! and opens them as byte streams. Landing does the rest the same way for every kind.
+//! The extension point for source kinds. Each kind lands one declared table at a time: it
+//! decides what is new (files not yet landed, rows above a watermark), writes it into bronze
+//! through [`super::copy`] (scratch name, then one rename) and commits it to the ingest log
+//! through [`Landing::commit`]. The ingest log commit is the one commit point for every kind.
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use object_store::path::Path;
 
-use super::LandError;
-use super::declaration::TableDecl;
+use super::declaration::{SourceDecl, TableDecl};
+use super::{IngestLog, IngestRecord, LandError, TableReport};
+use crate::lake::{Lake, layout};
 
 /// A stream of a raw file's bytes, in order.
 pub type ByteStream = BoxStream<'static, Result<Bytes, LandError>>;
@@ -24,11 +29,88 @@ pub struct RawFile {
 
 #[async_trait]
 pub trait Source: Send + Sync {
-    /// Lists the files currently offered for `table`, in a stable order.
-    async fn discover(&self, table: &TableDecl) -> Result<Vec<RawFile>, LandError>;
+    /// Lands what `table` offers that bronze does not hold yet. Failures of single files or of
+    /// the source go into the outcome (the rest still lands); an `Err` (the ingest log or the
+    /// lake failing) aborts the whole run, with what was committed before it kept.
+    async fn land(
+        &self,
+        table: &TableDecl,
+        landing: &Landing<'_>,
+    ) -> Result<TableOutcome, LandError>;
+}
 
-    /// Opens one discovered file for reading.
-    async fn open(&self, file: &RawFile) -> Result<ByteStream, LandError>;
+/// What landing one table did.
+#[derive(Debug, Default)]
+pub struct TableOutcome {
+    pub report: TableReport,
+    pub failures: Vec<LandError>,
+}
+
+/// One run's shared settings and its way into the ingest log, handed to every source kind.
+pub struct Landing<'a> {
+    pub lake: &'a Lake,
+    pub log: &'a IngestLog,
+    pub source: &'a SourceDecl,
+    /// Identifies the run; bronze file names start with it.
+    pub batch_id: &'a str,
+    pub now: DateTime<Utc>,
+    /// Committed records of this source, oldest first.
+    pub history: &'a [IngestRecord],
+    /// Files copied at once.
+    pub concurrency: usize,
+    pub show_progress: bool,
+}
+
+impl Landing<'_> {
+    /// Committed records of `table`, oldest first.
+    pub fn history_of<'b>(
+        &'b self,
+        table: &'b TableDecl,
+    ) -> impl Iterator<Item = &'b IngestRecord> + 'b {
+        self.history
+            .iter()
+            .filter(move |r| r.table_name == table.name)
+    }
+
+    /// Where the `n`th file this run lands for `table` goes in bronze.
+    pub fn bronze_path(&self, table: &TableDecl, n: usize, extension: &str) -> Path {
+        layout::bronze_file(
+            &self.source.name,
+            &table.name,
+            self.now.date_naive(),
+            self.batch_id,
+            n,
+            extension,
+        )
+    }
+
+    /// The log record of a file this run wrote to `bronze_path`.
+    pub fn record(
+        &self,
+        table: &TableDecl,
+        source_path: &str,
+        bronze_path: &Path,
+        written: &super::Digested,
+        source_state: Option<String>,
+    ) -> IngestRecord {
+        IngestRecord {
+            batch_id: self.batch_id.to_string(),
+            source: self.source.name.clone(),
+            table_name: table.name.clone(),
+            format: table.raw_format().to_string(),
+            source_path: source_path.to_string(),
+            bronze_path: bronze_path.to_string(),
+            bytes: written.bytes,
+            sha256: written.sha256.clone(),
+            landed_at: self.now,
+            source_state,
+        }
+    }
+
+    /// Commits `records` in one ingest-log transaction: their files become part of bronze.
+    pub async fn commit(&self, records: &[IngestRecord]) -> Result<(), LandError> {
+        self.log.append(self.lake, records).await
+    }
 }
 
 /// The extension of a file name: everything after the first dot of the last segment, so that
