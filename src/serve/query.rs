@@ -617,6 +617,9 @@ fn parameters(portal: &Portal<Prepared>, fields: &[Option<FieldRef>]) -> PgWireR
     let mut server_types = Vec::with_capacity(portal.parameters.len());
     let mut formats = Vec::with_capacity(portal.parameters.len());
     let mut values = Vec::with_capacity(portal.parameters.len());
+    // Whether the portal must be rebuilt (a value turned into text, a declared type read as
+    // another): usually not, and rebuilding clones the prepared statement.
+    let mut rewritten = false;
     for (i, value) in portal.parameters.iter().enumerate() {
         let hint = stored.parameter_types.get(i).cloned().flatten();
         let server = encode::parameter_type(fields.get(i).and_then(|f| f.as_deref()))?;
@@ -624,19 +627,29 @@ fn parameters(portal: &Portal<Prepared>, fields: &[Option<FieldRef>]) -> PgWireR
         let binary = portal.parameter_format.is_binary(i);
         let (value, binary) = match value {
             Some(bytes) if binary && encode::sent_as_text(&ty) => {
+                rewritten = true;
                 (Some(encode::binary_to_text(&ty, bytes)?), false)
             }
             other => (other.clone(), binary),
         };
-        declared.push(hint.map(|t| encode::read_as(&t)));
+        let read = hint.as_ref().map(encode::read_as);
+        rewritten |= read != hint;
+        declared.push(read);
         server_types.push(encode::read_as(&server));
         formats.push(i16::from(binary));
         values.push(value);
     }
-    let statement = StoredStatement::new(stored.id.clone(), stored.statement.clone(), declared);
-    let mut portal = Portal::new_cursor(portal.name.clone(), Arc::new(statement));
-    portal.parameter_format = Format::Individual(formats);
-    portal.parameters = values;
+    let rebuilt;
+    let portal = if rewritten {
+        let statement = StoredStatement::new(stored.id.clone(), stored.statement.clone(), declared);
+        let mut copy = Portal::new_cursor(portal.name.clone(), Arc::new(statement));
+        copy.parameter_format = Format::Individual(formats);
+        copy.parameters = values;
+        rebuilt = copy;
+        &rebuilt
+    } else {
+        portal
+    };
     let as_sent: Vec<Option<&DataType>> = fields
         .iter()
         .map(|f| {
@@ -647,7 +660,7 @@ fn parameters(portal: &Portal<Prepared>, fields: &[Option<FieldRef>]) -> PgWireR
         .collect();
     let server_types: Vec<Option<&Type>> = server_types.iter().map(Some).collect();
     let decoded = arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
-        &portal,
+        portal,
         &as_sent,
         &server_types,
     )?;
