@@ -241,12 +241,23 @@ async fn register(
             ),
         )
     };
-    if delta::latest_version(lake, &path)
+    let Some(latest) = delta::latest_version(lake, &path)
         .await
         .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?
-        .is_none()
-    {
+    else {
         return Err(not_found());
+    };
+    // Asked for past the latest, the Delta kernel's own message is about log segments.
+    if let At::Version(v) = reference.at
+        && v > latest
+    {
+        return Err(user_error(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!(
+                "{}.{} has no version {v}: the latest is {latest}",
+                reference.schema, reference.table
+            ),
+        ));
     }
     let builder = DeltaTableBuilder::from_url(lake.url_of(&path))
         .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?;
