@@ -29,7 +29,7 @@ pub struct Cli {
     /// The project directory (holding strata.toml)
     #[arg(long, global = true, env = "STRATA_PROJECT_DIR", default_value = ".")]
     pub project_dir: PathBuf,
-    /// Lake root for this command: a local directory or hdfs://host:port/path (overrides
+    /// Lake root for this command: a local directory, hdfs://host:port/path or s3://bucket/path (overrides
     /// strata.toml and STRATA_LAKE)
     #[arg(long, global = true)]
     pub lake: Option<String>,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::lake::LakeRoot;
+use crate::lake::s3::S3Settings;
 
 /// The file that marks a Strata project's root.
 pub const CONFIG_FILE: &str = "strata.toml";
@@ -120,12 +121,15 @@ struct ConfigFile {
 #[serde(default, deny_unknown_fields)]
 struct LakeSection {
     root: String,
+    /// `[lake.s3]`: how to reach the service of an `s3://` root.
+    s3: S3Settings,
 }
 
 impl Default for LakeSection {
     fn default() -> Self {
         Self {
             root: "./lake".to_string(),
+            s3: S3Settings::default(),
         }
     }
 }
@@ -149,11 +153,16 @@ impl Config {
             (None, Some(env)) => (env, LAKE_ENV.to_string()),
             (None, None) => (file.lake.root, path.display().to_string()),
         };
-        let lake = LakeRoot::parse(&root, project_dir).map_err(|reason| ConfigError::LakeRoot {
-            root,
-            origin,
-            reason,
-        })?;
+        let mut lake =
+            LakeRoot::parse(&root, project_dir).map_err(|reason| ConfigError::LakeRoot {
+                root,
+                origin,
+                reason,
+            })?;
+        // The settings apply to whichever s3:// root is in force (STRATA_LAKE or --lake too).
+        if let LakeRoot::S3(s3) = &mut lake {
+            s3.settings = file.lake.s3;
+        }
         Ok(Self {
             project_dir: project_dir.to_path_buf(),
             lake,

@@ -74,7 +74,7 @@ impl AllowedRoots {
             let text = path.to_string_lossy().to_string();
             let lake_dir = match &self.lake {
                 LakeRoot::Local(dir) => Some(dir.to_string_lossy().to_string()),
-                LakeRoot::Hdfs(_) => None,
+                LakeRoot::Hdfs(_) | LakeRoot::S3(_) => None,
             };
             let allowed = lake_dir.iter().any(|d| is_within(&text, d))
                 || self

@@ -1,10 +1,11 @@
-//! The lake: one object store (local disk or HDFS) that every stage reads and writes through,
-//! addressed by lake-relative paths so commands work unchanged on either.
+//! The lake: one object store (local disk, HDFS or S3) that every stage reads and writes
+//! through, addressed by lake-relative paths so commands work unchanged on any of them.
 
 pub mod delta;
 mod format;
 pub mod layout;
 mod root;
+pub mod s3;
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use object_store::prefix::PrefixStore;
 use url::Url;
 
 pub use format::RawFormat;
-pub use root::LakeRoot;
+pub use root::{LakeRoot, S3Root};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -42,8 +43,8 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Opens the lake's store. A local root is created if missing; an HDFS NameNode is only
-    /// contacted by the first operation, so errors surface there, naming the URI.
+    /// Opens the lake's store. A local root is created if missing; an HDFS NameNode or an S3
+    /// service is only contacted by the first operation, so errors surface there, naming the URI.
     pub fn open(root: LakeRoot) -> Result<Self, LakeError> {
         let (base_store, prefix): (Arc<dyn ObjectStore>, Path) = match &root {
             LakeRoot::Local(dir) => {
@@ -70,6 +71,15 @@ impl Lake {
                     })?;
                 (Arc::new(store), Path::from(url.path()))
             }
+            LakeRoot::S3(s3) => {
+                let store = s3::lake_store(&s3.location, &s3.settings).map_err(|source| {
+                    LakeError::Open {
+                        uri: s3.location.url().clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+                (store, s3.location.prefix())
+            }
         };
         let store = Arc::new(PrefixStore::new(Arc::clone(&base_store), prefix));
         Ok(Self {
@@ -93,7 +103,8 @@ impl Lake {
         &self.base_store
     }
 
-    /// Scheme and authority of the lake's file system (`file://`, `hdfs://host:port`).
+    /// Scheme and authority of the lake's file system (`file://`, `hdfs://host:port`,
+    /// `s3://bucket`).
     pub fn store_url(&self) -> Url {
         let url = self.root.url();
         Url::parse(&format!("{}://{}", url.scheme(), url.authority()))

@@ -1,9 +1,11 @@
-//! Where a lake lives: a local directory or an HDFS URI.
+//! Where a lake lives: a local directory, an HDFS URI or an S3 bucket.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use url::Url;
+
+use super::s3::{S3Location, S3Settings};
 
 /// A lake root, validated at configuration time so later stages never see a malformed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +14,16 @@ pub enum LakeRoot {
     Local(PathBuf),
     /// `hdfs://host:port/path`: the NameNode and the lake's directory on it.
     Hdfs(Url),
+    /// `s3://bucket/path` on AWS S3 or an S3-compatible service.
+    S3(S3Root),
+}
+
+/// An S3 lake: where it is and how to reach the service (credentials come from the
+/// environment only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Root {
+    pub location: S3Location,
+    pub settings: S3Settings,
 }
 
 impl LakeRoot {
@@ -30,12 +42,16 @@ impl LakeRoot {
                     url.set_path(&trimmed);
                     Ok(Self::Hdfs(url))
                 }
+                "s3" => Ok(Self::S3(S3Root {
+                    location: S3Location::parse(root)?,
+                    settings: S3Settings::default(),
+                })),
                 "file" => url
                     .to_file_path()
                     .map(|p| Self::Local(normalize(&p)))
                     .map_err(|()| "not a local file URL".to_string()),
                 other => Err(format!(
-                    "unsupported scheme {other}:// (use a local path or hdfs://host:port/path)"
+                    "unsupported scheme {other}:// (use a local path, hdfs://host:port/path or s3://bucket/path)"
                 )),
             };
         }
@@ -45,7 +61,7 @@ impl LakeRoot {
         Ok(Self::Local(normalize(&base.join(root))))
     }
 
-    /// The root as a URL with no trailing slash (`file:///…` or `hdfs://…`).
+    /// The root as a URL with no trailing slash (`file:///…`, `hdfs://…`, `s3://…`).
     pub fn url(&self) -> Url {
         match self {
             Self::Local(path) => Url::from_directory_path(path)
@@ -56,6 +72,7 @@ impl LakeRoot {
                 })
                 .expect("local lake roots are absolute"),
             Self::Hdfs(url) => url.clone(),
+            Self::S3(s3) => s3.location.url().clone(),
         }
     }
 }
@@ -65,6 +82,7 @@ impl fmt::Display for LakeRoot {
         match self {
             Self::Local(path) => write!(f, "{}", path.display()),
             Self::Hdfs(url) => write!(f, "{url}"),
+            Self::S3(s3) => write!(f, "{}", s3.location),
         }
     }
 }
@@ -110,9 +128,17 @@ mod tests {
     }
 
     #[test]
+    fn s3_roots_keep_bucket_and_path() {
+        let root = LakeRoot::parse("s3://lake-bucket/shop/", Path::new("/")).unwrap();
+        assert_eq!(root.url().as_str(), "s3://lake-bucket/shop");
+        assert!(matches!(root, LakeRoot::S3(ref s3) if s3.settings == S3Settings::default()));
+    }
+
+    #[test]
     fn bad_roots_are_refused() {
         assert!(LakeRoot::parse("ftp://x/y", Path::new("/")).is_err());
         assert!(LakeRoot::parse("hdfs:///nohost", Path::new("/")).is_err());
+        assert!(LakeRoot::parse("s3:///nobucket", Path::new("/")).is_err());
         assert!(LakeRoot::parse("  ", Path::new("/")).is_err());
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::LandError;
 use crate::lake::RawFormat;
+use crate::lake::s3::S3Location;
 
 /// The whole declaration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +48,18 @@ pub enum SourceKind {
         #[serde(default)]
         listing: Option<Listing>,
     },
+    /// Objects under `s3://bucket/prefix` on AWS S3 or an S3-compatible service; credentials
+    /// from the `AWS_*` environment. The settings are those of [`crate::lake::s3::S3Settings`],
+    /// spelled out: serde cannot flatten a struct that refuses unknown fields.
+    S3 {
+        url: String,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        allow_http: Option<bool>,
+    },
 }
 
 /// How an HTTP source's URL lists its files.
@@ -66,6 +79,7 @@ impl SourceKind {
             Self::Folder { .. } => "folder",
             Self::Postgres { .. } => "postgres",
             Self::Http { .. } => "http",
+            Self::S3 { .. } => "s3",
         }
     }
 
@@ -87,7 +101,7 @@ pub enum ExtractMode {
 }
 
 /// One table of a source: which files (or which rows) belong to it and how bronze reads them.
-/// File kinds (folder, http) use `pattern` and `format`; the postgres kind uses `table` or
+/// File kinds (folder, http, s3) use `pattern` and `format`; the postgres kind uses `table` or
 /// `query`, `mode`, `cursor` and `rows_per_file`. [`SourcesFile::parse`] checks each table
 /// against its source's kind.
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +257,7 @@ fn check_source(kind: &SourceKind) -> Result<(), String> {
             )),
             Err(e) => Err(format!("url {url:?}: {e}")),
         },
+        SourceKind::S3 { url, .. } => S3Location::parse(url).map(|_| ()),
     }
 }
 
@@ -438,6 +453,26 @@ sources:
                 .to_string();
             assert!(err.contains(why), "{yaml}\n→ {err}");
         }
+    }
+
+    #[test]
+    fn s3_sources_parse_and_need_a_bucket() {
+        let yaml = YAML.replace(
+            "kind: folder\n    location: ../drop",
+            "kind: s3\n    url: s3://drop-bucket/exports\n    endpoint: http://127.0.0.1:9000\n    allow_http: true",
+        );
+        let file = SourcesFile::parse(&yaml, Path::new("s.yml")).unwrap();
+        assert!(matches!(
+            &file.sources[0].kind,
+            SourceKind::S3 { url, allow_http: Some(true), region: None, .. } if url == "s3://drop-bucket/exports"
+        ));
+        let err = SourcesFile::parse(
+            &yaml.replace("s3://drop-bucket/exports", "s3:///exports"),
+            Path::new("s.yml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bucket"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt, stream};
 use globset::{Glob, GlobMatcher};
-use object_store::ObjectStoreExt;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{Client, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use url::Url;
 
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
-use super::source::{Landing, Source, TableOutcome, extension_of};
+use super::source::{Landing, ScratchFile, Source, TableOutcome, extension_of};
 use super::{IngestRecord, LandError, progress_bar};
 
 /// Attempts per request before giving up (the first try included).
@@ -282,37 +281,21 @@ impl Source for HttpSource {
             .await;
         progress.finish_and_clear();
 
-        let mut known: HashSet<String> = history.iter().map(|r| r.sha256.clone()).collect();
-        let mut records = Vec::new();
+        let mut scratch = Vec::new();
         for (url, result) in fetched {
             match result {
                 Ok(Fetched::NotModified) => outcome.report.skipped += 1,
-                // A new ETag on content the table already holds: nothing new to land.
-                Ok(Fetched::Scratch(tmp, written, _)) if !known.insert(written.sha256.clone()) => {
-                    let _ = landing.lake.store().delete(&tmp).await;
-                    outcome.report.skipped += 1;
-                }
-                Ok(Fetched::Scratch(tmp, written, validators)) => {
-                    let mut extension = extension_of(url.path());
-                    if extension.is_empty() {
-                        extension = table.raw_format().extension().to_string();
-                    }
-                    let dest = landing.bronze_path(table, records.len(), &extension);
-                    copy::publish(landing.lake, &tmp, &dest).await?;
-                    outcome.report.landed += 1;
-                    outcome.report.bytes += written.bytes;
-                    records.push(landing.record(
-                        table,
-                        &redacted(url.as_str()),
-                        &dest,
-                        &written,
-                        validators.state(),
-                    ));
-                }
+                Ok(Fetched::Scratch(tmp, written, validators)) => scratch.push(ScratchFile {
+                    location: redacted(url.as_str()),
+                    extension: extension_of(url.path()),
+                    tmp,
+                    written,
+                    state: validators.state(),
+                }),
                 Err(error) => outcome.failures.push(error),
             }
         }
-        landing.commit(&records).await?;
+        landing.publish(table, scratch, &mut outcome.report).await?;
         Ok(outcome)
     }
 }

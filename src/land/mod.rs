@@ -1,5 +1,5 @@
 //! Landing: data from the sources declared in `catalog/sources.yml` into the bronze layer.
-//! Files (folder and HTTP sources) land byte for byte (schema-on-read: nothing is parsed here);
+//! Files (folder, HTTP and S3 sources) land byte for byte (schema-on-read: nothing is parsed here);
 //! database rows (PostgreSQL sources) land as Parquet files typed like their columns.
 //!
 //! Each source kind is one module behind [`Source`]. Every kind writes a file under a scratch
@@ -13,6 +13,7 @@ mod folder;
 mod http;
 pub mod ingest_log;
 mod postgres;
+mod s3;
 mod source;
 
 use std::collections::HashSet;
@@ -25,11 +26,12 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use crate::config::Config;
+use crate::lake::s3::{S3Location, S3Settings};
 use crate::lake::{Lake, layout};
 pub use copy::Digested;
 pub use declaration::{SourceDecl, SourceKind, SourcesFile, TableDecl};
 pub use ingest_log::{IngestLog, IngestRecord};
-pub use source::{ByteStream, Landing, RawFile, Source, TableOutcome};
+pub use source::{ByteStream, Landing, RawFile, ScratchFile, Source, TableOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandError {
@@ -69,6 +71,11 @@ pub enum LandError {
     },
     #[error("{url}: {message}")]
     Http { url: String, message: String },
+    #[error("{url}: {source}")]
+    S3 {
+        url: String,
+        source: object_store::Error,
+    },
     #[error("ingest log {0}")]
     IngestLog(#[from] crate::meta::MetaError),
 }
@@ -94,7 +101,7 @@ impl LandError {
 pub struct LandOptions {
     /// `source` or `source.table`; empty lands everything declared.
     pub selectors: Vec<String>,
-    /// Files copied at once (folder and HTTP sources).
+    /// Files copied at once (folder, HTTP and S3 sources).
     pub concurrency: usize,
     pub show_progress: bool,
 }
@@ -204,6 +211,19 @@ fn open_source(config: &Config, decl: &SourceDecl) -> Box<dyn Source> {
         SourceKind::Http { url, listing } => {
             Box::new(http::HttpSource::new(&decl.name, url, *listing))
         }
+        SourceKind::S3 {
+            url,
+            endpoint,
+            region,
+            allow_http,
+        } => Box::new(s3::S3Source::new(
+            S3Location::parse(url).expect("S3 URLs are validated when the declaration loads"),
+            S3Settings {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                allow_http: *allow_http,
+            },
+        )),
     }
 }
 

@@ -3,12 +3,16 @@
 //! through [`super::copy`] (scratch name, then one rename) and commits it to the ingest log
 //! through [`Landing::commit`]. The ingest log commit is the one commit point for every kind.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
+use super::copy::{self, Digested};
 use super::declaration::{SourceDecl, TableDecl};
 use super::{IngestLog, IngestRecord, LandError, TableReport};
 use crate::lake::{Lake, layout};
@@ -44,6 +48,19 @@ pub trait Source: Send + Sync {
 pub struct TableOutcome {
     pub report: TableReport,
     pub failures: Vec<LandError>,
+}
+
+/// A file a source fetched into a scratch file of the lake: not part of bronze yet.
+#[derive(Debug)]
+pub struct ScratchFile {
+    /// Where it came from, as logged.
+    pub location: String,
+    /// Its extension; empty when its name has none (the table's format then gives one).
+    pub extension: String,
+    pub tmp: Path,
+    pub written: Digested,
+    /// What the source kind needs to resume after this file (its ingest-log `source_state`).
+    pub state: Option<String>,
 }
 
 /// One run's shared settings and its way into the ingest log, handed to every source kind.
@@ -90,7 +107,7 @@ impl Landing<'_> {
         table: &TableDecl,
         source_path: &str,
         bronze_path: &Path,
-        written: &super::Digested,
+        written: &Digested,
         source_state: Option<String>,
     ) -> IngestRecord {
         IngestRecord {
@@ -105,6 +122,37 @@ impl Landing<'_> {
             landed_at: self.now,
             source_state,
         }
+    }
+
+    /// Renames fetched files into bronze and commits them in one ingest-log transaction.
+    /// Content `table` already holds (landed earlier, or fetched twice now) is dropped and
+    /// counted as skipped.
+    pub async fn publish(
+        &self,
+        table: &TableDecl,
+        fetched: Vec<ScratchFile>,
+        report: &mut TableReport,
+    ) -> Result<(), LandError> {
+        let mut known: HashSet<String> = self.history_of(table).map(|r| r.sha256.clone()).collect();
+        let mut records = Vec::new();
+        for file in fetched {
+            if !known.insert(file.written.sha256.clone()) {
+                let _ = self.lake.store().delete(&file.tmp).await;
+                report.skipped += 1;
+                continue;
+            }
+            let extension = if file.extension.is_empty() {
+                table.raw_format().extension().to_string()
+            } else {
+                file.extension
+            };
+            let dest = self.bronze_path(table, records.len(), &extension);
+            copy::publish(self.lake, &file.tmp, &dest).await?;
+            report.landed += 1;
+            report.bytes += file.written.bytes;
+            records.push(self.record(table, &file.location, &dest, &file.written, file.state));
+        }
+        self.commit(&records).await
     }
 
     /// Commits `records` in one ingest-log transaction: their files become part of bronze.

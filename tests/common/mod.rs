@@ -61,6 +61,8 @@ pub enum LakeKind {
 pub struct Project {
     pub dir: TempDir,
     pub lake_root: String,
+    /// Environment variables every `strata` command of the project gets (credentials).
+    pub envs: Vec<(String, String)>,
 }
 
 impl Project {
@@ -82,7 +84,11 @@ impl Project {
         .unwrap();
         std::fs::create_dir_all(dir.path().join("catalog")).unwrap();
         std::fs::write(dir.path().join("catalog/sources.yml"), sources).unwrap();
-        Self { dir, lake_root }
+        Self {
+            dir,
+            lake_root,
+            envs: Vec::new(),
+        }
     }
 
     /// A project using the repository's own `catalog/sources.yml` (the shop source over `drop/`).
@@ -101,7 +107,8 @@ impl Project {
         cmd.args(args)
             .current_dir(self.dir.path())
             .env_remove("STRATA_LAKE")
-            .env_remove("STRATA_PROJECT_DIR");
+            .env_remove("STRATA_PROJECT_DIR")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -124,6 +131,30 @@ impl Project {
     pub fn lake(&self) -> Lake {
         Lake::open(LakeRoot::parse(&self.lake_root, self.dir.path()).unwrap()).unwrap()
     }
+}
+
+/// Ingest-log records of one table, oldest first.
+pub async fn logged(lake: &Lake, table: &str) -> Vec<strata::land::IngestRecord> {
+    strata::land::IngestLog::new()
+        .records(lake)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.table_name == table)
+        .collect()
+}
+
+/// Every file under `prefix` in the lake.
+pub async fn files_under(lake: &Lake, prefix: &str) -> std::collections::BTreeSet<String> {
+    use futures::TryStreamExt;
+    lake.store()
+        .list(Some(&object_store::path::Path::from(prefix)))
+        .map_ok(|m| m.location.to_string())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 /// Hex sha256 of a byte slice.
