@@ -432,6 +432,37 @@ async fn an_s3_lake_lands_builds_and_queries() {
     let out = project.ok(&["build"]);
     assert!(out.contains("ERROR=0"), "{out}");
     assert_eq!(project.scalar("SELECT count(*) FROM gold.names"), "5");
+
+    // The server reads the same tables from the bucket.
+    let mut serve = project
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let addr = lines
+        .find_map(|l| Some(l.ok()?.strip_prefix("listening on ")?.trim().to_string()))
+        .expect("strata serve prints its address");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host={host} port={port} dbname=strata user=strata"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM gold.names) AS names, \
+             (SELECT count(*) FROM bronze.src_orders) AS orders",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (5, 5));
+    let _ = serve.kill();
+    let _ = serve.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@
 //! committed at once. A transfer cut short is resumed by the S3 client (a ranged GET pinned to
 //! the same ETag) a few times, then fails that object alone, leaving nothing behind.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -149,18 +150,19 @@ impl Source for S3Source {
             }
         };
         outcome.report.offered = objects.len();
-        // The ETag each object had when it last landed.
-        let landed_etag = |url: &str| {
-            landing
-                .history_of(table)
-                .filter(|r| r.source_path == url)
-                .last()
-                .and_then(|r| serde_json::from_str::<ObjectState>(r.source_state.as_deref()?).ok())
-                .map(|state| state.etag)
-        };
-        let (unchanged, changed): (Vec<ObjectMeta>, Vec<ObjectMeta>) = objects
-            .into_iter()
-            .partition(|o| o.e_tag.is_some() && landed_etag(&self.url_of(&o.location)) == o.e_tag);
+        // The ETag each object had when it last landed (later rows win).
+        let landed: HashMap<&str, String> = landing
+            .history_of(table)
+            .filter_map(|r| {
+                let state: ObjectState = serde_json::from_str(r.source_state.as_deref()?).ok()?;
+                Some((r.source_path.as_str(), state.etag))
+            })
+            .collect();
+        let (unchanged, changed): (Vec<ObjectMeta>, Vec<ObjectMeta>) =
+            objects.into_iter().partition(|o| {
+                o.e_tag.is_some()
+                    && landed.get(self.url_of(&o.location).as_str()) == o.e_tag.as_ref()
+            });
         outcome.report.skipped += unchanged.len();
 
         let progress = progress_bar(landing.show_progress, changed.iter().map(|o| o.size).sum());
