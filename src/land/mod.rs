@@ -13,7 +13,9 @@ mod folder;
 mod http;
 pub mod ingest_log;
 mod postgres;
+pub mod schedule;
 mod source;
+pub mod watch;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
