@@ -91,6 +91,13 @@ pub struct RunArgs {
     /// Nodes built at once (default: the number of cores)
     #[arg(long)]
     pub threads: Option<usize>,
+    /// run and build: keep running, rebuilding what reads newly landed bronze data, until
+    /// Ctrl-C or SIGTERM
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch looks for newly landed data (5s, 1m)
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +135,13 @@ pub struct LandArgs {
     /// Files copied at once (default from strata.toml, else 8)
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Keep running: land each source on its `schedule` (sources.yml), the others every
+    /// --interval, until Ctrl-C or SIGTERM (a second one abandons the batch at hand)
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch lands sources without a schedule (30s, 5m, 1h)
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -230,6 +244,9 @@ async fn run_land(config: &Config, args: &LandArgs) -> Result<()> {
         concurrency: args.concurrency.unwrap_or(config.land.concurrency),
         show_progress: std::io::stderr().is_terminal(),
     };
+    if args.watch {
+        return watch_land(config, &lake, &opts, args.interval).await;
+    }
     println!("Landing into {}", config.lake);
     let report = land::land(config, &lake, &opts)
         .await
@@ -242,6 +259,56 @@ async fn run_land(config: &Config, args: &LandArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `land --watch`: lands until stopped; a failed landing is reported and the next one tried.
+async fn watch_land(
+    config: &Config,
+    lake: &Lake,
+    opts: &LandOptions,
+    interval: std::time::Duration,
+) -> Result<()> {
+    let watch = land::watch::Watch::new(config, lake, opts, interval)
+        .with_context(|| format!("watching the sources of {}", config.lake))?;
+    let stop = stop_on_signals("land --watch")?;
+    println!(
+        "Watching the sources for new data, landing into {} (Ctrl-C to stop)",
+        config.lake
+    );
+    let stopped = watch
+        .run(stop, |due, outcome| {
+            let now = chrono::Utc::now().format("%H:%M:%S");
+            match outcome {
+                Ok(report) => {
+                    println!("{now} landing {}", due.join(", "));
+                    print_land_report(&report);
+                }
+                Err(e) => eprintln!("{now} ERROR landing {}: {e}", due.join(", ")),
+            }
+        })
+        .await;
+    match stopped {
+        land::watch::Stopped::Finished => println!("Stopped"),
+        land::watch::Stopped::Abandoned => {
+            println!("Stopped; the batch at hand was abandoned and lands again next time")
+        }
+        land::watch::Stopped::NothingScheduled => {
+            println!("Stopped: no selected source is scheduled to land again")
+        }
+    }
+    Ok(())
+}
+
+/// Ctrl-C and SIGTERM as stop requests for a watching command, each one acknowledged.
+pub(crate) fn stop_on_signals(command: &'static str) -> Result<crate::stop::Stop> {
+    crate::stop::on_signals(move |n| {
+        if n == 1 {
+            eprintln!("{command}: stopping after the batch at hand (again to abandon it)");
+        } else {
+            eprintln!("{command}: abandoning the batch at hand");
+        }
+    })
+    .context("installing the Ctrl-C and SIGTERM handlers")
 }
 
 fn print_land_report(report: &LandReport) {

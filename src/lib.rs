@@ -21,4 +21,5 @@ pub mod run;
 pub mod serve;
 pub mod session;
 pub mod sql;
+pub mod stop;
 pub mod warehouse;

@@ -11,32 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{LakeKind, Project};
+use common::{LakeKind, Project, pg, pg_conn};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use strata::lake::Lake;
 use strata::land::{IngestLog, IngestRecord};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
-
-/// The test database's connection string. Never skips: these tests fail without PostgreSQL.
-fn pg_conn() -> String {
-    std::env::var("STRATA_TEST_PG")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .expect("STRATA_TEST_PG is not set: run the tests with scripts/test")
-}
-
-/// A connected client; its connection runs on the test's runtime.
-async fn pg() -> Client {
-    let (client, connection) = tokio_postgres::connect(&pg_conn(), NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", pg_conn()));
-    tokio::spawn(connection);
-    client
-}
 
 /// A fresh PostgreSQL schema for one test, dropped when it ends.
 struct PgSchema {

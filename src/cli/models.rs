@@ -14,6 +14,7 @@ use crate::lake::Lake;
 use crate::project::{self, Project, Resource};
 use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
+use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 
 fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<Project> {
@@ -121,15 +122,101 @@ fn report_check_errors(errors: &[CheckError]) {
 
 /// `strata run|test|seed|build`.
 pub async fn run(config: &Config, args: &RunArgs, command: run::Command) -> Result<()> {
+    if args.watch {
+        return watch(config, args, command).await;
+    }
+    let project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    if run_selection(config, args, command, project, &args.selection.select).await? {
+        bail!("the {} had failures", command.as_str());
+    }
+    Ok(())
+}
+
+/// `run --watch` / `build --watch`: builds the selection, then, each time `strata land` commits
+/// new files, what reads them (and what is downstream), until Ctrl-C or SIGTERM. A failing
+/// build is reported and the watch goes on.
+async fn watch(config: &Config, args: &RunArgs, command: run::Command) -> Result<()> {
+    if !matches!(command, run::Command::Run | run::Command::Build) {
+        bail!("--watch is for run and build");
+    }
+    let lake = Lake::open(config.lake.clone())?;
+    let mut stop = super::stop_on_signals("--watch")?;
+    // Started before the first build, so files landing during it are built next.
+    let mut ingest = IngestWatch::start(&lake)
+        .await
+        .with_context(|| format!("reading the ingest log of {}", config.lake))?;
+    // A project that does not load stops the watch before it starts; later it is reported
+    // and loaded again at the next landing.
+    let mut project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    let mut selection = args.selection.select.clone();
+    loop {
+        let mut abandon = stop.clone();
+        tokio::select! {
+            outcome = run_selection(config, args, command, project, &selection) => {
+                if let Err(e) = outcome {
+                    eprintln!("ERROR: {e:#}");
+                }
+            }
+            () = abandon.abandon_requested() => {
+                println!("Stopped; the models being built keep their previous version");
+                return Ok(());
+            }
+        }
+        println!(
+            "\nWatching {} for newly landed data (Ctrl-C to stop)",
+            config.lake
+        );
+        let mut pending = std::collections::BTreeSet::new();
+        (project, selection) = loop {
+            tokio::select! {
+                () = tokio::time::sleep(args.interval) => {}
+                () = stop.finish_requested() => {
+                    println!("Stopped");
+                    return Ok(());
+                }
+            }
+            match ingest.landed(&lake).await {
+                Ok(landed) => pending.extend(landed),
+                Err(e) => eprintln!("ERROR reading the ingest log: {e}"),
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            let project = match load_project(config, args.selection.vars.as_deref(), threads(args))
+            {
+                Ok(project) => project,
+                Err(e) => {
+                    eprintln!("ERROR: {e:#}");
+                    continue;
+                }
+            };
+            let names: Vec<String> = pending.iter().map(|(s, t)| format!("{s}.{t}")).collect();
+            let selection = rebuild_selection(&project, &pending, &args.selection.select);
+            pending.clear();
+            if selection.is_empty() {
+                println!("Landed in {}: no selected model reads it", names.join(", "));
+                continue;
+            }
+            println!("Landed in {}: rebuilding what reads it", names.join(", "));
+            break (project, selection);
+        };
+    }
+}
+
+/// Runs `select` (within the arguments' exclusions); whether any node failed.
+async fn run_selection(
+    config: &Config,
+    args: &RunArgs,
+    command: run::Command,
+    project: Project,
+    select: &[String],
+) -> Result<bool> {
     let threads = threads(args);
-    let project = Arc::new(load_project(
-        config,
-        args.selection.vars.as_deref(),
-        threads,
-    )?);
+    let project = Arc::new(project);
     let opts = RunOptions {
         full_refresh: args.full_refresh,
         threads,
+        select: select.to_vec(),
         ..options(&args.selection, command)
     };
     let (ids, unmatched) = selected(&project, &opts)?;
@@ -203,10 +290,7 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::Command) -> Resu
         summary.count(Status::Skipped),
         summary.results.len()
     );
-    if summary.failed() {
-        bail!("the {} had failures", command.as_str());
-    }
-    Ok(())
+    Ok(summary.failed())
 }
 
 /// One dbt-like line per finished node.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::LandError;
+use super::schedule::Schedule;
 use crate::lake::RawFormat;
 use crate::lake::s3::S3Location;
 
@@ -23,6 +24,9 @@ pub struct SourceDecl {
     /// Where and how to read; one variant per source kind.
     #[serde(flatten)]
     pub kind: SourceKind,
+    /// When `land --watch` lands this source (cron, UTC); without one, every `--interval`.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
     pub tables: Vec<TableDecl>,
 }
 

@@ -14,7 +14,9 @@ mod http;
 pub mod ingest_log;
 mod postgres;
 mod s3;
+pub mod schedule;
 mod source;
+pub mod watch;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

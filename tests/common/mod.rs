@@ -216,3 +216,20 @@ pub fn python() -> String {
         venv.display().to_string()
     })
 }
+
+/// The test database's connection string. Never skips: these tests fail without PostgreSQL.
+pub fn pg_conn() -> String {
+    std::env::var("STRATA_TEST_PG")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("STRATA_TEST_PG is not set: run the tests with scripts/test")
+}
+
+/// A connected client; its connection runs on the test's runtime.
+pub async fn pg() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg_conn(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} is unreachable: {e}", pg_conn()));
+    tokio::spawn(connection);
+    client
+}
