@@ -13,7 +13,8 @@ use serde::Deserialize;
 #[serde(try_from = "String")]
 pub struct Schedule {
     text: String,
-    cron: croner::Cron,
+    /// Boxed: a parsed pattern is large next to the declaration's other fields.
+    cron: Box<croner::Cron>,
 }
 
 impl Schedule {
@@ -30,7 +31,10 @@ impl TryFrom<String> for Schedule {
         let cron = text
             .parse::<croner::Cron>()
             .map_err(|e| format!("schedule {text:?} is not a cron expression: {e}"))?;
-        Ok(Self { text, cron })
+        Ok(Self {
+            text,
+            cron: Box::new(cron),
+        })
     }
 }
 
