@@ -34,7 +34,8 @@ fi
 
 if [ -n "${SHOP_BENCH_DIR:-}" ]; then
   work="$SHOP_BENCH_DIR"
-  rm -rf "$work/project" "$work/twin"
+  # A kept lake would make the next land find nothing new and the build incremental.
+  rm -rf "$work/project" "$work/twin" "$work/lake"
   mkdir -p "$work"
 else
   work="$(mktemp -d)"
