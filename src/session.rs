@@ -143,7 +143,9 @@ impl Sessions {
             .flat_map(|d| &d.sources)
             .filter_map(|s| match &s.kind {
                 SourceKind::Folder { location } => Some(location.clone()),
-                SourceKind::Postgres { .. } | SourceKind::Http { .. } => None,
+                SourceKind::Postgres { .. } | SourceKind::Http { .. } | SourceKind::Nats { .. } => {
+                    None
+                }
             })
             .collect();
         let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);
