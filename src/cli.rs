@@ -232,8 +232,11 @@ async fn run_generate(command: &GenerateCommand) -> Result<()> {
         args.out.display()
     );
     if let Some(target) = &command.publish_events {
-        let stored = generate::publish_events(&manifest, &args.out, target).await?;
-        println!("Published {stored} events to {target}");
+        let published = generate::publish_events(&manifest, &args.out, target).await?;
+        println!(
+            "Published {} events to {target} ({} more were already there: same message ids)",
+            published.stored, published.repeats
+        );
     }
     Ok(())
 }

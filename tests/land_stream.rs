@@ -498,3 +498,49 @@ async fn the_server_stopping_mid_run_loses_and_repeats_nothing() {
     tokio::time::sleep(ACK_WAIT * 2).await;
     land_until(&project, 3000, &env).await;
 }
+
+#[tokio::test]
+async fn generated_clickstream_published_to_a_stream_lands_like_the_files() {
+    let url = nats_url();
+    let names = Names::new();
+    let project = Project::new(LakeKind::Local, &sources(&url, &names, ""));
+    let target = format!("{url}/{}/{}", names.stream, names.subject);
+    let generate = [
+        "generate",
+        "--out",
+        "drop",
+        "--scale",
+        "200",
+        "--formats",
+        "ndjson",
+        "--publish-events",
+        &target,
+    ];
+    let out = project.ok(&generate);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.path("drop/manifest.json")).unwrap())
+            .unwrap();
+    let events = &manifest["totals"]["events"];
+    let records = events["records"].as_u64().unwrap();
+    assert!(
+        out.contains(&format!("Published {records} events")),
+        "{out}"
+    );
+    // The same output again within the duplicate window: the server keeps one copy.
+    let out = project.ok(&generate);
+    assert!(
+        out.contains(&format!("Published 0 events to {target} ({records} more")),
+        "{out}"
+    );
+
+    let out = project.ok(&["land"]);
+    assert_eq!(land_line(&out).1 as u64, records, "{out}");
+    // Bronze reads the stream's files as it reads the generated ones: malformed lines rejected.
+    let valid = events["valid_records"].as_u64().unwrap();
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM bronze.clicks_events"),
+        valid.to_string()
+    );
+    let js = jetstream_at(&url, None).await;
+    delete_stream(&js, &names).await;
+}

@@ -6,20 +6,19 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::{GenerateError, Manifest};
-use crate::land::stream::nats::PublishTarget;
+use crate::land::stream::nats::{PublishTarget, Published};
 
 /// The entity whose records are events.
 const EVENTS: &str = "events";
 
-/// Publishes every line of the manifest's events files (in date order) to `target`, returning
-/// how many the server stored. Message ids are the file's hash and the line number, so
+/// Publishes every line of the manifest's events files (in date order) to `target`. Message ids are the file's hash and the line number, so
 /// publishing the same output twice within the stream's duplicate window stores it once, while
 /// the duplicates the generator writes on purpose stay distinct messages.
 pub async fn publish_events(
     manifest: &Manifest,
     out: &Path,
     target: &PublishTarget,
-) -> Result<u64, GenerateError> {
+) -> Result<Published, GenerateError> {
     let mut events = Vec::new();
     for file in manifest.files.iter().filter(|f| f.entity == EVENTS) {
         let path = out.join(&file.path);

@@ -259,6 +259,24 @@ pub struct PublishTarget {
     subject: String,
 }
 
+/// What the server did with published events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    pub stored: u64,
+    /// Dropped as repeats of a message id stored within the duplicate window.
+    pub repeats: u64,
+}
+
+impl Published {
+    fn count(&mut self, stored: bool) {
+        if stored {
+            self.stored += 1;
+        } else {
+            self.repeats += 1;
+        }
+    }
+}
+
 /// Why events could not be published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -314,12 +332,12 @@ impl PublishTarget {
     }
 
     /// Publishes `events` (message id, payload) in order, creating the stream (file storage,
-    /// capturing the subject) when missing, and returns how many the server stored. The ids
-    /// (`Nats-Msg-Id`) let the server drop a repeat published within its duplicate window.
+    /// capturing the subject) when missing. The ids (`Nats-Msg-Id`) let the server drop a
+    /// repeat published within its duplicate window.
     pub async fn publish(
         &self,
         events: impl IntoIterator<Item = (String, Bytes)>,
-    ) -> Result<u64, PublishError> {
+    ) -> Result<Published, PublishError> {
         let client = ConnectOptions::new()
             .name("strata-publish")
             .connection_timeout(CONNECT_TIMEOUT)
@@ -337,11 +355,11 @@ impl PublishTarget {
             .await
             .map_err(|e| self.error(format!("stream {}: {}", self.stream, describe(&e))))?;
         let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
-        let mut stored = 0;
+        let mut published = Published::default();
         for (id, payload) in events {
             if in_flight.len() >= PUBLISHES_IN_FLIGHT {
                 let oldest = in_flight.pop_front().expect("publishes are in flight");
-                stored += u64::from(self.stored(oldest).await?);
+                published.count(self.stored(oldest).await?);
             }
             let message = PublishMessage::build().payload(payload).message_id(id);
             let ack = context
@@ -351,9 +369,9 @@ impl PublishTarget {
             in_flight.push_back(ack);
         }
         for ack in in_flight {
-            stored += u64::from(self.stored(ack).await?);
+            published.count(self.stored(ack).await?);
         }
-        Ok(stored)
+        Ok(published)
     }
 
     /// Whether the server stored a published event (rather than dropping it as a repeat).
