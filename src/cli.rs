@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate dirty synthetic raw files for an online shop (the "source systems")
-    Generate(GenerateArgs),
+    Generate(GenerateCommand),
     /// Copy raw files from the declared sources into the bronze layer, unchanged
     Land(LandArgs),
     /// Run SQL against the lake (bronze tables, raw paths) and print the results
@@ -66,6 +66,16 @@ pub enum Command {
     Passwd,
     /// Interactive SQL shell over the lake (or a server with --connect); reads stdin when piped
     Repl(repl::ReplArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateCommand {
+    #[command(flatten)]
+    pub args: GenerateArgs,
+    /// Also publish the clickstream events, one message each, to a NATS JetStream subject:
+    /// nats://host:port/<stream>/<subject> (the stream is created when missing)
+    #[arg(long, value_name = "URL")]
+    pub publish_events: Option<land::stream::nats::PublishTarget>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -150,7 +160,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         return repl::open_default(&config).await;
     };
     match command {
-        Command::Generate(args) => run_generate(args),
+        Command::Generate(command) => run_generate(command).await,
         Command::Land(args) => run_land(&config()?, args).await,
         Command::Sql(args) => run_sql(&config()?, args).await,
         Command::Explore(args) => run_explore(&config()?, args).await,
@@ -223,7 +233,8 @@ fn load_config(project_dir: &std::path::Path, lake: Option<&str>) -> Result<Conf
     Ok(Config::load(&dir, lake)?)
 }
 
-fn run_generate(args: &GenerateArgs) -> Result<()> {
+async fn run_generate(command: &GenerateCommand) -> Result<()> {
+    let args = &command.args;
     let manifest = generate::generate(args)
         .with_context(|| format!("generating into {}", args.out.display()))?;
     let records: u64 = manifest.files.iter().map(|f| f.records).sum();
@@ -234,6 +245,13 @@ fn run_generate(args: &GenerateArgs) -> Result<()> {
         human_bytes(bytes),
         args.out.display()
     );
+    if let Some(target) = &command.publish_events {
+        let published = generate::publish_events(&manifest, &args.out, target).await?;
+        println!(
+            "Published {} events to {target} ({} more were already there: same message ids)",
+            published.stored, published.repeats
+        );
+    }
     Ok(())
 }
 

@@ -143,9 +143,10 @@ impl Sessions {
             .flat_map(|d| &d.sources)
             .filter_map(|s| match &s.kind {
                 SourceKind::Folder { location } => Some(location.clone()),
-                SourceKind::Postgres { .. } | SourceKind::Http { .. } | SourceKind::S3 { .. } => {
-                    None
-                }
+                SourceKind::Postgres { .. }
+                | SourceKind::Http { .. }
+                | SourceKind::S3 { .. }
+                | SourceKind::Nats { .. } => None,
             })
             .collect();
         let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);

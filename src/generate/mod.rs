@@ -18,6 +18,7 @@ mod manifest;
 mod options;
 mod output;
 mod plan;
+mod publish;
 mod text;
 mod vocab;
 
@@ -30,6 +31,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub use manifest::{DirtCounts, EntityTotals, FileEntry, Manifest};
 pub use options::{GenerateArgs, Rates};
+pub use publish::publish_events;
 
 use entity::Entity;
 use output::OutFile;
@@ -46,6 +48,11 @@ pub enum GenerateError {
     Manifest {
         path: PathBuf,
         source: serde_json::Error,
+    },
+    #[error("publishing events to {target}: {source}")]
+    Publish {
+        target: String,
+        source: crate::land::stream::nats::PublishError,
     },
 }
 

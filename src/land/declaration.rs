@@ -64,6 +64,23 @@ pub enum SourceKind {
         #[serde(default)]
         allow_http: Option<bool>,
     },
+    /// A NATS JetStream stream: each table reads one subject through a durable pull consumer
+    /// and lands its events as micro-batch files.
+    Nats {
+        /// The server, `nats://host:port` (or `tls://`); credentials go in `credentials_env`.
+        url: String,
+        /// The JetStream stream holding the tables' subjects.
+        stream: String,
+        /// The durable consumer's name; each table consumes as `<consumer>_<table>`.
+        consumer: String,
+        /// The environment variable holding `user:password` or a token, to keep secrets out
+        /// of the project.
+        #[serde(default)]
+        credentials_env: Option<String>,
+        /// How long the server waits for an acknowledgement before redelivering an event (ms).
+        #[serde(default)]
+        ack_wait_ms: Option<u64>,
+    },
 }
 
 /// How an HTTP source's URL lists its files.
@@ -84,12 +101,8 @@ impl SourceKind {
             Self::Postgres { .. } => "postgres",
             Self::Http { .. } => "http",
             Self::S3 { .. } => "s3",
+            Self::Nats { .. } => "nats",
         }
-    }
-
-    /// Whether the kind offers files that tables pick with `pattern` and `format`.
-    fn offers_files(&self) -> bool {
-        !matches!(self, Self::Postgres { .. })
     }
 }
 
@@ -106,8 +119,8 @@ pub enum ExtractMode {
 
 /// One table of a source: which files (or which rows) belong to it and how bronze reads them.
 /// File kinds (folder, http, s3) use `pattern` and `format`; the postgres kind uses `table` or
-/// `query`, `mode`, `cursor` and `rows_per_file`. [`SourcesFile::parse`] checks each table
-/// against its source's kind.
+/// `query`, `mode`, `cursor` and `rows_per_file`; the nats kind `subject`, `format` and the
+/// micro-batch limits. [`SourcesFile::parse`] checks each table against its source's kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableDecl {
@@ -136,6 +149,18 @@ pub struct TableDecl {
     /// PostgreSQL: rows per Parquet file (a file is closed only between distinct cursor values).
     #[serde(default)]
     pub rows_per_file: Option<usize>,
+    /// Streams: the subject (wildcards allowed) whose events the table holds.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Streams: events per micro-batch file at most.
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+    /// Streams: bytes of events per micro-batch file at most (as the broker counts them).
+    #[serde(default)]
+    pub max_bytes: Option<usize>,
+    /// Streams: how long a micro-batch waits to fill before it is landed anyway (ms).
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
 }
 
 impl TableDecl {
@@ -262,32 +287,94 @@ fn check_source(kind: &SourceKind) -> Result<(), String> {
             Err(e) => Err(format!("url {url:?}: {e}")),
         },
         SourceKind::S3 { url, .. } => S3Location::parse(url).map(|_| ()),
+        SourceKind::Nats {
+            url,
+            stream,
+            consumer,
+            ack_wait_ms,
+            ..
+        } => {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "nats" | "tls") && u.password().is_none() => {}
+                Ok(u) if u.password().is_some() => {
+                    return Err("url: put credentials in `credentials_env`, not the url".into());
+                }
+                Ok(u) => {
+                    return Err(format!(
+                        "url: scheme {}:// is not nats:// or tls://",
+                        u.scheme()
+                    ));
+                }
+                Err(e) => return Err(format!("url {url:?}: {e}")),
+            }
+            check_nats_name("stream", stream)?;
+            check_nats_name("consumer", consumer)?;
+            if *ack_wait_ms == Some(0) {
+                return Err("`ack_wait_ms` must be positive".into());
+            }
+            Ok(())
+        }
     }
 }
 
-/// A table's fields against its source's kind: file tables pick files, PostgreSQL tables rows.
+/// JetStream stream and consumer names are subject tokens: no dots, wildcards or spaces.
+fn check_nats_name(what: &str, name: &str) -> Result<(), String> {
+    let bad = |c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\');
+    if name.is_empty() || name.contains(bad) {
+        return Err(format!(
+            "{what} {name:?} must be non-empty, without dots, wildcards, slashes or spaces"
+        ));
+    }
+    Ok(())
+}
+
+/// A table's fields against its source's kind: file tables pick files, PostgreSQL tables rows,
+/// stream tables a subject.
 fn check_table(kind: &SourceKind, table: &TableDecl) -> Result<(), String> {
-    let only_postgres = [
+    let postgres = [
         ("table", table.table.is_some()),
         ("query", table.query.is_some()),
         ("mode", table.mode != ExtractMode::default()),
         ("cursor", table.cursor.is_some()),
         ("rows_per_file", table.rows_per_file.is_some()),
     ];
-    if kind.offers_files() {
-        if let Some((field, _)) = only_postgres.iter().find(|(_, set)| *set) {
-            return Err(format!("`{field}` is for postgres sources"));
+    let stream = [
+        ("subject", table.subject.is_some()),
+        ("max_rows", table.max_rows.is_some()),
+        ("max_bytes", table.max_bytes.is_some()),
+        ("max_wait_ms", table.max_wait_ms.is_some()),
+    ];
+    let refuse = |fields: &[(&str, bool)], owner: &str| match fields.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(format!("`{field}` is for {owner} sources")),
+        None => Ok(()),
+    };
+    match kind {
+        SourceKind::Postgres { .. } => {
+            refuse(&stream, "nats")?;
+            check_postgres_table(table)
         }
-        let pattern = table
-            .pattern
-            .as_deref()
-            .ok_or_else(|| format!("a {} table needs a `pattern`", kind.label()))?;
-        globset::Glob::new(pattern).map_err(|e| format!("pattern: {e}"))?;
-        if table.format.is_none() {
-            return Err(format!("a {} table needs a `format`", kind.label()));
+        SourceKind::Nats { .. } => {
+            refuse(&postgres, "postgres")?;
+            refuse(&[("pattern", table.pattern.is_some())], "file")?;
+            check_stream_table(table)
         }
-        return Ok(());
+        SourceKind::Folder { .. } | SourceKind::Http { .. } | SourceKind::S3 { .. } => {
+            refuse(&postgres, "postgres")?;
+            refuse(&stream, "nats")?;
+            let pattern = table
+                .pattern
+                .as_deref()
+                .ok_or_else(|| format!("a {} table needs a `pattern`", kind.label()))?;
+            globset::Glob::new(pattern).map_err(|e| format!("pattern: {e}"))?;
+            if table.format.is_none() {
+                return Err(format!("a {} table needs a `format`", kind.label()));
+            }
+            Ok(())
+        }
     }
+}
+
+fn check_postgres_table(table: &TableDecl) -> Result<(), String> {
     for (field, set) in [
         ("pattern", table.pattern.is_some()),
         ("format", table.format.is_some()),
@@ -309,6 +396,31 @@ fn check_table(kind: &SourceKind, table: &TableDecl) -> Result<(), String> {
         _ if table.rows_per_file == Some(0) => Err("`rows_per_file` must be positive".into()),
         _ => Ok(()),
     }
+}
+
+fn check_stream_table(table: &TableDecl) -> Result<(), String> {
+    let subject = table
+        .subject
+        .as_deref()
+        .ok_or("a nats table needs a `subject`")?;
+    if subject.is_empty() || subject.contains(char::is_whitespace) {
+        return Err(format!(
+            "subject {subject:?} must be non-empty and without spaces"
+        ));
+    }
+    if table.format != Some(RawFormat::Ndjson) {
+        return Err("a nats table needs `format: ndjson`".into());
+    }
+    for (field, value) in [
+        ("max_rows", table.max_rows.map(|v| v as u64)),
+        ("max_bytes", table.max_bytes.map(|v| v as u64)),
+        ("max_wait_ms", table.max_wait_ms),
+    ] {
+        if value == Some(0) {
+            return Err(format!("`{field}` must be positive"));
+        }
+    }
+    Ok(())
 }
 
 /// Source and table names become SQL identifiers and path segments: keep them plain.
@@ -400,6 +512,50 @@ sources:
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn nats_sources_parse() {
+        let yaml = "
+sources:
+  - name: clicks
+    kind: nats
+    url: nats://127.0.0.1:4222
+    stream: EVENTS
+    consumer: strata
+    credentials_env: CLICKS_NATS
+    tables:
+      - name: events
+        subject: shop.events.>
+        format: ndjson
+        max_rows: 500
+        max_wait_ms: 200
+";
+        let file = SourcesFile::parse(yaml, Path::new("s.yml")).unwrap();
+        let events = &file.sources[0].tables[0];
+        assert_eq!(events.raw_format(), RawFormat::Ndjson);
+        assert_eq!(
+            (events.max_rows, events.max_bytes, events.max_wait_ms),
+            (Some(500), None, Some(200))
+        );
+        assert!(matches!(
+            &file.sources[0].kind,
+            SourceKind::Nats { stream, ack_wait_ms: None, .. } if stream == "EVENTS"
+        ));
+        for (from, to, why) in [
+            ("subject: shop.events.>", "table: x", "postgres"),
+            ("        subject: shop.events.>\n", "", "needs a `subject`"),
+            ("stream: EVENTS", "stream: a b", "stream"),
+            ("nats://", "http://", "nats://"),
+        ] {
+            let err = SourcesFile::parse(&yaml.replace(from, to), Path::new("s.yml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{to} → {err}");
+        }
+        let folder = YAML.replace("format: csv", "format: csv\n        subject: x");
+        let err = SourcesFile::parse(&folder, Path::new("s.yml")).unwrap_err();
+        assert!(err.to_string().contains("nats sources"), "{err}");
     }
 
     #[test]

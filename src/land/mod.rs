@@ -1,6 +1,7 @@
 //! Landing: data from the sources declared in `catalog/sources.yml` into the bronze layer.
 //! Files (folder, HTTP and S3 sources) land byte for byte (schema-on-read: nothing is parsed here);
-//! database rows (PostgreSQL sources) land as Parquet files typed like their columns.
+//! database rows (PostgreSQL sources) land as Parquet files typed like their columns; events
+//! from a message broker (NATS JetStream sources) land as micro-batch NDJSON files.
 //!
 //! Each source kind is one module behind [`Source`]. Every kind writes a file under a scratch
 //! name and renames it into place, and the ingest log commit is what makes a file part of
@@ -16,6 +17,7 @@ mod postgres;
 mod s3;
 pub mod schedule;
 mod source;
+pub mod stream;
 pub mod watch;
 
 use std::collections::HashSet;
@@ -63,7 +65,7 @@ pub enum LandError {
         uri: String,
         source: object_store::Error,
     },
-    #[error("source {source_name}: environment variable {var} (connection_env) is not set")]
+    #[error("source {source_name}: environment variable {var} is not set")]
     MissingEnv { source_name: String, var: String },
     #[error("source {source_name}, table {table}: {message}")]
     Postgres {
@@ -77,6 +79,12 @@ pub enum LandError {
     S3 {
         url: String,
         source: object_store::Error,
+    },
+    #[error("source {source_name}, table {table}: {message}")]
+    Stream {
+        source_name: String,
+        table: String,
+        message: String,
     },
     #[error("ingest log {0}")]
     IngestLog(#[from] crate::meta::MetaError),
@@ -226,6 +234,7 @@ fn open_source(config: &Config, decl: &SourceDecl) -> Box<dyn Source> {
                 allow_http: *allow_http,
             },
         )),
+        SourceKind::Nats { .. } => Box::new(stream::StreamSource::nats(decl)),
     }
 }
 
