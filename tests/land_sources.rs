@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{LakeKind, Project, pg, pg_conn};
+use common::{LakeKind, Project, files_under, logged, pg, pg_conn};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use strata::lake::Lake;
@@ -75,29 +75,6 @@ sources:
         pg_conn(),
         tables.replace("$S", schema)
     )
-}
-
-/// Ingest-log records of one table, oldest first.
-async fn logged(lake: &Lake, table: &str) -> Vec<IngestRecord> {
-    IngestLog::new()
-        .records(lake)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.table_name == table)
-        .collect()
-}
-
-/// Every file under `prefix` in the lake.
-async fn files_under(lake: &Lake, prefix: &str) -> BTreeSet<String> {
-    lake.store()
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect()
 }
 
 /// The watermark of the last committed file of `table`.

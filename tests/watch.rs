@@ -10,9 +10,8 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{LakeKind, Project, pg, pg_conn};
+use common::{LakeKind, Project, logged, pg, pg_conn};
 use strata::lake::Lake;
-use strata::land::{IngestLog, IngestRecord};
 
 /// A `strata … --watch` child whose stdout is collected as it comes.
 struct Watcher {
@@ -121,16 +120,6 @@ impl Drop for Watcher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn logged(lake: &Lake, table: &str) -> Vec<IngestRecord> {
-    IngestLog::new()
-        .records(lake)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.table_name == table)
-        .collect()
 }
 
 async fn wait_logged(watcher: &mut Watcher, lake: &Lake, table: &str, n: usize) {
