@@ -297,6 +297,11 @@ async fn watch_land(
         .run(stop, |due, outcome| {
             let now = chrono::Utc::now().format("%H:%M:%S");
             match outcome {
+                // Quiet when a batch found nothing new, as a watch mostly does.
+                Ok(report)
+                    if report.failures.is_empty()
+                        && report.orphans_removed == 0
+                        && report.tables.iter().all(|t| t.landed == 0) => {}
                 Ok(report) => {
                     println!("{now} landing {}", due.join(", "));
                     print_land_report(&report);

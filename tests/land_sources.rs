@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{LakeKind, Project, files_under, logged, pg, pg_conn};
-use futures::TryStreamExt;
 use object_store::path::Path;
 use strata::lake::Lake;
-use strata::land::{IngestLog, IngestRecord};
+use strata::land::IngestLog;
 use tokio_postgres::Client;
 
 // ---------------------------------------------------------------------------------------------
