@@ -70,7 +70,8 @@ impl Watcher {
         }
     }
 
-    fn exited_early(&mut self, status: ExitStatus, what: &str) -> String {
+    /// Everything the exited process wrote to stderr.
+    fn stderr(&mut self) -> String {
         let mut stderr = String::new();
         self.child
             .stderr
@@ -78,6 +79,11 @@ impl Watcher {
             .unwrap()
             .read_to_string(&mut stderr)
             .unwrap();
+        stderr
+    }
+
+    fn exited_early(&mut self, status: ExitStatus, what: &str) -> String {
+        let stderr = self.stderr();
         format!(
             "exited ({status}) before {what}:\n{}\n{stderr}",
             self.stdout()
@@ -91,13 +97,7 @@ impl Watcher {
             if let Some(status) = self.child.try_wait().unwrap() {
                 // The reader thread may still be draining the pipe.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut stderr = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr)
-                    .unwrap();
+                let stderr = self.stderr();
                 assert!(
                     status.success(),
                     "a stopped watch exits 0, got {status}:\n{}\n{stderr}",
