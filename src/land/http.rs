@@ -22,7 +22,7 @@ use url::Url;
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
 use super::source::{Landing, ScratchFile, Source, TableOutcome, extension_of};
-use super::{IngestRecord, LandError, progress_bar};
+use super::{IngestRecord, LandError, error_chain, progress_bar};
 
 /// Attempts per request before giving up (the first try included).
 const ATTEMPTS: u32 = 4;
@@ -390,14 +390,7 @@ fn html_unescape(text: &str) -> String {
 /// A reqwest error with its causes (the top level alone says little: "error sending request"),
 /// without its URL: messages name the URL once, masked.
 fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(inner) = source {
-        message.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    message
+    error_chain(&e.without_url())
 }
 
 #[cfg(test)]

@@ -286,6 +286,20 @@ async fn delete(lake: &Lake, path: &Path) -> Result<(), LandError> {
     }
 }
 
+/// An error with its chain of causes (the top level alone often says only "request error").
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
+        source = inner.source();
+    }
+    message
+}
+
 /// A byte progress bar over `total` bytes, hidden unless asked for.
 fn progress_bar(show: bool, total: u64) -> ProgressBar {
     if !show {

@@ -39,7 +39,7 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::copy::{self, Digested, Hasher};
 use super::declaration::{ExtractMode, TableDecl};
-use super::source::{Landing, Source, TableOutcome};
+use super::source::{Failure, Landing, Source, TableOutcome};
 use super::{IngestRecord, LandError};
 use crate::lake::{Lake, layout};
 
@@ -352,12 +352,6 @@ struct Extract<'a> {
     /// `host:port/dbname`, for messages.
     peer: &'a str,
 }
-/// Why a table did not land: the source failed (reported; other tables go on) or the lake
-/// or the ingest log did (the run stops).
-enum Failure {
-    Source(LandError),
-    Abort(LandError),
-}
 
 #[async_trait]
 impl Source for PostgresSource {
@@ -367,11 +361,8 @@ impl Source for PostgresSource {
         landing: &Landing<'_>,
     ) -> Result<TableOutcome, LandError> {
         let mut outcome = TableOutcome::default();
-        match self.land_table(table, landing, &mut outcome).await {
-            Ok(()) => {}
-            Err(Failure::Source(error)) => outcome.failures.push(error),
-            Err(Failure::Abort(error)) => return Err(error),
-        }
+        let result = self.land_table(table, landing, &mut outcome).await;
+        outcome.record(result)?;
         outcome.report.offered = outcome.report.landed;
         Ok(outcome)
     }

@@ -50,6 +50,27 @@ pub struct TableOutcome {
     pub failures: Vec<LandError>,
 }
 
+/// Why a table stopped partway: its source failed (reported; what landed stays and other
+/// tables go on) or the lake or the ingest log did (the run stops).
+pub enum Failure {
+    Source(LandError),
+    Abort(LandError),
+}
+
+impl TableOutcome {
+    /// Files a source failure with the other failures; an abort ends the run.
+    pub fn record(&mut self, result: Result<(), Failure>) -> Result<(), LandError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(Failure::Source(error)) => {
+                self.failures.push(error);
+                Ok(())
+            }
+            Err(Failure::Abort(error)) => Err(error),
+        }
+    }
+}
+
 /// A file a source fetched into a scratch file of the lake: not part of bronze yet.
 #[derive(Debug)]
 pub struct ScratchFile {

@@ -8,20 +8,13 @@ use super::positions::Positions;
 use super::{BatchLimits, Broker, Delivery};
 use crate::land::copy;
 use crate::land::declaration::{SourceDecl, SourceKind, TableDecl};
-use crate::land::source::{Landing, Source, TableOutcome};
+use crate::land::source::{Failure, Landing, Source, TableOutcome};
 use crate::land::{IngestRecord, LandError};
 
 /// A source whose tables are subjects of a message broker. Its report counts events: offered
 /// (delivered), landed, and already landed (redeliveries of events bronze holds).
 pub struct StreamSource {
     broker: Box<dyn Broker>,
-}
-
-/// Why a table stopped: the broker failed (reported; what landed stays) or the lake or the
-/// ingest log did (the run stops).
-enum Failure {
-    Source(LandError),
-    Abort(LandError),
 }
 
 impl StreamSource {
@@ -116,11 +109,8 @@ impl Source for StreamSource {
         landing: &Landing<'_>,
     ) -> Result<TableOutcome, LandError> {
         let mut outcome = TableOutcome::default();
-        match self.drain(table, landing, &mut outcome).await {
-            Ok(()) => {}
-            Err(Failure::Source(error)) => outcome.failures.push(error),
-            Err(Failure::Abort(error)) => return Err(error),
-        }
+        let result = self.drain(table, landing, &mut outcome).await;
+        outcome.record(result)?;
         Ok(outcome)
     }
 }

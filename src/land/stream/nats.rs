@@ -15,8 +15,8 @@ use futures::StreamExt;
 use url::Url;
 
 use super::{BatchLimits, Broker, Delivery, Subscription};
-use crate::land::LandError;
 use crate::land::declaration::{SourceDecl, SourceKind, TableDecl};
+use crate::land::{LandError, error_chain};
 
 /// How long the server waits for an acknowledgement unless the source says otherwise.
 const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
@@ -86,7 +86,7 @@ impl NatsBroker {
         options
             .connect(&self.url)
             .await
-            .map_err(|e| self.error(table, describe(&e)))
+            .map_err(|e| self.error(table, error_chain(&e)))
     }
 
     /// The table's consumer: durable, explicitly acknowledged, from the stream's first event.
@@ -123,17 +123,19 @@ impl Broker for NatsBroker {
     async fn subscribe(&self, table: &TableDecl) -> Result<Box<dyn Subscription>, LandError> {
         let client = self.connect(table).await?;
         let context = jetstream::new(client.clone());
-        let stream = context
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| self.error(table, format!("stream {}: {}", self.stream, describe(&e))))?;
+        let stream = context.get_stream(&self.stream).await.map_err(|e| {
+            self.error(
+                table,
+                format!("stream {}: {}", self.stream, error_chain(&e)),
+            )
+        })?;
         let created = stream.cached_info().created;
         let config = self.consumer_config(table);
         let name = config.durable_name.clone().unwrap_or_default();
         let consumer: PullConsumer = stream
             .create_consumer(config)
             .await
-            .map_err(|e| self.error(table, format!("consumer {name}: {}", describe(&e))))?;
+            .map_err(|e| self.error(table, format!("consumer {name}: {}", error_chain(&e))))?;
         let backlog = consumer.cached_info().num_pending;
         Ok(Box::new(NatsSubscription {
             origin: self.origin(table),
@@ -210,11 +212,11 @@ impl Subscription for NatsSubscription {
             .expires(limits.max_wait)
             .messages()
             .await
-            .map_err(|e| self.error(describe(&e)))?;
+            .map_err(|e| self.error(error_chain(&e)))?;
         let mut batch = Vec::new();
         while let Some(message) = messages.next().await {
-            let message = message.map_err(|e| self.error(describe(&*e)))?;
-            let info = message.info().map_err(|e| self.error(describe(&*e)))?;
+            let message = message.map_err(|e| self.error(error_chain(&*e)))?;
+            let info = message.info().map_err(|e| self.error(error_chain(&*e)))?;
             let delivery = Delivery {
                 position: info.stream_sequence,
                 redelivered: info.delivered > 1,
@@ -238,11 +240,11 @@ impl Subscription for NatsSubscription {
             self.client
                 .publish(reply, Bytes::new())
                 .await
-                .map_err(|e| self.origin.error(describe(&e)))?;
+                .map_err(|e| self.origin.error(error_chain(&e)))?;
         }
         match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
             Ok(Ok(())) => self.check_connected(),
-            Ok(Err(e)) => Err(self.error(describe(&e))),
+            Ok(Err(e)) => Err(self.error(error_chain(&e))),
             Err(_) => Err(self.error(format!(
                 "acknowledgements not confirmed within {FLUSH_TIMEOUT:?}"
             ))),
@@ -343,7 +345,7 @@ impl PublishTarget {
             .connection_timeout(CONNECT_TIMEOUT)
             .connect(&self.server)
             .await
-            .map_err(|e| self.error(describe(&e)))?;
+            .map_err(|e| self.error(error_chain(&e)))?;
         let context = jetstream::new(client.clone());
         context
             .get_or_create_stream(stream::Config {
@@ -353,7 +355,7 @@ impl PublishTarget {
                 ..Default::default()
             })
             .await
-            .map_err(|e| self.error(format!("stream {}: {}", self.stream, describe(&e))))?;
+            .map_err(|e| self.error(format!("stream {}: {}", self.stream, error_chain(&e))))?;
         let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
         let mut published = Published::default();
         for (id, payload) in events {
@@ -365,7 +367,7 @@ impl PublishTarget {
             let ack = context
                 .send_publish(self.subject.clone(), message)
                 .await
-                .map_err(|e| self.error(describe(&e)))?;
+                .map_err(|e| self.error(error_chain(&e)))?;
             in_flight.push_back(ack);
         }
         for ack in in_flight {
@@ -376,7 +378,7 @@ impl PublishTarget {
 
     /// Whether the server stored a published event (rather than dropping it as a repeat).
     async fn stored(&self, ack: PublishAckFuture) -> Result<bool, PublishError> {
-        let ack = ack.await.map_err(|e| self.error(describe(&e)))?;
+        let ack = ack.await.map_err(|e| self.error(error_chain(&e)))?;
         Ok(!ack.duplicate)
     }
 }
@@ -390,20 +392,6 @@ fn redacted(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-/// An error with its chain of causes (the top level alone often says only "request error").
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message.push_str(&format!(": {text}"));
-        }
-        source = inner.source();
-    }
-    message
 }
 
 #[cfg(test)]
