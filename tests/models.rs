@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{LakeKind, Project, python};
+use common::{LakeKind, Project, copy_tree, python, repo};
 
 const NO_SOURCES: &str = "sources: []\n";
 
@@ -108,6 +108,37 @@ fn builds_every_materialization_on_local_disk() {
 #[test]
 fn builds_every_materialization_on_hdfs() {
     builds_every_materialization(LakeKind::Hdfs);
+}
+
+/// The example project collapses re-sent records with its `ranked_versions` macro, which on
+/// DataFusion ranks only the keys that repeat. It must agree with the plain window it stands
+/// for, NULL keys included (they form one partition each, as in the window).
+#[test]
+fn the_example_projects_ranked_versions_match_the_window() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES).with_fixture("versions");
+    copy_tree(&repo().join("macros"), &project.path("macros"));
+    let out = project.ok(&["build"]);
+    assert!(
+        out.contains("PASS=4 WARN=0 ERROR=0 SKIP=0 TOTAL=4"),
+        "{out}"
+    );
+    let kept = project.query(
+        "SELECT k1, k2, val, n_versions FROM silver.ranked WHERE version_rank = 1 \
+         ORDER BY k1 NULLS LAST, k2 NULLS LAST",
+    );
+    assert_eq!(
+        kept[1..],
+        [
+            ["1", "1", "b", "3"],
+            ["1", "2", "d", "1"],
+            ["1", "", "j", "1"],
+            ["2", "1", "e", "3"],
+            ["3", "1", "g", "1"],
+            ["4", "4", "l", "1"],
+            ["", "1", "i", "2"],
+            ["", "", "k", "1"],
+        ]
+    );
 }
 
 #[test]

@@ -41,29 +41,23 @@ checked as (
             when customer_id is null then 'missing_customer_id'
         end as dq_issue
     from parsed
+),
+
+flagged as (
+    select
+        checked.*,
+        case
+            when dq_issue in (
+                'missing_order_id', 'missing_order_ts', 'unparseable_order_ts',
+                'order_ts_out_of_range', 'missing_amount', 'negative_amount', 'unknown_status'
+            ) then true
+            else false
+        end as is_rejected
+    from checked
 )
 
 -- A re-sent order (same order_id) is the same order later in its life (pending -> paid ->
 -- shipped -> delivered) or spelled by another system: the latest landed file wins, then the
 -- most advanced status. Exact duplicates tie on everything and collapse to one.
-select
-    checked.*,
-    case
-        when dq_issue in (
-            'missing_order_id', 'missing_order_ts', 'unparseable_order_ts',
-            'order_ts_out_of_range', 'missing_amount', 'negative_amount', 'unknown_status'
-        ) then true
-        else false
-    end as is_rejected,
-    row_number() over (
-        partition by order_id
-        order by
-            _ingested_at desc,
-            _file desc,
-            {{ status_rank('status') }} desc,
-            order_ts_parsed desc nulls last,
-            amount_parsed desc nulls last,
-            status_raw
-    ) as version_rank,
-    count(*) over (partition by order_id) as n_versions
-from checked
+{{ ranked_versions('flagged', ['order_id'],
+    '_ingested_at desc, _file desc, ' ~ status_rank('status') ~ ' desc, order_ts_parsed desc nulls last, amount_parsed desc nulls last, status_raw') }}

@@ -16,17 +16,14 @@ with src as (
     from {{ source('shop', 'order_items') }}
 ),
 
-ranked as (
-    select
-        src.*,
-        row_number() over (
-            partition by order_id, line_no
-            order by _ingested_at desc, _file desc, quantity_raw desc, product_id nulls last
-        ) as version_rank,
-        count(*) over (partition by order_id, line_no) as n_versions
-    from src
+keyed as (
+    select * from src
     where order_id is not null
       and line_no is not null
+),
+
+ranked as (
+    {{ ranked_versions('keyed', ['order_id', 'line_no'], '_ingested_at desc, _file desc, quantity_raw desc, product_id nulls last') }}
 ),
 
 cleaned as (

@@ -31,14 +31,7 @@ parsed as (
 ),
 
 ranked as (
-    select
-        parsed.*,
-        row_number() over (
-            partition by shipment_id
-            order by _ingested_at desc, _file desc, delivered_at_parsed desc nulls last, tracking_no nulls last
-        ) as version_rank,
-        count(*) over (partition by shipment_id) as n_versions
-    from parsed
+    {{ ranked_versions('parsed', ['shipment_id'], '_ingested_at desc, _file desc, delivered_at_parsed desc nulls last, tracking_no nulls last') }}
 )
 
 select
