@@ -80,9 +80,9 @@ pub(crate) fn parse_record_named(
 }
 
 /// Runs `visitor` over the one JSON value in `bytes`. A record that is valid UTF-8 as a whole
-/// (checked once, quickly) is read as `str`, which spares serde_json a check per string and
-/// cut a quarter off a scan of the clickstream; any other goes through the byte
-/// reader, whose errors say where the bad bytes are.
+/// (checked once, quickly) is read as `str`, sparing serde_json a check per string: a quarter
+/// off a scan of the clickstream. Any other goes through the byte reader, whose errors say
+/// where the bad bytes are.
 fn visit_record<'de>(bytes: &'de [u8], visitor: RecordVisitor<'_, 'de>) -> serde_json::Result<()> {
     fn visit<'de, R: serde_json::de::Read<'de>>(
         mut de: serde_json::Deserializer<R>,
