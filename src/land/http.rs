@@ -22,7 +22,7 @@ use url::Url;
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
 use super::source::{Landing, ScratchFile, Source, TableOutcome, extension_of};
-use super::{IngestRecord, LandError, error_chain, progress_bar};
+use super::{IngestRecord, LandError, error_chain, progress_bar, redacted};
 
 /// Attempts per request before giving up (the first try included).
 const ATTEMPTS: u32 = 4;
@@ -297,17 +297,6 @@ impl Source for HttpSource {
         }
         landing.publish(table, scratch, &mut outcome.report).await?;
         Ok(outcome)
-    }
-}
-
-/// `url` as it may be shown and logged: a password in it is masked.
-fn redacted(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -300,6 +300,17 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
+/// `url` as it may be shown and logged: a password in it is masked.
+pub(crate) fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// A byte progress bar over `total` bytes, hidden unless asked for.
 fn progress_bar(show: bool, total: u64) -> ProgressBar {
     if !show {

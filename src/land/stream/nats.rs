@@ -16,7 +16,7 @@ use url::Url;
 
 use super::{BatchLimits, Broker, Delivery, Subscription};
 use crate::land::declaration::{SourceDecl, SourceKind, TableDecl};
-use crate::land::{LandError, error_chain};
+use crate::land::{LandError, error_chain, redacted};
 
 /// How long the server waits for an acknowledgement unless the source says otherwise.
 const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
@@ -380,17 +380,6 @@ impl PublishTarget {
     async fn stored(&self, ack: PublishAckFuture) -> Result<bool, PublishError> {
         let ack = ack.await.map_err(|e| self.error(error_chain(&e)))?;
         Ok(!ack.duplicate)
-    }
-}
-
-/// `url` as it may be shown: a password in it is masked.
-fn redacted(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 
