@@ -11,32 +11,35 @@ use crate::land::stream::nats::{PublishTarget, Published};
 /// The entity whose records are events.
 const EVENTS: &str = "events";
 
-/// Publishes every line of the manifest's events files (in date order) to `target`. Message ids are the file's hash and the line number, so
-/// publishing the same output twice within the stream's duplicate window stores it once, while
-/// the duplicates the generator writes on purpose stay distinct messages.
+/// Publishes every line of the manifest's events files (in date order) to `target`. Message
+/// ids are the file's hash and the line number, so publishing the same output twice within the
+/// stream's duplicate window stores it once, while the duplicates the generator writes on
+/// purpose stay distinct messages. Events are sliced from the files' bytes as they are sent.
 pub async fn publish_events(
     manifest: &Manifest,
     out: &Path,
     target: &PublishTarget,
 ) -> Result<Published, GenerateError> {
-    let mut events = Vec::new();
+    let mut files = Vec::new();
     for file in manifest.files.iter().filter(|f| f.entity == EVENTS) {
         let path = out.join(&file.path);
-        let bytes = Bytes::from(std::fs::read(&path).map_err(|source| GenerateError::Io {
+        let bytes = std::fs::read(&path).map_err(|source| GenerateError::Io {
             path: path.clone(),
             source,
-        })?);
-        let mut start = 0;
-        for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            let end = start + line.len();
-            if !line.is_empty() {
-                let id = format!("{}:{}", &file.sha256[..16], n + 1);
-                events.push((id, bytes.slice(start..end)));
-            }
-            start = end + 1;
-        }
+        })?;
+        files.push((&file.sha256[..16], Bytes::from(bytes)));
     }
-    if events.is_empty() {
+    let mut events = files
+        .iter()
+        .flat_map(|(hash, bytes)| {
+            bytes
+                .split(|&b| b == b'\n')
+                .enumerate()
+                .filter(|(_, line)| !line.is_empty())
+                .map(move |(n, line)| (format!("{hash}:{}", n + 1), bytes.slice_ref(line)))
+        })
+        .peekable();
+    if events.peek().is_none() {
         return Err(GenerateError::InvalidArgs(
             "--publish-events needs the events entity: include ndjson in --formats".into(),
         ));
