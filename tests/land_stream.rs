@@ -154,18 +154,41 @@ fn land_line(out: &str) -> (usize, usize, usize) {
     (numbers[0], numbers[1], numbers[2])
 }
 
+/// A fresh stream on the machine's NATS holding the events `ids`, and a project landing it.
+struct Fed {
+    url: String,
+    names: Names,
+    js: jetstream::Context,
+    project: Project,
+}
+
+async fn fed_stream(ids: std::ops::Range<u64>) -> Fed {
+    let url = nats_url();
+    let names = Names::new();
+    let js = jetstream_at(&url, None).await;
+    create_stream(&js, &names).await;
+    publish(&js, &names, ids).await;
+    let project = Project::new(LakeKind::Local, &sources(&url, &names, ""));
+    Fed {
+        url,
+        names,
+        js,
+        project,
+    }
+}
+
 async fn delete_stream(js: &jetstream::Context, names: &Names) {
     let _ = js.delete_stream(&names.stream).await;
 }
 
 #[tokio::test]
 async fn lands_each_event_once_and_then_only_new_ones() {
-    let url = nats_url();
-    let names = Names::new();
-    let js = jetstream_at(&url, None).await;
-    create_stream(&js, &names).await;
-    publish(&js, &names, 0..250).await;
-    let project = Project::new(LakeKind::Local, &sources(&url, &names, ""));
+    let Fed {
+        url,
+        names,
+        js,
+        project,
+    } = fed_stream(0..250).await;
     let lake = project.lake();
 
     let out = project.ok(&["land"]);
@@ -261,12 +284,12 @@ impl Subscription for NoAcks {
 
 #[tokio::test]
 async fn a_run_stopped_between_commit_and_ack_lands_no_duplicates() {
-    let url = nats_url();
-    let names = Names::new();
-    let js = jetstream_at(&url, None).await;
-    create_stream(&js, &names).await;
-    publish(&js, &names, 0..250).await;
-    let project = Project::new(LakeKind::Local, &sources(&url, &names, ""));
+    let Fed {
+        url,
+        names,
+        js,
+        project,
+    } = fed_stream(0..250).await;
     let lake = project.lake();
 
     let declaration = SourcesFile::parse(&sources(&url, &names, ""), Path::new("s.yml")).unwrap();
@@ -347,12 +370,9 @@ async fn land_until(project: &Project, expected: u64, env: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn a_killed_land_resumes_without_losing_or_repeating_events() {
-    let url = nats_url();
-    let names = Names::new();
-    let js = jetstream_at(&url, None).await;
-    create_stream(&js, &names).await;
-    publish(&js, &names, 0..5000).await;
-    let project = Project::new(LakeKind::Local, &sources(&url, &names, ""));
+    let Fed {
+        names, js, project, ..
+    } = fed_stream(0..5000).await;
     let lake = project.lake();
 
     let mut child = project
