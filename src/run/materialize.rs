@@ -14,6 +14,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
+use super::reuse::{self, Held};
 use crate::lake::{Lake, delta, layout};
 use crate::warehouse::views;
 
@@ -82,20 +83,25 @@ impl MaterializeError {
 }
 
 /// The query's plan, analyzed and optimized: only then are expression types final (before
-/// coercion a `CASE` takes its first branch's type), and Delta writes the plan's schema.
+/// coercion a `CASE` takes its first branch's type), and Delta writes the plan's schema. Raw
+/// reads it repeats are computed first ([`reuse`]); keep the [`Held`] while the plan runs.
 async fn planned(
     ctx: &SessionContext,
     relation: &Relation,
     sql: &str,
-) -> Result<LogicalPlan, MaterializeError> {
+) -> Result<(LogicalPlan, Held), MaterializeError> {
     let state = ctx.state();
     let plan = state
         .create_logical_plan(sql)
         .await
         .map_err(MaterializeError::query(relation))?;
-    state
+    let (plan, held) = reuse::computed_once(ctx, plan)
+        .await
+        .map_err(MaterializeError::query(relation))?;
+    let plan = state
         .optimize(&plan)
-        .map_err(MaterializeError::query(relation))
+        .map_err(MaterializeError::query(relation))?;
+    Ok((plan, held))
 }
 
 /// Replaces the table with the query's rows (and schema) in one commit.
@@ -105,7 +111,7 @@ pub async fn table(
     relation: &Relation,
     sql: &str,
 ) -> Result<Committed, MaterializeError> {
-    let plan = planned(ctx, relation, sql).await?;
+    let (plan, _held) = planned(ctx, relation, sql).await?;
     let table = open_or_new(lake, relation).await?;
     let table = table
         .write(Vec::new())
@@ -174,7 +180,7 @@ pub async fn incremental(
     else {
         return table(ctx, lake, relation, sql).await;
     };
-    let plan = planned(ctx, relation, sql).await?;
+    let (plan, _held) = planned(ctx, relation, sql).await?;
     let frame = DataFrame::new(ctx.state(), plan.clone());
     if unique_key.is_empty() {
         let table = existing

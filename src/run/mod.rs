@@ -6,6 +6,7 @@ pub mod execute;
 pub mod log;
 pub mod materialize;
 pub mod nodes;
+pub mod reuse;
 pub mod watch;
 
 pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};
