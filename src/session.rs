@@ -199,6 +199,17 @@ impl Sessions {
     }
 }
 
+/// Tunes `ctx` for building models. Raw reads and aggregates carry no statistics, so DataFusion
+/// would hash-repartition both inputs of each join over them, copying every column of the
+/// large side once more (a third of `stg_events`' join time). Collecting the build side
+/// instead skips that copy; the silver models' build sides are small sets of repeated keys,
+/// and where Delta tables give statistics the smaller input is still the one collected.
+pub fn tune_for_builds(ctx: &SessionContext) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    state.config_mut().options_mut().optimizer.repartition_joins = false;
+}
+
 /// Registers a loaded Delta table under `name` (at the snapshot it was loaded at).
 pub async fn register_delta(
     ctx: &SessionContext,

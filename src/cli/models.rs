@@ -16,6 +16,7 @@ use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
 use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
+use crate::session;
 
 fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<Project> {
     let target = Target {
@@ -233,6 +234,7 @@ async fn run_selection(
         }
     }
     let ctx = open_session(config).await?;
+    session::tune_for_builds(&ctx);
     let counts = |r: Resource| {
         ids.iter()
             .filter(|id| project.nodes[*id].resource == r)
