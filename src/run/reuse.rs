@@ -50,7 +50,12 @@ pub struct Held(Vec<Arc<MemoryReservation>>);
 /// `plan` with each subplan that it computes more than once, and that reads raw files,
 /// computed now and read from memory by every copy. Its results are those of `plan`.
 pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(LogicalPlan, Held)> {
-    let mut plan = plan;
+    // Analyzed first: only then are the plan's types final (before coercion a CASE has its
+    // first branch's type), and the rows held must have the types their readers expect.
+    let state = ctx.state();
+    let mut plan = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})?;
     let mut held = Held::default();
     while let Some(repeated) = most_repeated_raw_read(&plan) {
         let name = TableReference::bare(format!("__strata_computed_once_{}", held.0.len()));
@@ -231,10 +236,12 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_raw_read_is_computed_once_with_the_same_rows() {
         let (_dir, feed, ctx) = session_over("k,v\n1,a\n1,b\n2,c\n,d\n3,e\n").await;
-        // The CTE is read three times: twice directly, once in a scalar subquery.
+        // The CTE is read three times: twice directly, once in a scalar subquery. Its CASE is
+        // an integer until type coercion makes it a double.
         let sql = format!(
-            "WITH t AS (SELECT k, upper(v) AS v FROM '{}' WHERE v <> 'e') \
-             SELECT t.k, t.v, r.n, (SELECT count(*) FROM t) AS total \
+            "WITH t AS (SELECT k, upper(v) AS v, CASE WHEN k = 1 THEN 1 ELSE 0.5 END AS w \
+                        FROM '{}' WHERE v <> 'e') \
+             SELECT t.k, t.v, t.w, r.n, (SELECT count(*) FROM t) AS total \
              FROM (SELECT k, count(*) AS n FROM t GROUP BY k) AS r RIGHT JOIN t ON r.k = t.k \
              ORDER BY t.v",
             feed.display()
@@ -245,10 +252,15 @@ mod tests {
 
         assert!(!reads_bronze(&once), "{once}");
         assert_eq!(held.0.len(), 1);
-        assert_eq!(once.schema(), plan.schema());
+        // The schema after type coercion, which the optimizer keeps.
+        let coerced = ctx.state().optimize(&plan).unwrap();
+        assert_eq!(once.schema(), coerced.schema());
         let expected = rows(&ctx, plan).await;
         assert_eq!(rows(&ctx, once).await, expected);
-        assert!(expected.contains("| 1 | A | 2 | 4     |"), "{expected}");
+        assert!(
+            expected.contains("| 1 | A | 1.0 | 2 | 4     |"),
+            "{expected}"
+        );
     }
 
     #[tokio::test]
@@ -259,8 +271,8 @@ mod tests {
             feed.display()
         );
         let plan = ctx.state().create_logical_plan(&sql).await.unwrap();
-        let (same, held) = computed_once(&ctx, plan.clone()).await.unwrap();
-        assert_eq!(same, plan);
+        let (same, held) = computed_once(&ctx, plan).await.unwrap();
+        assert!(reads_bronze(&same));
         assert!(held.0.is_empty());
     }
 }
