@@ -25,6 +25,7 @@
 //! - JSON arrays: a non-object element or a broken one is rejected with the line where it
 //!   starts; a document that is not an array yields its top-level values as records.
 
+mod fast;
 mod split;
 mod value;
 
@@ -199,7 +200,7 @@ fn convert<'a>(v: JVal<'a>, t: &DataType) -> Result<Cell<'a>, JVal<'a>> {
     Ok(match (t, v) {
         (_, JVal::Null) => Cell::Null,
         (DataType::Utf8, JVal::Str(s)) => Cell::Str(s),
-        (DataType::Utf8, JVal::Nested(s)) => Cell::Str(Cow::Owned(s)),
+        (DataType::Utf8, JVal::Nested(s)) => Cell::Str(s),
         (DataType::Utf8, v) => Cell::Str(Cow::Owned(v.to_json_text())),
         (DataType::Boolean, JVal::Bool(b)) => Cell::Bool(b),
         (DataType::Int64, JVal::I64(i)) => Cell::I64(i),
@@ -224,7 +225,10 @@ fn convert<'a>(v: JVal<'a>, t: &DataType) -> Result<Cell<'a>, JVal<'a>> {
 struct Records {
     schema: SchemaRef,
     batch_size: usize,
-    index: HashMap<String, usize>,
+    columns_by_key: value::Columns,
+    /// One record's members and cells: allocations kept across records (see [`recycle`]).
+    members: Vec<(usize, JVal<'static>)>,
+    cells: Vec<Cell<'static>>,
     types: Vec<DataType>,
     columns: Vec<Column>,
     rows: usize,
@@ -267,7 +271,9 @@ impl Records {
         Records {
             schema,
             batch_size,
-            index,
+            columns_by_key: value::Columns::new(index),
+            members: Vec::new(),
+            cells: Vec::new(),
             types,
             columns,
             rows: 0,
@@ -293,15 +299,14 @@ impl Records {
         let reject = |reason: String, out: &mut Decoded| {
             out.rejected.push(rejected(line, offset, record, reason))
         };
-        let members = match value::parse_record(record, &self.index) {
-            Ok(m) => m,
-            Err(e) => {
-                reject(json_error_reason(&e, record), out);
-                return Ok(());
-            }
-        };
-        let mut cells: Vec<Cell> = vec![Cell::Null; self.columns.len()];
-        for (idx, v) in members {
+        let mut members = recycle(std::mem::take(&mut self.members));
+        if let Err(e) = value::parse_record(record, &mut self.columns_by_key, &mut members) {
+            reject(json_error_reason(&e, record), out);
+            return Ok(());
+        }
+        let mut cells: Vec<Cell> = recycle(std::mem::take(&mut self.cells));
+        cells.resize(self.columns.len(), Cell::Null);
+        for (idx, v) in members.drain(..) {
             match convert(v, &self.types[idx]) {
                 Ok(c) => cells[idx] = c,
                 Err(v) => {
@@ -317,7 +322,8 @@ impl Records {
                 }
             }
         }
-        for (column, cell) in self.columns.iter_mut().zip(cells) {
+        self.members = recycle(members);
+        for (column, cell) in self.columns.iter_mut().zip(cells.drain(..)) {
             match (column, cell) {
                 (Column::Bool(b), Cell::Bool(v)) => b.append_value(v),
                 (Column::Bool(b), _) => b.append_null(),
@@ -334,6 +340,7 @@ impl Records {
                 (Column::Null, _) => {}
             }
         }
+        self.cells = recycle(cells);
         self.rows += 1;
         if self.rows == self.batch_size {
             self.flush(out)?;
@@ -369,6 +376,14 @@ impl Records {
         )?);
         Ok(())
     }
+}
+
+/// An empty vector of another lifetime's values on the same allocation: std collects a mapped
+/// `IntoIter` in place when the layouts agree, so each record's vectors of values borrowed from
+/// it reuse one allocation instead of two allocations per record.
+fn recycle<'a, 'b, T: 'a, U: 'b>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
 /// "invalid JSON: …" for a record serde_json could not parse.

@@ -19,7 +19,7 @@ pub(crate) enum JVal<'de> {
     F64(f64),
     Str(Cow<'de, str>),
     /// An object or array, as compact JSON text.
-    Nested(String),
+    Nested(Cow<'de, str>),
 }
 
 impl JVal<'_> {
@@ -36,31 +36,81 @@ impl JVal<'_> {
                 write_json_string(&mut out, s);
                 out
             }
-            JVal::Nested(s) => s.clone(),
+            JVal::Nested(s) => s.to_string(),
         }
     }
 }
 
-fn format_f64(v: f64) -> String {
+pub(super) fn format_f64(v: f64) -> String {
     serde_json::Number::from_f64(v).map_or_else(|| "null".into(), |n| n.to_string())
 }
 
-/// Parses one record, keeping only the members whose key is in `columns`, as (column, value).
-/// A repeated key appears twice (the caller lets the last one win).
+/// The columns a decoder fills, by member key. Records of one feed mostly list their keys in
+/// the same order, so each member position remembers the key it saw last and what it named:
+/// a string compare instead of a hash per member.
+pub(crate) struct Columns {
+    index: HashMap<String, usize>,
+    last: Vec<(Box<str>, Option<usize>)>,
+}
+
+impl Columns {
+    pub(crate) fn new(index: HashMap<String, usize>) -> Self {
+        Columns {
+            index,
+            last: Vec::new(),
+        }
+    }
+
+    /// The column named by the `position`th member's `key`, if the decoder wants it.
+    pub(crate) fn lookup(&mut self, position: usize, key: &str) -> Option<usize> {
+        if let Some((seen, column)) = self.last.get(position)
+            && **seen == *key
+        {
+            return *column;
+        }
+        let column = self.index.get(key).copied();
+        let entry = (Box::from(key), column);
+        // Positions fill in order; a record longer than any before adds the next one.
+        if position < self.last.len() {
+            self.last[position] = entry;
+        } else if position == self.last.len() {
+            self.last.push(entry);
+        }
+        column
+    }
+}
+
+/// Parses one record into `out` (empty), keeping only the members whose key is in `columns`,
+/// as (column, value). A repeated key appears twice (the caller lets the last one win).
 pub(crate) fn parse_record<'de>(
     bytes: &'de [u8],
-    columns: &HashMap<String, usize>,
-) -> Result<Vec<(usize, JVal<'de>)>, serde_json::Error> {
-    let mut out = Vec::with_capacity(columns.len());
+    columns: &mut Columns,
+    out: &mut Vec<(usize, JVal<'de>)>,
+) -> Result<(), serde_json::Error> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if super::fast::record(text, columns, out).is_some() {
+            return Ok(());
+        }
+        out.clear();
+    }
+    parse_record_with_serde(bytes, columns, out)
+}
+
+/// [`parse_record`] by serde_json alone: the reference the fast path agrees with, and the
+/// reader of every record that path leaves (its errors are the ones rejections quote).
+pub(super) fn parse_record_with_serde<'de>(
+    bytes: &'de [u8],
+    columns: &mut Columns,
+    out: &mut Vec<(usize, JVal<'de>)>,
+) -> Result<(), serde_json::Error> {
     visit_record(
         bytes,
         RecordVisitor {
             columns: Some(columns),
-            keyed: &mut out,
+            keyed: out,
             named: &mut Vec::new(),
         },
-    )?;
-    Ok(out)
+    )
 }
 
 /// Parses one record keeping every member, in order, as (key, value).
@@ -98,7 +148,7 @@ fn visit_record<'de>(bytes: &'de [u8], visitor: RecordVisitor<'_, 'de>) -> serde
 }
 
 struct RecordVisitor<'a, 'de> {
-    columns: Option<&'a HashMap<String, usize>>,
+    columns: Option<&'a mut Columns>,
     keyed: &'a mut Vec<(usize, JVal<'de>)>,
     named: &'a mut Vec<(Cow<'de, str>, JVal<'de>)>,
 }
@@ -111,10 +161,13 @@ impl<'de> Visitor<'de> for RecordVisitor<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut position = 0;
+        let mut columns = self.columns;
         while let Some(key) = map.next_key_seed(StrSeed)? {
-            match self.columns {
-                Some(columns) => match columns.get(key.as_ref()) {
-                    Some(&idx) => self.keyed.push((idx, map.next_value_seed(ValSeed)?)),
+            position += 1;
+            match columns.as_deref_mut() {
+                Some(columns) => match columns.lookup(position - 1, &key) {
+                    Some(idx) => self.keyed.push((idx, map.next_value_seed(ValSeed)?)),
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -224,17 +277,17 @@ impl<'de> Visitor<'de> for ValVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut out = String::new();
         CompactVisitor(&mut out).visit_map(map)?;
-        Ok(JVal::Nested(out))
+        Ok(JVal::Nested(Cow::Owned(out)))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         let mut out = String::new();
         CompactVisitor(&mut out).visit_seq(seq)?;
-        Ok(JVal::Nested(out))
+        Ok(JVal::Nested(Cow::Owned(out)))
     }
 }
 
-/// Writes the value it visits as compact JSON.
+/// Writes the value it deserializes as compact JSON.
 struct CompactSeed<'a>(&'a mut String);
 
 impl<'de> DeserializeSeed<'de> for CompactSeed<'_> {
@@ -245,7 +298,8 @@ impl<'de> DeserializeSeed<'de> for CompactSeed<'_> {
     }
 }
 
-struct CompactVisitor<'a>(&'a mut String);
+/// Writes the value it visits as compact JSON.
+pub(super) struct CompactVisitor<'a>(pub(super) &'a mut String);
 
 impl<'de> Visitor<'de> for CompactVisitor<'_> {
     type Value = ();
@@ -356,6 +410,14 @@ pub(crate) fn write_json_string(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
+    fn parse<'de>(
+        bytes: &'de [u8],
+        columns: &mut Columns,
+    ) -> Result<Vec<(usize, JVal<'de>)>, serde_json::Error> {
+        let mut out = Vec::new();
+        parse_record(bytes, columns, &mut out).map(|()| out)
+    }
+
     #[test]
     fn parses_in_order_with_nested_text() {
         let rec = br#"{"z": 1, "a": {"y": [1, 2.5, "x\"y"], "b": null, "c": {}}, "s": "t\u00e9", "e": []}"#;
@@ -373,31 +435,31 @@ mod tests {
 
     #[test]
     fn keeps_wanted_columns() {
-        let cols: HashMap<String, usize> = [("b".to_string(), 0)].into();
-        let v = parse_record(br#"{"a": {"deep": [1]}, "b": "x", "c": 3}"#, &cols).unwrap();
+        let mut cols = Columns::new([("b".to_string(), 0)].into());
+        let v = parse(br#"{"a": {"deep": [1]}, "b": "x", "c": 3}"#, &mut cols).unwrap();
         assert_eq!(v, vec![(0, JVal::Str(Cow::Borrowed("x")))]);
     }
 
     #[test]
     fn rejects_non_objects_and_garbage() {
-        let cols = HashMap::new();
-        assert!(parse_record(b"[1, 2]", &cols).is_err());
-        assert!(parse_record(b"42", &cols).is_err());
-        assert!(parse_record(br#"{"a": 1"#, &cols).unwrap_err().is_eof());
-        assert!(parse_record(br#"{"a": 1} x"#, &cols).is_err());
-        assert!(parse_record(b"garbage", &cols).is_err());
+        let cols = &mut Columns::new(HashMap::new());
+        assert!(parse(b"[1, 2]", cols).is_err());
+        assert!(parse(b"42", cols).is_err());
+        assert!(parse(br#"{"a": 1"#, cols).unwrap_err().is_eof());
+        assert!(parse(br#"{"a": 1} x"#, cols).is_err());
+        assert!(parse(b"garbage", cols).is_err());
     }
 
     #[test]
     fn invalid_utf8_is_an_error_that_says_where() {
-        let cols: HashMap<String, usize> = [("b".to_string(), 0)].into();
-        let e = parse_record(b"{\"a\": \"ok\", \"b\": \"x\xff\"}", &cols).unwrap_err();
+        let cols = &mut Columns::new([("b".to_string(), 0)].into());
+        let e = parse(b"{\"a\": \"ok\", \"b\": \"x\xff\"}", cols).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid unicode code point at line 1 column 20"
         );
         // Outside strings the bytes are a syntax error, as before.
-        assert!(parse_record(b"{\"a\": 1, \xff}", &cols).is_err());
+        assert!(parse(b"{\"a\": 1, \xff}", cols).is_err());
     }
 
     #[test]
