@@ -5,7 +5,10 @@
 //! such a repeated subplan is computed once into memory first, and every copy then reads that.
 //!
 //! Only subplans that read a bronze table qualify: decoding raw text is what repeats at a cost,
-//! while a Delta table read twice is read with each reference's own columns and filters.
+//! while a Delta table read twice is read with each reference's own columns and filters. Once a
+//! result is held, a subplan that aggregates, joins or windows it and is itself repeated is
+//! computed once too (the macro's repeated keys, aggregated from the held CTE for two joins);
+//! one that only filters or projects it streams from memory per reference at little cost.
 //! Held results share a budget of a quarter of the machine's memory; a subplan that does not
 //! fit is left as it was, to be computed once per reference as before.
 
@@ -57,13 +60,15 @@ pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(L
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})?;
     let mut held = Held::default();
-    while let Some(repeated) = most_repeated_raw_read(&plan) {
+    let mut names = Vec::new();
+    while let Some(repeated) = most_repeated_costly_subplan(&plan, &names) {
         let name = TableReference::bare(format!("__strata_computed_once_{}", held.0.len()));
         let Some((replacement, reservation)) = compute(ctx, &repeated, name.clone()).await? else {
             break;
         };
         tracing::debug!("{name}: computed once ({} bytes)", reservation.size());
         held.0.push(reservation);
+        names.push(name);
         plan = plan
             .transform_down_with_subqueries(|node| {
                 Ok(if node == repeated {
@@ -77,9 +82,13 @@ pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(L
     Ok((plan, held))
 }
 
-/// The subplan to compute once: among those occurring more than once that read a bronze
-/// table, the most repeated, and of those the largest (a CTE rather than the scan inside it).
-fn most_repeated_raw_read(plan: &LogicalPlan) -> Option<LogicalPlan> {
+/// The subplan to compute once: among those occurring more than once that read a bronze table,
+/// or that do costly work on a result in `held`, the most repeated, and of those the largest (a
+/// CTE rather than the scan inside it).
+fn most_repeated_costly_subplan(
+    plan: &LogicalPlan,
+    held: &[TableReference],
+) -> Option<LogicalPlan> {
     let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
     plan.apply_with_subqueries(|node| {
         *counts.entry(node.clone()).or_default() += 1;
@@ -89,7 +98,9 @@ fn most_repeated_raw_read(plan: &LogicalPlan) -> Option<LogicalPlan> {
     counts
         .into_iter()
         .filter(|(node, count)| {
-            *count > 1 && reads_bronze(node) && !node.contains_outer_reference()
+            *count > 1
+                && (reads_bronze(node) || (reads_held(node, held) && does_costly_work(node)))
+                && !node.contains_outer_reference()
         })
         .max_by_key(|(node, count)| (*count, size(node)))
         .map(|(node, _)| node)
@@ -103,6 +114,29 @@ fn reads_bronze(plan: &LogicalPlan) -> bool {
             }
             _ => false,
         })
+    })
+    .unwrap_or(false)
+}
+
+fn reads_held(plan: &LogicalPlan, held: &[TableReference]) -> bool {
+    plan.exists(|node| {
+        Ok(matches!(node, LogicalPlan::TableScan(scan) if held.contains(&scan.table_name)))
+    })
+    .unwrap_or(false)
+}
+
+/// Whether the plan does work that holding its result saves: anything beyond a stream of
+/// filtered and projected rows.
+fn does_costly_work(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| {
+        Ok(matches!(
+            node,
+            LogicalPlan::Aggregate(_)
+                | LogicalPlan::Join(_)
+                | LogicalPlan::Window(_)
+                | LogicalPlan::Distinct(_)
+                | LogicalPlan::Sort(_)
+        ))
     })
     .unwrap_or(false)
 }
@@ -261,6 +295,33 @@ mod tests {
             expected.contains("| 1 | A | 1.0 | 2 | 4     |"),
             "{expected}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_aggregate_of_a_held_result_read_twice_is_computed_once_too() {
+        let (_dir, feed, ctx) = session_over("k,v\n1,a\n1,b\n2,c\n,d\n3,e\n").await;
+        // The macro's shape: the repeated keys split the rows by a semi and an anti join.
+        let sql = format!(
+            "WITH t AS (SELECT k, v FROM '{}'), \
+                  r AS (SELECT k FROM t WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1) \
+             SELECT t.k, t.v, 'once' AS seen FROM r RIGHT ANTI JOIN t ON r.k = t.k \
+             UNION ALL SELECT t.k, t.v, 'again' FROM r RIGHT SEMI JOIN t ON r.k = t.k \
+             ORDER BY v",
+            feed.display()
+        );
+        let plan = ctx.state().create_logical_plan(&sql).await.unwrap();
+        let (once, held) = computed_once(&ctx, plan.clone()).await.unwrap();
+        assert_eq!(held.0.len(), 2, "{once}");
+        let mut aggregates = 0;
+        once.apply_with_subqueries(|node| {
+            aggregates += usize::from(matches!(node, LogicalPlan::Aggregate(_)));
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        assert_eq!(aggregates, 0, "{once}");
+        let expected = rows(&ctx, plan).await;
+        assert_eq!(rows(&ctx, once).await, expected);
+        assert!(expected.contains("| 1 | b | again |"), "{expected}");
     }
 
     #[tokio::test]
