@@ -46,12 +46,14 @@ fn physical_memory() -> usize {
     usize::try_from(pages.saturating_mul(page_size)).unwrap_or(0)
 }
 
-/// The memory held for a plan's computed subplans: keep it as long as the plan is executed.
+/// The plan's computed subplans, by the name the plan reads each under, with the memory each
+/// holds: keep it as long as the plan is executed.
 #[derive(Debug, Default)]
-pub struct Held(Vec<Arc<MemoryReservation>>);
+pub struct Held(Vec<(TableReference, Arc<MemoryReservation>)>);
 
-/// `plan` with each subplan that it computes more than once, and that reads raw files,
-/// computed now and read from memory by every copy. Its results are those of `plan`.
+/// `plan` with each subplan that it computes more than once, and that reads raw files (or
+/// does costly work on a result computed so), computed now and read from memory by every copy.
+/// Its results are those of `plan`.
 pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(LogicalPlan, Held)> {
     // Analyzed first: only then are the plan's types final (before coercion a CASE has its
     // first branch's type), and the rows held must have the types their readers expect.
@@ -60,15 +62,13 @@ pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(L
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})?;
     let mut held = Held::default();
-    let mut names = Vec::new();
-    while let Some(repeated) = most_repeated_costly_subplan(&plan, &names) {
+    while let Some(repeated) = most_repeated_costly_subplan(&plan, &held) {
         let name = TableReference::bare(format!("__strata_computed_once_{}", held.0.len()));
         let Some((replacement, reservation)) = compute(ctx, &repeated, name.clone()).await? else {
             break;
         };
         tracing::debug!("{name}: computed once ({} bytes)", reservation.size());
-        held.0.push(reservation);
-        names.push(name);
+        held.0.push((name, reservation));
         plan = plan
             .transform_down_with_subqueries(|node| {
                 Ok(if node == repeated {
@@ -85,10 +85,7 @@ pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(L
 /// The subplan to compute once: among those occurring more than once that read a bronze table,
 /// or that do costly work on a result in `held`, the most repeated, and of those the largest (a
 /// CTE rather than the scan inside it).
-fn most_repeated_costly_subplan(
-    plan: &LogicalPlan,
-    held: &[TableReference],
-) -> Option<LogicalPlan> {
+fn most_repeated_costly_subplan(plan: &LogicalPlan, held: &Held) -> Option<LogicalPlan> {
     let mut counts: HashMap<LogicalPlan, usize> = HashMap::new();
     plan.apply_with_subqueries(|node| {
         *counts.entry(node.clone()).or_default() += 1;
@@ -106,39 +103,38 @@ fn most_repeated_costly_subplan(
         .map(|(node, _)| node)
 }
 
-fn reads_bronze(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| {
-        Ok(match node {
-            LogicalPlan::TableScan(scan) => {
-                source_as_provider(&scan.source).is_ok_and(|p| p.is::<BronzeTable>())
-            }
-            _ => false,
-        })
-    })
-    .unwrap_or(false)
+/// Whether any node of `plan` is one `is` picks.
+fn any_node(plan: &LogicalPlan, is: impl Fn(&LogicalPlan) -> bool) -> bool {
+    plan.exists(|node| Ok(is(node))).unwrap_or(false)
 }
 
-fn reads_held(plan: &LogicalPlan, held: &[TableReference]) -> bool {
-    plan.exists(|node| {
-        Ok(matches!(node, LogicalPlan::TableScan(scan) if held.contains(&scan.table_name)))
+fn reads_bronze(plan: &LogicalPlan) -> bool {
+    any_node(plan, |node| {
+        matches!(node, LogicalPlan::TableScan(scan)
+            if source_as_provider(&scan.source).is_ok_and(|p| p.is::<BronzeTable>()))
     })
-    .unwrap_or(false)
+}
+
+fn reads_held(plan: &LogicalPlan, held: &Held) -> bool {
+    any_node(plan, |node| {
+        matches!(node, LogicalPlan::TableScan(scan)
+            if held.0.iter().any(|(name, _)| *name == scan.table_name))
+    })
 }
 
 /// Whether the plan does work that holding its result saves: anything beyond a stream of
 /// filtered and projected rows.
 fn does_costly_work(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| {
-        Ok(matches!(
+    any_node(plan, |node| {
+        matches!(
             node,
             LogicalPlan::Aggregate(_)
                 | LogicalPlan::Join(_)
                 | LogicalPlan::Window(_)
                 | LogicalPlan::Distinct(_)
                 | LogicalPlan::Sort(_)
-        ))
+        )
     })
-    .unwrap_or(false)
 }
 
 fn size(plan: &LogicalPlan) -> usize {

@@ -7,9 +7,10 @@
 //! state machine of [`split`], so a document is never held in memory whole) and each record is
 //! parsed straight into borrowed scalars that are appended to Arrow builders: by jiter
 //! ([`fast`]) when it can read the record exactly as serde_json would, else by serde_json
-//! ([`value`]), whose errors the rejections quote. arrow-json's decoder is not used: it cannot turn nested objects/arrays into their
-//! JSON text, it fails a whole batch on one misfit, and it cannot say which record or line was
-//! at fault; a per-record parse gives every rejection its line, offset and reason directly.
+//! ([`value`]), whose errors the rejections quote. arrow-json's decoder is not used: it cannot
+//! turn nested objects/arrays into their JSON text, it fails a whole batch on one misfit, and
+//! it cannot say which record or line was at fault; a per-record parse gives every rejection
+//! its line, offset and reason directly.
 //!
 //! # Semantics
 //!
