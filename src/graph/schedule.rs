@@ -45,8 +45,9 @@ impl NodeState {
 /// }
 /// ```
 ///
-/// Every query and result is in id order. Odd calls (an unknown id, completing a node that
-/// was not ready, completing twice) are ignored rather than panicking.
+/// Every query and result is in id order, except that ready nodes are handed out by rank
+/// when [`Schedule::prioritize`] gave them one. Odd calls (an unknown id, completing a node
+/// that was not ready, completing twice) are ignored rather than panicking.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// Scheduled node ids, sorted; positions are the indices below.
@@ -60,6 +61,8 @@ pub struct Schedule {
     state: Vec<NodeState>,
     /// The nodes in [`NodeState::Ready`].
     ready: BTreeSet<usize>,
+    /// Which ready node starts first: the highest (see [`Schedule::prioritize`]).
+    priority: Vec<u64>,
     /// How many nodes are not finished.
     unfinished: usize,
 }
@@ -111,17 +114,48 @@ impl Schedule {
         }
     }
 
-    /// The nodes that may start now and were not handed out before, in id order; they are
-    /// now [`NodeState::Running`]. Call again after each [`Schedule::complete`].
+    /// Ranks each node by the work on the costliest chain from it to the end of the run:
+    /// its own `cost` plus the highest rank among the nodes waiting for it. Ready nodes are
+    /// then handed out highest rank first, so that chain starts as early as it can. Without
+    /// ranks, ready nodes are handed out in id order.
+    pub fn prioritize(&mut self, cost: impl Fn(&str) -> u64) {
+        let n = self.ids.len();
+        let mut waiting: Vec<usize> = self.upstream.iter().map(Vec::len).collect();
+        let mut order: Vec<usize> = (0..n).filter(|&p| waiting[p] == 0).collect();
+        let mut next = 0;
+        while let Some(&p) = order.get(next) {
+            next += 1;
+            for &c in &self.downstream[p] {
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    order.push(c);
+                }
+            }
+        }
+        let mut priority = vec![0u64; n];
+        for &p in order.iter().rev() {
+            let below = self.downstream[p].iter().map(|&c| priority[c]).max();
+            priority[p] = cost(&self.ids[p]).saturating_add(below.unwrap_or(0));
+        }
+        self.priority = priority;
+    }
+
+    /// The ready node to start next, now [`NodeState::Running`]: the highest ranked, ties in
+    /// id order. `None` while nothing is ready.
+    pub fn next(&mut self) -> Option<String> {
+        let &p = self
+            .ready
+            .iter()
+            .max_by_key(|&&p| (self.priority[p], std::cmp::Reverse(p)))?;
+        self.ready.remove(&p);
+        self.state[p] = NodeState::Running;
+        Some(self.ids[p].clone())
+    }
+
+    /// Every node that may start now and was not handed out before, in the order
+    /// [`Schedule::next`] hands them out (id order without ranks).
     pub fn ready(&mut self) -> Vec<String> {
-        let ready = std::mem::take(&mut self.ready);
-        ready
-            .into_iter()
-            .map(|i| {
-                self.state[i] = NodeState::Running;
-                self.ids[i].clone()
-            })
-            .collect()
+        std::iter::from_fn(|| self.next()).collect()
     }
 
     /// Records that `id` finished: `ok` is false when it failed (for a test, when it failed
@@ -262,6 +296,7 @@ impl Graph {
                 .map(|(p, id)| (id, p))
                 .collect(),
             unfinished: ids.len(),
+            priority: vec![0; ids.len()],
             ids,
             upstream,
             downstream,
@@ -369,6 +404,36 @@ mod tests {
         }
         assert!(queue.is_empty() && running.is_empty());
         started
+    }
+
+    #[test]
+    fn ranked_nodes_start_along_the_costliest_chain_first() {
+        // a -> b -> c cost 1 each; d costs 10 and is tested by t_d, which gates e (cost 5).
+        let g = Graph::new(vec![
+            model("a", "models/a.sql", &[]),
+            model("b", "models/b.sql", &["model.shop.a"]),
+            model("c", "models/c.sql", &["model.shop.b"]),
+            model("d", "models/d.sql", &[]),
+            model("e", "models/e.sql", &["model.shop.d"]),
+            test("t_d", "models/schema.yml", &["model.shop.d"]),
+        ])
+        .unwrap();
+        let mut s = g.schedule(&all(&g));
+        s.prioritize(|id| match id {
+            "model.shop.d" => 10,
+            "model.shop.e" => 5,
+            _ => 1,
+        });
+        // d's chain (d, t_d, e: 16) outweighs a's (a, b, c: 3) though a sorts first.
+        assert_eq!(s.next().as_deref(), Some("model.shop.d"));
+        assert_eq!(s.next().as_deref(), Some("model.shop.a"));
+        assert_eq!(s.next(), None);
+        s.complete("model.shop.a", true);
+        s.complete("model.shop.d", true);
+        // t_d (6, with the e it gates) before b (2), though b sorts first.
+        assert_eq!(s.ready(), ["test.shop.t_d", "model.shop.b"]);
+        s.complete("test.shop.t_d", true);
+        assert_eq!(s.next().as_deref(), Some("model.shop.e"));
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! is built, descendants of a failure skipped, every outcome reported as it happens and then
 //! recorded in the run log.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,8 +14,10 @@ use super::RunError;
 use super::log::{RunLog, RunRecord};
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
+use super::priority;
 use crate::compile::{self, CompileContext};
 use crate::lake::{Lake, delta, layout};
+use crate::land::IngestLog;
 use crate::project::{Materialized, Node, Project, Resource, Severity};
 
 /// Which nodes a command runs.
@@ -164,13 +165,18 @@ pub async fn run(
     let (ids, unmatched) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
-    let mut queue: VecDeque<String> = VecDeque::new();
+    // Only an order: without the ingest log every node weighs the same, and the run is as right.
+    let landed = IngestLog::new().records(lake).await.unwrap_or_else(|e| {
+        tracing::debug!("run order without landed sizes: {e}");
+        Vec::new()
+    });
+    let cost = priority::upstream_bytes(&project, &graph, &landed);
+    schedule.prioritize(|id| cost.get(id).copied().unwrap_or(0));
     let mut running = JoinSet::new();
     let mut results = Vec::new();
     while !schedule.is_done() {
-        queue.extend(schedule.ready());
         while running.len() < opts.threads.max(1) {
-            let Some(id) = queue.pop_front() else { break };
+            let Some(id) = schedule.next() else { break };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
             let full_refresh = opts.full_refresh;
             running.spawn(async move { run_node(&ctx, &lake, &project, &id, full_refresh).await });
