@@ -142,7 +142,7 @@ impl Schedule {
 
     /// The ready node to start next, now [`NodeState::Running`]: the highest ranked, ties in
     /// id order. `None` while nothing is ready.
-    pub fn next(&mut self) -> Option<String> {
+    pub fn start_next(&mut self) -> Option<String> {
         let &p = self
             .ready
             .iter()
@@ -153,9 +153,9 @@ impl Schedule {
     }
 
     /// Every node that may start now and was not handed out before, in the order
-    /// [`Schedule::next`] hands them out (id order without ranks).
+    /// [`Schedule::start_next`] hands them out (id order without ranks).
     pub fn ready(&mut self) -> Vec<String> {
-        std::iter::from_fn(|| self.next()).collect()
+        std::iter::from_fn(|| self.start_next()).collect()
     }
 
     /// Records that `id` finished: `ok` is false when it failed (for a test, when it failed
@@ -425,15 +425,15 @@ mod tests {
             _ => 1,
         });
         // d's chain (d, t_d, e: 16) outweighs a's (a, b, c: 3) though a sorts first.
-        assert_eq!(s.next().as_deref(), Some("model.shop.d"));
-        assert_eq!(s.next().as_deref(), Some("model.shop.a"));
-        assert_eq!(s.next(), None);
+        assert_eq!(s.start_next().as_deref(), Some("model.shop.d"));
+        assert_eq!(s.start_next().as_deref(), Some("model.shop.a"));
+        assert_eq!(s.start_next(), None);
         s.complete("model.shop.a", true);
         s.complete("model.shop.d", true);
         // t_d (6, with the e it gates) before b (2), though b sorts first.
         assert_eq!(s.ready(), ["test.shop.t_d", "model.shop.b"]);
         s.complete("test.shop.t_d", true);
-        assert_eq!(s.next().as_deref(), Some("model.shop.e"));
+        assert_eq!(s.start_next().as_deref(), Some("model.shop.e"));
     }
 
     #[test]

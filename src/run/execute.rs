@@ -176,7 +176,9 @@ pub async fn run(
     let mut results = Vec::new();
     while !schedule.is_done() {
         while running.len() < opts.threads.max(1) {
-            let Some(id) = schedule.next() else { break };
+            let Some(id) = schedule.start_next() else {
+                break;
+            };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
             let full_refresh = opts.full_refresh;
             running.spawn(async move { run_node(&ctx, &lake, &project, &id, full_refresh).await });
