@@ -144,6 +144,34 @@ fn table_functions_and_bare_paths_read_raw_files() {
 }
 
 #[test]
+fn a_raw_file_larger_than_a_scan_piece_reads_every_line_once() {
+    // Over 64 MiB: the scan reads it as three or more byte ranges, whose ends fall inside lines.
+    let project = Project::shop(LakeKind::Local);
+    let dir = project.path("drop/big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n: u64 = 180_000;
+    let pad_len = |i: u64| (i * 7919) % 800;
+    let mut body = String::new();
+    for i in 0..n {
+        let pad = "x".repeat(pad_len(i) as usize);
+        body.push_str(&format!("{{\"id\": {i}, \"pad\": \"{pad}\"}}\n"));
+    }
+    assert!(body.len() > 64 << 20, "{} bytes", body.len());
+    std::fs::write(dir.join("big.ndjson"), body).unwrap();
+    let expected = format!(
+        "{n},{n},{},{}",
+        n * (n - 1) / 2,
+        (0..n).map(pad_len).sum::<u64>()
+    );
+    let got = project.query(
+        "SET datafusion.execution.target_partitions = 3; \
+         SELECT count(*), count(DISTINCT id), sum(id), sum(length(pad)) \
+         FROM 'drop/big/big.ndjson'",
+    );
+    assert_eq!(got[1].join(","), expected);
+}
+
+#[test]
 fn paths_outside_the_lake_and_sources_are_refused() {
     let (project, _) = landed_shop(LakeKind::Local);
     for sql in [
