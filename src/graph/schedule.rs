@@ -38,8 +38,12 @@ impl NodeState {
 ///
 /// ```text
 /// let mut schedule = graph.schedule(&selection.ids);
+/// schedule.prioritize(|id| /* estimated work of id */);
 /// while !schedule.is_done() {
-///     for id in schedule.ready() { /* hand to a worker */ }
+///     while /* a worker is free */ {
+///         let Some(id) = schedule.start_next() else { break };
+///         /* hand id to it */
+///     }
 ///     let (id, ok) = /* wait for a worker to finish */;
 ///     for skipped in schedule.complete(&id, ok) { /* report as skipped */ }
 /// }
@@ -153,7 +157,9 @@ impl Schedule {
     }
 
     /// Every node that may start now and was not handed out before, in the order
-    /// [`Schedule::start_next`] hands them out (id order without ranks).
+    /// [`Schedule::start_next`] hands them out (id order without ranks). The tests' view of
+    /// a step; runs take one node at a time.
+    #[cfg(test)]
     pub fn ready(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.start_next()).collect()
     }

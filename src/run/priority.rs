@@ -1,6 +1,6 @@
-//! Which ready node to start first. A build on a few cores is CPU-bound throughout, so its
-//! length is set by the chain of nodes that finishes last: starting the node with the most
-//! work below it first keeps that chain moving while shorter ones fill the other threads.
+//! Which ready node to start first. Whenever cores would otherwise sit idle, a build's length
+//! is set by the chain of nodes that finishes last: starting the node with the most work below
+//! it first keeps that chain moving while shorter ones fill the other threads.
 //! The work a node stands for is estimated by the raw bytes it reads through its ancestors
 //! (the bronze files landed for the sources upstream of it), known before anything runs.
 
