@@ -320,6 +320,37 @@ fn test_severities_decide_the_exit_code() {
 }
 
 #[test]
+fn a_unique_test_passes_on_distinct_keys_and_shows_the_repeated_ones() {
+    let project = mini(LakeKind::Local);
+    let schema = project.path("models/marts/schema.yml");
+    let yml = std::fs::read_to_string(&schema).unwrap().replace(
+        "  - name: dim_customers\n    columns:\n",
+        "  - name: dim_customers\n    columns:\n      - name: name\n        tests: [unique]\n",
+    );
+    std::fs::write(&schema, yml).unwrap();
+    let out = project.ok(&["build"]);
+    assert!(
+        out.contains("PASS  test unique_dim_customers_name"),
+        "{out}"
+    );
+    // Two customers named Ada (one spelled in lower case): one repeated name, two rows.
+    std::fs::write(
+        project.path("seeds/raw_customers.csv"),
+        "customer_id,name\n10,Ada\n11,Grace\n12,ada\n13,Linus\n",
+    )
+    .unwrap();
+    let out = project.run(&["build"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL  test unique_dim_customers_name"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 failing"), "{stdout}");
+    assert!(stdout.contains("| ADA          | 2         |"), "{stdout}");
+}
+
+#[test]
 fn delta_tables_open_in_another_reader() {
     let project = mini(LakeKind::Local);
     project.ok(&["build"]);

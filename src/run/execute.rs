@@ -15,6 +15,7 @@ use super::log::{RunLog, RunRecord};
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
+use super::unique;
 use crate::compile::{self, CompileContext};
 use crate::lake::{Lake, delta, layout};
 use crate::land::IngestLog;
@@ -337,24 +338,30 @@ async fn run_test(
 ) -> Result<(Status, Committed, String), String> {
     let sql = compile_node(project, node, false)?;
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
-    let count = ctx
-        .sql(&format!(
-            "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
-        ))
-        .await
-        .map_err(in_file)?
-        .collect()
-        .await
-        .map_err(in_file)?;
-    let failures = count
-        .first()
-        .and_then(|b| arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::UInt64).ok())
-        .and_then(|c| {
-            c.as_any()
-                .downcast_ref::<arrow::array::UInt64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
+    let failures = if unique::proven_unique(ctx, &sql).await.map_err(in_file)? {
+        0
+    } else {
+        let count = ctx
+            .sql(&format!(
+                "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
+            ))
+            .await
+            .map_err(in_file)?
+            .collect()
+            .await
+            .map_err(in_file)?;
+        count
+            .first()
+            .and_then(|b| {
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::UInt64).ok()
+            })
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow::array::UInt64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0)
+    };
     let committed = Committed {
         rows: Some(failures),
         version: None,

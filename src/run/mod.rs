@@ -8,6 +8,7 @@ pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reuse;
+pub mod unique;
 pub mod watch;
 
 pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};

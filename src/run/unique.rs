@@ -1,0 +1,264 @@
+//! A quick proof for tests shaped like `unique`: `... group by <keys> having count(*) > 1`.
+//!
+//! Such a test fails on the key values that occur more than once, so it passes exactly when
+//! every key is distinct. DataFusion answers it with a hash aggregate that keeps every key
+//! (5M event ids: a table of 5M strings, built after a repartition that hashes each one
+//! first). Distinct 64-bit hashes of the keys prove the same thing from 8 bytes a row: values
+//! that group together hash alike, so if no two hashes are equal no two keys are. Equal hashes
+//! prove nothing (a real duplicate, or a collision), and then the test's own SQL decides, as it
+//! does for every test of another shape.
+
+use arrow::datatypes::DataType;
+use datafusion::common::hash_utils::{RandomState, create_hashes};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator,
+};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+
+/// Above this many keys (8 bytes each) the proof is not attempted.
+const MAX_KEYS: usize = 64 << 20;
+
+/// Whether the test `sql` is of the duplicate-key shape and its keys are all distinct. `false`
+/// means only that this could not be shown.
+pub async fn proven_unique(ctx: &SessionContext, sql: &str) -> Result<bool> {
+    let plan = ctx.state().create_logical_plan(sql).await?;
+    let Some(keys) = duplicate_keys(&plan)? else {
+        return Ok(false);
+    };
+    let streams = ctx
+        .execute_logical_plan(keys)
+        .await?
+        .execute_stream_partitioned()
+        .await?;
+    // One task per partition, as DataFusion's own collect does; dropped (aborted) on return.
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|s| SpawnedTask::spawn(hashes(s)))
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let part = task
+            .join_unwind()
+            .await
+            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
+        match part {
+            Some(part) if all.len() + part.len() <= MAX_KEYS => all.extend(part),
+            _ => return Ok(false),
+        }
+    }
+    all.sort_unstable();
+    Ok(all.windows(2).all(|w| w[0] != w[1]))
+}
+
+/// The hashes of one partition's keys; `None` past [`MAX_KEYS`].
+async fn hashes(mut stream: SendableRecordBatchStream) -> Result<Option<Vec<u64>>> {
+    let state = RandomState::default();
+    let mut out = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if out.len() + batch.num_rows() > MAX_KEYS {
+            return Ok(None);
+        }
+        let start = out.len();
+        out.resize(start + batch.num_rows(), 0);
+        create_hashes(batch.columns(), &state, &mut out[start..])?;
+    }
+    Ok(Some(out))
+}
+
+/// The plan of the grouped keys, when `plan` keeps the groups of its aggregate that occur more
+/// than once (a filter `count(*) > 1` right above it, under projections only).
+fn duplicate_keys(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    let mut node = plan;
+    while let LogicalPlan::Projection(p) = node {
+        node = &p.input;
+    }
+    let LogicalPlan::Filter(filter) = node else {
+        return Ok(None);
+    };
+    let LogicalPlan::Aggregate(aggregate) = filter.input.as_ref() else {
+        return Ok(None);
+    };
+    if !counts_above_one(&filter.predicate, aggregate) || !keys_compare_bytewise(aggregate) {
+        return Ok(None);
+    }
+    let keys = LogicalPlanBuilder::from(aggregate.input.as_ref().clone())
+        .project(aggregate.group_expr.clone())?
+        .build()?;
+    Ok(Some(keys))
+}
+
+/// `predicate` is `<count of rows> > 1` over `aggregate`'s output.
+fn counts_above_one(predicate: &Expr, aggregate: &Aggregate) -> bool {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Gt,
+        right,
+    }) = predicate
+    else {
+        return false;
+    };
+    let (Expr::Column(column), Expr::Literal(bound, _)) = (left.as_ref(), right.as_ref()) else {
+        return false;
+    };
+    if !matches!(bound, ScalarValue::Int64(Some(1))) {
+        return false;
+    }
+    let Ok(index) = aggregate.schema.index_of_column(column) else {
+        return false;
+    };
+    let Some(counted) = index
+        .checked_sub(aggregate.group_expr.len())
+        .and_then(|i| aggregate.aggr_expr.get(i))
+    else {
+        return false;
+    };
+    match counted.clone().unalias() {
+        Expr::AggregateFunction(f) => {
+            f.func.name() == "count"
+                && !f.params.distinct
+                && f.params.filter.is_none()
+                && matches!(f.params.args.as_slice(), [Expr::Literal(v, _)] if !v.is_null())
+        }
+        _ => false,
+    }
+}
+
+/// Every key is a plain expression of a type whose equal values are equal bytes (so they hash
+/// alike); floats (NaN, -0) and nested types are left to the SQL.
+fn keys_compare_bytewise(aggregate: &Aggregate) -> bool {
+    let input = aggregate.input.schema();
+    !aggregate.group_expr.is_empty()
+        && aggregate.group_expr.iter().all(|e| {
+            !matches!(e, Expr::GroupingSet(_))
+                && e.get_type(input).is_ok_and(|t| {
+                    t.is_integer()
+                        || matches!(
+                            t,
+                            DataType::Utf8
+                                | DataType::LargeUtf8
+                                | DataType::Utf8View
+                                | DataType::Binary
+                                | DataType::LargeBinary
+                                | DataType::BinaryView
+                                | DataType::Boolean
+                                | DataType::Date32
+                                | DataType::Date64
+                                | DataType::Timestamp(_, _)
+                                | DataType::Decimal128(_, _)
+                                | DataType::Decimal256(_, _)
+                        )
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    use std::sync::Arc;
+
+    const UNIQUE: &str = "select k as unique_field, count(*) as n_records from t \
+                          where k is not null group by k having count(*) > 1";
+
+    /// `t(k, j, f)` from `k`, split over three partitions.
+    fn context(k: &[Option<&str>]) -> SessionContext {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("j", DataType::Int64, false),
+            Field::new("f", DataType::Float64, false),
+        ]));
+        let partitions = k
+            .chunks(k.len().div_ceil(3))
+            .map(|part| {
+                let batch = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(StringArray::from(part.to_vec())),
+                        Arc::new(Int64Array::from_iter_values(
+                            (0..part.len() as i64).map(|i| i % 2),
+                        )),
+                        Arc::new(Float64Array::from_iter_values(
+                            (0..part.len()).map(|i| i as f64),
+                        )),
+                    ],
+                )
+                .unwrap();
+                vec![batch]
+            })
+            .collect();
+        let ctx = SessionContext::new();
+        let table = MemTable::try_new(schema, partitions).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        ctx
+    }
+
+    fn keys(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("key-{i}")).collect()
+    }
+
+    #[tokio::test]
+    async fn distinct_keys_are_proven_across_partitions() {
+        let owned = keys(1000);
+        let mut k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
+        k.push(None);
+        k.push(None);
+        assert!(proven_unique(&context(&k), UNIQUE).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_in_another_partition_is_not_proven() {
+        let owned = keys(1000);
+        let mut k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
+        k.push(Some("key-3"));
+        assert!(!proven_unique(&context(&k), UNIQUE).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn nulls_kept_in_the_groups_form_one_repeated_group() {
+        let k = [Some("a"), None, Some("b"), None];
+        let sql = "select k, count(*) from t group by k having count(*) > 1";
+        assert!(!proven_unique(&context(&k), sql).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn composite_keys_are_proven_by_their_combination() {
+        // k repeats, but never with the same j.
+        let k = [
+            Some("a"),
+            Some("a"),
+            Some("b"),
+            Some("b"),
+            Some("c"),
+            Some("c"),
+        ];
+        let sql = "select k, j from t group by k, j having count(*) > 1";
+        assert!(proven_unique(&context(&k), sql).await.unwrap());
+        let sql = "select k from t group by k having count(*) > 1";
+        assert!(!proven_unique(&context(&k), sql).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn other_shapes_and_float_keys_are_left_to_the_sql() {
+        let owned = keys(10);
+        let k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
+        let ctx = context(&k);
+        for sql in [
+            "select k from t where k is null",
+            "select k from t group by k having count(*) > 2",
+            "select k from t group by k having count(j) > 1",
+            "select k from t group by k having count(distinct j) > 1",
+            "select f from t group by f having count(*) > 1",
+            "select k, count(*) from t group by k",
+        ] {
+            assert!(!proven_unique(&ctx, sql).await.unwrap(), "{sql}");
+        }
+    }
+}
