@@ -338,18 +338,15 @@ async fn run_test(
 ) -> Result<(Status, Committed, String), String> {
     let sql = compile_node(project, node, false)?;
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
+    let rows = |query: String| async move { ctx.sql(&query).await?.collect().await };
     let failures = if unique::proven_unique(ctx, &sql).await.map_err(in_file)? {
         0
     } else {
-        let count = ctx
-            .sql(&format!(
-                "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
-            ))
-            .await
-            .map_err(in_file)?
-            .collect()
-            .await
-            .map_err(in_file)?;
+        let count = rows(format!(
+            "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
+        ))
+        .await
+        .map_err(in_file)?;
         count
             .first()
             .and_then(|b| {
@@ -369,15 +366,11 @@ async fn run_test(
     if failures == 0 {
         return Ok((Status::Pass, committed, String::new()));
     }
-    let sample = ctx
-        .sql(&format!(
-            "SELECT * FROM ({sql}) AS dbt_test LIMIT {FAILURE_SAMPLE}"
-        ))
-        .await
-        .map_err(in_file)?
-        .collect()
-        .await
-        .map_err(in_file)?;
+    let sample = rows(format!(
+        "SELECT * FROM ({sql}) AS dbt_test LIMIT {FAILURE_SAMPLE}"
+    ))
+    .await
+    .map_err(in_file)?;
     let shown = pretty_format_batches(&sample)
         .map(|t| t.to_string())
         .unwrap_or_default();
