@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use arrow::util::pretty::pretty_format_batches;
 use chrono::Utc;
-use datafusion::prelude::SessionContext;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
 use super::RunError;
@@ -338,15 +339,22 @@ async fn run_test(
 ) -> Result<(Status, Committed, String), String> {
     let sql = compile_node(project, node, false)?;
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
-    let rows = |query: String| async move { ctx.sql(&query).await?.collect().await };
-    let failures = if unique::proven_unique(ctx, &sql).await.map_err(in_file)? {
-        0
-    } else {
-        let count = rows(format!(
-            "SELECT count(*) AS failures FROM ({sql}) AS dbt_test"
-        ))
+    // Planned once: the proof and the queries below all read this plan.
+    let plan = ctx
+        .state()
+        .create_logical_plan(&sql)
         .await
         .map_err(in_file)?;
+    let failures = if unique::proven_unique(ctx, &plan).await.map_err(in_file)? {
+        0
+    } else {
+        let count = DataFrame::new(ctx.state(), plan.clone())
+            .alias("dbt_test")
+            .and_then(|t| t.aggregate(vec![], vec![count_all().alias("failures")]))
+            .map_err(in_file)?
+            .collect()
+            .await
+            .map_err(in_file)?;
         count
             .first()
             .and_then(|b| {
@@ -366,11 +374,13 @@ async fn run_test(
     if failures == 0 {
         return Ok((Status::Pass, committed, String::new()));
     }
-    let sample = rows(format!(
-        "SELECT * FROM ({sql}) AS dbt_test LIMIT {FAILURE_SAMPLE}"
-    ))
-    .await
-    .map_err(in_file)?;
+    let sample = DataFrame::new(ctx.state(), plan)
+        .alias("dbt_test")
+        .and_then(|t| t.limit(0, Some(FAILURE_SAMPLE)))
+        .map_err(in_file)?
+        .collect()
+        .await
+        .map_err(in_file)?;
     let shown = pretty_format_batches(&sample)
         .map(|t| t.to_string())
         .unwrap_or_default();

@@ -23,11 +23,10 @@ use futures::StreamExt;
 /// Above this many keys (8 bytes each) the proof is not attempted.
 const MAX_KEYS: usize = 64 << 20;
 
-/// Whether the test `sql` is of the duplicate-key shape and its keys are all distinct. `false`
-/// means only that this could not be shown.
-pub async fn proven_unique(ctx: &SessionContext, sql: &str) -> Result<bool> {
-    let plan = ctx.state().create_logical_plan(sql).await?;
-    let Some(keys) = duplicate_keys(&plan)? else {
+/// Whether the test's `plan` is of the duplicate-key shape and its keys are all distinct.
+/// `false` means only that this could not be shown.
+pub async fn proven_unique(ctx: &SessionContext, plan: &LogicalPlan) -> Result<bool> {
+    let Some(keys) = duplicate_keys(plan)? else {
         return Ok(false);
     };
     let streams = ctx
@@ -200,6 +199,12 @@ mod tests {
         ctx
     }
 
+    /// Whether the test `sql` is proven, planned as `run_test` plans it.
+    async fn proven(ctx: &SessionContext, sql: &str) -> Result<bool> {
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        proven_unique(ctx, &plan).await
+    }
+
     fn keys(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("key-{i}")).collect()
     }
@@ -210,7 +215,7 @@ mod tests {
         let mut k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
         k.push(None);
         k.push(None);
-        assert!(proven_unique(&context(&k), UNIQUE).await.unwrap());
+        assert!(proven(&context(&k), UNIQUE).await.unwrap());
     }
 
     #[tokio::test]
@@ -218,14 +223,14 @@ mod tests {
         let owned = keys(1000);
         let mut k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
         k.push(Some("key-3"));
-        assert!(!proven_unique(&context(&k), UNIQUE).await.unwrap());
+        assert!(!proven(&context(&k), UNIQUE).await.unwrap());
     }
 
     #[tokio::test]
     async fn nulls_kept_in_the_groups_form_one_repeated_group() {
         let k = [Some("a"), None, Some("b"), None];
         let sql = "select k, count(*) from t group by k having count(*) > 1";
-        assert!(!proven_unique(&context(&k), sql).await.unwrap());
+        assert!(!proven(&context(&k), sql).await.unwrap());
     }
 
     #[tokio::test]
@@ -240,9 +245,9 @@ mod tests {
             Some("c"),
         ];
         let sql = "select k, j from t group by k, j having count(*) > 1";
-        assert!(proven_unique(&context(&k), sql).await.unwrap());
+        assert!(proven(&context(&k), sql).await.unwrap());
         let sql = "select k from t group by k having count(*) > 1";
-        assert!(!proven_unique(&context(&k), sql).await.unwrap());
+        assert!(!proven(&context(&k), sql).await.unwrap());
     }
 
     #[tokio::test]
@@ -258,7 +263,7 @@ mod tests {
             "select f from t group by f having count(*) > 1",
             "select k, count(*) from t group by k",
         ] {
-            assert!(!proven_unique(&ctx, sql).await.unwrap(), "{sql}");
+            assert!(!proven(&ctx, sql).await.unwrap(), "{sql}");
         }
     }
 }
