@@ -24,6 +24,8 @@ use crate::lake::Lake;
 use crate::land::{SourceKind, SourcesFile};
 use crate::warehouse::LakeCatalog;
 
+mod json_reads;
+
 /// Name of the catalog Strata's schemas live in.
 pub const CATALOG: &str = "strata";
 /// Schema for session-local objects (temporary views).
@@ -48,6 +50,7 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_default_features()
         .with_query_planner(DeltaPlanner::new())
         .with_type_planner(Arc::new(PostgresTypes))
+        .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
         .build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
