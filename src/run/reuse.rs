@@ -8,7 +8,9 @@
 //! while a Delta table read twice is read with each reference's own columns and filters. Once a
 //! result is held, a subplan that aggregates, joins or windows it and is itself repeated is
 //! computed once too (the macro's repeated keys, aggregated from the held CTE for two joins);
-//! one that only filters or projects it streams from memory per reference at little cost.
+//! one that only filters or projects it streams from memory per reference at little cost. A
+//! repeated-keys aggregate over a held result aggregates only the rows whose key hash repeats
+//! (see `unique`).
 //! Held results share a budget of a quarter of the machine's memory; a subplan that does not
 //! fit is left as it was, to be computed once per reference as before.
 
@@ -29,6 +31,7 @@ use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use super::unique;
 use crate::bronze::table::BronzeTable;
 
 /// Memory all held results may take together, across the models running at once.
@@ -64,7 +67,14 @@ pub async fn computed_once(ctx: &SessionContext, plan: LogicalPlan) -> Result<(L
     let mut held = Held::default();
     while let Some(repeated) = most_repeated_costly_subplan(&plan, &held) {
         let name = TableReference::bare(format!("__strata_computed_once_{}", held.0.len()));
-        let Some((replacement, reservation)) = compute(ctx, &repeated, name.clone()).await? else {
+        // Over rows held in memory, a repeated-keys aggregate runs on the rows that can repeat.
+        let narrowed = if reads_held(&repeated, &held) && !reads_bronze(&repeated) {
+            unique::only_repeated_rows(ctx, &repeated).await?
+        } else {
+            None
+        };
+        let computed = narrowed.as_ref().unwrap_or(&repeated);
+        let Some((replacement, reservation)) = compute(ctx, computed, name.clone()).await? else {
             break;
         };
         tracing::debug!("{name}: computed once ({} bytes)", reservation.size());

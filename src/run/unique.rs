@@ -1,34 +1,93 @@
-//! A quick proof for tests shaped like `unique`: `... group by <keys> having count(*) > 1`.
+//! Key hashes for queries shaped like `unique`: `... group by <keys> having count(*) > 1`.
 //!
-//! Such a test fails on the key values that occur more than once, so it passes exactly when
-//! every key is distinct. DataFusion answers it with a hash aggregate that keeps every key
-//! (5M event ids: a table of 5M strings, built after a repartition that hashes each one
-//! first). Distinct 64-bit hashes of the keys prove the same thing from 8 bytes a row: values
-//! that group together hash alike, so if no two hashes are equal no two keys are. Equal hashes
-//! prove nothing (a real duplicate, or a collision), and then the test's own SQL decides, as it
-//! does for every test of another shape.
+//! Such a query keeps the key values that occur more than once. DataFusion answers it with a
+//! hash aggregate that keeps every key (5M event ids: a table of 5M strings, built after a
+//! repartition that hashes each one first). 64-bit hashes of the keys, 8 bytes a row, do much
+//! of that work: values that group together hash alike, so a key whose hash occurs once
+//! occurs once.
+//! - A `unique` test passes when no two hashes are equal. Equal hashes prove nothing (a real
+//!   duplicate, or a collision), and then the test's own SQL decides, as it does for every test
+//!   of another shape.
+//! - A query of that shape over rows held in memory (the repeated keys of `ranked_versions`)
+//!   needs to aggregate only the rows whose hash occurs more than once: the others are in
+//!   groups of one, which its filter drops.
 
+use std::sync::Arc;
+
+use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator,
+    Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder,
+    Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 
-/// Above this many keys (8 bytes each) the proof is not attempted.
+/// Above this many keys (8 bytes each) the hashes are not taken.
 const MAX_KEYS: usize = 64 << 20;
 
 /// Whether the test's `plan` is of the duplicate-key shape and its keys are all distinct.
 /// `false` means only that this could not be shown.
 pub async fn proven_unique(ctx: &SessionContext, plan: &LogicalPlan) -> Result<bool> {
-    let Some(keys) = duplicate_keys(plan)? else {
+    let Some((keys, _)) = duplicate_keys(plan)? else {
         return Ok(false);
     };
+    let Some(hashes) = sorted_hashes(ctx, keys).await? else {
+        return Ok(false);
+    };
+    Ok(hashes.windows(2).all(|w| w[0] != w[1]))
+}
+
+/// `plan`, if it is of the duplicate-key shape, with its aggregate fed only the rows whose key
+/// hash occurs more than once: the same result, from a smaller aggregate. Its input is run
+/// twice (once for the hashes), so this is for plans over rows already in memory.
+pub async fn only_repeated_rows(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+) -> Result<Option<LogicalPlan>> {
+    let Some((keys, aggregate)) = duplicate_keys(plan)? else {
+        return Ok(None);
+    };
+    let Some(hashes) = sorted_hashes(ctx, keys).await? else {
+        return Ok(None);
+    };
+    let repeated: Vec<u64> = hashes
+        .chunk_by(|a, b| a == b)
+        .filter(|run| run.len() > 1)
+        .map(|run| run[0])
+        .collect();
+    let filter = ScalarUDF::new_from_impl(RepeatedHash {
+        signature: Signature::variadic_any(Volatility::Immutable),
+        hashes: Arc::new(repeated),
+    });
+    let input = LogicalPlanBuilder::from(aggregate.input.as_ref().clone())
+        .filter(Arc::new(filter).call(aggregate.group_expr.clone()))?
+        .build()?;
+    let narrowed = LogicalPlan::Aggregate(Aggregate::try_new_with_schema(
+        Arc::new(input),
+        aggregate.group_expr.clone(),
+        aggregate.aggr_expr.clone(),
+        Arc::clone(&aggregate.schema),
+    )?);
+    let rewritten = plan.clone().transform_down(|node| {
+        Ok(match &node {
+            LogicalPlan::Aggregate(found) if found == aggregate => {
+                Transformed::new(narrowed.clone(), true, TreeNodeRecursion::Stop)
+            }
+            _ => Transformed::no(node),
+        })
+    })?;
+    Ok(Some(rewritten.data))
+}
+
+/// The hashes of all the rows of `keys`, sorted; `None` past [`MAX_KEYS`].
+async fn sorted_hashes(ctx: &SessionContext, keys: LogicalPlan) -> Result<Option<Vec<u64>>> {
     let streams = ctx
         .execute_logical_plan(keys)
         .await?
@@ -47,11 +106,11 @@ pub async fn proven_unique(ctx: &SessionContext, plan: &LogicalPlan) -> Result<b
             .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
         match part {
             Some(part) if all.len() + part.len() <= MAX_KEYS => all.extend(part),
-            _ => return Ok(false),
+            _ => return Ok(None),
         }
     }
     all.sort_unstable();
-    Ok(all.windows(2).all(|w| w[0] != w[1]))
+    Ok(Some(all))
 }
 
 /// The hashes of one partition's keys; `None` past [`MAX_KEYS`].
@@ -70,12 +129,17 @@ async fn hashes(mut stream: SendableRecordBatchStream) -> Result<Option<Vec<u64>
     Ok(Some(out))
 }
 
-/// The plan of the grouped keys, when `plan` keeps the groups of its aggregate that occur more
-/// than once (a filter `count(*) > 1` right above it, under projections only).
-fn duplicate_keys(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+/// The plan of the grouped keys, and the aggregate, when `plan` keeps the groups of its
+/// aggregate that occur more than once (a filter `count(*) > 1` right above it, under
+/// projections and aliases only).
+fn duplicate_keys(plan: &LogicalPlan) -> Result<Option<(LogicalPlan, &Aggregate)>> {
     let mut node = plan;
-    while let LogicalPlan::Projection(p) = node {
-        node = &p.input;
+    loop {
+        node = match node {
+            LogicalPlan::Projection(p) => &p.input,
+            LogicalPlan::SubqueryAlias(a) => &a.input,
+            _ => break,
+        };
     }
     let LogicalPlan::Filter(filter) = node else {
         return Ok(None);
@@ -89,7 +153,7 @@ fn duplicate_keys(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     let keys = LogicalPlanBuilder::from(aggregate.input.as_ref().clone())
         .project(aggregate.group_expr.clone())?
         .build()?;
-    Ok(Some(keys))
+    Ok(Some((keys, aggregate)))
 }
 
 /// `predicate` is `<count of rows> > 1` over `aggregate`'s output.
@@ -156,13 +220,44 @@ fn keys_compare_bytewise(aggregate: &Aggregate) -> bool {
         })
 }
 
+/// `strata_repeated_key_hash(keys...)`: whether the keys' hash is one of `hashes` (sorted).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RepeatedHash {
+    signature: Signature,
+    hashes: Arc<Vec<u64>>,
+}
+
+impl ScalarUDFImpl for RepeatedHash {
+    fn name(&self) -> &str {
+        "strata_repeated_key_hash"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let keys = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut hashes = vec![0; args.number_rows];
+        create_hashes(&keys, &RandomState::default(), &mut hashes)?;
+        let repeated = hashes.iter().map(|h| self.hashes.binary_search(h).is_ok());
+        Ok(ColumnarValue::Array(Arc::new(
+            repeated.map(Some).collect::<BooleanArray>(),
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{Field, Schema};
     use datafusion::datasource::MemTable;
-    use std::sync::Arc;
+    use datafusion::prelude::col;
 
     const UNIQUE: &str = "select k as unique_field, count(*) as n_records from t \
                           where k is not null group by k having count(*) > 1";
@@ -265,5 +360,45 @@ mod tests {
         ] {
             assert!(!proven(&ctx, sql).await.unwrap(), "{sql}");
         }
+    }
+
+    /// The rows of `plan`, by `k`.
+    async fn rows_by_k(ctx: &SessionContext, plan: LogicalPlan) -> String {
+        let sorted = ctx.execute_logical_plan(plan).await.unwrap();
+        let sorted = sorted.sort(vec![col("k").sort(true, true)]).unwrap();
+        let batches = sorted.collect().await.unwrap();
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn only_rows_whose_key_hash_repeats_are_aggregated_for_the_same_result() {
+        let owned = keys(1000);
+        let mut k: Vec<Option<&str>> = owned.iter().map(|s| Some(s.as_str())).collect();
+        k.extend([Some("key-3"), Some("key-3"), Some("key-999"), None, None]);
+        let ctx = context(&k);
+        let sql = "select k, count(*) as n, sum(j) as s from t where k is not null \
+                   group by k having count(*) > 1";
+        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        let narrowed = only_repeated_rows(&ctx, &plan).await.unwrap().unwrap();
+        assert!(
+            narrowed
+                .display_indent()
+                .to_string()
+                .contains("strata_repeated_key_hash"),
+            "{narrowed}"
+        );
+        let expected = rows_by_k(&ctx, plan).await;
+        assert!(expected.contains("| key-3   | 3 |"), "{expected}");
+        assert!(expected.contains("| key-999 | 2 |"), "{expected}");
+        assert_eq!(rows_by_k(&ctx, narrowed).await, expected);
+
+        let other = ctx
+            .state()
+            .create_logical_plan("select k, count(*) from t group by k")
+            .await
+            .unwrap();
+        assert!(only_repeated_rows(&ctx, &other).await.unwrap().is_none());
     }
 }
