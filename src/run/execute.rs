@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use arrow::util::pretty::pretty_format_batches;
 use chrono::Utc;
-use datafusion::functions_aggregate::count::count_all;
 use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
@@ -350,22 +349,11 @@ async fn run_test(
     } else {
         let count = DataFrame::new(ctx.state(), plan.clone())
             .alias("dbt_test")
-            .and_then(|t| t.aggregate(vec![], vec![count_all().alias("failures")]))
             .map_err(in_file)?
-            .collect()
+            .count()
             .await
             .map_err(in_file)?;
-        count
-            .first()
-            .and_then(|b| {
-                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::UInt64).ok()
-            })
-            .and_then(|c| {
-                c.as_any()
-                    .downcast_ref::<arrow::array::UInt64Array>()
-                    .map(|a| a.value(0))
-            })
-            .unwrap_or(0)
+        count as u64
     };
     let committed = Committed {
         rows: Some(failures),

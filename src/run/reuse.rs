@@ -18,20 +18,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::RecordBatch;
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Result, TableReference};
 use datafusion::datasource::{MemTable, provider_as_source, source_as_provider};
-use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{
     GreedyMemoryPool, MemoryConsumer, MemoryPool, MemoryReservation,
 };
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use super::unique;
+use super::{partitions, unique};
 use crate::bronze::table::BronzeTable;
 
 /// Memory all held results may take together, across the models running at once.
@@ -212,12 +210,10 @@ async fn collect_within(
     plan: Arc<dyn ExecutionPlan>,
     reservation: &Arc<MemoryReservation>,
 ) -> Result<Option<Vec<Vec<RecordBatch>>>> {
-    let task = ctx.task_ctx();
-    let mut tasks = Vec::new();
-    for partition in 0..plan.output_partitioning().partition_count() {
-        let mut stream = plan.execute(partition, Arc::clone(&task))?;
+    let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
+    partitions::each(streams, |mut stream| {
         let reservation = Arc::clone(reservation);
-        tasks.push(SpawnedTask::spawn(async move {
+        async move {
             let mut batches = Vec::new();
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
@@ -226,21 +222,10 @@ async fn collect_within(
                 }
                 batches.push(batch);
             }
-            Ok::<_, DataFusionError>(Some(batches))
-        }));
-    }
-    let mut partitions = Vec::new();
-    for task in tasks {
-        let batches = task
-            .join_unwind()
-            .await
-            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
-        match batches {
-            Some(batches) => partitions.push(batches),
-            None => return Ok(None),
+            Ok(Some(batches))
         }
-    }
-    Ok(Some(partitions))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -17,9 +17,8 @@ use std::sync::Arc;
 use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder,
     Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -28,6 +27,8 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
+
+use super::partitions;
 
 /// Above this many keys (8 bytes each) the hashes are not taken.
 const MAX_KEYS: usize = 64 << 20;
@@ -93,22 +94,13 @@ async fn sorted_hashes(ctx: &SessionContext, keys: LogicalPlan) -> Result<Option
         .await?
         .execute_stream_partitioned()
         .await?;
-    // One task per partition, as DataFusion's own collect does; dropped (aborted) on return.
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|s| SpawnedTask::spawn(hashes(s)))
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        let part = task
-            .join_unwind()
-            .await
-            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
-        match part {
-            Some(part) if all.len() + part.len() <= MAX_KEYS => all.extend(part),
-            _ => return Ok(None),
-        }
+    let Some(parts) = partitions::each(streams, hashes).await? else {
+        return Ok(None);
+    };
+    if parts.iter().map(Vec::len).sum::<usize>() > MAX_KEYS {
+        return Ok(None);
     }
+    let mut all = parts.concat();
     all.sort_unstable();
     Ok(Some(all))
 }
