@@ -110,6 +110,34 @@ fn builds_every_materialization_on_hdfs() {
     builds_every_materialization(LakeKind::Hdfs);
 }
 
+/// `strata sql` keeps a query's limit and offset on every kind of relation a build makes (a
+/// seed, a view, tables and incremental tables, read for no columns) and on the run log.
+#[test]
+fn limits_hold_on_every_materialization() {
+    let project = mini(LakeKind::Local);
+    project.ok(&["build"]);
+    let relations = project.query(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+         WHERE table_schema NOT IN ('information_schema', 'pg_catalog', 'bronze', 'public') \
+         ORDER BY 1",
+    );
+    let relations: Vec<&str> = relations[1..].iter().map(|r| r[0].as_str()).collect();
+    assert!(relations.len() >= 6, "{relations:?}");
+    for relation in relations {
+        let count: usize = project
+            .scalar(&format!("SELECT count(*) FROM {relation}"))
+            .parse()
+            .unwrap();
+        for (clause, expected) in [
+            ("LIMIT 1", count.min(1)),
+            ("LIMIT 2 OFFSET 1", count.saturating_sub(1).min(2)),
+        ] {
+            let rows = project.query(&format!("SELECT 1 FROM {relation} {clause}"));
+            assert_eq!(rows.len() - 1, expected, "{relation} {clause}: {rows:?}");
+        }
+    }
+}
+
 /// The versions fixture's feed folder (its `ranked` model reads `seeds/feed.csv` raw).
 const FEED_FOLDER: &str = "sources:
   - name: raw

@@ -1329,6 +1329,55 @@ async fn client_tokio_postgres_simple_protocol_text_results() {
     assert!(wrong.is_empty(), "text results:\n{}", wrong.join("\n"));
 }
 
+/// `select 1 from t limit n` is how BI tools test a table: the limit (and an offset) must hold
+/// whatever the scan is (a Delta table read for no columns, bronze, an empty table, a view).
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_hold_on_every_kind_of_table() {
+    let client = connect(&shared_server().target()).await;
+    client
+        .batch_execute("CREATE TEMPORARY VIEW recent AS SELECT * FROM gold.fct_orders")
+        .await
+        .unwrap();
+    let mut tables: Vec<String> = simple_rows(
+        &client,
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+         WHERE table_schema IN ('bronze', 'silver', 'gold', '_strata') ORDER BY 1",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect();
+    tables.push("recent".into());
+    let mut wrong = Vec::new();
+    for table in &tables {
+        let count: usize = simple_scalar(&client, &format!("SELECT count(*) FROM {table}"))
+            .await
+            .parse()
+            .unwrap();
+        for (clause, expected) in [
+            ("LIMIT 1", count.min(1)),
+            ("LIMIT 2 OFFSET 1", count.saturating_sub(1).min(2)),
+            ("OFFSET 1", count.saturating_sub(1)),
+        ] {
+            let sql = format!("SELECT 1 FROM {table} {clause}");
+            match client.simple_query(&sql).await {
+                Ok(messages) => {
+                    let rows = messages
+                        .iter()
+                        .filter(|m| matches!(m, SimpleQueryMessage::Row(_)))
+                        .count();
+                    if rows != expected {
+                        wrong.push(format!("{sql}: {rows} rows, expected {expected}"));
+                    }
+                }
+                Err(e) => wrong.push(format!("{sql}: {}", error_text(&e))),
+            }
+        }
+    }
+    assert!(tables.len() > 20, "{tables:?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// A server error as `SQLSTATE: message`.
 fn error_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

@@ -16,6 +16,7 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::PartitionedFile;
 use futures::{StreamExt, TryStreamExt};
 
@@ -217,7 +218,13 @@ impl TableProvider for BronzeTable {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan = DataSourceExec::from_data_source(config);
+        // A scan of no files has no partitions, which operators that need one (a limit with
+        // an offset) refuse; an empty table is one empty partition.
+        if self.files.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(scan.schema())));
+        }
+        Ok(scan)
     }
 }
 

@@ -11,6 +11,8 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast;
 use deltalake::DeltaTable;
@@ -25,6 +27,7 @@ use crate::land::{SourceKind, SourcesFile};
 use crate::warehouse::LakeCatalog;
 
 mod json_reads;
+mod leaf_limits;
 
 /// Name of the catalog Strata's schemas live in.
 pub const CATALOG: &str = "strata";
@@ -51,6 +54,7 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
         .with_query_planner(DeltaPlanner::new())
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
+        .with_physical_optimizer_rules(physical_rules())
         .build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
@@ -59,6 +63,18 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let ctx = SessionContext::new_with_state(state);
     ctx.register_object_store(&lake.store_url(), Arc::clone(lake.base_store()));
     ctx
+}
+
+/// DataFusion's physical rules, with [`leaf_limits::LeafLimits`] just before the limit
+/// pushdown it corrects.
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == leaf_limits::LIMIT_PUSHDOWN)
+        .unwrap_or(rules.len());
+    rules.insert(at, Arc::new(leaf_limits::LeafLimits));
+    rules
 }
 
 /// Field metadata naming the PostgreSQL type of a text column Arrow has no type for
