@@ -15,6 +15,7 @@ pub mod graph;
 pub mod lake;
 pub mod land;
 pub mod meta;
+pub mod plan;
 pub mod project;
 pub mod repl;
 pub mod run;

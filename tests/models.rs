@@ -187,7 +187,7 @@ fn the_example_projects_ranked_versions_match_the_window() {
     );
     let logged = project
         .command(&["run", "-s", "ranked"])
-        .env("STRATA_LOG", "strata::run::reuse=debug")
+        .env("STRATA_LOG", "strata::plan::reuse=debug")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&logged.stderr);

@@ -15,10 +15,10 @@ use super::log::{RunLog, RunRecord};
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
-use super::unique;
 use crate::compile::{self, CompileContext};
 use crate::lake::{Lake, delta, layout};
 use crate::land::IngestLog;
+use crate::plan::unique;
 use crate::project::{Materialized, Node, Project, Resource, Severity};
 
 /// Which nodes a command runs.

@@ -14,8 +14,8 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
-use super::reuse::{self, Held};
 use crate::lake::{Lake, delta, layout};
+use crate::plan::reuse::{self, Held};
 use crate::warehouse::views;
 
 /// A relation in the lake: `schema.name`.

@@ -6,10 +6,7 @@ pub mod execute;
 pub mod log;
 pub mod materialize;
 pub mod nodes;
-pub mod partitions;
 pub mod priority;
-pub mod reuse;
-pub mod unique;
 pub mod watch;
 
 pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};

@@ -24,10 +24,8 @@ use crate::bronze::paths::AllowedRoots;
 use crate::config::Config;
 use crate::lake::Lake;
 use crate::land::{SourceKind, SourcesFile};
+use crate::plan::{json_reads, leaf_limits};
 use crate::warehouse::LakeCatalog;
-
-mod json_reads;
-mod leaf_limits;
 
 /// Name of the catalog Strata's schemas live in.
 pub const CATALOG: &str = "strata";

@@ -28,6 +28,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use sysinfo::{MemoryRefreshKind, RefreshKind, System};
 
 use super::{partitions, unique};
 use crate::bronze::table::BronzeTable;
@@ -37,14 +38,9 @@ static BUDGET: LazyLock<Arc<dyn MemoryPool>> =
     LazyLock::new(|| Arc::new(GreedyMemoryPool::new(physical_memory() / 4)));
 
 fn physical_memory() -> usize {
-    // SAFETY: sysconf only reads system configuration.
-    let (pages, page_size) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    usize::try_from(pages.saturating_mul(page_size)).unwrap_or(0)
+    let memory = MemoryRefreshKind::nothing().with_ram();
+    let system = System::new_with_specifics(RefreshKind::nothing().with_memory(memory));
+    usize::try_from(system.total_memory()).unwrap_or(usize::MAX)
 }
 
 /// The plan's computed subplans, by the name the plan reads each under, with the memory each
