@@ -9,12 +9,14 @@
 
 mod schedule;
 mod select;
+mod selector;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
 pub use schedule::{NodeState, Schedule};
-pub use select::{IndirectSelection, SelectError, Selection};
+pub use select::{IndirectSelection, Selection};
+pub use selector::SelectError;
 
 use select::NodeMeta;
 
