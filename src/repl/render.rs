@@ -350,10 +350,8 @@ fn markdown(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<(
 
 /// Columns of the terminal on stdout, if stdout is one.
 pub fn terminal_width() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct passed, which lives here.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col > 0).then_some(size.ws_col as usize)
+    let (_, columns) = console::Term::stdout().size_checked()?;
+    (columns > 0).then_some(usize::from(columns))
 }
 
 #[cfg(test)]
