@@ -234,6 +234,117 @@ fn static_errors_are_reported_before_anything_runs() {
     );
 }
 
+/// The line a compile error names, read out of `stderr` after `file line `.
+fn error_line(stderr: &str, file: &str) -> usize {
+    let after = stderr
+        .split_once(&format!("{file} line "))
+        .unwrap_or_else(|| panic!("no {file} line in: {stderr}"))
+        .1;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+#[test]
+fn compile_errors_name_the_compiled_file_and_the_models_own_line() {
+    let project = mini(LakeKind::Local);
+    // A bad column inside a macro's expansion, and one written in the model (below a config
+    // line, in a model whose ephemeral parent becomes a CTE above it in the compiled SQL).
+    std::fs::write(
+        project.path("macros/fees.sql"),
+        "{% macro with_fee(column) -%}\n    {{ column }}\n      + fee_cents\n{%- endmacro %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path("models/marts/fees.sql"),
+        "select order_id,\n       {{ with_fee('amount') }} as total\nfrom {{ ref('stg_orders') }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path("models/marts/dim_customers.sql"),
+        "{{ config(materialized='table') }}\nselect c.customer_id,\n       c.no_such_column\nfrom {{ ref('customer_base') }} c\n",
+    )
+    .unwrap();
+    let out = project.run(&["build"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let compiled_line = |file: &str| {
+        let line = error_line(&stderr, file);
+        let text = std::fs::read_to_string(project.path(file))
+            .unwrap_or_else(|e| panic!("{file} is written: {e}\n{stderr}"));
+        text.lines().nth(line - 1).unwrap_or_default().to_string()
+    };
+
+    let fees = "target/compiled/mini/models/marts/fees.sql";
+    assert!(compiled_line(fees).contains("fee_cents"), "{stderr}");
+    assert!(
+        stderr.contains("in SQL expanded from the Jinja on models/marts/fees.sql line 2"),
+        "{stderr}"
+    );
+
+    let dim = "target/compiled/mini/models/marts/dim_customers.sql";
+    assert!(compiled_line(dim).contains("c.no_such_column"), "{stderr}");
+    assert!(
+        error_line(&stderr, dim) > 3,
+        "the CTE comes first: {stderr}"
+    );
+    assert!(
+        stderr.contains("(models/marts/dim_customers.sql line 3, column 8)"),
+        "{stderr}"
+    );
+
+    // Nodes that plan are written too: models, and generic tests under their properties file.
+    assert!(
+        project
+            .path("target/compiled/mini/models/staging/stg_orders.sql")
+            .is_file()
+    );
+    assert!(
+        project
+            .path("target/compiled/mini/models/marts/schema.yml/not_null_fct_orders_order_id.sql")
+            .is_file()
+    );
+}
+
+/// dbt builds nothing from a `model-paths` folder that is not there and exits 0; Strata stops
+/// with an error naming dbt_project.yml, the key and the folder, for every `*-paths` key.
+#[test]
+fn a_configured_folder_that_does_not_exist_stops_the_command() {
+    let project = mini(LakeKind::Local);
+    let yml = project.path("dbt_project.yml");
+    let original = std::fs::read_to_string(&yml)
+        .unwrap()
+        .replace("test-paths: [\"data-tests\"]\n", "");
+    for (key, folders) in [
+        ("model-paths", "[\"models\", \"modles\"]"),
+        ("seed-paths", "[\"sedes\"]"),
+        ("macro-paths", "[\"macro\"]"),
+        ("test-paths", "[\"tests\"]"),
+        ("docs-paths", "[\"docs\"]"),
+        ("snapshot-paths", "[\"snapshots\"]"),
+        ("analysis-paths", "[\"analyses\"]"),
+        ("asset-paths", "[\"assets\"]"),
+    ] {
+        std::fs::write(&yml, format!("{original}{key}: {folders}\n")).unwrap();
+        let missing = folders.rsplit('"').nth(1).unwrap();
+        for command in ["build", "ls"] {
+            let out = project.run(&[command]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} with {key}: {stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "dbt_project.yml: {key} names the folder '{missing}', which does not exist"
+                )),
+                "{command} with {key}: {stderr}"
+            );
+        }
+    }
+    assert!(!project.path("lake/raw").exists(), "nothing ran");
+    // Folders left at their defaults may be absent (mini has no snapshots/ or analyses/).
+    std::fs::write(&yml, &original).unwrap();
+    std::fs::rename(project.path("data-tests"), project.path("tests")).unwrap();
+    project.ok(&["build"]);
+}
+
 #[test]
 fn cycles_are_reported_with_their_path() {
     let project = mini(LakeKind::Local);

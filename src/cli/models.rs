@@ -74,7 +74,7 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
     Ok(())
 }
 
-/// `strata compile`: render and plan; compiled SQL is written under `target/compiled/`.
+/// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let project = load_project(config, args.vars.as_deref(), 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
@@ -83,25 +83,13 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
     let (checked, errors) = check::check(&ctx, &lake, &project, &ids).await;
-    for ok in &checked {
-        let node = &project.nodes[&ok.id];
-        let out = config
-            .project_dir
-            .join("target/compiled")
-            .join(&project.name)
-            .join(&node.path)
-            .with_extension("sql");
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&out, &ok.sql).with_context(|| format!("writing {}", out.display()))?;
-    }
     report_check_errors(&errors);
     println!(
-        "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in target/compiled/",
+        "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
         checked.len(),
         started.elapsed().as_secs_f64(),
-        errors.len()
+        errors.len(),
+        project.target_path.join("compiled").display()
     );
     if errors.is_empty() {
         Ok(())
