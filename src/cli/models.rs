@@ -228,12 +228,14 @@ async fn run_selection(
             .filter(|id| project.nodes[*id].resource == r)
             .count()
     };
+    let run_id = run::RunId::now();
     println!(
-        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s)",
+        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {})",
         counts(Resource::Model),
         counts(Resource::Seed),
         counts(Resource::Test),
-        config.lake
+        config.lake,
+        run_id.id
     );
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(ids.len() as u64);
@@ -248,13 +250,14 @@ async fn run_selection(
     };
     let total = ids.len();
     let mut done = 0;
-    let summary = run::execute::run(&ctx, &lake, Arc::clone(&project), &opts, |result| {
+    let summary = run::execute::run(&ctx, &lake, Arc::clone(&project), &opts, run_id, |result| {
         done += 1;
         bar.inc(1);
         bar.suspend(|| println!("{}", result_line(done, total, result)));
     })
     .await?;
     bar.finish_and_clear();
+    report_recovered(&summary.recovered);
     for result in &summary.results {
         if matches!(result.status, Status::Error | Status::Fail | Status::Warn) {
             let kind = if result.status == Status::Warn {
@@ -281,6 +284,20 @@ async fn run_selection(
         summary.results.len()
     );
     Ok(summary.failed())
+}
+
+/// Versions a killed run committed, now in the run log under that run.
+fn report_recovered(recovered: &[run::log::RunRecord]) {
+    for r in recovered {
+        println!(
+            "Recorded {} version {} in _strata.runs: committed by run {} ({}), which ended \
+             before recording it",
+            r.relation,
+            r.delta_version.unwrap_or_default(),
+            r.run_id,
+            r.command
+        );
+    }
 }
 
 /// One dbt-like line per finished node.

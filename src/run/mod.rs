@@ -8,11 +8,12 @@ pub mod materialize;
 pub mod nodes;
 pub mod partitions;
 pub mod priority;
+pub mod reconcile;
 pub mod reuse;
 pub mod unique;
 pub mod watch;
 
-pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};
+pub use execute::{Command, NodeResult, RunId, RunOptions, RunSummary, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -22,6 +23,8 @@ pub enum RunError {
     Select(#[from] crate::graph::SelectError),
     #[error("run log {0}")]
     Log(#[from] crate::meta::MetaError),
+    #[error("reading the Delta log of {relation} to complete the run log: {message}")]
+    Reconcile { relation: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
