@@ -262,6 +262,268 @@ fn static_errors_are_reported_before_anything_runs() {
     );
 }
 
+/// The line a compile error names, read out of `stderr` after `file line `.
+fn error_line(stderr: &str, file: &str) -> usize {
+    let after = stderr
+        .split_once(&format!("{file} line "))
+        .unwrap_or_else(|| panic!("no {file} line in: {stderr}"))
+        .1;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+#[test]
+fn compile_errors_name_the_compiled_file_and_the_models_own_line() {
+    let project = mini(LakeKind::Local);
+    // A bad column inside a macro's expansion, and one written in the model (below a config
+    // line, in a model whose ephemeral parent becomes a CTE above it in the compiled SQL).
+    std::fs::write(
+        project.path("macros/fees.sql"),
+        "{% macro with_fee(column) -%}\n    {{ column }}\n      + fee_cents\n{%- endmacro %}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path("models/marts/fees.sql"),
+        "select order_id,\n       {{ with_fee('amount') }} as total\nfrom {{ ref('stg_orders') }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path("models/marts/dim_customers.sql"),
+        "{{ config(materialized='table') }}\nselect c.customer_id,\n       c.no_such_column\nfrom {{ ref('customer_base') }} c\n",
+    )
+    .unwrap();
+    let out = project.run(&["build"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let compiled_line = |file: &str| {
+        let line = error_line(&stderr, file);
+        let text = std::fs::read_to_string(project.path(file))
+            .unwrap_or_else(|e| panic!("{file} is written: {e}\n{stderr}"));
+        text.lines().nth(line - 1).unwrap_or_default().to_string()
+    };
+
+    let fees = "target/compiled/mini/models/marts/fees.sql";
+    assert!(compiled_line(fees).contains("fee_cents"), "{stderr}");
+    assert!(
+        stderr.contains("in SQL expanded from the Jinja on models/marts/fees.sql line 2"),
+        "{stderr}"
+    );
+
+    let dim = "target/compiled/mini/models/marts/dim_customers.sql";
+    assert!(compiled_line(dim).contains("c.no_such_column"), "{stderr}");
+    assert!(
+        error_line(&stderr, dim) > 3,
+        "the CTE comes first: {stderr}"
+    );
+    assert!(
+        stderr.contains("(models/marts/dim_customers.sql line 3, column 8)"),
+        "{stderr}"
+    );
+
+    // Nodes that plan are written too: models, and generic tests under their properties file.
+    assert!(
+        project
+            .path("target/compiled/mini/models/staging/stg_orders.sql")
+            .is_file()
+    );
+    assert!(
+        project
+            .path("target/compiled/mini/models/marts/schema.yml/not_null_fct_orders_order_id.sql")
+            .is_file()
+    );
+}
+
+/// dbt builds nothing from a `model-paths` folder that is not there and exits 0; Strata stops
+/// with an error naming dbt_project.yml, the key and the folder, for every `*-paths` key.
+#[test]
+fn a_configured_folder_that_does_not_exist_stops_the_command() {
+    let project = mini(LakeKind::Local);
+    let yml = project.path("dbt_project.yml");
+    let original = std::fs::read_to_string(&yml)
+        .unwrap()
+        .replace("test-paths: [\"data-tests\"]\n", "");
+    for (key, folders) in [
+        ("model-paths", "[\"models\", \"modles\"]"),
+        ("seed-paths", "[\"sedes\"]"),
+        ("macro-paths", "[\"macro\"]"),
+        ("test-paths", "[\"tests\"]"),
+        ("docs-paths", "[\"docs\"]"),
+        ("snapshot-paths", "[\"snapshots\"]"),
+        ("analysis-paths", "[\"analyses\"]"),
+        ("asset-paths", "[\"assets\"]"),
+    ] {
+        std::fs::write(&yml, format!("{original}{key}: {folders}\n")).unwrap();
+        let missing = folders.rsplit('"').nth(1).unwrap();
+        for command in ["build", "ls"] {
+            let out = project.run(&[command]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} with {key}: {stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "dbt_project.yml: {key} names the folder '{missing}', which does not exist"
+                )),
+                "{command} with {key}: {stderr}"
+            );
+        }
+    }
+    assert!(!project.path("lake/raw").exists(), "nothing ran");
+    // Folders left at their defaults may be absent (mini has no snapshots/ or analyses/).
+    std::fs::write(&yml, &original).unwrap();
+    std::fs::rename(project.path("data-tests"), project.path("tests")).unwrap();
+    project.ok(&["build"]);
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, panics included.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child prints, as they come.
+fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `strata build` killed with SIGKILL after one table committed and before the run log was
+/// written: the next run records that version under the killed run, and
+/// `SET strata.as_of_run` to the killed run reads it.
+fn a_killed_builds_commits_are_recorded_by_the_next_run(kind: LakeKind) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let project = Project::new(kind, NO_SOURCES);
+    let lake = project.lake();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let files = |prefix: &str| runtime.block_on(common::files_under(&lake, prefix));
+    let write = |rel: &str, text: &str| {
+        let path = project.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "dbt_project.yml",
+        "name: killed\nprofile: killed\nmodels:\n  killed:\n    +materialized: table\n",
+    );
+    write("models/first.sql", "select 1 as id");
+    // Runs until killed, after `first` (which it reads) has committed.
+    write(
+        "models/slow.sql",
+        "select (select count(*) from {{ ref('first') }}) as n, sum(value % 7) as s \
+         from range(0, 1000000000000)",
+    );
+    let mut build = project
+        .command(&["build"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = lines_of(build.stdout.take().unwrap());
+    let mut build = Killed(build);
+    let committed = "main/first/_delta_log/00000000000000000000.json";
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !files("main/first/_delta_log").contains(committed) {
+        assert!(Instant::now() < deadline, "first never committed");
+        assert!(
+            build.0.try_wait().unwrap().is_none(),
+            "the build ended by itself"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    build.0.kill().unwrap();
+    build.0.wait().unwrap();
+    let printed: Vec<String> = stdout.try_iter().collect();
+    let run_id = printed
+        .iter()
+        .find_map(|l| Some(l.split_once("(run ")?.1.strip_suffix(')')?.to_string()))
+        .unwrap_or_else(|| panic!("the build prints its run id first: {printed:?}"));
+    assert!(
+        files("_strata/runs").is_empty(),
+        "the killed build wrote no run log"
+    );
+
+    // The next run records version 0 of main.first under the killed run.
+    write("models/first.sql", "select 1 as id union all select 2");
+    let out = project.ok(&["run", "-s", "first"]);
+    assert!(
+        out.contains(&format!(
+            "Recorded main.first version 0 in _strata.runs: committed by run {run_id} (build)"
+        )),
+        "{out}"
+    );
+    let rows = project.query(&format!(
+        "SELECT node, status, delta_version, rows FROM _strata.runs WHERE run_id = '{run_id}'"
+    ));
+    assert_eq!(rows[1..], [["model.killed.first", "interrupted", "0", "1"]]);
+    // Once only.
+    let out = project.ok(&["run", "-s", "first"]);
+    assert!(!out.contains("Recorded"), "{out}");
+
+    // The server pins the killed run's version.
+    let mut serve = project
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = lines_of(serve.stdout.take().unwrap());
+    let _serve = Killed(serve);
+    let addr = loop {
+        let line = served
+            .recv_timeout(Duration::from_secs(120))
+            .expect("strata serve prints where it listens");
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.trim().to_string();
+        }
+    };
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let psql = Command::new("psql")
+        .args([
+            "-h",
+            host,
+            "-p",
+            port,
+            "-d",
+            "strata",
+            "-Atq",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-c", &format!("SET strata.as_of_run = '{run_id}'")])
+        .args(["-c", "SELECT count(*) FROM main.first"])
+        .args(["-c", "RESET strata.as_of_run"])
+        .args(["-c", "SELECT count(*) FROM main.first"])
+        .output()
+        .unwrap();
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&psql.stdout), "1\n2\n");
+}
+
+#[test]
+fn a_killed_builds_commits_are_recorded_by_the_next_run_on_local_disk() {
+    a_killed_builds_commits_are_recorded_by_the_next_run(LakeKind::Local);
+}
+
+#[test]
+fn a_killed_builds_commits_are_recorded_by_the_next_run_on_hdfs() {
+    a_killed_builds_commits_are_recorded_by_the_next_run(LakeKind::Hdfs);
+}
+
 #[test]
 fn cycles_are_reported_with_their_path() {
     let project = mini(LakeKind::Local);

@@ -74,7 +74,7 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
     Ok(())
 }
 
-/// `strata compile`: render and plan; compiled SQL is written under `target/compiled/`.
+/// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let project = load_project(config, args.vars.as_deref(), 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
@@ -83,25 +83,13 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
     let (checked, errors) = check::check(&ctx, &lake, &project, &ids).await;
-    for ok in &checked {
-        let node = &project.nodes[&ok.id];
-        let out = config
-            .project_dir
-            .join("target/compiled")
-            .join(&project.name)
-            .join(&node.path)
-            .with_extension("sql");
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&out, &ok.sql).with_context(|| format!("writing {}", out.display()))?;
-    }
     report_check_errors(&errors);
     println!(
-        "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in target/compiled/",
+        "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
         checked.len(),
         started.elapsed().as_secs_f64(),
-        errors.len()
+        errors.len(),
+        project.target_path.join("compiled").display()
     );
     if errors.is_empty() {
         Ok(())
@@ -240,12 +228,14 @@ async fn run_selection(
             .filter(|id| project.nodes[*id].resource == r)
             .count()
     };
+    let run_id = run::RunId::now();
     println!(
-        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s)",
+        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {})",
         counts(Resource::Model),
         counts(Resource::Seed),
         counts(Resource::Test),
-        config.lake
+        config.lake,
+        run_id.id
     );
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(ids.len() as u64);
@@ -260,13 +250,14 @@ async fn run_selection(
     };
     let total = ids.len();
     let mut done = 0;
-    let summary = run::execute::run(&ctx, &lake, Arc::clone(&project), &opts, |result| {
+    let summary = run::execute::run(&ctx, &lake, Arc::clone(&project), &opts, run_id, |result| {
         done += 1;
         bar.inc(1);
         bar.suspend(|| println!("{}", result_line(done, total, result)));
     })
     .await?;
     bar.finish_and_clear();
+    report_recovered(&summary.recovered);
     for result in &summary.results {
         if matches!(result.status, Status::Error | Status::Fail | Status::Warn) {
             let kind = if result.status == Status::Warn {
@@ -293,6 +284,20 @@ async fn run_selection(
         summary.results.len()
     );
     Ok(summary.failed())
+}
+
+/// Versions a killed run committed, now in the run log under that run.
+fn report_recovered(recovered: &[run::log::RunRecord]) {
+    for r in recovered {
+        println!(
+            "Recorded {} version {} in _strata.runs: committed by run {} ({}), which ended \
+             before recording it",
+            r.relation,
+            r.delta_version.unwrap_or_default(),
+            r.run_id,
+            r.command
+        );
+    }
 }
 
 /// One dbt-like line per finished node.

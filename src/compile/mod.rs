@@ -6,6 +6,8 @@
 //! Data tests compile to a query returning their failing rows.
 
 pub(crate) mod jinja;
+pub mod origin;
+pub mod output;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

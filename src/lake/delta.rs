@@ -1,10 +1,12 @@
 //! Opening and writing Delta tables at lake URLs.
 
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::CommitInfo;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use url::Url;
 
@@ -38,6 +40,35 @@ pub async fn latest_version(lake: &Lake, path: &Path) -> Result<Option<u64>, obj
         .iter()
         .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok())
         .max())
+}
+
+/// The commit info of version `version` of the Delta table at `path`, read from that commit's
+/// own log file; `None` when the file is gone (log clean-up) or holds no commit info.
+pub async fn commit_info(
+    lake: &Lake,
+    path: &Path,
+    version: u64,
+) -> Result<Option<CommitInfo>, DeltaTableError> {
+    let file = path
+        .clone()
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    let bytes = match lake.store().get(&file).await {
+        Ok(got) => got.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    for line in bytes.split(|b| *b == b'\n') {
+        let action: serde_json::Value = match serde_json::from_slice(line) {
+            Ok(action) => action,
+            Err(_) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(info) = action.get("commitInfo") {
+            return Ok(Some(serde_json::from_value(info.clone())?));
+        }
+    }
+    Ok(None)
 }
 
 /// Appends `batches` to the Delta table at `path`, creating it on first use: one commit, so

@@ -28,6 +28,16 @@ pub(crate) struct ProjectFile {
     pub test_paths: Option<Vec<String>>,
     #[serde(default, rename = "docs-paths")]
     pub docs_paths: Option<Vec<String>>,
+    /// Read only to check the folders exist: Strata builds no snapshots or analyses.
+    #[serde(default, rename = "snapshot-paths")]
+    pub snapshot_paths: Option<Vec<String>>,
+    #[serde(default, rename = "analysis-paths")]
+    pub analysis_paths: Option<Vec<String>>,
+    #[serde(default, rename = "asset-paths")]
+    pub asset_paths: Option<Vec<String>>,
+    /// Where `target/compiled/` goes (dbt's `target-path`).
+    #[serde(default, rename = "target-path")]
+    pub target_path: Option<String>,
     #[serde(default)]
     pub vars: Option<JsonMap<String, Json>>,
     #[serde(default)]
@@ -70,6 +80,36 @@ impl ProjectFile {
             all.extend(self.test_paths());
             all
         })
+    }
+    /// The folder compiled SQL is written under (`target` by default).
+    pub(crate) fn target_path(&self) -> PathBuf {
+        PathBuf::from(self.target_path.as_deref().unwrap_or("target"))
+    }
+    /// Every folder a `*-paths` key names must exist: a misspelt one would otherwise build
+    /// nothing from it and exit 0 (dbt ignores it silently). Defaulted folders may be absent.
+    pub(crate) fn check_paths(&self, root: &Path) -> Result<(), ProjectError> {
+        let configured = [
+            ("model-paths", &self.model_paths),
+            ("seed-paths", &self.seed_paths),
+            ("macro-paths", &self.macro_paths),
+            ("test-paths", &self.test_paths),
+            ("docs-paths", &self.docs_paths),
+            ("snapshot-paths", &self.snapshot_paths),
+            ("analysis-paths", &self.analysis_paths),
+            ("asset-paths", &self.asset_paths),
+        ];
+        for (key, folders) in configured {
+            for folder in folders.iter().flatten() {
+                if !root.join(folder).is_dir() {
+                    return Err(ProjectError::MissingFolder {
+                        path: PathBuf::from(PROJECT_FILE),
+                        key,
+                        folder: folder.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
     /// The folder configs for data tests (`data_tests:`, or the older `tests:`).
     pub(crate) fn test_configs(&self) -> Option<&Json> {

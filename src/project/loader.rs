@@ -43,7 +43,9 @@ pub(super) fn load(
             message: "'name' is required".into(),
         });
     }
+    file.check_paths(&root)?;
     let name = file.name.clone();
+    let target_path = file.target_path();
     render_project_configs(&mut file, &cli, target)?;
     let vars = merge_vars(&name, file.vars.as_ref(), &cli);
 
@@ -186,6 +188,7 @@ pub(super) fn load(
     Ok(Project {
         root,
         name,
+        target_path,
         vars,
         nodes: loader.nodes,
         sources: loader.sources,

@@ -45,6 +45,8 @@ pub struct Project {
     pub root: PathBuf,
     /// `name:` in `dbt_project.yml`.
     pub name: String,
+    /// dbt's `target-path` (default `target`), relative to `root`: compiled SQL goes under it.
+    pub target_path: PathBuf,
     /// The vars templates see: global project vars, then those scoped to this project,
     /// then `--vars`.
     pub vars: BTreeMap<String, Json>,
@@ -70,6 +72,7 @@ impl fmt::Debug for Project {
         f.debug_struct("Project")
             .field("root", &self.root)
             .field("name", &self.name)
+            .field("target_path", &self.target_path)
             .field("vars", &self.vars)
             .field("nodes", &self.nodes)
             .field("sources", &self.sources)
@@ -363,6 +366,12 @@ pub enum ProjectError {
         name: String,
         first: PathBuf,
         second: PathBuf,
+    },
+    #[error("{}: {key} names the folder '{folder}', which does not exist (create it, or remove it from {key})", .path.display())]
+    MissingFolder {
+        path: PathBuf,
+        key: &'static str,
+        folder: String,
     },
     #[error("{}: {node}: {message}", .path.display())]
     Config {

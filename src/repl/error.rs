@@ -6,6 +6,8 @@ use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 use unicode_width::UnicodeWidthStr;
 
+use crate::sql::position;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplError {
     /// The engine or server refused or failed a statement; `position` is where in the
@@ -47,14 +49,10 @@ pub enum Position {
 
 impl From<DataFusionError> for ReplError {
     fn from(e: DataFusionError) -> Self {
-        let position = e
-            .diagnostic()
-            .and_then(|d| d.span)
-            .filter(|span| span.start.line > 0)
-            .map(|span| Position::LineColumn {
-                line: span.start.line as usize,
-                column: span.start.column as usize,
-            });
+        let position = position::of(&e).map(|p| Position::LineColumn {
+            line: p.line,
+            column: p.column,
+        });
         let message = match e.find_root() {
             DataFusionError::SQL(inner, _) => match inner.as_ref() {
                 ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
@@ -64,21 +62,8 @@ impl From<DataFusionError> for ReplError {
             },
             _ => e.strip_backtrace(),
         };
-        let position = position.or_else(|| line_column_in(&message));
         ReplError::Query { message, position }
     }
-}
-
-/// Reads sqlparser's "… at Line: N, Column: M" out of a message.
-fn line_column_in(message: &str) -> Option<Position> {
-    let at = message.rfind("Line: ")?;
-    let rest = &message[at + "Line: ".len()..];
-    let (line, rest) = rest.split_once(", Column: ")?;
-    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    Some(Position::LineColumn {
-        line: line.parse().ok()?,
-        column: column.parse().ok()?,
-    })
 }
 
 /// Characters of the offending line shown around the caret.
@@ -156,18 +141,6 @@ mod tests {
             caret(text, Position::Offset(15)).unwrap(),
             "LINE 2: from nope\n             ^"
         );
-    }
-
-    #[test]
-    fn sqlparser_positions_are_read_from_messages() {
-        assert_eq!(
-            line_column_in("Expected: end of statement, found: x at Line: 3, Column: 12"),
-            Some(Position::LineColumn {
-                line: 3,
-                column: 12
-            })
-        );
-        assert_eq!(line_column_in("no table named x"), None);
     }
 
     #[test]

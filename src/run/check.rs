@@ -1,9 +1,11 @@
 //! `strata compile`: every selected node rendered and planned by DataFusion against its
 //! upstream schemas (bronze's inferred ones, built tables, and the planned output of upstream
 //! models that are not built yet), executing nothing, so a bad column, type or ref is reported
-//! before any model runs.
+//! before any model runs. The compiled SQL is written under `target/compiled/` as it is
+//! planned, so an error's line can be read there and traced to the model's own line.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -11,20 +13,23 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::empty::EmptyTable;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use parking_lot::RwLock;
 
 use super::execute::compile_node;
 use super::nodes::relation_of;
+use crate::compile::origin::{Origin, origin};
+use crate::compile::output::write_compiled;
 use crate::lake::{Lake, delta, layout};
-use crate::project::{Materialized, Project, Resource};
+use crate::project::{Materialized, Node, Project, Resource};
 use crate::session::CATALOG;
+use crate::sql::position;
 
-/// A node that compiled and planned (seeds: their inferred schema, no SQL).
+/// A node that compiled and planned, with its output schema (a seed's as loading infers it).
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub id: String,
-    pub sql: String,
     pub schema: SchemaRef,
 }
 
@@ -81,7 +86,7 @@ pub async fn check(
             _ => plan(ctx, project, node, incremental).await,
         };
         match planned_node {
-            Ok((sql, schema)) => {
+            Ok(schema) => {
                 if node.resource != Resource::Test {
                     let relation = relation_of(node);
                     planned
@@ -90,7 +95,6 @@ pub async fn check(
                 }
                 checked.push(Checked {
                     id: id.clone(),
-                    sql,
                     schema,
                 });
             }
@@ -104,31 +108,53 @@ pub async fn check(
     (checked, errors)
 }
 
+/// Renders the node, writes its compiled SQL under `target/compiled/`, and plans it.
 async fn plan(
     ctx: &SessionContext,
     project: &Project,
-    node: &crate::project::Node,
+    node: &Node,
     incremental: bool,
-) -> Result<(String, SchemaRef), String> {
+) -> Result<SchemaRef, String> {
     let sql = compile_node(project, node, incremental)?;
-    let plan = ctx.state().create_logical_plan(&sql).await.map_err(|e| {
-        match e.diagnostic().and_then(|d| d.span) {
-            Some(span) if span.start.line > 0 => format!(
-                "line {}, column {} of the compiled SQL: {e}",
-                span.start.line, span.start.column
-            ),
-            _ => e.to_string(),
+    let compiled = write_compiled(project, node, &sql).map_err(|e| e.to_string())?;
+    let plan = ctx
+        .state()
+        .create_logical_plan(&sql)
+        .await
+        .map_err(|e| located(node, &sql, &compiled, &e))?;
+    Ok(Arc::new(plan.schema().as_arrow().clone()))
+}
+
+/// The error, prefixed with where it points: the line of the compiled SQL file, and the line
+/// of the node's own file that text was written on, or the Jinja it was expanded from.
+fn located(node: &Node, sql: &str, compiled: &Path, e: &DataFusionError) -> String {
+    let Some(at) = position::of(e) else {
+        return e.to_string();
+    };
+    let source = node.path.display();
+    let written = match origin(&node.raw_code, sql, at.line, at.column) {
+        Origin::Source { line, column } => format!("{source} line {line}, column {column}"),
+        Origin::Expanded { line: Some(line) } => {
+            format!("in SQL expanded from the Jinja on {source} line {line}")
         }
-    })?;
-    Ok((sql, Arc::new(plan.schema().as_arrow().clone())))
+        Origin::Expanded { line: None } => {
+            format!("in SQL expanded from a macro or an ephemeral model, not written in {source}")
+        }
+    };
+    format!(
+        "{} line {}, column {} ({written}): {e}",
+        compiled.display(),
+        at.line,
+        at.column
+    )
 }
 
 /// A seed's schema, as loading it will infer it.
 async fn plan_seed(
     ctx: &SessionContext,
     project: &Project,
-    node: &crate::project::Node,
-) -> Result<(String, SchemaRef), String> {
+    node: &Node,
+) -> Result<SchemaRef, String> {
     let path = project.root.join(&node.path);
     let frame = ctx
         .read_csv(
@@ -137,7 +163,7 @@ async fn plan_seed(
         )
         .await
         .map_err(|e| e.to_string())?;
-    Ok((String::new(), Arc::new(frame.schema().as_arrow().clone())))
+    Ok(Arc::new(frame.schema().as_arrow().clone()))
 }
 
 /// Planned-but-unbuilt models in front of the lake's catalog.

@@ -1,13 +1,15 @@
 //! Running selected nodes: as many at once as `threads` allows, each as soon as what it reads
 //! is built, descendants of a failure skipped, every outcome reported as it happens and then
-//! recorded in the run log.
+//! recorded in the run log (each commit stamped with the run, so a killed run's commits are
+//! recorded by the next one).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::util::pretty::pretty_format_batches;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use datafusion::prelude::{DataFrame, SessionContext};
+use deltalake::kernel::transaction::CommitProperties;
 use tokio::task::JoinSet;
 
 use super::RunError;
@@ -15,6 +17,7 @@ use super::log::{RunLog, RunRecord};
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
+use super::reconcile::{self, RunStamp};
 use crate::compile::{self, CompileContext};
 use crate::lake::{Lake, delta, layout};
 use crate::land::IngestLog;
@@ -109,11 +112,30 @@ pub struct NodeResult {
     pub message: String,
 }
 
+/// A run's id (its start, to the millisecond: `20261206T153821123Z`) and start.
+#[derive(Debug, Clone)]
+pub struct RunId {
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl RunId {
+    pub fn now() -> RunId {
+        let started_at = Utc::now();
+        RunId {
+            id: started_at.format("%Y%m%dT%H%M%S%3fZ").to_string(),
+            started_at,
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct RunSummary {
     pub run_id: String,
     pub results: Vec<NodeResult>,
+    /// Versions earlier runs committed but did not record, now recorded under those runs.
+    pub recovered: Vec<RunRecord>,
     /// Selectors that matched nothing (dbt warns about them).
     pub unmatched: Vec<String>,
     pub seconds: f64,
@@ -152,17 +174,21 @@ pub fn selected(
     Ok((ids, selection.unmatched))
 }
 
-/// Runs the selection, calling `report` with each result as it happens.
+/// Runs the selection as run `run`, calling `report` with each result as it happens. Versions
+/// an earlier run committed but did not record (it was killed) are recorded first.
 pub async fn run(
     ctx: &SessionContext,
     lake: &Lake,
     project: Arc<Project>,
     opts: &RunOptions,
+    run: RunId,
     mut report: impl FnMut(&NodeResult),
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let started_at = Utc::now();
-    let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
+    let log = RunLog::new();
+    let recorded = log.records(lake).await?;
+    let recovered = reconcile::unrecorded(lake, &project, &recorded, &run.id).await?;
+    log.append(lake, &recovered).await?;
     let (ids, unmatched) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
@@ -182,7 +208,15 @@ pub async fn run(
             };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
             let full_refresh = opts.full_refresh;
-            running.spawn(async move { run_node(&ctx, &lake, &project, &id, full_refresh).await });
+            let stamp = RunStamp {
+                run_id: run.id.clone(),
+                command: opts.command.as_str().to_string(),
+                node: id.clone(),
+                started_at: run.started_at,
+            };
+            running.spawn(async move {
+                run_node(&ctx, &lake, &project, &id, full_refresh, &stamp).await
+            });
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -201,7 +235,7 @@ pub async fn run(
     let records: Vec<RunRecord> = results
         .iter()
         .map(|r| RunRecord {
-            run_id: run_id.clone(),
+            run_id: run.id.clone(),
             command: opts.command.as_str().to_string(),
             node: r.id.clone(),
             relation: r
@@ -214,13 +248,14 @@ pub async fn run(
             seconds: r.seconds,
             delta_version: r.version,
             message: r.message.clone(),
-            started_at,
+            started_at: run.started_at,
         })
         .collect();
-    RunLog::new().append(lake, &records).await?;
+    log.append(lake, &records).await?;
     Ok(RunSummary {
-        run_id,
+        run_id: run.id,
         results,
+        recovered,
         unmatched,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -241,26 +276,28 @@ fn skipped_result(node: &Node, because: &str) -> NodeResult {
     }
 }
 
-/// Builds or evaluates one node; never fails the run itself.
+/// Builds or evaluates one node, its commit stamped with `stamp`; never fails the run itself.
 async fn run_node(
     ctx: &SessionContext,
     lake: &Lake,
     project: &Project,
     id: &str,
     full_refresh: bool,
+    stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
     let started = Instant::now();
+    let commit = stamp.commit_properties();
     let outcome = match node.resource {
         Resource::Test => run_test(ctx, project, node).await,
         Resource::Seed => {
             let relation = relation_of(node);
-            materialize::seed(ctx, lake, &relation, &project.root.join(&node.path))
+            materialize::seed(ctx, lake, &relation, &project.root.join(&node.path), commit)
                 .await
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
         }
-        Resource::Model => run_model(ctx, lake, project, node, full_refresh).await,
+        Resource::Model => run_model(ctx, lake, project, node, full_refresh, commit).await,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
         let status = Status::Error;
@@ -302,6 +339,7 @@ async fn run_model(
     project: &Project,
     node: &Node,
     full_refresh: bool,
+    commit: CommitProperties,
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
     let refresh = node.config.full_refresh.unwrap_or(full_refresh);
@@ -317,11 +355,11 @@ async fn run_model(
             .await
             .map_err(in_file)?,
         Materialized::Incremental if incremental => {
-            materialize::incremental(ctx, lake, &relation, &sql, &node.config.unique_key)
+            materialize::incremental(ctx, lake, &relation, &sql, &node.config.unique_key, commit)
                 .await
                 .map_err(in_file)?
         }
-        _ => materialize::table(ctx, lake, &relation, &sql)
+        _ => materialize::table(ctx, lake, &relation, &sql, commit)
             .await
             .map_err(in_file)?,
     };

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
+use deltalake::kernel::CommitInfo;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -104,12 +106,14 @@ async fn planned(
     Ok((plan, held))
 }
 
-/// Replaces the table with the query's rows (and schema) in one commit.
+/// Replaces the table with the query's rows (and schema) in one commit, made with `commit`'s
+/// properties (as every commit here: they say which run made it).
 pub async fn table(
     ctx: &SessionContext,
     lake: &Lake,
     relation: &Relation,
     sql: &str,
+    commit: CommitProperties,
 ) -> Result<Committed, MaterializeError> {
     let (plan, _held) = planned(ctx, relation, sql).await?;
     let table = open_or_new(lake, relation).await?;
@@ -117,6 +121,7 @@ pub async fn table(
         .write(Vec::new())
         .with_input_plan(plan)
         .with_session_state(Arc::new(ctx.state()))
+        .with_commit_properties(commit)
         .with_save_mode(SaveMode::Overwrite)
         .with_schema_mode(SchemaMode::Overwrite)
         .with_table_name(&relation.name)
@@ -172,13 +177,14 @@ pub async fn incremental(
     relation: &Relation,
     sql: &str,
     unique_key: &[String],
+    commit: CommitProperties,
 ) -> Result<Committed, MaterializeError> {
     let path = layout::model_table(&relation.schema, &relation.name);
     let Some(existing) = delta::open(lake, &path)
         .await
         .map_err(MaterializeError::delta(relation))?
     else {
-        return table(ctx, lake, relation, sql).await;
+        return table(ctx, lake, relation, sql, commit).await;
     };
     let (plan, _held) = planned(ctx, relation, sql).await?;
     let frame = DataFrame::new(ctx.state(), plan.clone());
@@ -187,6 +193,7 @@ pub async fn incremental(
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(ctx.state()))
+            .with_commit_properties(commit)
             .with_save_mode(SaveMode::Append)
             .with_schema_mode(SchemaMode::Merge)
             .await
@@ -212,6 +219,7 @@ pub async fn incremental(
         .with_target_alias("target")
         .with_merge_schema(true)
         .with_session_state(Arc::new(ctx.state()))
+        .with_commit_properties(commit)
         .when_matched_update(|update| {
             columns.iter().fold(update, |u, c| {
                 u.update(c.as_str(), format!("source.{}", quote(c)).as_str())
@@ -238,6 +246,7 @@ pub async fn seed(
     lake: &Lake,
     relation: &Relation,
     csv: &FsPath,
+    commit: CommitProperties,
 ) -> Result<Committed, MaterializeError> {
     let frame = ctx
         .read_csv(
@@ -251,6 +260,7 @@ pub async fn seed(
         .write(Vec::new())
         .with_input_plan(frame.logical_plan().clone())
         .with_session_state(Arc::new(ctx.state()))
+        .with_commit_properties(commit)
         .with_save_mode(SaveMode::Overwrite)
         .with_schema_mode(SchemaMode::Overwrite)
         .with_table_name(&relation.name)
@@ -285,17 +295,30 @@ async fn open_or_new(lake: &Lake, relation: &Relation) -> Result<DeltaTable, Mat
 async fn committed(table: &DeltaTable) -> Result<Committed, DeltaTableError> {
     let mut history = table.history(Some(1));
     let rows = match history.next().await {
-        Some(info) => info?
-            .info
-            .get("operationMetrics")
-            .and_then(|m| m.get("num_added_rows"))
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())),
+        Some(info) => rows_written(&info?),
         None => None,
     };
     Ok(Committed {
         rows,
         version: table.version(),
     })
+}
+
+/// Rows a commit wrote, from its metrics: a merge's inserted plus updated rows, else the
+/// added rows.
+pub fn rows_written(info: &CommitInfo) -> Option<u64> {
+    let metrics = info.info.get("operationMetrics")?;
+    let metric = |name: &str| {
+        let value = metrics.get(name)?;
+        value.as_u64().or_else(|| value.as_str()?.parse().ok())
+    };
+    match (
+        metric("num_target_rows_inserted"),
+        metric("num_target_rows_updated"),
+    ) {
+        (Some(inserted), Some(updated)) => Some(inserted + updated),
+        _ => metric("num_added_rows"),
+    }
 }
 
 /// A double-quoted SQL identifier.

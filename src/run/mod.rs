@@ -7,9 +7,10 @@ pub mod log;
 pub mod materialize;
 pub mod nodes;
 pub mod priority;
+pub mod reconcile;
 pub mod watch;
 
-pub use execute::{Command, NodeResult, RunOptions, RunSummary, Status};
+pub use execute::{Command, NodeResult, RunId, RunOptions, RunSummary, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -19,6 +20,8 @@ pub enum RunError {
     Select(#[from] crate::graph::SelectError),
     #[error("run log {0}")]
     Log(#[from] crate::meta::MetaError),
+    #[error("reading the Delta log of {relation} to complete the run log: {message}")]
+    Reconcile { relation: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -3,6 +3,7 @@
 //! REPL use it; the server builds on it.
 
 pub mod exec;
+pub mod position;
 pub mod print;
 pub mod rewrite;
 
