@@ -167,6 +167,12 @@ impl Guard {
         }
     }
 
+    /// A token cancelled with the query, for its plan (which may also be stopped alone,
+    /// when its rows are no longer wanted).
+    pub(super) fn stop_token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+
     pub(super) fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
         self.token.clone().cancelled_owned()
     }
