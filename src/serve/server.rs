@@ -26,12 +26,12 @@ use crate::config::ServerConfig;
 use crate::session::Sessions;
 
 /// How long SIGTERM waits for running queries before closing their connections.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connections get to end once closed at shutdown before their tasks are dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Connections still logging in, at most (beyond, new ones are closed at once): each lasts at
 /// most `auth_timeout_ms`, and this bounds the sockets and memory a flood of them can hold.
-pub const MAX_LOGGING_IN: usize = 512;
+const MAX_LOGGING_IN: usize = 512;
 /// How long to wait after a failed accept (out of file descriptors, say) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often a connection that has sent fewer than 4 bytes is looked at again.
@@ -174,7 +174,7 @@ impl Server {
                         }
                     };
                     let Some(place) = Place::take(&self.logging_in, MAX_LOGGING_IN) else {
-                        tracing::warn!("closing the connection from {peer}: {MAX_LOGGING_IN} connections are logging in");
+                        tracing::debug!("closing the connection from {peer}: {MAX_LOGGING_IN} connections are logging in");
                         self.metrics.connection_refused();
                         continue;
                     };
@@ -203,7 +203,7 @@ impl Server {
                         tokio::select! {
                             _ = session => {}
                             _ = login_deadline(&conn, auth_timeout) => {
-                                tracing::info!("closing the connection from {peer}: no login within {auth_timeout:?}");
+                                tracing::debug!("closing the connection from {peer}: no login within {auth_timeout:?}");
                             }
                         }
                         server.connections.lock().remove(&id);
