@@ -1,7 +1,6 @@
 //! Stopping a query's work: a cancel request, the statement timeout, or the client leaving.
-//! Each query gets a token; whatever fires first cancels it with its reason, and the query's
-//! plan and result stream give up at their next step (dropping a DataFusion stream stops its
-//! tasks).
+//! Each query gets a token; whatever fires first cancels it with its reason: the client is
+//! answered at once, and the query's plan stops at its next check (see `interruptible`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;

@@ -25,7 +25,8 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, ReplaceChildrenOptions,
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    ReplaceChildrenOptions,
 };
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -126,15 +127,13 @@ impl ExecutionPlan for Interruptible {
         }))
     }
 
-    #[allow(deprecated)]
+    /// Still required by the trait: `replace_children`, recomputing properties.
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Interruptible {
-            inner: Arc::clone(&self.inner).with_new_children(children)?,
-            stop: self.stop.clone(),
-        }))
+        let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+        self.replace_children(children, recompute)
     }
 
     fn execute(
