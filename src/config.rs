@@ -66,8 +66,12 @@ impl Default for LandConfig {
 pub struct ServerConfig {
     /// Address of the PostgreSQL listener. Any non-loopback address requires password auth.
     pub listen: String,
-    /// Connections beyond this many are refused with SQLSTATE 53300.
+    /// Logged-in connections beyond this many are refused with SQLSTATE 53300 (connections
+    /// still logging in do not count; see `auth_timeout_ms`).
     pub max_connections: usize,
+    /// A connection that has not logged in this long after connecting (milliseconds) is
+    /// closed.
+    pub auth_timeout_ms: u64,
     /// Default `statement_timeout` in milliseconds (0: none); sessions may `SET` their own.
     pub statement_timeout_ms: u64,
     /// A session idle this long (milliseconds, 0: never) is closed.
@@ -75,6 +79,8 @@ pub struct ServerConfig {
     /// Memory one query may use for sorts, joins and aggregations, in MiB; beyond it the
     /// query fails (spilling where DataFusion can) and the server stays up.
     pub query_memory_mb: usize,
+    /// Memory all queries together may use, in MiB; absent: half of the machine's memory.
+    pub memory_mb: Option<usize>,
     /// Address of the Prometheus `/metrics` HTTP endpoint; none when absent.
     pub metrics_listen: Option<String>,
     /// `trust` (allowed on loopback listeners only) or `scram-sha-256`. Absent: trust on
@@ -96,9 +102,11 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:5433".to_string(),
             max_connections: 100,
+            auth_timeout_ms: 5000,
             statement_timeout_ms: 0,
             idle_session_timeout_ms: 0,
             query_memory_mb: 2048,
+            memory_mb: None,
             metrics_listen: None,
             auth: None,
             users: Default::default(),

@@ -2481,3 +2481,184 @@ async fn serve_drains_on_sigterm() {
         "nothing listens after shutdown"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What an outside probe attacked: connections that never log in, and queries that do not yield
+
+/// Waits (up to `within`) for a second in which the server uses under 30% of a core.
+fn settles(server: &Server, within: Duration, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let before = server.cpu_ticks();
+        std::thread::sleep(Duration::from_secs(1));
+        let used = server.cpu_ticks() - before;
+        if used < 30 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{what}: the server still uses {used} ticks/s after {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_connections_that_never_log_in() {
+    let dir = project_dir(
+        "never-log-in",
+        &server_toml("max_connections = 3\nauth_timeout_ms = 2000\n"),
+    );
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let addr = (server.host.as_str(), server.port);
+    // 100 clients send 2 bytes and leave; 100 more send 2 bytes and stay; one sends half a
+    // startup packet and stays.
+    for _ in 0..100 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(&[0, 0]).unwrap();
+    }
+    let mut lingering: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(&[0, 0]).unwrap();
+            stream
+        })
+        .collect();
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(&startup_message("strata", "strata")[..10])
+        .unwrap();
+    lingering.push(half);
+    // None of them counts against max_connections, nor keeps the server busy.
+    let clients = [
+        connect(&server.target()).await,
+        connect(&server.target()).await,
+        connect(&server.target()).await,
+    ];
+    for client in &clients {
+        assert_eq!(simple_scalar(client, "SELECT 1").await, "1");
+    }
+    settles(
+        &server,
+        Duration::from_secs(10),
+        "with 100 two-byte connections",
+    );
+    // The server closes them once auth_timeout_ms has passed.
+    for (i, stream) in lingering.into_iter().enumerate() {
+        closed(stream, &format!("lingering connection {i}")).unwrap();
+    }
+    drop(clients);
+
+    // SIGTERM exits (within the drain timeout) while such connections are open.
+    let _pending: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(&[0, 0]).unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    server.signal("TERM");
+    let code = server.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "exit after SIGTERM:\n{}", server.log_tail());
+    eprintln!("exited {:?} after SIGTERM", started.elapsed());
+}
+
+/// A nested loop join whose filter matches nothing: it never returns a row, so DataFusion
+/// never yields in it (one probe batch against every build row is one step of tens of
+/// seconds here).
+const NON_YIELDING_QUERY: &str = "SELECT count(*) FROM gold.fct_web_events a \
+     CROSS JOIN gold.fct_web_events b WHERE a.event_type || b.event_id LIKE '%zzz%'";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_stops_queries_that_do_not_yield() {
+    let dir = project_dir("non-yielding", &server_toml(""));
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let t = server.target();
+    let other = connect(&t).await;
+    let heavy = Arc::new(connect(&t).await);
+
+    // Cancelled: answered at once, the CPU falls to idle, and meanwhile others get answers.
+    let running = {
+        let heavy = heavy.clone();
+        tokio::spawn(async move { heavy.simple_query(NON_YIELDING_QUERY).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!running.is_finished(), "the heavy query runs");
+    let asked = Instant::now();
+    assert_eq!(
+        simple_scalar(&other, "SELECT count(*) FROM gold.fct_orders").await,
+        shop().orders.to_string()
+    );
+    let answered = asked.elapsed();
+    assert!(
+        answered < Duration::from_secs(1),
+        "another session waited {answered:?} behind the heavy query"
+    );
+    heavy.cancel_token().cancel_query(NoTls).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the cancelled query ends")
+        .unwrap();
+    assert_eq!(error_code(&result.expect_err("cancelled")), "57014");
+    let idle_after_cancel = settles(&server, Duration::from_secs(5), "after the cancel");
+
+    // Timed out.
+    heavy
+        .batch_execute("SET statement_timeout = 1000")
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        heavy.simple_query(NON_YIELDING_QUERY),
+    )
+    .await
+    .expect("statement_timeout ends the query");
+    assert_eq!(error_code(&result.expect_err("timed out")), "57014");
+    let asked = Instant::now();
+    assert_eq!(simple_scalar(&other, "SELECT 1").await, "1");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    let idle_after_timeout = settles(&server, Duration::from_secs(5), "after the timeout");
+
+    // Abandoned by a client that vanished.
+    let mut stream = raw_session(&server);
+    stream
+        .write_all(&query_message(NON_YIELDING_QUERY))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(stream);
+    let idle_after_vanish = settles(&server, Duration::from_secs(5), "after the client left");
+    assert_eq!(simple_scalar(&heavy, "SELECT 2").await, "2");
+    eprintln!(
+        "another session answered in {answered:?} during the query; idle within \
+         {idle_after_cancel:?} of the cancel, {idle_after_timeout:?} of the timeout, \
+         {idle_after_vanish:?} of the client leaving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_limits_memory_across_sessions() {
+    let dir = project_dir(
+        "server-memory",
+        &server_toml("query_memory_mb = 1024\nmemory_mb = 8\n"),
+    );
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let client = connect(&server.target()).await;
+    let err = client
+        .simple_query(
+            "SELECT count(*) FROM generate_series(1, 2000000) a \
+             JOIN generate_series(1, 2000000) b ON a.value = b.value",
+        )
+        .await
+        .expect_err("the server's memory is too small for the join");
+    assert_eq!(error_code(&err), "53200", "{err:?}");
+    assert!(
+        error_text(&err).contains("memory_mb"),
+        "{}",
+        error_text(&err)
+    );
+    assert_eq!(simple_scalar(&client, "SELECT 1").await, "1");
+}

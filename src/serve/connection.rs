@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use super::auth::{AuthPolicy, ScramExchange};
 use super::errors::{fatal, sqlstate};
 use super::interrupt::{Interrupts, Probe};
 use super::query::Planner;
-use super::server::Server;
+use super::server::{Place, Server};
 use super::settings::{SERVER_VERSION, Settings};
 
 /// The database name clients connect to.
@@ -46,9 +47,10 @@ pub struct Connection {
     pub(super) peer: SocketAddr,
     pub(super) probe: Arc<Probe>,
     pub(super) interrupts: Arc<Interrupts>,
-    /// Whether this connection came in beyond `max_connections`: refused at startup, after
-    /// reading the startup packet, so the client gets PostgreSQL's 53300 error.
-    over_limit: bool,
+    /// Its place among the connections logging in, then among those logged in.
+    place: Mutex<Option<Place>>,
+    /// Whether the client has authenticated (the login deadline no longer applies).
+    authenticated: AtomicBool,
     login: Mutex<Option<Login>>,
     pub(super) planner: Arc<Planner>,
     pub(super) settings: Mutex<Option<Settings>>,
@@ -58,13 +60,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(server: Arc<Server>, peer: SocketAddr, probe: Arc<Probe>, over_limit: bool) -> Self {
+    pub fn new(server: Arc<Server>, peer: SocketAddr, probe: Arc<Probe>, place: Place) -> Self {
         Self {
             server,
             peer,
             probe,
             interrupts: Arc::default(),
-            over_limit,
+            place: Mutex::new(Some(place)),
+            authenticated: AtomicBool::new(false),
             login: Mutex::new(None),
             planner: Arc::default(),
             settings: Mutex::new(None),
@@ -72,6 +75,15 @@ impl Connection {
             cancel_key: OnceLock::new(),
             last_active: Mutex::new(Instant::now()),
         }
+    }
+
+    pub(super) fn authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::SeqCst)
+    }
+
+    /// Gives the connection's place back (it has ended).
+    pub(super) fn release_place(&self) {
+        self.place.lock().take();
     }
 
     pub fn interrupts(&self) -> &Arc<Interrupts> {
@@ -116,13 +128,6 @@ impl Connection {
     {
         protocol_negotiation(client, startup).await?;
         save_startup_parameters_to_metadata(client, startup);
-        if self.over_limit {
-            self.server.metrics.connection_refused();
-            return Err(fatal(
-                sqlstate::TOO_MANY_CONNECTIONS,
-                "sorry, too many clients already",
-            ));
-        }
         if self.server.options.tls_required && !client.is_secure() {
             return Err(fatal(
                 sqlstate::INVALID_AUTHORIZATION,
@@ -217,13 +222,23 @@ impl Connection {
         }
     }
 
-    /// After authentication: the session, the cancel key, the parameters clients read.
+    /// After authentication: a place within `max_connections` (only logged-in connections
+    /// count), the session, the cancel key, the parameters clients read.
     async fn logged_in<C>(&self, client: &mut C) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.authenticated.store(true, Ordering::SeqCst);
+        let Some(place) = self.server.login_place() else {
+            self.server.metrics.connection_refused();
+            return Err(fatal(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            ));
+        };
+        *self.place.lock() = Some(place);
         let ctx = self.server.new_session().await.map_err(|e| {
             fatal(
                 sqlstate::INTERNAL_ERROR,

@@ -1,7 +1,6 @@
 //! Stopping a query's work: a cancel request, the statement timeout, or the client leaving.
-//! Each query gets a token; whatever fires first cancels it with its reason, and the query's
-//! plan and result stream give up at their next step (dropping a DataFusion stream stops its
-//! tasks).
+//! Each query gets a token; whatever fires first cancels it with its reason: the client is
+//! answered at once, and the query's plan stops at its next check (see `interruptible`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -165,6 +164,12 @@ impl Guard {
             result = work => result,
             _ = self.token.cancelled() => Err(self.reason().unwrap_or(Reason::Canceled).error()),
         }
+    }
+
+    /// A token cancelled with the query, for its plan (which may also be stopped alone,
+    /// when its rows are no longer wanted).
+    pub(super) fn stop_token(&self) -> CancellationToken {
+        self.token.child_token()
     }
 
     pub(super) fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {

@@ -9,8 +9,11 @@ mod cursor;
 pub mod dialect;
 mod encode;
 mod errors;
+mod execute;
 mod interrupt;
+mod interruptible;
 mod log;
+mod memory;
 pub mod metrics;
 pub mod pg_catalog;
 mod query;
@@ -106,7 +109,7 @@ pub async fn run(
         sessions,
         descriptions,
         metrics,
-    ));
+    )?);
     server.serve(listener, tls, shutdown).await?;
     let _ = stop_tx.send(true);
     if let Some(task) = metrics_task {

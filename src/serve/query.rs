@@ -524,16 +524,11 @@ impl Connection {
                     .execute_logical_plan(plan)
                     .await
                     .map_err(from_datafusion)?;
-                let physical = frame
-                    .create_physical_plan()
+                self.server
+                    .executor
+                    .start(frame, guard.stop_token())
                     .await
-                    .map_err(from_datafusion)?;
-                let stream = datafusion::physical_plan::execute_stream(
-                    Arc::clone(&physical),
-                    ctx.task_ctx(),
-                )
-                .map_err(from_datafusion)?;
-                Ok((physical, stream))
+                    .map_err(from_datafusion)
             })
             .await;
         let (physical, stream) = match started {

@@ -17,7 +17,9 @@ use tokio::task::JoinSet;
 
 use super::auth::AuthPolicy;
 use super::connection::{Connection, Handlers};
+use super::execute::Executor;
 use super::interrupt::{Probe, Reason};
+use super::memory::ServerMemory;
 use super::metrics::Metrics;
 use super::pg_catalog::{self, Descriptions};
 use crate::config::ServerConfig;
@@ -25,8 +27,15 @@ use crate::session::Sessions;
 
 /// How long SIGTERM waits for running queries before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a new connection may take to send its first 4 bytes before pgwire takes over.
-const STARTUP_PEEK: Duration = Duration::from_secs(10);
+/// How long connections get to end once closed at shutdown before their tasks are dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Connections still logging in, at most (beyond, new ones are closed at once): each lasts at
+/// most `auth_timeout_ms`, and this bounds the sockets and memory a flood of them can hold.
+const MAX_LOGGING_IN: usize = 512;
+/// How long to wait after a failed accept (out of file descriptors, say) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a connection that has sent fewer than 4 bytes is looked at again.
+const STARTUP_POLL: Duration = Duration::from_millis(20);
 
 /// What every connection shares.
 pub struct Server {
@@ -37,8 +46,34 @@ pub struct Server {
     descriptions: Arc<Descriptions>,
     pids: RandomPidSecretKeyGenerator,
     next_id: AtomicU64,
-    open: AtomicUsize,
+    /// Connections logged in (bounded by `max_connections`) and still logging in (bounded by
+    /// [`MAX_LOGGING_IN`]).
+    logged_in: Arc<AtomicUsize>,
+    logging_in: Arc<AtomicUsize>,
     connections: Mutex<HashMap<u64, Weak<Connection>>>,
+    pub(super) executor: Executor,
+    memory: ServerMemory,
+}
+
+/// A connection's place in one of the server's connection limits, given back when dropped.
+#[derive(Debug)]
+pub struct Place(Arc<AtomicUsize>);
+
+impl Place {
+    fn take(count: &Arc<AtomicUsize>, limit: usize) -> Option<Place> {
+        count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Place(Arc::clone(count)))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Server {
@@ -48,8 +83,9 @@ impl Server {
         sessions: Sessions,
         descriptions: Descriptions,
         metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let memory = ServerMemory::new(options.memory_mb);
+        Ok(Self {
             options,
             auth,
             metrics,
@@ -57,15 +93,26 @@ impl Server {
             descriptions: Arc::new(descriptions),
             pids: RandomPidSecretKeyGenerator::default(),
             next_id: AtomicU64::new(1),
-            open: AtomicUsize::new(0),
+            logged_in: Arc::default(),
+            logging_in: Arc::default(),
             connections: Mutex::new(HashMap::new()),
-        }
+            executor: Executor::new()?,
+            memory,
+        })
     }
 
-    /// A logged-in client's session: the lake catalog, `pg_catalog`, a memory limit.
+    /// A place among the logged-in connections, unless `max_connections` are.
+    pub(super) fn login_place(&self) -> Option<Place> {
+        Place::take(&self.logged_in, self.options.max_connections)
+    }
+
+    /// A logged-in client's session: the lake catalog, `pg_catalog`, memory limits.
     pub(super) async fn new_session(&self) -> Result<SessionContext, DataFusionError> {
         let limit = self.options.query_memory_mb.saturating_mul(1024 * 1024);
-        let ctx = self.sessions.context(Some(limit)).await?;
+        let ctx = self
+            .sessions
+            .context(Some(self.memory.session_pool(limit)))
+            .await?;
         pg_catalog::register(&ctx, Arc::clone(&self.descriptions))?;
         Ok(ctx)
     }
@@ -122,8 +169,14 @@ impl Server {
                         Ok(accepted) => accepted,
                         Err(e) => {
                             tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
                             continue;
                         }
+                    };
+                    let Some(place) = Place::take(&self.logging_in, MAX_LOGGING_IN) else {
+                        tracing::debug!("closing the connection from {peer}: {MAX_LOGGING_IN} connections are logging in");
+                        self.metrics.connection_refused();
+                        continue;
                     };
                     let probe = match socket.as_fd().try_clone_to_owned() {
                         Ok(fd) => Arc::new(Probe::new(fd)),
@@ -132,22 +185,29 @@ impl Server {
                             continue;
                         }
                     };
-                    let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
-                    let over_limit = open > self.options.max_connections;
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let conn = Arc::new(Connection::new(Arc::clone(&self), peer, probe, over_limit));
+                    let conn = Arc::new(Connection::new(Arc::clone(&self), peer, Arc::clone(&probe), place));
                     self.connections.lock().insert(id, Arc::downgrade(&conn));
                     let counted = self.metrics.connection_opened();
                     let server = Arc::clone(&self);
                     let tls = tls.clone();
+                    let auth_timeout = Duration::from_millis(self.options.auth_timeout_ms);
                     tasks.spawn(async move {
-                        if !plausible_startup(&socket).await {
-                            tracing::debug!("connection from {peer}: not a PostgreSQL startup");
-                        } else if let Err(e) = pgwire::tokio::process_socket(socket, tls, Handlers(conn)).await {
-                            tracing::debug!("connection from {peer} ended: {e}");
+                        let session = async {
+                            if !plausible_startup(&socket, &probe).await {
+                                tracing::debug!("connection from {peer}: not a PostgreSQL startup");
+                            } else if let Err(e) = pgwire::tokio::process_socket(socket, tls, Handlers(Arc::clone(&conn))).await {
+                                tracing::debug!("connection from {peer} ended: {e}");
+                            }
+                        };
+                        tokio::select! {
+                            _ = session => {}
+                            _ = login_deadline(&conn, auth_timeout) => {
+                                tracing::debug!("closing the connection from {peer}: no login within {auth_timeout:?}");
+                            }
                         }
                         server.connections.lock().remove(&id);
-                        server.open.fetch_sub(1, Ordering::SeqCst);
+                        conn.release_place();
                         drop(counted);
                     });
                 }
@@ -162,7 +222,8 @@ impl Server {
     }
 
     /// Lets running queries finish (up to [`DRAIN_TIMEOUT`]), closing each connection once
-    /// it is idle; then closes what is left.
+    /// it is idle; then closes what is left, and drops the tasks of connections that do not
+    /// end within [`CLOSE_GRACE`] of that.
     async fn drain(&self, tasks: &mut JoinSet<()>) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while !tasks.is_empty() && Instant::now() < deadline {
@@ -177,7 +238,11 @@ impl Server {
             conn.interrupts().cancel(Reason::Shutdown);
             conn.probe().shutdown();
         }
-        while tasks.join_next().await.is_some() {}
+        let closed = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(CLOSE_GRACE, closed).await.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
     }
 
     /// Closes sessions idle longer than their `idle_session_timeout`.
@@ -198,19 +263,28 @@ impl Server {
     }
 }
 
+/// Completes `auth_timeout` after connecting unless the connection has authenticated by
+/// then (then never).
+async fn login_deadline(conn: &Connection, auth_timeout: Duration) {
+    tokio::time::sleep(auth_timeout).await;
+    if conn.authenticated() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Whether the first packet's length can be a startup, SSL or cancel request (at least 8
-/// bytes). pgwire would wait for more bytes after a shorter one; PostgreSQL hangs up.
-async fn plausible_startup(socket: &tokio::net::TcpStream) -> bool {
+/// bytes). pgwire would wait for more bytes after a shorter one; PostgreSQL hangs up. A
+/// client that leaves before sending 4 bytes is let go at once (peeking would return the
+/// same bytes forever); one that stays silent meets the login deadline.
+async fn plausible_startup(socket: &tokio::net::TcpStream, probe: &Probe) -> bool {
     let mut head = [0u8; 4];
-    let deadline = Instant::now() + STARTUP_PEEK;
     loop {
-        match tokio::time::timeout_at(deadline.into(), socket.peek(&mut head)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return false,
-            Ok(Ok(n)) if n >= head.len() => return i32::from_be_bytes(head) >= 8,
-            // Fewer than 4 bytes so far: look again shortly (peek returns at once now).
-            Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
-            // Silent for long: pgwire's own startup timeout takes it from here.
-            Err(_) => return true,
+        match socket.peek(&mut head).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n >= head.len() => return i32::from_be_bytes(head) >= 8,
+            Ok(_) if probe.peer_closed() => return false,
+            // Fewer than 4 bytes so far: peek returns them at once, so look again shortly.
+            Ok(_) => tokio::time::sleep(STARTUP_POLL).await,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::catalog::{CatalogProvider, DynamicFileCatalog};
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::planner::TypePlanner;
@@ -178,15 +179,16 @@ impl Sessions {
         &self.lake
     }
 
-    /// A new session; with `memory_limit` (bytes), its queries fail rather than use more
-    /// for sorts, joins and aggregations (spilling to disk first where DataFusion can).
+    /// A new session; with `memory` (a pool that says no past its limits), its queries fail
+    /// rather than use more for sorts, joins and aggregations (spilling to disk first where
+    /// DataFusion can).
     pub async fn context(
         &self,
-        memory_limit: Option<usize>,
+        memory: Option<Arc<dyn MemoryPool>>,
     ) -> Result<SessionContext, DataFusionError> {
-        let runtime = match memory_limit {
-            Some(bytes) => RuntimeEnvBuilder::new()
-                .with_memory_limit(bytes, 1.0)
+        let runtime = match memory {
+            Some(pool) => RuntimeEnvBuilder::new()
+                .with_memory_pool(pool)
                 .build_arc()?,
             None => Arc::new(RuntimeEnv::default()),
         };
