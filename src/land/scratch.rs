@@ -34,8 +34,8 @@ pub fn file() -> Path {
     layout::tmp_file(&Owner::current().name())
 }
 
-/// Removes what killed runs left under `_strata/tmp/`, returning how many files.
-pub async fn remove_stale(lake: &Lake) -> Result<usize, LandError> {
+/// Removes what killed runs left under `_strata/tmp/` (each file removed is logged).
+pub async fn remove_stale(lake: &Lake) -> Result<(), LandError> {
     match lake.root() {
         LakeRoot::Local(dir) => {
             let tmp = local_path(dir, &layout::tmp_dir());
@@ -65,13 +65,12 @@ fn local_path(dir: &FsPath, path: &Path) -> std::path::PathBuf {
         .fold(dir.to_path_buf(), |p, part| p.join(part.as_ref()))
 }
 
-fn remove_stale_local(tmp: &FsPath) -> Result<usize, (std::path::PathBuf, std::io::Error)> {
+fn remove_stale_local(tmp: &FsPath) -> Result<(), (std::path::PathBuf, std::io::Error)> {
     let entries = match std::fs::read_dir(tmp) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err((tmp.to_path_buf(), e)),
     };
-    let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| (tmp.to_path_buf(), e))?;
         let path = entry.path();
@@ -94,7 +93,6 @@ fn remove_stale_local(tmp: &FsPath) -> Result<usize, (std::path::PathBuf, std::i
         for (file, _) in &files {
             tracing::warn!(path = %file.display(), "removing a scratch file a killed land left");
         }
-        removed += files.len();
         let result = if entry.file_type().is_ok_and(|t| t.is_dir()) {
             std::fs::remove_dir_all(&path)
         } else {
@@ -106,10 +104,10 @@ fn remove_stale_local(tmp: &FsPath) -> Result<usize, (std::path::PathBuf, std::i
             Err(e) => return Err((path, e)),
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
-async fn remove_stale_in_store(lake: &Lake) -> Result<usize, LandError> {
+async fn remove_stale_in_store(lake: &Lake) -> Result<(), LandError> {
     let tmp = layout::tmp_dir();
     let listed: Vec<object_store::ObjectMeta> =
         match lake.store().list(Some(&tmp)).try_collect().await {
@@ -125,7 +123,6 @@ async fn remove_stale_in_store(lake: &Lake) -> Result<usize, LandError> {
         let owner = (parts.len() > depth + 1).then(|| parts[depth].as_ref().to_string());
         by_owner.entry(owner).or_default().push(meta);
     }
-    let mut removed = 0;
     for (owner, files) in by_owner {
         let newest = files
             .iter()
@@ -140,12 +137,12 @@ async fn remove_stale_in_store(lake: &Lake) -> Result<usize, LandError> {
         for meta in files {
             tracing::warn!(path = %lake.url_of(&meta.location), "removing a scratch file a killed land left");
             match lake.store().delete(&meta.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(LandError::lake(lake, &meta.location, e)),
             }
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// Who writes a scratch folder: `<host>.<boot id>.<pid>.<process start>`. The boot id and the
