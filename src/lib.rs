@@ -9,6 +9,7 @@ pub mod bronze;
 pub mod cli;
 pub mod compile;
 pub mod config;
+pub mod confine;
 pub mod explore;
 pub mod generate;
 pub mod graph;

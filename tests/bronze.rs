@@ -186,6 +186,62 @@ fn paths_outside_the_lake_and_sources_are_refused() {
     }
 }
 
+const DROP: &str = "sources:\n  - name: raw\n    kind: folder\n    location: drop\n    tables:\n      - name: orders\n        pattern: 'orders/*.csv'\n        format: csv\n";
+
+/// A project whose lake holds `bronze/evil -> /etc` and whose source folder holds
+/// `passwd.csv -> /etc/passwd`, a link that stays inside (`alias.csv`) and one good file.
+fn with_symlinks_out(project: &Project) {
+    let (lake, drop) = (project.path("lake"), project.path("drop"));
+    std::fs::create_dir_all(lake.join("bronze")).unwrap();
+    std::fs::create_dir_all(drop.join("orders")).unwrap();
+    std::fs::write(drop.join("orders/a.csv"), "id,name\n1,x\n2,y\n").unwrap();
+    std::os::unix::fs::symlink("/etc", lake.join("bronze/evil")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", drop.join("passwd.csv")).unwrap();
+    std::os::unix::fs::symlink(drop.join("orders/a.csv"), drop.join("alias.csv")).unwrap();
+}
+
+#[test]
+fn symlinks_out_of_the_lake_and_the_sources_are_refused() {
+    let project = Project::new(LakeKind::Local, DROP);
+    with_symlinks_out(&project);
+    for (sql, link) in [
+        (
+            "SELECT * FROM read_csv('lake/bronze/evil/passwd')",
+            "bronze/evil",
+        ),
+        (
+            "SELECT * FROM read_csv('lake/bronze/*/passwd')",
+            "bronze/evil",
+        ),
+        ("SELECT * FROM read_csv('lake/bronze')", "bronze/evil"),
+        ("SELECT * FROM 'drop/passwd.csv'", "drop/passwd.csv"),
+        ("SELECT * FROM read_csv('drop/*.csv')", "drop/passwd.csv"),
+        ("SELECT * FROM read_csv('drop')", "drop/passwd.csv"),
+        ("SELECT * FROM read_csv('drop/p*')", "drop/passwd.csv"),
+    ] {
+        let out = project.run(&["sql", "--format", "csv", "-c", sql]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sql} must fail: {stdout}");
+        assert!(
+            stderr.contains("refusing to read") && stderr.contains(link),
+            "{sql}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("root") && !stderr.contains("root:"),
+            "{sql}"
+        );
+    }
+    // What stays inside is read, links included; a glob that cannot reach the links is fine.
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM read_csv('drop/orders/*.csv')"),
+        "2"
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM 'drop/alias.csv'"), "2");
+    let shown = project.scalar("SELECT DISTINCT _file FROM 'drop/alias.csv'");
+    assert!(shown.ends_with("drop/alias.csv"), "{shown}");
+}
+
 #[test]
 fn values_that_do_not_fit_fall_back_to_text() {
     let project = Project::new(

@@ -155,8 +155,35 @@ sources:
         format: csv
 ";
 
-/// A landing killed midway shows no partial file in bronze, and a rerun completes it.
-async fn survives_a_kill(kind: LakeKind, files: usize, size: usize) {
+/// When a test kills a landing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillWhen {
+    /// Once a first file is in bronze.
+    Landed,
+    /// Once a scratch file is being written (a half-written one is left behind).
+    Writing,
+}
+
+/// Every file (and, on a local lake, every entry of any kind) under `_strata/tmp`, as the file
+/// system sees it: object_store's local listing hides the `#` names of half-written files.
+async fn scratch(project: &Project, kind: LakeKind, lake: &Lake) -> Vec<String> {
+    match kind {
+        LakeKind::Local => walkdir::WalkDir::new(project.path("lake/_strata/tmp"))
+            .min_depth(1)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|e| e.path().display().to_string())
+            .collect(),
+        LakeKind::Hdfs => common::files_under(lake, "_strata/tmp")
+            .await
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// A landing killed midway shows no partial file in bronze, and a rerun completes it, landing
+/// each file once and leaving `_strata/tmp` empty.
+async fn survives_a_kill(kind: LakeKind, files: usize, size: usize, when: KillWhen) {
     let project = Project::new(kind, BLOBS);
     std::fs::create_dir_all(project.path("drop")).unwrap();
     let mut seed = [7u8; 32];
@@ -182,7 +209,11 @@ async fn survives_a_kill(kind: LakeKind, files: usize, size: usize) {
         .unwrap();
     let started = Instant::now();
     loop {
-        if !bronze(&lake).await.is_empty() {
+        let due = match when {
+            KillWhen::Landed => !bronze(&lake).await.is_empty(),
+            KillWhen::Writing => !scratch(&project, kind, &lake).await.is_empty(),
+        };
+        if due {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -204,6 +235,11 @@ async fn survives_a_kill(kind: LakeKind, files: usize, size: usize) {
         "the kill came midway ({} landed)",
         after_kill.len()
     );
+    if when == KillWhen::Writing {
+        let left = scratch(&project, kind, &lake).await;
+        assert!(!left.is_empty(), "the kill left a scratch file");
+        eprintln!("left by the kill: {left:?}");
+    }
     let complete: Vec<String> = sorted_values(&offered);
     for (path, sha) in &after_kill {
         assert!(
@@ -223,16 +259,75 @@ async fn survives_a_kill(kind: LakeKind, files: usize, size: usize) {
     let mut logged: Vec<String> = log.iter().map(|r| r.sha256.clone()).collect();
     logged.sort();
     assert_eq!(logged, complete, "the log lists exactly what landed");
+    assert_eq!(
+        scratch(&project, kind, &lake).await,
+        Vec::<String>::new(),
+        "no scratch file is left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn survives_a_kill_on_local_disk() {
-    survives_a_kill(LakeKind::Local, 40, 8 << 20).await;
+    survives_a_kill(LakeKind::Local, 40, 8 << 20, KillWhen::Landed).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn survives_a_kill_on_hdfs() {
-    survives_a_kill(LakeKind::Hdfs, 12, 1 << 20).await;
+    survives_a_kill(LakeKind::Hdfs, 12, 1 << 20, KillWhen::Landed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_mid_copy_leaves_no_scratch_files_on_local_disk() {
+    survives_a_kill(LakeKind::Local, 6, 48 << 20, KillWhen::Writing).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_mid_copy_leaves_no_scratch_files_on_hdfs() {
+    survives_a_kill(LakeKind::Hdfs, 6, 16 << 20, KillWhen::Writing).await;
+}
+
+/// A land beside a running one keeps the running one's scratch files: only a gone process's
+/// are stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_land_keeps_the_scratch_files_of_a_running_land() {
+    let project = Project::new(LakeKind::Local, BLOBS);
+    std::fs::create_dir_all(project.path("drop")).unwrap();
+    std::fs::write(project.path("drop/a.csv"), "a\n1\n").unwrap();
+    // A scratch folder owned by this (running) test process, as a land in it would name it.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "");
+    let live = project.path(&format!(
+        "lake/_strata/tmp/{host}.{boot}.{}.{start}",
+        std::process::id()
+    ));
+    let dead = project.path(&format!(
+        "lake/_strata/tmp/{host}.{boot}.{}.{start}",
+        u32::MAX
+    ));
+    for dir in [&live, &dead] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("0123#1"), "partial").unwrap();
+    }
+    project.ok(&["land"]);
+    assert!(
+        live.join("0123#1").exists(),
+        "a running land's file is kept"
+    );
+    assert!(!dead.exists(), "a gone process's folder is removed");
 }
 
 #[test]
@@ -267,6 +362,73 @@ async fn an_unreadable_file_fails_alone() {
     let log = IngestLog::new().records(&lake).await.unwrap();
     assert_eq!(log.len(), 1, "only the file that landed is logged");
     assert!(log[0].source_path.ends_with("good.csv"));
+}
+
+/// A folder source with one good file, a link to `/etc/passwd` and a link to a folder outside.
+fn drop_with_symlinks_out(follow: bool) -> (Project, tempfile::TempDir) {
+    let declaration = if follow {
+        BLOBS.replace(
+            "location: drop",
+            "location: drop\n    follow_symlinks: true",
+        )
+    } else {
+        BLOBS.to_string()
+    };
+    let project = Project::new(LakeKind::Local, &declaration);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("elsewhere.csv"), "e\n1\n").unwrap();
+    std::fs::create_dir_all(project.path("drop")).unwrap();
+    std::fs::write(project.path("drop/good.csv"), "a,b\n1,2\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", project.path("drop/passwd.csv")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), project.path("drop/ext")).unwrap();
+    std::os::unix::fs::symlink(project.path("drop/good.csv"), project.path("drop/same.csv"))
+        .unwrap();
+    (project, outside)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symlinks_out_of_a_source_folder_are_not_landed() {
+    let (project, _outside) = drop_with_symlinks_out(false);
+    let out = project.run(&["land"]);
+    assert!(
+        !out.status.success(),
+        "a refused link makes land exit non-zero"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("drop/passwd.csv")
+            && stderr.contains("drop/ext")
+            && stderr.contains("follow_symlinks"),
+        "{stderr}"
+    );
+    let lake = project.lake();
+    let log = IngestLog::new().records(&lake).await.unwrap();
+    let passwd = sha256(&std::fs::read("/etc/passwd").unwrap());
+    assert!(log.iter().all(|r| r.sha256 != passwd), "{log:?}");
+    assert_eq!(
+        log.len(),
+        1,
+        "good.csv (and its link inside, the same content) landed once"
+    );
+    assert!(log[0].source_path.ends_with("good.csv"));
+    assert!(!bronze(&lake).await.values().any(|sha| *sha == passwd));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_symlinks_lands_what_links_point_to() {
+    let (project, _outside) = drop_with_symlinks_out(true);
+    let out = project.ok(&["land"]);
+    assert!(out.contains("0 failed"), "{out}");
+    let lake = project.lake();
+    let mut landed: Vec<String> = IngestLog::new()
+        .records(&lake)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.source_path.rsplit('/').next().unwrap().to_string())
+        .collect();
+    landed.sort();
+    assert_eq!(landed, ["elsewhere.csv", "good.csv", "passwd.csv"]);
 }
 
 #[test]

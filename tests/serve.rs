@@ -1901,6 +1901,59 @@ async fn serve_refuses_paths_outside_the_lake() {
     assert_eq!(simple_scalar(&client, "SELECT 1").await, "1");
 }
 
+/// The probe of issue 20: a link out of the lake (`bronze/evil -> /etc`) and out of a source
+/// folder (`drop/passwd.csv -> /etc/passwd`) read through the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_symlinks_out_of_the_lake() {
+    let dir = work_root().join("symlinks");
+    std::fs::create_dir_all(dir.join("catalog")).unwrap();
+    std::fs::create_dir_all(dir.join("lake/bronze")).unwrap();
+    std::fs::create_dir_all(dir.join("drop")).unwrap();
+    std::fs::write(
+        dir.join("strata.toml"),
+        format!(
+            "[lake]\nroot = {:?}\n\n[land]\nsources = \"catalog/sources.yml\"\n",
+            dir.join("lake").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("catalog/sources.yml"),
+        "sources:\n  - name: raw\n    kind: folder\n    location: drop\n    tables:\n      \
+         - name: t\n        pattern: '*.csv'\n        format: csv\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("drop/good.csv"), "a\n1\n2\n3\n").unwrap();
+    std::os::unix::fs::symlink("/etc", dir.join("lake/bronze/evil")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("drop/passwd.csv")).unwrap();
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let client = connect(&server.target()).await;
+    for (sql, link) in [
+        (
+            "SELECT * FROM read_csv('lake/bronze/evil/passwd')",
+            "lake/bronze/evil/passwd",
+        ),
+        (
+            "SELECT * FROM read_csv('lake/bronze/*/passwd')",
+            "lake/bronze/evil",
+        ),
+        ("SELECT * FROM 'drop/passwd.csv'", "drop/passwd.csv"),
+        ("SELECT * FROM read_csv('drop/*.csv')", "drop/passwd.csv"),
+    ] {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(error_code(&err), "42501", "{sql}: {err:?}");
+        let message = err.as_db_error().unwrap().message().to_string();
+        assert!(
+            message.contains(link) && !message.contains("root:"),
+            "{sql}: {message}"
+        );
+    }
+    assert_eq!(
+        simple_scalar(&client, "SELECT count(*) FROM read_csv('drop/good.csv')").await,
+        "3"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_time_travel() {
     let shop = shop();

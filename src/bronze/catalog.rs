@@ -18,7 +18,7 @@ use object_store::path::Path;
 
 use super::BronzeError;
 use super::format::{self, Reader};
-use super::paths::{AllowedRoots, ResolvedPath};
+use super::paths::{AllowedRoots, LocalFile, ResolvedPath};
 use super::scan::ScanMode;
 use super::table::{BronzeTable, RawFileRef, TableSpec};
 use crate::lake::RawFormat;
@@ -151,14 +151,33 @@ impl Bronze {
     ) -> Result<BronzeTable> {
         let resolved = self.roots.resolve(path).map_err(DataFusionError::from)?;
         let store = self.store_for(&resolved);
-        let files = list_files(&store, &resolved).await?;
+        let files = if resolved.store_url.scheme() == "file" {
+            let roots = self.roots.clone();
+            let local = resolved.clone();
+            tokio::task::spawn_blocking(move || roots.local_files(&local))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(DataFusionError::from)?
+                .into_iter()
+                .map(Listed::local)
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            list_files(&store, &resolved)
+                .await?
+                .into_iter()
+                .map(|meta| Listed {
+                    shown: meta.location.to_string(),
+                    meta,
+                })
+                .collect()
+        };
         if files.is_empty() {
             return Err(BronzeError::NoFiles {
                 path: path.to_string(),
             }
             .into());
         }
-        let (format, options) = sniff(&store, &files[0], format, options).await?;
+        let (format, options) = sniff(&store, &files[0].meta, format, options).await?;
         let spec = TableSpec {
             reader: Reader::new(format, &options, path).map_err(DataFusionError::from)?,
             fingerprint: Reader::fingerprint(format, &options),
@@ -166,11 +185,10 @@ impl Bronze {
             store,
             files: files
                 .into_iter()
-                .map(|meta| RawFileRef {
+                .map(|Listed { meta, shown }| RawFileRef {
                     uri: format!(
-                        "{}/{}",
+                        "{}/{shown}",
                         resolved.store_url.as_str().trim_end_matches('/'),
-                        meta.location
                     ),
                     identity: format!(
                         "{}|{}|{}",
@@ -211,8 +229,32 @@ fn object_store_url(url: &url::Url) -> Result<ObjectStoreUrl> {
     ObjectStoreUrl::parse(url.as_str())
 }
 
-/// Files at a resolved path, sorted: the file itself, everything under a directory, or what
-/// matches a glob.
+/// A raw file a path names: where its store reads it, and the name `_file` shows (for a local
+/// file reached through a link inside the lake, the link's path, not the real one).
+struct Listed {
+    meta: object_store::ObjectMeta,
+    shown: String,
+}
+
+impl Listed {
+    fn local(file: LocalFile) -> Result<Self> {
+        let location = Path::from_absolute_path(&file.real)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Self {
+            meta: object_store::ObjectMeta {
+                location,
+                last_modified: file.modified.into(),
+                size: file.size,
+                e_tag: None,
+                version: None,
+            },
+            shown: file.shown,
+        })
+    }
+}
+
+/// Files at a resolved path on a remote store (HDFS, S3), sorted: the file itself, everything
+/// under a directory, or what matches a glob. Remote stores have no symbolic links.
 async fn list_files(
     store: &Arc<dyn ObjectStore>,
     resolved: &ResolvedPath,
@@ -223,13 +265,9 @@ async fn list_files(
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-    let mut files: Vec<_> = match &resolved.glob {
-        Some(pattern) => {
-            let matcher = globset::GlobBuilder::new(pattern)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| DataFusionError::Plan(format!("bad glob {pattern}: {e}")))?
-                .compile_matcher();
+    let mut files: Vec<_> = match resolved.glob().map_err(DataFusionError::from)? {
+        Some(glob) => {
+            let matcher = glob.compile_matcher();
             listed
                 .into_iter()
                 .filter(|m| matcher.is_match(m.location.as_ref()))

@@ -18,6 +18,18 @@ pub enum BronzeError {
     Options { table: String, message: String },
     #[error("refusing to read {path}: {reason}")]
     PathRefused { path: String, reason: String },
+    #[error("bad glob {path}: {source}")]
+    Glob {
+        path: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("cannot list {path}: {source}")]
+    List {
+        path: String,
+        #[source]
+        source: walkdir::Error,
+    },
     #[error("no raw files at {path}")]
     NoFiles { path: String },
     #[error("unknown raw format {0:?}")]

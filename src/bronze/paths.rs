@@ -1,13 +1,17 @@
 //! Which raw paths SQL may read. The table functions and bare quoted paths take user input
 //! (and, through the server, remote users' input), so a path is resolved and allowed only
-//! inside the lake or a declared folder source.
+//! inside the lake or a declared folder source: by its text first, then, for local files, by
+//! the real path of every file it names (a symbolic link can lead anywhere).
 
 use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
 
+use globset::{Glob, GlobBuilder};
 use object_store::path::Path as StorePath;
 use url::Url;
 
 use super::BronzeError;
+use crate::confine::{self, Confined};
 use crate::lake::LakeRoot;
 
 /// The roots raw reads are confined to.
@@ -23,6 +27,8 @@ pub struct AllowedRoots {
 /// A user path resolved to a store and a glob inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedPath {
+    /// The path as the user wrote it (for messages).
+    pub raw: String,
     /// Scheme and authority of the store (`file://`, `hdfs://host:port`).
     pub store_url: Url,
     /// The longest literal directory before any glob character.
@@ -95,11 +101,126 @@ impl AllowedRoots {
             .collect();
         let has_glob = literal.len() < trimmed.split('/').count();
         Ok(ResolvedPath {
+            raw: raw.to_string(),
             store_url,
             prefix: StorePath::from_iter(literal.iter().copied().filter(|s| !s.is_empty())),
             glob: has_glob.then(|| trimmed.to_string()),
         })
     }
+
+    /// The local directories reads are confined to: the lake (when local) and the folders.
+    fn local_dirs(&self) -> impl Iterator<Item = &Path> {
+        let lake = match &self.lake {
+            LakeRoot::Local(dir) => Some(dir.as_path()),
+            LakeRoot::Hdfs(_) | LakeRoot::S3(_) => None,
+        };
+        lake.into_iter()
+            .chain(self.folders.iter().map(PathBuf::as_path))
+    }
+
+    /// The local files `resolved` (a `file://` path) names, by real path, refusing the read
+    /// when any of them, or a folder a match could lie in, is reached through a symbolic link
+    /// out of the lake and the folders. Blocking: walks the file system.
+    pub fn local_files(&self, resolved: &ResolvedPath) -> Result<Vec<LocalFile>, BronzeError> {
+        // Resolved on each read, not once: a root may be created or re-pointed while a server
+        // runs.
+        let confined = Confined::new(self.local_dirs());
+        let start = PathBuf::from(format!("/{}", resolved.prefix));
+        if start.symlink_metadata().is_err() {
+            return Ok(Vec::new());
+        }
+        let walked =
+            confine::walk(&start, Some(&confined)).map_err(|source| BronzeError::List {
+                path: resolved.raw.clone(),
+                source,
+            })?;
+        let glob = resolved.glob()?;
+        let text = |p: &Path| p.to_string_lossy().trim_start_matches('/').to_string();
+        let matcher = glob.as_ref().map(Glob::compile_matcher);
+        let wanted = |path: &str| matcher.as_ref().is_none_or(|m| m.is_match(path));
+        for escape in &walked.escapes {
+            let path = text(&escape.path);
+            let reached = if escape.is_dir {
+                glob.as_ref()
+                    .is_none_or(|g| confine::may_match_below(g, &path))
+            } else {
+                wanted(&path)
+            };
+            if reached {
+                return Err(BronzeError::PathRefused {
+                    path: escape.path.display().to_string(),
+                    reason: LEADS_OUT.to_string(),
+                });
+            }
+        }
+        let mut files = Vec::new();
+        for path in walked.files {
+            let shown = text(&path);
+            if !wanted(&shown) || is_staging_file(&path) {
+                continue;
+            }
+            // The walk followed no link out; resolving again closes the gap since then, and
+            // the real path is what is read.
+            let refused = |reason: &str| BronzeError::PathRefused {
+                path: path.display().to_string(),
+                reason: reason.to_string(),
+            };
+            let real = match confined.real(&path) {
+                Ok(Some(real)) => real,
+                Ok(None) => return Err(refused(LEADS_OUT)),
+                Err(e) => return Err(refused(&e.to_string())),
+            };
+            let meta = std::fs::metadata(&real).map_err(|e| refused(&e.to_string()))?;
+            files.push(LocalFile {
+                shown,
+                real,
+                size: meta.len(),
+                modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            });
+        }
+        files.sort_by(|a, b| a.shown.cmp(&b.shown));
+        Ok(files)
+    }
+}
+
+const LEADS_OUT: &str =
+    "it leads (through a symbolic link) outside the lake and the declared source folders";
+
+/// A local file a raw read names.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// The path it was named or matched at, without the leading `/` (shown in `_file`).
+    pub shown: String,
+    /// Its real path (what is read).
+    pub real: PathBuf,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl ResolvedPath {
+    /// The glob a listing is filtered with: `*` stays inside one folder.
+    pub fn glob(&self) -> Result<Option<Glob>, BronzeError> {
+        self.glob
+            .as_ref()
+            .map(|pattern| {
+                GlobBuilder::new(pattern)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|source| BronzeError::Glob {
+                        path: self.raw.clone(),
+                        source,
+                    })
+            })
+            .transpose()
+    }
+}
+
+/// object_store's local store writes `<name>#<n>` while a file is being written and skips such
+/// names when it lists; a raw read skips them too.
+fn is_staging_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_within(path: &str, root: &str) -> bool {

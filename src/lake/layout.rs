@@ -60,9 +60,15 @@ pub fn tmp_dir() -> Path {
     Path::from_iter([META, "tmp"])
 }
 
-/// A fresh scratch file name under [`tmp_dir`].
-pub fn tmp_file() -> Path {
-    tmp_dir().join(uuid::Uuid::new_v4().simple().to_string())
+/// The scratch folder of one writer, `_strata/tmp/<owner>`: whose files are in it tells a
+/// killed run's leftovers from a running one's.
+pub fn tmp_owner_dir(owner: &str) -> Path {
+    tmp_dir().join(owner)
+}
+
+/// A fresh scratch file name in `owner`'s scratch folder.
+pub fn tmp_file(owner: &str) -> Path {
+    tmp_owner_dir(owner).join(uuid::Uuid::new_v4().simple().to_string())
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::LandError;
+use super::scratch;
 use super::source::ByteStream;
-use crate::lake::{Lake, layout};
+use crate::lake::Lake;
 
 /// Parts of 8 MiB keep memory bounded per file while HDFS and S3 see large writes.
 const PART_SIZE: usize = 8 << 20;
@@ -93,7 +94,7 @@ pub async fn write_scratch(
     progress: impl Fn(u64),
 ) -> Result<(Path, Digested), LandError> {
     let store = lake.store();
-    let tmp = layout::tmp_file();
+    let tmp = scratch::file();
     let upload = store
         .put_multipart(&tmp)
         .await

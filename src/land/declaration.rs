@@ -30,12 +30,19 @@ pub struct SourceDecl {
     pub tables: Vec<TableDecl>,
 }
 
-/// Source kinds: each is one module under `land::` implementing [`super::Source`].
+/// Source kinds: each is one module under `land::` implementing [`super::Source`]. A key no
+/// kind knows is refused (a misspelt option must not be silently ignored).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceKind {
     /// A local directory (relative paths resolve against the project directory).
-    Folder { location: PathBuf },
+    Folder {
+        location: PathBuf,
+        /// Land the files that symbolic links in the folder point to outside it (by default
+        /// such links fail, named, and are not followed).
+        #[serde(default)]
+        follow_symlinks: bool,
+    },
     /// A PostgreSQL database: tables or queries extracted into Parquet files.
     Postgres {
         /// A libpq-style connection string (`host=… dbname=…` or `postgresql://…`).
@@ -633,6 +640,43 @@ sources:
         .unwrap_err()
         .to_string();
         assert!(err.contains("bucket"), "{err}");
+    }
+
+    #[test]
+    fn folder_sources_take_follow_symlinks_and_refuse_unknown_keys() {
+        let file = SourcesFile::parse(YAML, Path::new("s.yml")).unwrap();
+        assert!(matches!(
+            file.sources[0].kind,
+            SourceKind::Folder {
+                follow_symlinks: false,
+                ..
+            }
+        ));
+        let follow = YAML.replace(
+            "location: ../drop",
+            "location: ../drop\n    follow_symlinks: true",
+        );
+        let file = SourcesFile::parse(&follow, Path::new("s.yml")).unwrap();
+        assert!(matches!(
+            file.sources[0].kind,
+            SourceKind::Folder {
+                follow_symlinks: true,
+                ..
+            }
+        ));
+        let typo = YAML.replace(
+            "location: ../drop",
+            "location: ../drop\n    follow_symlink: true",
+        );
+        let err = SourcesFile::parse(&typo, Path::new("s.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("follow_symlink") && err.contains("s.yml"),
+            "{err}"
+        );
+        let http = "sources:\n  - name: w\n    kind: http\n    url: https://x/\n    follow_symlinks: true\n    tables: []\n";
+        assert!(SourcesFile::parse(http, Path::new("s.yml")).is_err());
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //!
 //! Each file is hashed first, skipped if the ingest log already holds that content for its
 //! table, otherwise copied under a scratch name and renamed into place, several at a time.
+//! A symbolic link out of the folder is not followed (it fails, named, like an unreadable
+//! file) unless the source says `follow_symlinks: true`: whoever can write the folder must not
+//! be able to land any file the lander can read.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use super::copy::{self, Digested};
 use super::declaration::TableDecl;
 use super::source::{ByteStream, Landing, RawFile, Source, TableOutcome, extension_of};
 use super::{IngestRecord, LandError, progress_bar};
+use crate::confine::{self, Confined};
 
 /// Landed files are committed to the ingest log in groups this large, so a killed run loses
 /// at most one group of progress while the log does not grow one commit per file.
@@ -27,13 +31,15 @@ const READ_CHUNK: usize = 1 << 20;
 pub struct FolderSource {
     source: String,
     dir: PathBuf,
+    follow_symlinks: bool,
 }
 
 impl FolderSource {
-    pub fn new(source: &str, dir: PathBuf) -> Self {
+    pub fn new(source: &str, dir: PathBuf, follow_symlinks: bool) -> Self {
         Self {
             source: source.to_string(),
             dir,
+            follow_symlinks,
         }
     }
 }
@@ -47,7 +53,10 @@ impl Source for FolderSource {
     ) -> Result<TableOutcome, LandError> {
         let mut outcome = TableOutcome::default();
         let offered = match self.discover(table).await {
-            Ok(files) => files,
+            Ok((files, refused)) => {
+                outcome.failures.extend(refused);
+                files
+            }
             Err(error) => {
                 outcome.failures.push(error);
                 return Ok(outcome);
@@ -113,20 +122,25 @@ impl Source for FolderSource {
 }
 
 impl FolderSource {
-    /// Lists the files matching `table`'s glob, in a stable order.
-    async fn discover(&self, table: &TableDecl) -> Result<Vec<RawFile>, LandError> {
+    /// Lists the files matching `table`'s glob, in a stable order, and the matching links out
+    /// of the folder it refuses to follow.
+    async fn discover(
+        &self,
+        table: &TableDecl,
+    ) -> Result<(Vec<RawFile>, Vec<LandError>), LandError> {
         if !self.dir.is_dir() {
             return Err(LandError::MissingSource {
                 source_name: self.source.clone(),
                 location: self.dir.display().to_string(),
             });
         }
-        let matcher = Glob::new(table.file_pattern())
-            .expect("patterns are validated when the declaration loads")
-            .compile_matcher();
+        let glob = Glob::new(table.file_pattern())
+            .expect("patterns are validated when the declaration loads");
         let dir = self.dir.clone();
+        let source = self.source.clone();
+        let follow = self.follow_symlinks;
         // Walking a directory is blocking I/O; keep it off the async workers.
-        tokio::task::spawn_blocking(move || walk(&dir, &matcher))
+        tokio::task::spawn_blocking(move || walk(&dir, &glob, &source, follow))
             .await
             .expect("directory walk does not panic")
     }
@@ -179,45 +193,55 @@ impl FolderSource {
     }
 }
 
-fn walk(dir: &Path, matcher: &globset::GlobMatcher) -> Result<Vec<RawFile>, LandError> {
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = match entry {
-            Ok(entry) => entry,
-            // A matching entry that cannot be followed (a dangling link) is still offered, so
-            // opening it fails for that file alone, naming it.
-            Err(e) if e.path().is_some_and(|p| matches(dir, p, matcher)) => {
-                let location = e.path().unwrap_or(dir).display().to_string();
-                files.push(RawFile {
-                    extension: extension_of(&location),
-                    location,
-                    size: None,
-                });
-                continue;
-            }
-            Err(e) => {
-                let at = e.path().unwrap_or(dir).display().to_string();
-                return Err(LandError::read(&at, e.into()));
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        if !matches(dir, entry.path(), matcher) {
-            continue;
-        }
-        let size = entry.metadata().ok().map(|m| m.len());
-        let location = entry.path().display().to_string();
-        files.push(RawFile {
+/// The files under `dir` matching `glob`, and a failure for each matching link out of `dir`
+/// (unless `follow_symlinks`).
+fn walk(
+    dir: &Path,
+    glob: &Glob,
+    source: &str,
+    follow_symlinks: bool,
+) -> Result<(Vec<RawFile>, Vec<LandError>), LandError> {
+    let confined = (!follow_symlinks).then(|| Confined::new([dir]));
+    let walked = confine::walk(dir, confined.as_ref()).map_err(|e| {
+        let at = e.path().unwrap_or(dir).display().to_string();
+        LandError::read(&at, e.into())
+    })?;
+    let matcher = glob.compile_matcher();
+    let offer = |path: &PathBuf| {
+        let location = path.display().to_string();
+        RawFile {
             extension: extension_of(&location),
+            size: std::fs::metadata(path).ok().map(|m| m.len()),
             location,
-            size,
-        });
-    }
-    Ok(files)
+        }
+    };
+    // A matching link to nothing is still offered, so opening it fails for that file alone,
+    // naming it.
+    let mut files: Vec<RawFile> = walked
+        .files
+        .iter()
+        .chain(&walked.broken)
+        .filter(|p| matches(dir, p, &matcher))
+        .map(offer)
+        .collect();
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    let refused = walked
+        .escapes
+        .into_iter()
+        .filter(|e| {
+            if e.is_dir {
+                let relative = e.path.strip_prefix(dir).unwrap_or(&e.path);
+                confine::may_match_below(glob, &relative.to_string_lossy())
+            } else {
+                matches(dir, &e.path, &matcher)
+            }
+        })
+        .map(|e| LandError::OutsideSource {
+            source_name: source.to_string(),
+            location: e.path.display().to_string(),
+        })
+        .collect();
+    Ok((files, refused))
 }
 
 fn matches(dir: &Path, path: &Path, matcher: &globset::GlobMatcher) -> bool {

@@ -16,6 +16,7 @@ pub mod ingest_log;
 mod postgres;
 mod s3;
 pub mod schedule;
+mod scratch;
 mod source;
 pub mod stream;
 pub mod watch;
@@ -56,6 +57,19 @@ pub enum LandError {
     #[error("cannot read {location}: {source}")]
     Read {
         location: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{location} is a symbolic link out of the folder of source {source_name}, not landed \
+         (set `follow_symlinks: true` on the source to land what such links point to)"
+    )]
+    OutsideSource {
+        source_name: String,
+        location: String,
+    },
+    #[error("cannot remove the scratch file {path}: {source}")]
+    Scratch {
+        path: String,
         source: std::io::Error,
     },
     #[error("{location} changed while it was being landed; run land again")]
@@ -200,15 +214,20 @@ pub async fn land(
                 }));
         }
     }
+    scratch::remove_own_folder(lake);
     Ok(report)
 }
 
 /// The reader for one declared source.
 fn open_source(config: &Config, decl: &SourceDecl) -> Box<dyn Source> {
     match &decl.kind {
-        SourceKind::Folder { location } => Box::new(folder::FolderSource::new(
+        SourceKind::Folder {
+            location,
+            follow_symlinks,
+        } => Box::new(folder::FolderSource::new(
             &decl.name,
             config.project_path(location),
+            *follow_symlinks,
         )),
         SourceKind::Postgres {
             connection,
@@ -238,17 +257,16 @@ fn open_source(config: &Config, decl: &SourceDecl) -> Box<dyn Source> {
     }
 }
 
-/// Removes what an interrupted run left behind: scratch files, and bronze files of the
-/// selected tables that never got their ingest-log row. Assumes one lander per lake at a time.
+/// Removes what an interrupted run left behind: scratch files of runs that are gone (see
+/// [`scratch`]), and bronze files of the selected tables that never got their ingest-log row
+/// (this part assumes one lander per table at a time).
 async fn remove_orphans(
     lake: &Lake,
     selected: &[(&SourceDecl, Vec<&TableDecl>)],
     history: &[IngestRecord],
 ) -> Result<usize, LandError> {
     let logged: HashSet<&str> = history.iter().map(|r| r.bronze_path.as_str()).collect();
-    for scratch in list(lake, &layout::tmp_dir()).await? {
-        delete(lake, &scratch).await?;
-    }
+    scratch::remove_stale(lake).await?;
     let mut removed = 0;
     for (source, tables) in selected {
         for table in tables {

@@ -704,7 +704,7 @@ struct ParquetFile {
 
 impl ParquetFile {
     fn create(lake: &Lake, schema: &SchemaRef) -> Result<Self, parquet::errors::ParquetError> {
-        let tmp = layout::tmp_file();
+        let tmp = super::scratch::file();
         let sink = Hashing {
             inner: BufWriter::new(Arc::clone(lake.store()), tmp.clone()),
             hasher: Hasher::default(),

@@ -160,7 +160,7 @@ impl Sessions {
             .iter()
             .flat_map(|d| &d.sources)
             .filter_map(|s| match &s.kind {
-                SourceKind::Folder { location } => Some(location.clone()),
+                SourceKind::Folder { location, .. } => Some(location.clone()),
                 SourceKind::Postgres { .. }
                 | SourceKind::Http { .. }
                 | SourceKind::S3 { .. }
