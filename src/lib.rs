@@ -15,6 +15,7 @@ pub mod generate;
 pub mod graph;
 pub mod lake;
 pub mod land;
+pub mod machine;
 pub mod meta;
 pub mod plan;
 pub mod project;

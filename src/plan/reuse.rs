@@ -28,20 +28,14 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use sysinfo::{MemoryRefreshKind, RefreshKind, System};
 
 use super::{partitions, unique};
 use crate::bronze::table::BronzeTable;
+use crate::machine::physical_memory;
 
 /// Memory all held results may take together, across the models running at once.
 static BUDGET: LazyLock<Arc<dyn MemoryPool>> =
-    LazyLock::new(|| Arc::new(GreedyMemoryPool::new(physical_memory() / 4)));
-
-fn physical_memory() -> usize {
-    let memory = MemoryRefreshKind::nothing().with_ram();
-    let system = System::new_with_specifics(RefreshKind::nothing().with_memory(memory));
-    usize::try_from(system.total_memory()).unwrap_or(usize::MAX)
-}
+    LazyLock::new(|| Arc::new(GreedyMemoryPool::new(physical_memory().unwrap_or(0) / 4)));
 
 /// The plan's computed subplans, by the name the plan reads each under, with the memory each
 /// holds: keep it as long as the plan is executed.

@@ -52,17 +52,7 @@ fn greedy(bytes: usize) -> Arc<dyn MemoryPool> {
 
 /// Physical memory in MiB (4 GiB when the system does not say).
 fn physical_memory_mb() -> usize {
-    // SAFETY: sysconf only reads system configuration.
-    let (pages, page_size) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    if pages <= 0 || page_size <= 0 {
-        return 4096;
-    }
-    (pages as usize).saturating_mul(page_size as usize) / (1024 * 1024)
+    crate::machine::physical_memory().map_or(4096, |bytes| bytes / (1024 * 1024))
 }
 
 /// A session's limit in front of the server's.
