@@ -17,7 +17,7 @@ use tokio_util::io::ReaderStream;
 
 use super::copy::{self, Digested};
 use super::declaration::TableDecl;
-use super::source::{ByteStream, Landing, RawFile, Source, TableOutcome, extension_of};
+use super::source::{ByteStream, Failure, Landing, RawFile, Source, TableOutcome, extension_of};
 use super::{IngestRecord, LandError, progress_bar};
 use crate::confine::{self, Confined};
 
@@ -46,22 +46,14 @@ impl FolderSource {
 
 #[async_trait]
 impl Source for FolderSource {
-    async fn land(
+    async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError> {
-        let mut outcome = TableOutcome::default();
-        let offered = match self.discover(table).await {
-            Ok((files, refused)) => {
-                outcome.failures.extend(refused);
-                files
-            }
-            Err(error) => {
-                outcome.failures.push(error);
-                return Ok(outcome);
-            }
-        };
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure> {
+        let (offered, refused) = self.discover(table).await.map_err(Failure::Source)?;
+        outcome.failures.extend(refused);
         outcome.report.offered = offered.len();
         let mut known: HashSet<String> = landing
             .history_of(table)
@@ -107,7 +99,7 @@ impl Source for FolderSource {
                     outcome.report.bytes += written.bytes;
                     pending.push(landing.record(table, &file.location, &dest, &written, None));
                     if pending.len() >= COMMIT_EVERY {
-                        landing.commit(&pending).await?;
+                        landing.commit(&pending).await.map_err(Failure::Abort)?;
                         pending.clear();
                     }
                 }
@@ -115,9 +107,9 @@ impl Source for FolderSource {
             }
         }
         drop(results);
-        landing.commit(&pending).await?;
+        landing.commit(&pending).await.map_err(Failure::Abort)?;
         progress.finish_and_clear();
-        Ok(outcome)
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use url::Url;
 
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
-use super::source::{Landing, ScratchFile, Source, TableOutcome, extension_of};
+use super::source::{Failure, Landing, ScratchFile, Source, TableOutcome, extension_of};
 use super::{IngestRecord, LandError, error_chain, progress_bar, redacted};
 
 /// Attempts per request before giving up (the first try included).
@@ -241,19 +241,13 @@ impl HttpSource {
 
 #[async_trait]
 impl Source for HttpSource {
-    async fn land(
+    async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError> {
-        let mut outcome = TableOutcome::default();
-        let urls = match self.discover(table).await {
-            Ok(urls) => urls,
-            Err(error) => {
-                outcome.failures.push(error);
-                return Ok(outcome);
-            }
-        };
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure> {
+        let urls = self.discover(table).await.map_err(Failure::Source)?;
         outcome.report.offered = urls.len();
         let history: Vec<&IngestRecord> = landing.history_of(table).collect();
         // The validators of each URL's latest landed version.
@@ -295,8 +289,10 @@ impl Source for HttpSource {
                 Err(error) => outcome.failures.push(error),
             }
         }
-        landing.publish(table, scratch, &mut outcome.report).await?;
-        Ok(outcome)
+        landing
+            .publish(table, scratch, &mut outcome.report)
+            .await
+            .map_err(Failure::Abort)
     }
 }
 

@@ -113,7 +113,7 @@ impl PostgresSource {
         Ok(config)
     }
 
-    async fn land_table(
+    async fn land_rows(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
@@ -355,16 +355,16 @@ struct Extract<'a> {
 
 #[async_trait]
 impl Source for PostgresSource {
-    async fn land(
+    async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError> {
-        let mut outcome = TableOutcome::default();
-        let result = self.land_table(table, landing, &mut outcome).await;
-        outcome.record(result)?;
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure> {
+        let result = self.land_rows(table, landing, outcome).await;
+        // A table offers the rows it had to land: all of them, or what landed before a failure.
         outcome.report.offered = outcome.report.landed;
-        Ok(outcome)
+        result
     }
 }
 

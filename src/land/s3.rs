@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::copy;
 use super::declaration::TableDecl;
-use super::source::{Landing, ScratchFile, Source, TableOutcome, extension_of};
+use super::source::{Failure, Landing, ScratchFile, Source, TableOutcome, extension_of};
 use super::{LandError, progress_bar};
 use crate::lake::s3::{self, S3Location, S3Settings};
 
@@ -132,23 +132,17 @@ impl S3Source {
 
 #[async_trait]
 impl Source for S3Source {
-    async fn land(
+    async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError> {
-        let mut outcome = TableOutcome::default();
-        let discovered = match self.store() {
-            Ok(store) => self.discover(&store, table).await.map(|o| (store, o)),
-            Err(error) => Err(error),
-        };
-        let (store, objects) = match discovered {
-            Ok(found) => found,
-            Err(error) => {
-                outcome.failures.push(error);
-                return Ok(outcome);
-            }
-        };
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure> {
+        let store = self.store().map_err(Failure::Source)?;
+        let objects = self
+            .discover(&store, table)
+            .await
+            .map_err(Failure::Source)?;
         outcome.report.offered = objects.len();
         // The ETag each object had when it last landed (later rows win).
         let landed: HashMap<&str, String> = landing
@@ -182,7 +176,9 @@ impl Source for S3Source {
                 Err(error) => outcome.failures.push(error),
             }
         }
-        landing.publish(table, scratch, &mut outcome.report).await?;
-        Ok(outcome)
+        landing
+            .publish(table, scratch, &mut outcome.report)
+            .await
+            .map_err(Failure::Abort)
     }
 }

@@ -1,4 +1,5 @@
-//! The extension point for source kinds. Each kind lands one declared table at a time: it
+//! The extension point for source kinds. Each kind lands one declared table at a time
+//! (`Source::land_table`; `Source::land` is the one opening they share): it
 //! decides what is new (files not yet landed, rows above a watermark), writes it into bronze
 //! through [`super::copy`] (scratch name, then one rename) and commits it to the ingest log
 //! through [`Landing::commit`]. The ingest log commit is the one commit point for every kind.
@@ -33,14 +34,30 @@ pub struct RawFile {
 
 #[async_trait]
 pub trait Source: Send + Sync {
-    /// Lands what `table` offers that bronze does not hold yet. Failures of single files or of
-    /// the source go into the outcome (the rest still lands); an `Err` (the ingest log or the
-    /// lake failing) aborts the whole run, with what was committed before it kept.
+    /// Lands what `table` offers that bronze does not hold yet, counting it in `outcome`.
+    /// Failures of single files go into `outcome.failures` (the rest still lands);
+    /// [`Failure::Source`] stops the table when the source itself fails, [`Failure::Abort`]
+    /// the run when the lake or the ingest log does.
+    async fn land_table(
+        &self,
+        table: &TableDecl,
+        landing: &Landing<'_>,
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure>;
+
+    /// Lands `table`. A source failure goes into the outcome with the other failures; an
+    /// `Err` (the ingest log or the lake failing) aborts the whole run, with what was
+    /// committed before it kept.
     async fn land(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError>;
+    ) -> Result<TableOutcome, LandError> {
+        let mut outcome = TableOutcome::default();
+        let result = self.land_table(table, landing, &mut outcome).await;
+        outcome.record(result)?;
+        Ok(outcome)
+    }
 }
 
 /// What landing one table did.

@@ -103,15 +103,13 @@ impl StreamSource {
 
 #[async_trait]
 impl Source for StreamSource {
-    async fn land(
+    async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
-    ) -> Result<TableOutcome, LandError> {
-        let mut outcome = TableOutcome::default();
-        let result = self.drain(table, landing, &mut outcome).await;
-        outcome.record(result)?;
-        Ok(outcome)
+        outcome: &mut TableOutcome,
+    ) -> Result<(), Failure> {
+        self.drain(table, landing, outcome).await
     }
 }
 
