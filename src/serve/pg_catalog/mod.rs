@@ -19,10 +19,10 @@ use std::sync::{Arc, LazyLock};
 use datafusion::catalog::TableProvider;
 use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
+use datafusion_pg_catalog::pg_catalog::{
     self as upstream, PgCatalogSchemaProvider, PgCatalogStaticTables, array_bounds_udf,
     pg_get_expr_udf, quote_ident_udf,
 };

@@ -9,7 +9,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::{DataFusionError, Result};
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
+use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 
 use super::live::{DATABASE_OID, Live, OWNER_OID, Relation, Snapshot};
 use super::live_table::{LiveTable, bools, ints, repeat_text, smallints, texts};

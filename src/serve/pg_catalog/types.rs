@@ -3,7 +3,7 @@
 //! `format_type`, `information_schema.columns.data_type`).
 
 use arrow::datatypes::{DataType, Field};
-use datafusion_postgres::arrow_pg::datatypes::into_pg_type;
+use arrow_pg::datatypes::into_pg_type;
 use pgwire::api::Type;
 
 /// Arrow's extension-type key (a field's metadata), which marks JSON and UUID columns.
