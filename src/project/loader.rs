@@ -10,8 +10,7 @@ use std::sync::Arc;
 use minijinja::{Environment, Value};
 use serde_json::{Map as JsonMap, Value as Json, json};
 
-use super::blocks::{docs_blocks, preprocess_macros};
-use super::config::{build_node_config, folder_config, is_enabled, merge_config, normalize_map};
+use super::config::{build_node_config, folder_config, is_enabled, normalize_map};
 use super::files::{
     Ignore, PROJECT_FILE, ProjectFile, SourceFile, collect, parse_yaml, read_text, template_name,
 };
@@ -20,12 +19,16 @@ use super::schema::{
     test_name,
 };
 use super::{ColumnDoc, Node, Project, ProjectError, Resource, SourceTable, TestInfo, TestKind};
-use crate::compile::jinja::{
-    BUILTIN_TESTS, BUILTIN_TESTS_TEMPLATE, Failure, Frame, MACRO_PREFIX, MacroRef, Mode, Relation,
-    RenderFailure, Shared, call_macro, column_of, describe, eval_test_arg, is_template, new_env,
-    render_str, render_template, run_in_frame,
+use crate::jinja::blocks::{docs_blocks, preprocess_macros};
+use crate::jinja::config::merge_config;
+use crate::jinja::context::{Relation, template_context};
+use crate::jinja::error::{RenderFailure, column_of, describe};
+use crate::jinja::frame::{Failure, Frame, Mode};
+use crate::jinja::{
+    BUILTIN_TESTS, BUILTIN_TESTS_TEMPLATE, MACRO_PREFIX, MacroRef, Phase, RenderError, Shared,
+    Target, call_macro, eval_test_arg, is_template, new_env, render_str, render_template,
+    run_in_frame,
 };
-use crate::compile::{Target, model_value, template_context};
 
 pub(super) fn load(
     dir: &Path,
@@ -328,22 +331,26 @@ fn render_error(path: &Path, node: &str, failure: RenderFailure) -> ProjectError
     let path = path.to_path_buf();
     let node = node.to_string();
     match failure.failure {
-        Some(Failure::MissingVar(var)) => ProjectError::MissingVar { path, node, var },
-        Some(Failure::MissingEnvVar(var)) => ProjectError::MissingEnvVar { path, node, var },
+        Some(Failure::MissingVar(var)) => RenderError::MissingVar { path, node, var }.into(),
+        Some(Failure::MissingEnvVar(var)) => RenderError::MissingEnvVar { path, node, var }.into(),
         Some(Failure::UnknownDoc(name)) => ProjectError::UnknownDoc { path, node, name },
-        Some(Failure::Raised(message) | Failure::Unsupported(message)) => ProjectError::Render {
+        Some(Failure::Raised(message) | Failure::Unsupported(message)) => RenderError::Template {
             path,
             line: None,
             node,
+            phase: Phase::Parse,
             message,
-        },
+        }
+        .into(),
         Some(Failure::UndeclaredRef(_) | Failure::UndeclaredSource(..)) | None => {
-            ProjectError::Render {
+            RenderError::Template {
                 path: failure.template.map_or(path, PathBuf::from),
                 line: failure.line,
                 node,
+                phase: Phase::Parse,
                 message: failure.message,
             }
+            .into()
         }
     }
 }
@@ -572,7 +579,7 @@ impl Loader {
             let custom = node.config.alias.clone();
             let args = [
                 custom.map_or(Value::from(()), Value::from),
-                model_value(&node),
+                node.model_value(),
             ];
             let alias = self.call_at_parse(&node, target, &args)?;
             node.config.alias = (alias != node.name).then_some(alias);
@@ -587,7 +594,7 @@ impl Loader {
             Some(target) => {
                 let args = [
                     custom.map_or(Value::from(()), Value::from),
-                    model_value(node),
+                    node.model_value(),
                 ];
                 self.call_at_parse(node, target, &args)
             }
