@@ -9,7 +9,7 @@
 
 pub(crate) mod config;
 pub(crate) mod files;
-mod loader;
+mod load;
 pub(crate) mod schema;
 
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ pub fn load_with_target(
     cli_vars: Option<&str>,
     target: &Target,
 ) -> Result<Project, ProjectError> {
-    loader::load(dir, cli_vars, target)
+    load::load(dir, cli_vars, target)
 }
 
 /// A parsed dbt project.
