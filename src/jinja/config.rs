@@ -10,7 +10,7 @@ use minijinja::{Error, ErrorKind, State};
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::frame::current;
-use super::functions::{split_args, str_arg, to_json};
+use super::functions::{key_and_default, split_args, to_json};
 
 /// `+materialized` → `materialized`, `pre-hook` → `pre_hook`.
 pub(crate) fn normalize_key(key: &str) -> String {
@@ -104,25 +104,17 @@ impl Object for ConfigObj {
         args: &[Value],
     ) -> Result<Value, Error> {
         let frame = current()?;
-        let (positional, kwargs) = split_args(args);
-        let key = match positional.first() {
-            Some(key) => str_arg(key, "config.get", "the key")?,
-            None => {
-                return Err(Error::new(
-                    ErrorKind::MissingArgument,
-                    format!("config.{method}() needs a key"),
-                ));
-            }
-        };
+        let (key, default) = key_and_default(
+            args,
+            "config.get",
+            "the key",
+            format!("config.{method}() needs a key"),
+        )?;
         let found = frame.config_view().get(&normalize_key(&key)).cloned();
         match method {
             "get" => Ok(match found {
                 Some(v) if !v.is_null() => Value::from_serialize(&v),
-                _ => match (positional.get(1), kwargs) {
-                    (Some(default), _) => default.clone(),
-                    (None, Some(kwargs)) if kwargs.has("default") => kwargs.get("default")?,
-                    _ => Value::from(()),
-                },
+                _ => default.unwrap_or(Value::from(())),
             }),
             "require" => match found {
                 Some(v) if !v.is_null() => Ok(Value::from_serialize(&v)),

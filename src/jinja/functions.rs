@@ -107,18 +107,12 @@ impl Object for VarObj {
 
     fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let frame = current()?;
-        let (positional, kwargs) = split_args(args);
-        let name = match positional.first() {
-            Some(name) => str_arg(name, "var", "the variable name")?,
-            None => {
-                return Err(Error::new(ErrorKind::MissingArgument, "var() needs a name"));
-            }
-        };
-        let default = match (positional.get(1), &kwargs) {
-            (Some(default), _) => Some(default.clone()),
-            (None, Some(kwargs)) if kwargs.has("default") => Some(kwargs.get("default")?),
-            _ => None,
-        };
+        let (name, default) = key_and_default(
+            args,
+            "var",
+            "the variable name",
+            "var() needs a name".into(),
+        )?;
         match self.shared.vars.get(&name) {
             Some(Json::String(s)) if is_template(s) => {
                 Ok(Value::from(state.env().render_str(s, frame.ctx.clone())?))
@@ -194,6 +188,28 @@ pub(super) fn split_args(args: &[Value]) -> (&[Value], Option<Kwargs>) {
         }
         _ => (args, None),
     }
+}
+
+/// The key a lookup (`var`, `env_var`, `config.get`) was called with and the default it was
+/// given, as its second argument or `default=`. `function` and `what` name the key in the
+/// error if it is not a string; `missing` is the error if there is none.
+pub(super) fn key_and_default(
+    args: &[Value],
+    function: &str,
+    what: &str,
+    missing: String,
+) -> Result<(String, Option<Value>), Error> {
+    let (positional, kwargs) = split_args(args);
+    let key = match positional.first() {
+        Some(key) => str_arg(key, function, what)?,
+        None => return Err(Error::new(ErrorKind::MissingArgument, missing)),
+    };
+    let default = match (positional.get(1), &kwargs) {
+        (Some(default), _) => Some(default.clone()),
+        (None, Some(kwargs)) if kwargs.has("default") => Some(kwargs.get("default")?),
+        _ => None,
+    };
+    Ok((key, default))
 }
 
 pub(super) fn str_arg(value: &Value, function: &str, what: &str) -> Result<String, Error> {
@@ -324,21 +340,12 @@ fn source_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result
 
 fn env_var_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
     let frame = current()?;
-    let (positional, kwargs) = split_args(args);
-    let name = match positional.first() {
-        Some(name) => str_arg(name, "env_var", "the variable name")?,
-        None => {
-            return Err(Error::new(
-                ErrorKind::MissingArgument,
-                "env_var() needs a name",
-            ));
-        }
-    };
-    let default = match (positional.get(1), &kwargs) {
-        (Some(default), _) => Some(default.clone()),
-        (None, Some(kwargs)) if kwargs.has("default") => Some(kwargs.get("default")?),
-        _ => None,
-    };
+    let (name, default) = key_and_default(
+        args,
+        "env_var",
+        "the variable name",
+        "env_var() needs a name".into(),
+    )?;
     match std::env::var(&name) {
         Ok(value) => Ok(Value::from(value)),
         Err(_) => match default {

@@ -48,28 +48,10 @@ impl Loader {
                     unique_id: unique_id.clone(),
                     name: name.clone(),
                 };
+                let what = format!("{kind} '{name}'");
                 let def = &patch.def;
-                let entries =
-                    test_entries(&def.tests, &def.data_tests, &format!("{kind} '{name}'"))
-                        .map_err(|message| ProjectError::Invalid {
-                            path: patch.path.clone(),
-                            message,
-                        })?;
-                for entry in entries {
-                    self.generic_test(target(), None, entry, &patch.path)?;
-                }
-                for column in def.columns.iter().flatten() {
-                    let what = format!("{kind} '{name}', column '{}'", column.name);
-                    let entries = test_entries(&column.tests, &column.data_tests, &what).map_err(
-                        |message| ProjectError::Invalid {
-                            path: patch.path.clone(),
-                            message,
-                        },
-                    )?;
-                    for entry in entries {
-                        self.generic_test(target(), Some(column), entry, &patch.path)?;
-                    }
-                }
+                let tests = (&def.tests, &def.data_tests);
+                self.generic_tests_on(&target, &what, tests, def.columns.as_ref(), &patch.path)?;
             }
         }
         for patch in &props.sources {
@@ -86,28 +68,34 @@ impl Loader {
                     table: table.name.clone(),
                 };
                 let what = format!("source '{}', table '{}'", def.name, table.name);
-                let entries =
-                    test_entries(&table.tests, &table.data_tests, &what).map_err(|message| {
-                        ProjectError::Invalid {
-                            path: patch.path.clone(),
-                            message,
-                        }
-                    })?;
-                for entry in entries {
-                    self.generic_test(target(), None, entry, &patch.path)?;
-                }
-                for column in table.columns.iter().flatten() {
-                    let what = format!("{what}, column '{}'", column.name);
-                    let entries = test_entries(&column.tests, &column.data_tests, &what).map_err(
-                        |message| ProjectError::Invalid {
-                            path: patch.path.clone(),
-                            message,
-                        },
-                    )?;
-                    for entry in entries {
-                        self.generic_test(target(), Some(column), entry, &patch.path)?;
-                    }
-                }
+                let tests = (&table.tests, &table.data_tests);
+                self.generic_tests_on(&target, &what, tests, table.columns.as_ref(), &patch.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The generic tests of one model, seed or source table (`what` names it) and of its
+    /// columns, declared in the properties file `path`.
+    fn generic_tests_on(
+        &mut self,
+        target: &dyn Fn() -> TestTarget,
+        what: &str,
+        (tests, data_tests): (&Option<Vec<Json>>, &Option<Vec<Json>>),
+        columns: Option<&Vec<ColumnDef>>,
+        path: &Path,
+    ) -> Result<(), ProjectError> {
+        let invalid = |message| ProjectError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        for entry in test_entries(tests, data_tests, what).map_err(invalid)? {
+            self.generic_test(target(), None, entry, path)?;
+        }
+        for column in columns.into_iter().flatten() {
+            let what = format!("{what}, column '{}'", column.name);
+            for entry in test_entries(&column.tests, &column.data_tests, &what).map_err(invalid)? {
+                self.generic_test(target(), Some(column), entry, path)?;
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
-//! Building a node from its merged config layers: its typed config, its schema and alias (the
-//! project's `generate_schema_name`/`generate_alias_name` if it defines them) and the
-//! description and columns its properties file gives.
+//! Building a node: the config layers a file's node starts from (folder configs, properties
+//! entry), then from the merged layers its typed config, its schema and alias (the project's
+//! `generate_schema_name`/`generate_alias_name` if it defines them) and the description and
+//! columns its properties file gives.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,54 @@ use minijinja::Value;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Loader, string_list};
-use crate::project::config::build_node_config;
+use crate::jinja::config::merge_config;
+use crate::project::config::{build_node_config, folder_config};
+use crate::project::files::SourceFile;
 use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
 use crate::project::{ColumnDoc, Node, ProjectError, Resource};
 
+/// What a node read from a file starts from.
+pub(super) struct FileNode<'p> {
+    pub name: String,
+    pub fqn: Vec<String>,
+    pub unique_id: String,
+    /// Its config from the folder configs, then its properties entry.
+    pub raw: JsonMap<String, Json>,
+    /// Its properties entry, if it has one.
+    pub patch: Option<&'p Patch<ResourcePatch>>,
+}
+
 impl Loader {
+    /// The name, fqn, unique id and config layers so far of the `resource` in `file`; its
+    /// properties entry is looked up by name in `patches`.
+    pub(super) fn file_node<'p>(
+        &self,
+        file: &SourceFile,
+        resource: Resource,
+        patches: Option<&'p BTreeMap<String, Patch<ResourcePatch>>>,
+    ) -> Result<FileNode<'p>, ProjectError> {
+        let name = file.stem();
+        let fqn = self.fqn(file.dirs(), &name);
+        let unique_id = format!("{}.{}.{name}", resource.as_str(), self.name);
+        let folders = match resource {
+            Resource::Model => self.file.models.as_ref(),
+            Resource::Seed => self.file.seeds.as_ref(),
+            Resource::Test => self.file.test_configs(),
+        };
+        let mut raw = folder_config(folders, &self.name, &fqn);
+        let patch = patches.and_then(|patches| patches.get(&name));
+        if let Some(p) = patch {
+            merge_config(&mut raw, &self.patch_config(&p.def, &p.path, &unique_id)?);
+        }
+        Ok(FileNode {
+            name,
+            fqn,
+            unique_id,
+            raw,
+            patch,
+        })
+    }
+
     pub(super) fn columns(
         &self,
         defs: Option<&Vec<ColumnDef>>,

@@ -2,8 +2,7 @@
 //! (seeds have no Jinja to render).
 
 use super::Loader;
-use crate::jinja::config::merge_config;
-use crate::project::config::folder_config;
+use super::node::FileNode;
 use crate::project::files::SourceFile;
 use crate::project::schema::Properties;
 use crate::project::{ProjectError, Resource};
@@ -15,14 +14,13 @@ impl Loader {
         props: &Properties,
     ) -> Result<(), ProjectError> {
         for file in files {
-            let name = file.stem();
-            let fqn = self.fqn(file.dirs(), &name);
-            let unique_id = format!("seed.{}.{name}", self.name);
-            let mut raw = folder_config(self.file.seeds.as_ref(), &self.name, &fqn);
-            let patch = props.seeds.get(&name);
-            if let Some(p) = patch {
-                merge_config(&mut raw, &self.patch_config(&p.def, &p.path, &unique_id)?);
-            }
+            let FileNode {
+                name,
+                fqn,
+                unique_id,
+                raw,
+                patch,
+            } = self.file_node(file, Resource::Seed, Some(&props.seeds))?;
             if !self.enabled(&raw, &file.rel, &unique_id)? {
                 self.disabled
                     .entry(name)

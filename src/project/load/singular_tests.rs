@@ -2,17 +2,20 @@
 //! returning failing rows, rendered once in parse mode like a model.
 
 use super::Loader;
-use crate::project::config::folder_config;
+use super::node::FileNode;
 use crate::project::files::SourceFile;
 use crate::project::{ProjectError, Resource, TestInfo, TestKind};
 
 impl Loader {
     pub(super) fn singular_tests(&mut self, files: &[SourceFile]) -> Result<(), ProjectError> {
         for file in files {
-            let name = file.stem();
-            let fqn = self.fqn(file.dirs(), &name);
-            let unique_id = format!("test.{}.{name}", self.name);
-            let raw = folder_config(self.file.test_configs(), &self.name, &fqn);
+            let FileNode {
+                name,
+                fqn,
+                unique_id,
+                raw,
+                ..
+            } = self.file_node(file, Resource::Test, None)?;
             let (raw, pending) = self.parse_render(file, &unique_id, Resource::Test, &fqn, raw)?;
             if !self.enabled(&raw, &file.rel, &unique_id)? {
                 continue;
