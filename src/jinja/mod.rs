@@ -5,22 +5,22 @@
 //! A project owns one minijinja [`Environment`] holding every macro file and node template.
 //! The dbt context functions (`ref`, `source`, `config`, `var`, `is_incremental`, ...) are
 //! environment globals; what they answer depends on the node being rendered, which they read
-//! from a thread-local stack of [`Frame`]s. So one environment serves every render, and
+//! from a thread-local stack of frames (`frame`). So one environment serves every render, and
 //! renders on different threads do not see each other.
 //!
 //! Project macros are globals too: each evaluates its macro file and calls the macro there,
 //! which lets any template (and any other macro) call any macro by its bare name, as in dbt,
 //! and lets `{{ return(x) }}` hand a native value back to the caller.
 //!
-//! The parts: [`blocks`] (dbt's non-Jinja block tags), [`context`] (`target`, `this`,
-//! `model`, ...), [`functions`] (the dbt functions and filters), [`config`] (`config()` and
-//! config layering), [`macros`], [`methods`] (Python-style methods), [`frame`] (the per-render
-//! state) and [`error`].
+//! The parts: `blocks` (dbt's non-Jinja block tags), `context` (`target`, `this`, `model`,
+//! ...), `functions` (the dbt functions and filters), `config` (`config()` and config
+//! layering), `macros`, `methods` (Python-style methods), `frame` (the per-render state) and
+//! `error`.
 
 pub(crate) mod blocks;
 pub(crate) mod config;
-pub mod context;
-pub mod error;
+pub(crate) mod context;
+pub(crate) mod error;
 pub(crate) mod frame;
 mod functions;
 mod macros;
