@@ -13,6 +13,7 @@ pub mod confine;
 pub mod explore;
 pub mod generate;
 pub mod graph;
+pub mod jinja;
 pub mod lake;
 pub mod land;
 pub mod machine;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use strata::compile::{CompileContext, CompileError, Target, compile, ephemeral_dependencies};
+use strata::compile::{CompileContext, CompileError, compile, ephemeral_dependencies};
+use strata::jinja::Target;
 use strata::project::{
     Materialized, Node, Project, ProjectError, Resource, Severity, SourceTable, TestKind, load,
     load_with_target,

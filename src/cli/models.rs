@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{RunArgs, SelectArgs, open_session};
-use crate::compile::Target;
 use crate::config::Config;
+use crate::jinja::Target;
 use crate::lake::Lake;
 use crate::project::{self, Project, Resource};
 use crate::run::check::{self, CheckError};

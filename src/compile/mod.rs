@@ -1,51 +1,31 @@
-//! The Jinja compiler: renders a parsed node's SQL for execution, as dbt's `compile` does.
+//! The compiler: renders a parsed node's SQL for execution with the [`crate::jinja`] runtime,
+//! as dbt's `compile` does.
 //!
 //! The caller decides how relations are spelled ([`CompileContext::relation`] and
 //! [`CompileContext::source_relation`]); references to ephemeral models become CTEs
 //! (`__dbt__cte__<name>`) injected at the top of the compiled query, dependencies first.
 //! Data tests compile to a query returning their failing rows.
 
-pub(crate) mod jinja;
 pub mod origin;
 pub mod output;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use minijinja::Value;
 use minijinja::value::Kwargs;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
+use crate::jinja::context::{Relation, template_context};
+use crate::jinja::error::RenderFailure;
+use crate::jinja::frame::{Failure, Frame, Mode, RefTarget, Resolved};
+use crate::jinja::{
+    Phase, RenderError, Target, call_macro, eval_test_arg, is_template, render_template,
+    run_in_frame,
+};
 use crate::project::files::template_name;
 use crate::project::{Materialized, Node, Project, SourceTable, TestKind};
-use jinja::{
-    DBT_VERSION, Failure, Frame, Mode, RefTarget, Relation, RenderFailure, Resolved, call_macro,
-    eval_test_arg, is_template, render_template, run_in_frame,
-};
-
-/// dbt's `target`: the environment being built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `target.name` (`dev`).
-    pub name: String,
-    /// `target.type` (`strata`).
-    pub type_: String,
-    /// `target.schema`: where nodes without a custom schema go (`main`).
-    pub schema: String,
-    pub threads: usize,
-}
-
-impl Default for Target {
-    fn default() -> Target {
-        Target {
-            name: "dev".into(),
-            type_: "strata".into(),
-            schema: "main".into(),
-            threads: 1,
-        }
-    }
-}
 
 /// How to compile: whether the incremental branch is taken, and how relations are spelled.
 pub struct CompileContext<'a> {
@@ -66,25 +46,8 @@ pub enum CompileError {
     UnknownNode(String),
     #[error("{0} is a seed: seeds are loaded, not compiled")]
     NotCompilable(String),
-    #[error("{}: error compiling {node}: {message}", location(.path, *.line))]
-    Render {
-        path: PathBuf,
-        line: Option<usize>,
-        node: String,
-        message: String,
-    },
-    #[error("{}: {node}: Required var '{var}' not found in config (dbt_project.yml vars or --vars)", .path.display())]
-    MissingVar {
-        path: PathBuf,
-        node: String,
-        var: String,
-    },
-    #[error("{}: {node}: Env var required but not provided: '{var}'", .path.display())]
-    MissingEnvVar {
-        path: PathBuf,
-        node: String,
-        var: String,
-    },
+    #[error(transparent)]
+    Render(#[from] RenderError),
     #[error("{}: {node} calls ref('{name}'), which was not captured when the project was parsed: dbt could not infer all dependencies (a ref() inside {{% if execute %}}?)", .path.display())]
     UndeclaredRef {
         path: PathBuf,
@@ -106,13 +69,6 @@ pub enum CompileError {
     },
     #[error("ephemeral models form a cycle: {}", .0.join(" -> "))]
     EphemeralCycle(Vec<String>),
-}
-
-fn location(path: &Path, line: Option<usize>) -> String {
-    match line {
-        Some(line) => format!("{}:{line}", path.display()),
-        None => path.display().to_string(),
-    }
 }
 
 /// The name an ephemeral model's CTE goes by.
@@ -245,7 +201,7 @@ impl Compiler<'_, '_> {
             &self.ctx.target,
             true,
             self.relation(node),
-            model_value(node),
+            node.model_value(),
         );
         let frame = Rc::new(Frame::new(
             Mode::Compile(resolved),
@@ -289,12 +245,14 @@ impl Compiler<'_, '_> {
         let env = &project.env;
         let macro_name = format!("test_{test}");
         let Some(target) = project.shared.macros.get(&macro_name) else {
-            return Err(CompileError::Render {
+            return Err(RenderError::Template {
                 path: node.path.clone(),
                 line: None,
                 node: node.unique_id.clone(),
+                phase: Phase::Compile,
                 message: format!("generic test '{test}' is not defined"),
-            });
+            }
+            .into());
         };
         // dbt's `get_where_subquery(ref(...))`.
         let model_expr = match attached.and_then(|id| project.source_by_id(id)) {
@@ -306,10 +264,11 @@ impl Compiler<'_, '_> {
             None => {
                 let tested = attached
                     .and_then(|id| project.nodes.get(id))
-                    .ok_or_else(|| CompileError::Render {
+                    .ok_or_else(|| RenderError::Template {
                         path: node.path.clone(),
                         line: None,
                         node: node.unique_id.clone(),
+                        phase: Phase::Compile,
                         message: "the test is not attached to a model, seed or source".into(),
                     })?;
                 format!("ref({})", quote(&tested.name))
@@ -370,16 +329,18 @@ fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
         .map_or_else(|| node.path.clone(), PathBuf::from);
     let node_id = node.unique_id.clone();
     match failure.failure {
-        Some(Failure::MissingVar(var)) => CompileError::MissingVar {
+        Some(Failure::MissingVar(var)) => RenderError::MissingVar {
             path,
             node: node_id,
             var,
-        },
-        Some(Failure::MissingEnvVar(var)) => CompileError::MissingEnvVar {
+        }
+        .into(),
+        Some(Failure::MissingEnvVar(var)) => RenderError::MissingEnvVar {
             path,
             node: node_id,
             var,
-        },
+        }
+        .into(),
         Some(Failure::UndeclaredRef(name)) => CompileError::UndeclaredRef {
             path,
             node: node_id,
@@ -396,73 +357,15 @@ fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
             node: node_id,
             message,
         },
-        Some(Failure::UnknownDoc(_)) | None => CompileError::Render {
+        Some(Failure::UnknownDoc(_)) | None => RenderError::Template {
             path,
             line: failure.line,
             node: node_id,
+            phase: Phase::Compile,
             message: failure.message,
-        },
+        }
+        .into(),
     }
-}
-
-/// `target` as templates see it.
-pub(crate) fn target_value(target: &Target) -> Json {
-    json!({
-        "name": target.name,
-        "type": target.type_,
-        "schema": target.schema,
-        "threads": target.threads,
-        "database": null,
-        "profile_name": "strata",
-    })
-}
-
-/// The context every template of a node is rendered with.
-pub(crate) fn template_context(
-    project_name: &str,
-    target: &Target,
-    execute: bool,
-    this: Value,
-    model: Value,
-) -> Value {
-    minijinja::context! {
-        this => this,
-        target => Value::from_serialize(target_value(target)),
-        execute => execute,
-        model => model,
-        project_name => project_name,
-        dbt_version => DBT_VERSION,
-    }
-}
-
-/// `model` (dbt's node object) for a node.
-pub(crate) fn model_value(node: &Node) -> Value {
-    let columns: serde_json::Map<String, Json> = node
-        .columns
-        .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                json!({"name": c.name, "description": c.description, "data_type": c.data_type}),
-            )
-        })
-        .collect();
-    Value::from_serialize(json!({
-        "unique_id": node.unique_id,
-        "name": node.name,
-        "resource_type": node.resource.as_str(),
-        "package_name": node.fqn.first(),
-        "original_file_path": template_name(&node.path),
-        "path": template_name(&node.path),
-        "fqn": node.fqn,
-        "alias": node.relation_name(),
-        "schema": node.config.schema,
-        "tags": node.config.tags,
-        "description": node.description,
-        "config": node.config.to_json(),
-        "columns": columns,
-        "depends_on": {"nodes": node.depends_on},
-    }))
 }
 
 /// Puts `ctes` (name, compiled SQL) at the top of `sql`, merging into its `WITH` if it has

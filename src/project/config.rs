@@ -1,6 +1,7 @@
 //! Node configs as dbt layers them: folder configs from `dbt_project.yml`, then the
 //! properties file's `config:`, then the file's own `{{ config(...) }}`. Each layer is a raw
-//! key/value map (keys normalized: no `+`, `_` for `-`); [`merge_config`] stacks them and
+//! key/value map (keys normalized: no `+`, `_` for `-`); [`merge_config`] (dbt's rule, which the
+//! in-file `config()` follows too) stacks them and
 //! [`build_node_config`] turns the result into a typed [`NodeConfig`].
 
 use std::collections::BTreeMap;
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Materialized, NodeConfig, Resource, Severity};
+use crate::jinja::config::{loose_list, merge_config, normalize_key};
 
 /// Configs whose value is a mapping: an unprefixed key of this name is a config, not a folder.
 const DICT_CONFIGS: &[&str] = &[
@@ -20,51 +22,6 @@ const DICT_CONFIGS: &[&str] = &[
     "quoting",
     "labels",
 ];
-
-/// `+materialized` → `materialized`, `pre-hook` → `pre_hook`.
-pub(crate) fn normalize_key(key: &str) -> String {
-    key.trim_start_matches('+').replace('-', "_")
-}
-
-/// Layers `from` over `into` as dbt does: `tags` accumulate, `meta` merges key by key,
-/// hooks append, everything else is replaced.
-pub(crate) fn merge_config(into: &mut JsonMap<String, Json>, from: &JsonMap<String, Json>) {
-    for (key, value) in from {
-        match key.as_str() {
-            "tags" | "pre_hook" | "post_hook" => {
-                let mut list = loose_list(into.get(key.as_str()));
-                for item in loose_list(Some(value)) {
-                    if key != "tags" || !list.contains(&item) {
-                        list.push(item);
-                    }
-                }
-                into.insert(key.clone(), Json::Array(list));
-            }
-            "meta" => match (into.get_mut("meta"), value) {
-                (Some(Json::Object(existing)), Json::Object(new)) => {
-                    for (k, v) in new {
-                        existing.insert(k.clone(), v.clone());
-                    }
-                }
-                _ => {
-                    into.insert(key.clone(), value.clone());
-                }
-            },
-            _ => {
-                into.insert(key.clone(), value.clone());
-            }
-        }
-    }
-}
-
-/// A value that may be one item or a list of them.
-fn loose_list(value: Option<&Json>) -> Vec<Json> {
-    match value {
-        None | Some(Json::Null) => Vec::new(),
-        Some(Json::Array(items)) => items.clone(),
-        Some(other) => vec![other.clone()],
-    }
-}
 
 /// Normalizes the keys of a config map written by a user.
 pub(crate) fn normalize_map(map: &JsonMap<String, Json>) -> JsonMap<String, Json> {
@@ -299,19 +256,6 @@ mod tests {
 
     fn map(v: Json) -> JsonMap<String, Json> {
         v.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn merging_accumulates_tags_and_meta() {
-        let mut into = map(json!({"tags": ["a"], "meta": {"x": 1}, "schema": "s"}));
-        merge_config(
-            &mut into,
-            &map(json!({"tags": "b", "meta": {"y": 2}, "schema": "t"})),
-        );
-        assert_eq!(
-            Json::Object(into),
-            json!({"tags": ["a", "b"], "meta": {"x": 1, "y": 2}, "schema": "t"})
-        );
     }
 
     #[test]

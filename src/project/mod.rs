@@ -4,12 +4,12 @@
 //!
 //! As in dbt, parsing renders every model and singular test once in "parse mode" (`execute`
 //! false, `is_incremental()` false) to capture its `ref`s, `source`s and `config(...)`.
-//! Compiling a node for execution is [`crate::compile`]'s job.
+//! Templates are rendered by the [`crate::jinja`] runtime; compiling a node for execution is
+//! `compile`'s job.
 
-pub(crate) mod blocks;
 pub(crate) mod config;
 pub(crate) mod files;
-mod loader;
+mod load;
 pub(crate) mod schema;
 
 use std::collections::BTreeMap;
@@ -17,11 +17,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use minijinja::Environment;
-use serde_json::Value as Json;
+use minijinja::{Environment, Value};
+use serde_json::{Value as Json, json};
 
-use crate::compile::Target;
-use crate::compile::jinja::Shared;
+use files::template_name;
+
+use crate::jinja::{RenderError, Shared, Target};
 
 /// Reads the dbt project in `dir` for the default target (`dev`, schema `main`).
 /// `cli_vars` is dbt's `--vars`: a YAML or JSON mapping that overrides project vars.
@@ -35,7 +36,7 @@ pub fn load_with_target(
     cli_vars: Option<&str>,
     target: &Target,
 ) -> Result<Project, ProjectError> {
-    loader::load(dir, cli_vars, target)
+    load::load(dir, cli_vars, target)
 }
 
 /// A parsed dbt project.
@@ -224,6 +225,36 @@ impl Node {
     pub fn relation_name(&self) -> &str {
         self.config.alias.as_deref().unwrap_or(&self.name)
     }
+
+    /// `model` (dbt's node object) as templates see it.
+    pub(crate) fn model_value(&self) -> Value {
+        let columns: serde_json::Map<String, Json> = self
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    json!({"name": c.name, "description": c.description, "data_type": c.data_type}),
+                )
+            })
+            .collect();
+        Value::from_serialize(json!({
+            "unique_id": self.unique_id,
+            "name": self.name,
+            "resource_type": self.resource.as_str(),
+            "package_name": self.fqn.first(),
+            "original_file_path": template_name(&self.path),
+            "path": template_name(&self.path),
+            "fqn": self.fqn,
+            "alias": self.relation_name(),
+            "schema": self.config.schema,
+            "tags": self.config.tags,
+            "description": self.description,
+            "config": self.config.to_json(),
+            "columns": columns,
+            "depends_on": {"nodes": self.depends_on},
+        }))
+    }
 }
 
 /// What a test node tests and how.
@@ -300,25 +331,8 @@ pub enum ProjectError {
         column: usize,
         message: String,
     },
-    #[error("{}: error rendering {node}: {message}", location(.path, *.line))]
-    Render {
-        path: PathBuf,
-        line: Option<usize>,
-        node: String,
-        message: String,
-    },
-    #[error("{}: {node}: Required var '{var}' not found in config (dbt_project.yml vars or --vars)", .path.display())]
-    MissingVar {
-        path: PathBuf,
-        node: String,
-        var: String,
-    },
-    #[error("{}: {node}: Env var required but not provided: '{var}'", .path.display())]
-    MissingEnvVar {
-        path: PathBuf,
-        node: String,
-        var: String,
-    },
+    #[error(transparent)]
+    Render(#[from] RenderError),
     #[error("{}: {node}: Documentation for '{name}' not found (no {{% docs {name} %}} block)", .path.display())]
     UnknownDoc {
         path: PathBuf,
@@ -379,13 +393,6 @@ pub enum ProjectError {
         node: String,
         message: String,
     },
-}
-
-fn location(path: &Path, line: Option<usize>) -> String {
-    match line {
-        Some(line) => format!("{}:{line}", path.display()),
-        None => path.display().to_string(),
-    }
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

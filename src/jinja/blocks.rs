@@ -3,7 +3,7 @@
 //! (not supported; skipped). Macro files are rewritten into plain minijinja, keeping every
 //! line where it was so that error line numbers stay right.
 
-use crate::compile::jinja::MACRO_PREFIX;
+use super::MACRO_PREFIX;
 
 /// A macro defined in a macro file.
 #[derive(Debug, Clone, PartialEq)]

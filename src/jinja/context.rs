@@ -1,0 +1,117 @@
+//! The template context: what every node's render sees besides the dbt functions —
+//! `target`, `this` and other relations, `execute`, `model`, `project_name`, `dbt_version`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::value::{Object, ObjectRepr, Value};
+use minijinja::{Error, ErrorKind, State};
+use serde_json::{Value as Json, json};
+
+/// The dbt version Strata mirrors, as `dbt_version` in templates.
+const DBT_VERSION: &str = "1.10.0";
+
+/// dbt's `target`: the environment being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `target.name` (`dev`).
+    pub name: String,
+    /// `target.type` (`strata`).
+    pub type_: String,
+    /// `target.schema`: where nodes without a custom schema go (`main`).
+    pub schema: String,
+    pub threads: usize,
+}
+
+impl Default for Target {
+    fn default() -> Target {
+        Target {
+            name: "dev".into(),
+            type_: "strata".into(),
+            schema: "main".into(),
+            threads: 1,
+        }
+    }
+}
+
+/// `target` as templates see it.
+fn target_value(target: &Target) -> Json {
+    json!({
+        "name": target.name,
+        "type": target.type_,
+        "schema": target.schema,
+        "threads": target.threads,
+        "database": null,
+        "profile_name": "strata",
+    })
+}
+
+/// The context every template of a node is rendered with.
+pub(crate) fn template_context(
+    project_name: &str,
+    target: &Target,
+    execute: bool,
+    this: Value,
+    model: Value,
+) -> Value {
+    minijinja::context! {
+        this => this,
+        target => Value::from_serialize(target_value(target)),
+        execute => execute,
+        model => model,
+        project_name => project_name,
+        dbt_version => DBT_VERSION,
+    }
+}
+
+/// A relation as templates see it: renders as the caller's spelling, with dbt's attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Relation {
+    pub rendered: String,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub identifier: String,
+}
+
+impl Relation {
+    pub(crate) fn value(self) -> Value {
+        Value::from_object(self)
+    }
+}
+
+impl Object for Relation {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let opt = |v: &Option<String>| v.clone().map_or(Value::from(()), Value::from);
+        Some(match key.as_str()? {
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "schema" => opt(&self.schema),
+            "database" => opt(&self.database),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(self.rendered.clone())),
+            "include" | "incorporate" => Ok(Value::from_object((**self).clone())),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rendered)
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+}

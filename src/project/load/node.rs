@@ -1,0 +1,163 @@
+//! Building a node: the config layers a file's node starts from (folder configs, properties
+//! entry), then from the merged layers its typed config, its schema and alias (the project's
+//! `generate_schema_name`/`generate_alias_name` if it defines them) and the description and
+//! columns its properties file gives.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::Value;
+use serde_json::{Map as JsonMap, Value as Json};
+
+use super::{Loader, string_list};
+use crate::jinja::config::merge_config;
+use crate::project::config::{build_node_config, folder_config};
+use crate::project::files::SourceFile;
+use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
+use crate::project::{ColumnDoc, Node, ProjectError, Resource};
+
+/// What a node read from a file starts from.
+pub(super) struct FileNode<'p> {
+    pub name: String,
+    pub fqn: Vec<String>,
+    pub unique_id: String,
+    /// Its config from the folder configs, then its properties entry.
+    pub raw: JsonMap<String, Json>,
+    /// Its properties entry, if it has one.
+    pub patch: Option<&'p Patch<ResourcePatch>>,
+}
+
+impl Loader {
+    /// The name, fqn, unique id and config layers so far of the `resource` in `file`; its
+    /// properties entry is looked up by name in `patches`.
+    pub(super) fn file_node<'p>(
+        &self,
+        file: &SourceFile,
+        resource: Resource,
+        patches: Option<&'p BTreeMap<String, Patch<ResourcePatch>>>,
+    ) -> Result<FileNode<'p>, ProjectError> {
+        let name = file.stem();
+        let fqn = self.fqn(file.dirs(), &name);
+        let unique_id = format!("{}.{}.{name}", resource.as_str(), self.name);
+        let folders = match resource {
+            Resource::Model => self.file.models.as_ref(),
+            Resource::Seed => self.file.seeds.as_ref(),
+            Resource::Test => self.file.test_configs(),
+        };
+        let mut raw = folder_config(folders, &self.name, &fqn);
+        let patch = patches.and_then(|patches| patches.get(&name));
+        if let Some(p) = patch {
+            merge_config(&mut raw, &self.patch_config(&p.def, &p.path, &unique_id)?);
+        }
+        Ok(FileNode {
+            name,
+            fqn,
+            unique_id,
+            raw,
+            patch,
+        })
+    }
+
+    pub(super) fn columns(
+        &self,
+        defs: Option<&Vec<ColumnDef>>,
+        path: &Path,
+        node: &str,
+    ) -> Result<Vec<ColumnDoc>, ProjectError> {
+        let mut columns = Vec::new();
+        for def in defs.into_iter().flatten() {
+            let mut meta: BTreeMap<String, Json> =
+                def.meta.clone().unwrap_or_default().into_iter().collect();
+            let mut tags = string_list(def.tags.as_ref());
+            if let Some(config) = &def.config {
+                if let Some(Json::Object(m)) = config.get("meta") {
+                    meta.extend(m.clone());
+                }
+                tags.extend(string_list(config.get("tags")));
+            }
+            columns.push(ColumnDoc {
+                name: def.name.clone(),
+                description: self.render_text(def.description.as_deref(), path, node)?,
+                data_type: def.data_type.clone(),
+                meta,
+                tags,
+            });
+        }
+        Ok(columns)
+    }
+
+    /// Builds a node from its merged raw config; resolves its schema and alias.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn make_node(
+        &self,
+        unique_id: String,
+        name: String,
+        resource: Resource,
+        path: PathBuf,
+        fqn: Vec<String>,
+        raw_code: String,
+        raw: &JsonMap<String, Json>,
+        patch: Option<&Patch<ResourcePatch>>,
+    ) -> Result<Node, ProjectError> {
+        let config_error = |message: String| ProjectError::Config {
+            path: path.clone(),
+            node: unique_id.clone(),
+            message,
+        };
+        let (mut config, custom_schema) = build_node_config(resource, raw).map_err(config_error)?;
+        config.schema = self.target.schema.clone();
+        let (description, columns, patch_path) = match patch {
+            Some(p) => (
+                self.render_text(p.def.description.as_deref(), &p.path, &unique_id)?,
+                self.columns(p.def.columns.as_ref(), &p.path, &unique_id)?,
+                Some(p.path.clone()),
+            ),
+            None => (String::new(), Vec::new(), None),
+        };
+        let mut node = Node {
+            unique_id,
+            name,
+            resource,
+            path,
+            fqn,
+            raw_code,
+            config,
+            depends_on: Vec::new(),
+            sources: Vec::new(),
+            description,
+            columns,
+            patch_path,
+            test: None,
+        };
+        node.config.schema = self.schema_for(&node, custom_schema.as_deref())?;
+        if let Some(target) = self.shared.macros.get("generate_alias_name") {
+            let custom = node.config.alias.clone();
+            let args = [
+                custom.map_or(Value::from(()), Value::from),
+                node.model_value(),
+            ];
+            let alias = self.call_at_parse(&node, target, &args)?;
+            node.config.alias = (alias != node.name).then_some(alias);
+        }
+        Ok(node)
+    }
+
+    /// `generate_schema_name(custom_schema_name, node)`: the project's macro if it defines
+    /// one, else Strata's default (the custom schema as is, or the target's schema).
+    pub(super) fn schema_for(
+        &self,
+        node: &Node,
+        custom: Option<&str>,
+    ) -> Result<String, ProjectError> {
+        match self.shared.macros.get("generate_schema_name") {
+            Some(target) => {
+                let args = [
+                    custom.map_or(Value::from(()), Value::from),
+                    node.model_value(),
+                ];
+                self.call_at_parse(node, target, &args)
+            }
+            None => Ok(custom.map_or_else(|| self.target.schema.clone(), |s| s.trim().to_string())),
+        }
+    }
+}
