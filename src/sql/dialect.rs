@@ -1,13 +1,19 @@
-//! PostgreSQL SQL as clients send it, parsed into statements DataFusion plans.
+//! The SQL Strata reads, parsed into statements DataFusion plans.
 //!
-//! Parsing is datafusion-pg-catalog's PostgreSQL compatibility parser (which replaces a few
-//! whole client queries DataFusion cannot run and rewrites `= ANY`, `OPERATOR(pg_catalog.~)`,
-//! `COLLATE`, `pg_catalog.` function names, `'x'::regclass`, ...), followed by the rules
-//! here for what it leaves that real clients send.
+//! [`parse`] reads PostgreSQL as the server's clients send it: datafusion-pg-catalog's
+//! PostgreSQL compatibility parser (which replaces a few whole client queries DataFusion
+//! cannot run and rewrites `= ANY`, `OPERATOR(pg_catalog.~)`, `COLLATE`, `pg_catalog.`
+//! function names, `'x'::regclass`, ...), followed by the rules here for what it leaves that
+//! real clients send (they call functions the server's `pg_catalog` registers).
+//! [`parse_datafusion`] reads DataFusion's own statements for `strata sql` and the REPL.
+//! Both accept Delta's `VERSION AS OF` / `TIMESTAMP AS OF` the same way: with
+//! `TimeTravelDialect`, for a statement that fails without it.
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use datafusion::error::DataFusionError;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
@@ -15,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Subscript, TableFactor,
     Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -88,6 +94,24 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
         },
     };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// Parses `sql` (one or more statements) with DataFusion's parser, as `strata sql` and the
+/// REPL read it; a statement reading a table at a version is read as [`parse`] reads it.
+pub fn parse_datafusion(sql: &str) -> Result<Vec<DFStatement>, DataFusionError> {
+    match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
+        Ok(statements) => Ok(statements.into_iter().collect()),
+        Err(e) => match DFParser::parse_sql_with_dialect(sql, &TimeTravelDialect) {
+            Ok(statements)
+                if statements
+                    .iter()
+                    .any(|s| matches!(s, DFStatement::Statement(s) if travels(s))) =>
+            {
+                Ok(statements.into_iter().collect())
+            }
+            _ => Err(e),
+        },
+    }
 }
 
 /// SQL's session value functions, which PostgreSQL names each column after.
