@@ -138,3 +138,27 @@ pub fn set_value(values: &[Expr]) -> Option<String> {
     }
     Some(parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_of_run_of(sql: &str) -> Option<Option<String>> {
+        as_of_run(&split_statements(sql).unwrap()[0])
+    }
+
+    #[test]
+    fn set_and_reset_of_as_of_run_are_recognized() {
+        assert_eq!(
+            as_of_run_of("SET strata.as_of_run = 'r1'"),
+            Some(Some("r1".to_string()))
+        );
+        assert_eq!(as_of_run_of("RESET strata.as_of_run"), Some(None));
+        assert_eq!(as_of_run_of("SET strata.as_of_run TO DEFAULT"), Some(None));
+        assert_eq!(
+            as_of_run_of("SET datafusion.execution.batch_size = 10"),
+            None
+        );
+        assert_eq!(as_of_run_of("SELECT 1"), None);
+    }
+}
