@@ -176,12 +176,18 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The session over the configured lake that `sql` and `explore` query.
+/// The session over the configured lake that `explore` and the model commands query.
 pub(crate) async fn open_session(config: &Config) -> Result<datafusion::prelude::SessionContext> {
+    Ok(open_lake_session(config).await?.0)
+}
+
+/// The session over the configured lake and the lake itself (time travel reads it).
+async fn open_lake_session(config: &Config) -> Result<(datafusion::prelude::SessionContext, Lake)> {
     let lake = Lake::open(config.lake.clone())?;
-    session::context(config, &lake)
+    let ctx = session::context(config, &lake)
         .await
-        .with_context(|| format!("opening the lake at {}", config.lake))
+        .with_context(|| format!("opening the lake at {}", config.lake))?;
+    Ok((ctx, lake))
 }
 
 async fn run_sql(config: &Config, args: &SqlArgs) -> Result<()> {
@@ -193,11 +199,13 @@ async fn run_sql(config: &Config, args: &SqlArgs) -> Result<()> {
         ),
         (None, None) => bail!("give SQL with -c or a file with -f"),
     };
-    let ctx = open_session(config).await?;
+    let (ctx, lake) = open_lake_session(config).await?;
     let statements = sql::split_statements(&text).with_context(|| origin.clone())?;
     let mut out = std::io::stdout().lock();
+    // `SET strata.as_of_run` pins the script's later statements, as in a server session.
+    let mut pins = None;
     for (i, statement) in statements.into_iter().enumerate() {
-        let outcome = sql::run_statement(&ctx, statement)
+        let outcome = sql::run_statement(&ctx, &lake, &mut pins, statement)
             .await
             .with_context(|| format!("{origin}: statement {}", i + 1))?;
         // Statements without a result (CREATE VIEW, SET) print nothing, as in psql -q.

@@ -255,6 +255,29 @@ fn piped_format_flag_and_a_bare_strata_without_a_terminal() {
     );
 }
 
+/// The embedded backend reads tables at a version as `strata sql` and the server do.
+#[test]
+fn piped_time_travel_reads_a_table_at_a_version() {
+    let project = warehouse();
+    let out = piped(
+        project.dir.path(),
+        &["repl", "--format", "csv"],
+        "SELECT count(*) AS n FROM gold.orders VERSION AS OF 0;\n\
+         SELECT count(*) AS n FROM gold.orders VERSION AS OF 5;\n\
+         SET strata.as_of_run = 'no-such-run';\n",
+    );
+    assert_eq!(text(&out.stdout), "n\n2\n");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("gold.orders has no version 5: the latest is 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no run \"no-such-run\" in _strata.runs"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn piped_session_on_an_hdfs_lake() {
     let project = Project::warehouse(LakeKind::Hdfs);

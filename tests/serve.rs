@@ -2011,6 +2011,50 @@ async fn serve_time_travel() {
     );
 }
 
+/// `strata sql` reads tables at a version as the server does: `VERSION AS OF`, `TIMESTAMP AS
+/// OF`, and `SET strata.as_of_run` pinning the rest of a script until `RESET`.
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_command_time_travels_as_the_server_does() {
+    let shop = shop();
+    let client = connect(&shared_server().target()).await;
+    let versioned = "SELECT count(*) FROM gold.dim_date VERSION AS OF 0";
+    let through_sql = lake_query(&shop.dir, versioned)[1][0].clone();
+    assert_eq!(through_sql, shop.dim_date_v0.to_string());
+    assert_eq!(simple_scalar(&client, versioned).await, through_sql);
+    let at = format!(
+        "SELECT count(*) FROM gold.dim_date TIMESTAMP AS OF '{}'",
+        shop.between_versions
+    );
+    assert_eq!(
+        lake_query(&shop.dir, &at)[1][0],
+        shop.dim_date_v0.to_string()
+    );
+    let script = format!(
+        "SET strata.as_of_run = '{}'; SELECT count(*) AS pinned FROM gold.dim_date; \
+         RESET strata.as_of_run; SELECT count(*) AS latest FROM gold.dim_date",
+        shop.first_run
+    );
+    assert_eq!(
+        lake_query(&shop.dir, &script),
+        [
+            vec!["pinned".to_string()],
+            vec![shop.dim_date_v0.to_string()],
+            vec!["latest".to_string()],
+            vec![shop.dim_date_now.to_string()],
+        ]
+    );
+    let missing = strata(
+        &shop.dir,
+        &["sql", "-c", "SELECT * FROM gold.dim_date VERSION AS OF 99"],
+    );
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        stderr.contains("gold.dim_date has no version 99: the latest is"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_scram_authentication() {
     let passwd = {

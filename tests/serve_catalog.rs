@@ -14,8 +14,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as Ast;
 use strata::config::Config;
-use strata::serve::dialect;
 use strata::serve::pg_catalog::{self, Descriptions};
+use strata::sql::dialect;
 
 /// The fixture warehouse, built once: `raw.raw_orders` (seed), `silver.recent_orders`
 /// (view) and `gold.orders` (table, described in schema.yml).

@@ -1,5 +1,6 @@
 //! The embedded backend: a DataFusion session over the lake (the full user session from
-//! [`crate::session`]), Delta state read with deltalake.
+//! [`crate::session`]), statements run as `strata sql` runs them (time travel included),
+//! Delta state read with deltalake.
 
 use std::sync::Arc;
 
@@ -18,16 +19,23 @@ use super::error::ReplError;
 use crate::lake::{Lake, delta, layout};
 use crate::session::CATALOG;
 use crate::sql;
+use crate::sql::timetravel::Pins;
 use crate::warehouse::catalog::{BRONZE, PUBLIC};
 
 pub struct Embedded {
     ctx: SessionContext,
     lake: Lake,
+    /// The session's `strata.as_of_run` pins, set by `SET strata.as_of_run`.
+    pins: parking_lot::Mutex<Option<Pins>>,
 }
 
 impl Embedded {
     pub fn new(ctx: SessionContext, lake: Lake) -> Self {
-        Self { ctx, lake }
+        Self {
+            ctx,
+            lake,
+            pins: parking_lot::Mutex::default(),
+        }
     }
 
     fn catalog(&self) -> Result<Arc<dyn CatalogProvider>, ReplError> {
@@ -121,10 +129,12 @@ impl Backend for Embedded {
         let mut last = None;
         for statement in statements {
             let ctx = self.ctx.clone();
+            let lake = self.lake.clone();
+            let mut pins = self.pins.lock().clone();
             // Its own task, so a cancel is seen even while an operator keeps this one busy;
             // aborting it drops the stream, which stops the query's partitions.
             let task = tokio::spawn(async move {
-                let mut stream = sql::stream_statement(&ctx, statement).await?;
+                let mut stream = sql::stream_statement(&ctx, &lake, &mut pins, statement).await?;
                 let schema = stream.schema();
                 let mut rows = Vec::new();
                 let mut total = 0u64;
@@ -142,20 +152,23 @@ impl Backend for Embedded {
                         kind: kind_of(f.data_type()),
                     })
                     .collect();
-                Ok::<_, ReplError>((!columns.is_empty()).then_some(ResultSet {
+                let result = (!columns.is_empty()).then_some(ResultSet {
                     columns,
                     rows,
                     total_rows: total,
-                }))
+                });
+                Ok::<_, ReplError>((result, pins))
             });
             let abort = task.abort_handle();
-            last = tokio::select! {
+            let (result, pins) = tokio::select! {
                 done = task => done.map_err(query_error)??,
                 _ = cancel.cancelled() => {
                     abort.abort();
                     return Err(ReplError::Cancelled);
                 }
             };
+            *self.pins.lock() = pins;
+            last = result;
         }
         Ok(last)
     }

@@ -6,7 +6,9 @@ use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 use unicode_width::UnicodeWidthStr;
 
+use crate::sql::SqlError;
 use crate::sql::position;
+use crate::sql::timetravel::TimeTravelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplError {
@@ -63,6 +65,20 @@ impl From<DataFusionError> for ReplError {
             _ => e.strip_backtrace(),
         };
         ReplError::Query { message, position }
+    }
+}
+
+impl From<SqlError> for ReplError {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::DataFusion(e) | SqlError::TimeTravel(TimeTravelError::Register(e)) => {
+                e.into()
+            }
+            SqlError::TimeTravel(e) => ReplError::Query {
+                message: e.to_string(),
+                position: None,
+            },
+        }
     }
 }
 

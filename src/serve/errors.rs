@@ -6,6 +6,8 @@ use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
+use crate::sql::timetravel::TimeTravelError;
+
 /// SQLSTATE codes Strata sends (PostgreSQL's appendix A).
 pub mod sqlstate {
     pub const SYNTAX_ERROR: &str = "42601";
@@ -52,6 +54,14 @@ pub fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
         code.to_string(),
         message.into(),
     )))
+}
+
+/// A time travel error as the client sees it.
+pub fn from_time_travel(error: TimeTravelError) -> PgWireError {
+    match error {
+        TimeTravelError::Register(e) => from_datafusion(e),
+        other => user_error(other.sqlstate(), other.to_string()),
+    }
 }
 
 /// A DataFusion error as the client sees it.

@@ -1,27 +1,34 @@
 //! `strata serve`: the warehouse over the PostgreSQL wire protocol, for psql, drivers and BI
 //! tools. Every connection gets its own DataFusion session over the live lake catalog (and
 //! `pg_catalog`), read-only, with the limits of `[server]` in strata.toml.
+//!
+//! Dependencies run one way: the listener gives each accepted connection its state
+//! ([`connection`]) and handlers ([`handler`]: [`startup`], [`query`]), which use the shared
+//! [`server`] and the connection's [`planner`]. SQL is parsed and rewritten (dialect, time
+//! travel) by [`crate::sql`], as `strata sql` and the REPL read it.
 
 mod apply;
 pub mod auth;
 mod connection;
 mod cursor;
-pub mod dialect;
 mod encode;
 mod errors;
 mod execute;
+mod handler;
 mod interrupt;
 mod interruptible;
+mod listener;
 mod log;
 mod memory;
 pub mod metrics;
 pub mod pg_catalog;
+mod planner;
 mod query;
 mod results;
 mod server;
 mod settings;
+mod startup;
 mod statement;
-mod timetravel;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -30,7 +37,7 @@ use std::sync::Arc;
 use datafusion::error::DataFusionError;
 use tokio::net::TcpListener;
 
-pub use connection::DATABASE;
+pub use startup::DATABASE;
 
 use crate::config::{Config, ServerConfig};
 use crate::lake::Lake;
@@ -110,7 +117,7 @@ pub async fn run(
         descriptions,
         metrics,
     )?);
-    server.serve(listener, tls, shutdown).await?;
+    listener::serve(server, listener, tls, shutdown).await?;
     let _ = stop_tx.send(true);
     if let Some(task) = metrics_task {
         let _ = task.await;

@@ -1,8 +1,8 @@
-//! The listener: accepts connections, keeps the register that cancel requests, idle timeouts
-//! and shutdown act on, and drains running queries on SIGTERM.
+//! What every connection shares: the options, the sessions' source, connection limits, and
+//! the register of connections that cancel requests, idle timeouts and shutdown act on
+//! (running queries are drained on SIGTERM).
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -12,13 +12,12 @@ use datafusion::prelude::SessionContext;
 use parking_lot::Mutex;
 use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::messages::startup::SecretKey;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::auth::AuthPolicy;
-use super::connection::{Connection, Handlers};
+use super::connection::Connection;
 use super::execute::Executor;
-use super::interrupt::{Probe, Reason};
+use super::interrupt::Reason;
 use super::memory::ServerMemory;
 use super::metrics::Metrics;
 use super::pg_catalog::{self, Descriptions};
@@ -31,11 +30,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Connections still logging in, at most (beyond, new ones are closed at once): each lasts at
 /// most `auth_timeout_ms`, and this bounds the sockets and memory a flood of them can hold.
-const MAX_LOGGING_IN: usize = 512;
-/// How long to wait after a failed accept (out of file descriptors, say) before the next.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// How often a connection that has sent fewer than 4 bytes is looked at again.
-const STARTUP_POLL: Duration = Duration::from_millis(20);
+pub(super) const MAX_LOGGING_IN: usize = 512;
 
 /// What every connection shares.
 pub struct Server {
@@ -101,6 +96,23 @@ impl Server {
         })
     }
 
+    /// A place among the connections logging in, unless [`MAX_LOGGING_IN`] are.
+    pub(super) fn logging_in_place(&self) -> Option<Place> {
+        Place::take(&self.logging_in, MAX_LOGGING_IN)
+    }
+
+    /// Enters a new connection in the register; its id there.
+    pub(super) fn track(&self, conn: &Arc<Connection>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.connections.lock().insert(id, Arc::downgrade(conn));
+        id
+    }
+
+    /// Takes an ended connection out of the register.
+    pub(super) fn forget(&self, id: u64) {
+        self.connections.lock().remove(&id);
+    }
+
     /// A place among the logged-in connections, unless `max_connections` are.
     pub(super) fn login_place(&self) -> Option<Place> {
         Place::take(&self.logged_in, self.options.max_connections)
@@ -152,79 +164,10 @@ impl Server {
             .collect()
     }
 
-    /// Accepts connections until `shutdown` completes, then drains.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        tls: Option<pgwire::tokio::TlsAcceptor>,
-        shutdown: impl Future<Output = ()>,
-    ) -> std::io::Result<()> {
-        let mut tasks = JoinSet::new();
-        let reaper = tokio::spawn(Arc::clone(&self).close_idle_sessions());
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (socket, peer) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(e) => {
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(ACCEPT_BACKOFF).await;
-                            continue;
-                        }
-                    };
-                    let Some(place) = Place::take(&self.logging_in, MAX_LOGGING_IN) else {
-                        tracing::debug!("closing the connection from {peer}: {MAX_LOGGING_IN} connections are logging in");
-                        self.metrics.connection_refused();
-                        continue;
-                    };
-                    let probe = match socket.as_fd().try_clone_to_owned() {
-                        Ok(fd) => Arc::new(Probe::new(fd)),
-                        Err(e) => {
-                            tracing::warn!("cannot watch the connection from {peer}: {e}");
-                            continue;
-                        }
-                    };
-                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let conn = Arc::new(Connection::new(Arc::clone(&self), peer, Arc::clone(&probe), place));
-                    self.connections.lock().insert(id, Arc::downgrade(&conn));
-                    let counted = self.metrics.connection_opened();
-                    let server = Arc::clone(&self);
-                    let tls = tls.clone();
-                    let auth_timeout = Duration::from_millis(self.options.auth_timeout_ms);
-                    tasks.spawn(async move {
-                        let session = async {
-                            if !plausible_startup(&socket, &probe).await {
-                                tracing::debug!("connection from {peer}: not a PostgreSQL startup");
-                            } else if let Err(e) = pgwire::tokio::process_socket(socket, tls, Handlers(Arc::clone(&conn))).await {
-                                tracing::debug!("connection from {peer} ended: {e}");
-                            }
-                        };
-                        tokio::select! {
-                            _ = session => {}
-                            _ = login_deadline(&conn, auth_timeout) => {
-                                tracing::debug!("closing the connection from {peer}: no login within {auth_timeout:?}");
-                            }
-                        }
-                        server.connections.lock().remove(&id);
-                        conn.release_place();
-                        drop(counted);
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = &mut shutdown => break,
-            }
-        }
-        drop(listener);
-        reaper.abort();
-        self.drain(&mut tasks).await;
-        Ok(())
-    }
-
     /// Lets running queries finish (up to [`DRAIN_TIMEOUT`]), closing each connection once
     /// it is idle; then closes what is left, and drops the tasks of connections that do not
     /// end within [`CLOSE_GRACE`] of that.
-    async fn drain(&self, tasks: &mut JoinSet<()>) {
+    pub(super) async fn drain(&self, tasks: &mut JoinSet<()>) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while !tasks.is_empty() && Instant::now() < deadline {
             for conn in self.live() {
@@ -246,7 +189,7 @@ impl Server {
     }
 
     /// Closes sessions idle longer than their `idle_session_timeout`.
-    async fn close_idle_sessions(self: Arc<Self>) {
+    pub(super) async fn close_idle_sessions(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
@@ -259,32 +202,6 @@ impl Server {
                     conn.probe().shutdown();
                 }
             }
-        }
-    }
-}
-
-/// Completes `auth_timeout` after connecting unless the connection has authenticated by
-/// then (then never).
-async fn login_deadline(conn: &Connection, auth_timeout: Duration) {
-    tokio::time::sleep(auth_timeout).await;
-    if conn.authenticated() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Whether the first packet's length can be a startup, SSL or cancel request (at least 8
-/// bytes). pgwire would wait for more bytes after a shorter one; PostgreSQL hangs up. A
-/// client that leaves before sending 4 bytes is let go at once (peeking would return the
-/// same bytes forever); one that stays silent meets the login deadline.
-async fn plausible_startup(socket: &tokio::net::TcpStream, probe: &Probe) -> bool {
-    let mut head = [0u8; 4];
-    loop {
-        match socket.peek(&mut head).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) if n >= head.len() => return i32::from_be_bytes(head) >= 8,
-            Ok(_) if probe.peer_closed() => return false,
-            // Fewer than 4 bytes so far: peek returns them at once, so look again shortly.
-            Ok(_) => tokio::time::sleep(STARTUP_POLL).await,
         }
     }
 }

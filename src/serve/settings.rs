@@ -6,13 +6,26 @@ use std::time::Duration;
 
 use super::errors::sqlstate;
 use crate::config::ServerConfig;
+use crate::sql::timetravel::AS_OF_RUN;
 
 /// The version clients parse (SQLAlchemy, pgjdbc and Superset read the leading number).
 pub const SERVER_VERSION: &str = "16.0";
 pub const SERVER_VERSION_NUM: &str = "160000";
 
-/// Strata's own parameter pinning a session to the table versions a run produced.
-pub const AS_OF_RUN: &str = "strata.as_of_run";
+/// Parameters PostgreSQL reports to clients at startup and whenever they change.
+pub const REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "default_transaction_read_only",
+    "integer_datetimes",
+    "IntervalStyle",
+    "is_superuser",
+    "server_encoding",
+    "server_version",
+    "standard_conforming_strings",
+    "TimeZone",
+];
 
 /// Known parameters: canonical name, default, description. Names compare case-insensitively.
 const KNOWN: &[(&str, &str, &str)] = &[

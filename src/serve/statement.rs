@@ -3,12 +3,13 @@
 //! planned by DataFusion.
 
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, CopyOption, CopySource, CopyTarget, Expr, FetchDirection, Ident, ObjectName,
+    CloseCursor, CopyOption, CopySource, CopyTarget, FetchDirection, Ident, ObjectName,
     ObjectNamePart, ObjectType, Set, Statement, TransactionMode, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::sql::exec::set_value;
 use crate::warehouse::catalog::PUBLIC;
 
 /// A statement, sorted by who answers it.
@@ -300,25 +301,6 @@ fn set_command(set: Set) -> Command {
             what: other.to_string(),
         },
     }
-}
-
-/// The text of a SET value list: `'a'`, `a`, `1`, `a, b` (search_path) or DEFAULT.
-fn set_value(values: &[Expr]) -> Option<String> {
-    let parts: Vec<String> = values
-        .iter()
-        .map(|v| match v {
-            Expr::Value(v) => match &v.value {
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-                other => other.to_string(),
-            },
-            Expr::Identifier(ident) => ident.value.clone(),
-            other => other.to_string(),
-        })
-        .collect();
-    if parts.len() == 1 && parts[0].eq_ignore_ascii_case("default") {
-        return None;
-    }
-    Some(parts.join(", "))
 }
 
 fn show_command(variable: &[Ident]) -> Command {

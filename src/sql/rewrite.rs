@@ -1,11 +1,30 @@
-//! Dialect extensions applied to parsed statements before planning.
+//! Dialect extensions applied to parsed statements before planning, by the server, `strata
+//! sql` and the REPL alike.
 
 use std::ops::ControlFlow;
 
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, TableFactor, Value, VisitMut, VisitorMut,
 };
+
+use super::timetravel::{self, Pins, TimeTravelError};
+use crate::lake::Lake;
+
+/// Every rewrite a parsed statement gets before it is planned: named table-function
+/// arguments, then time travel (explicit versions, or the `pins` of `strata.as_of_run`)
+/// with unqualified names in `default_schema`.
+pub async fn before_planning(
+    ctx: &SessionContext,
+    lake: &Lake,
+    statement: &mut Statement,
+    default_schema: &str,
+    pins: Option<&Pins>,
+) -> Result<(), TimeTravelError> {
+    named_args(statement);
+    timetravel::rewrite(ctx, lake, statement, default_schema, pins).await
+}
 
 /// DataFusion passes table-function arguments by position only, dropping the names of
 /// `name => value` arguments; carry each as the string `'name=value'` instead, which the

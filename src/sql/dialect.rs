@@ -1,13 +1,19 @@
-//! PostgreSQL SQL as clients send it, parsed into statements DataFusion plans.
+//! The SQL Strata reads, parsed into statements DataFusion plans.
 //!
-//! Parsing is datafusion-pg-catalog's PostgreSQL compatibility parser (which replaces a few
-//! whole client queries DataFusion cannot run and rewrites `= ANY`, `OPERATOR(pg_catalog.~)`,
-//! `COLLATE`, `pg_catalog.` function names, `'x'::regclass`, ...), followed by the rules
-//! here for what it leaves that real clients send.
+//! [`parse`] reads PostgreSQL as the server's clients send it: datafusion-pg-catalog's
+//! PostgreSQL compatibility parser (which replaces a few whole client queries DataFusion
+//! cannot run and rewrites `= ANY`, `OPERATOR(pg_catalog.~)`, `COLLATE`, `pg_catalog.`
+//! function names, `'x'::regclass`, ...), followed by the rules here for what it leaves that
+//! real clients send (they call functions the server's `pg_catalog` registers).
+//! [`parse_datafusion`] reads DataFusion's own statements for `strata sql` and the REPL.
+//! Both accept Delta's `VERSION AS OF` / `TIMESTAMP AS OF` the same way: with
+//! `TimeTravelDialect`, for a statement that fails without it.
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use datafusion::error::DataFusionError;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
@@ -15,10 +21,12 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, Subscript, TableFactor,
     Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions, visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::{Dialect, PostgreSqlDialect, Precedence};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, PostgreSqlDialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use super::position::{self, LineColumn};
 
 static COMPATIBILITY: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
@@ -28,8 +36,8 @@ static COMPATIBILITY: LazyLock<PostgresCompatibilityParser> =
 #[error("syntax error: {message}")]
 pub struct DialectError {
     pub message: String,
-    /// 1-based line and column of the offending token, when known.
-    pub position: Option<(u64, u64)>,
+    /// Line and column of the offending token, when known.
+    pub position: Option<LineColumn>,
 }
 
 impl DialectError {
@@ -41,28 +49,20 @@ impl DialectError {
             ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
             ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_string(),
         };
-        let position = position_of(&message);
+        let position = position::in_message(&message);
         Self { message, position }
     }
 
     /// The 1-based character offset of the error in `sql` (PostgreSQL's `P` field).
     pub fn offset_in(&self, sql: &str) -> Option<usize> {
-        let (line, column) = self.position?;
+        let LineColumn { line, column } = self.position?;
         let start: usize = sql
             .split_inclusive('\n')
-            .take(usize::try_from(line).ok()?.checked_sub(1)?)
+            .take(line.checked_sub(1)?)
             .map(|l| l.chars().count())
             .sum();
-        Some(start + usize::try_from(column).ok()?)
+        Some(start + column)
     }
-}
-
-/// sqlparser ends its messages with "at Line: L, Column: C".
-fn position_of(message: &str) -> Option<(u64, u64)> {
-    let rest = &message[message.rfind("Line: ")? + "Line: ".len()..];
-    let (line, rest) = rest.split_once(", Column: ")?;
-    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    Some((line.trim().parse().ok()?, column.parse().ok()?))
 }
 
 /// Parses `sql` (one or more statements) as PostgreSQL, rewritten so DataFusion can plan
@@ -88,6 +88,24 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
         },
     };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// Parses `sql` (one or more statements) with DataFusion's parser, as `strata sql` and the
+/// REPL read it; a statement reading a table at a version is read as [`parse`] reads it.
+pub fn parse_datafusion(sql: &str) -> Result<Vec<DFStatement>, DataFusionError> {
+    match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
+        Ok(statements) => Ok(statements.into_iter().collect()),
+        Err(e) => match DFParser::parse_sql_with_dialect(sql, &TimeTravelDialect) {
+            Ok(statements)
+                if statements
+                    .iter()
+                    .any(|s| matches!(s, DFStatement::Statement(s) if travels(s))) =>
+            {
+                Ok(statements.into_iter().collect())
+            }
+            _ => Err(e),
+        },
+    }
 }
 
 /// SQL's session value functions, which PostgreSQL names each column after.
@@ -659,4 +677,23 @@ fn and_all(exprs: Vec<Expr>) -> Option<Expr> {
         op: BinaryOperator::And,
         right: Box::new(right),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datafusion_statements_read_versions_as_the_server_does() {
+        for sql in [
+            "SELECT * FROM gold.t VERSION AS OF 3",
+            "SELECT * FROM gold.t TIMESTAMP AS OF '2026-11-21 10:00:00'",
+        ] {
+            let datafusion = parse_datafusion(sql).unwrap();
+            let postgres = parse(sql).unwrap();
+            assert_eq!(datafusion[0].to_string(), postgres[0].to_string(), "{sql}");
+        }
+        let error = parse_datafusion("SELECT 1 FROM t FORM x").unwrap_err();
+        assert!(error.to_string().contains("Line: 1"), "{error}");
+    }
 }

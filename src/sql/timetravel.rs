@@ -1,24 +1,95 @@
 //! Reading lake tables as they were: `FROM t VERSION AS OF 3` / `TIMESTAMP AS OF '…'`
 //! (Delta's own syntax) and `SET strata.as_of_run = '<run id>'`, which pins every model
 //! table of a session to the version a run left it at. Each pinned reference is rewritten to
-//! a session table registered at that snapshot.
+//! a session table registered at that snapshot. The server, `strata sql` and the REPL's
+//! embedded backend all read tables at a version through here.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, Statement, TableFactor, TableVersion, Value, VisitMut,
     VisitorMut,
 };
 use deltalake::{DeltaTableBuilder, DeltaTableError};
-use pgwire::error::PgWireError;
 
-use super::errors::{sqlstate, user_error};
 use crate::lake::{Lake, delta, layout};
+use crate::meta::MetaError;
 use crate::run::log::RunLog;
 use crate::warehouse::catalog::{BRONZE, META, PUBLIC};
+
+/// Strata's own session parameter pinning model tables to the versions a run produced.
+pub const AS_OF_RUN: &str = "strata.as_of_run";
+
+/// Why a table cannot be read at the snapshot asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeTravelError {
+    #[error(transparent)]
+    RunLog(#[from] MetaError),
+    #[error("no run \"{run_id}\" in _strata.runs")]
+    NoRun { run_id: String },
+    #[error("{clause} (use VERSION AS OF n or TIMESTAMP AS OF '…')")]
+    UnsupportedClause { clause: String },
+    #[error("{schema}.{table} has no versions: time travel reads model tables")]
+    Unversioned { schema: String, table: String },
+    #[error("VERSION AS OF takes a version number, not {expr}")]
+    NotAVersion { expr: String },
+    #[error("TIMESTAMP AS OF takes a timestamp literal like '2026-11-21 10:00:00', not {expr}")]
+    NotATimestamp { expr: String },
+    #[error("relation \"{schema}.{table}\" does not exist (or is not a Delta table)")]
+    NoTable { schema: String, table: String },
+    #[error("{schema}.{table} has no version {version}: the latest is {latest}")]
+    PastLatest {
+        schema: String,
+        table: String,
+        version: u64,
+        latest: u64,
+    },
+    #[error("{schema}.{table} has no version {at}: {source}")]
+    NoVersion {
+        schema: String,
+        table: String,
+        at: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    #[error("{schema}.{table} at {at}: {source}")]
+    Load {
+        schema: String,
+        table: String,
+        at: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+    #[error(transparent)]
+    Delta(Box<DeltaTableError>),
+    /// Registering the snapshot in the session failed.
+    #[error(transparent)]
+    Register(#[from] DataFusionError),
+}
+
+impl TimeTravelError {
+    /// The SQLSTATE a PostgreSQL client is told (a mistake in the statement is never
+    /// XX000). `Register` carries a DataFusion error, which the caller classifies.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Self::NoRun { .. }
+            | Self::NotAVersion { .. }
+            | Self::NotATimestamp { .. }
+            | Self::PastLatest { .. }
+            | Self::NoVersion { .. }
+            | Self::Load { .. } => "22023",
+            Self::UnsupportedClause { .. } | Self::Unversioned { .. } => "0A000",
+            Self::NoTable { .. } => "42P01",
+            Self::RunLog(_) | Self::Store(_) | Self::Delta(_) | Self::Register(_) => "XX000",
+        }
+    }
+}
 
 /// The snapshot a reference asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,21 +103,17 @@ pub type Pins = BTreeMap<(String, String), u64>;
 
 /// The versions of every table written at or before run `run_id` (the latest such write of
 /// each), from `_strata.runs`.
-pub async fn pins_of_run(lake: &Lake, run_id: &str) -> Result<Pins, PgWireError> {
-    let records = RunLog::new()
-        .records(lake)
-        .await
-        .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?;
+pub async fn pins_of_run(lake: &Lake, run_id: &str) -> Result<Pins, TimeTravelError> {
+    let records = RunLog::new().records(lake).await?;
     let Some(end) = records
         .iter()
         .filter(|r| r.run_id == run_id)
         .map(|r| r.started_at)
         .max()
     else {
-        return Err(user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!("no run \"{run_id}\" in _strata.runs"),
-        ));
+        return Err(TimeTravelError::NoRun {
+            run_id: run_id.to_string(),
+        });
     };
     let mut latest: BTreeMap<(String, String), (DateTime<Utc>, u64)> = BTreeMap::new();
     for record in records.iter().filter(|r| r.started_at <= end) {
@@ -81,7 +148,7 @@ pub async fn rewrite(
     statement: &mut Statement,
     default_schema: &str,
     pins: Option<&Pins>,
-) -> Result<(), PgWireError> {
+) -> Result<(), TimeTravelError> {
     let references = collect(statement, default_schema, pins)?;
     let mut names = Vec::with_capacity(references.len());
     for reference in &references {
@@ -102,7 +169,7 @@ fn versioned(
     version: &Option<TableVersion>,
     default_schema: &str,
     pins: Option<&Pins>,
-) -> Result<Option<Reference>, PgWireError> {
+) -> Result<Option<Reference>, TimeTravelError> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -117,10 +184,9 @@ fn versioned(
         Some(TableVersion::VersionAsOf(expr)) => At::Version(version_number(expr)?),
         Some(TableVersion::TimestampAsOf(expr)) => At::Timestamp(timestamp(expr)?),
         Some(other) => {
-            return Err(user_error(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                format!("{other} (use VERSION AS OF n or TIMESTAMP AS OF '…')"),
-            ));
+            return Err(TimeTravelError::UnsupportedClause {
+                clause: other.to_string(),
+            });
         }
         None => match pins.and_then(|p| p.get(&(schema.clone(), table.clone()))) {
             Some(v) => At::Version(*v),
@@ -128,10 +194,7 @@ fn versioned(
         },
     };
     if [BRONZE, PUBLIC, META].contains(&schema.as_str()) && version.is_some() {
-        return Err(user_error(
-            sqlstate::FEATURE_NOT_SUPPORTED,
-            format!("{schema}.{table} has no versions: time travel reads model tables"),
-        ));
+        return Err(TimeTravelError::Unversioned { schema, table });
     }
     Ok(Some(Reference { schema, table, at }))
 }
@@ -140,15 +203,18 @@ fn collect(
     statement: &mut Statement,
     default_schema: &str,
     pins: Option<&Pins>,
-) -> Result<Vec<Reference>, PgWireError> {
+) -> Result<Vec<Reference>, TimeTravelError> {
     struct Collect<'a> {
         default_schema: &'a str,
         pins: Option<&'a Pins>,
         found: Vec<Reference>,
     }
     impl VisitorMut for Collect<'_> {
-        type Break = PgWireError;
-        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<PgWireError> {
+        type Break = TimeTravelError;
+        fn pre_visit_table_factor(
+            &mut self,
+            factor: &mut TableFactor,
+        ) -> ControlFlow<TimeTravelError> {
             if let TableFactor::Table {
                 name,
                 version,
@@ -219,7 +285,7 @@ async fn register(
     ctx: &SessionContext,
     lake: &Lake,
     reference: &Reference,
-) -> Result<String, PgWireError> {
+) -> Result<String, TimeTravelError> {
     let label = match &reference.at {
         At::Version(v) => format!("v{v}"),
         At::Timestamp(t) => format!("t{}", t.timestamp_micros()),
@@ -232,62 +298,45 @@ async fn register(
         return Ok(name);
     }
     let path = layout::model_table(&reference.schema, &reference.table);
-    let not_found = || {
-        user_error(
-            sqlstate::UNDEFINED_TABLE,
-            format!(
-                "relation \"{}.{}\" does not exist (or is not a Delta table)",
-                reference.schema, reference.table
-            ),
-        )
-    };
-    let Some(latest) = delta::latest_version(lake, &path)
-        .await
-        .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?
-    else {
-        return Err(not_found());
+    let (schema, table) = (reference.schema.clone(), reference.table.clone());
+    let Some(latest) = delta::latest_version(lake, &path).await? else {
+        return Err(TimeTravelError::NoTable { schema, table });
     };
     // Asked for past the latest, the Delta kernel's own message is about log segments.
     if let At::Version(v) = reference.at
         && v > latest
     {
-        return Err(user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "{}.{} has no version {v}: the latest is {latest}",
-                reference.schema, reference.table
-            ),
-        ));
+        return Err(TimeTravelError::PastLatest {
+            schema,
+            table,
+            version: v,
+            latest,
+        });
     }
     let builder = DeltaTableBuilder::from_url(lake.url_of(&path))
-        .map_err(|e| user_error(sqlstate::INTERNAL_ERROR, e.to_string()))?;
+        .map_err(|e| TimeTravelError::Delta(Box::new(e)))?;
     let builder = match reference.at {
         At::Version(v) => builder.with_version(v),
         At::Timestamp(t) => builder.with_timestamp(t),
     };
-    let table = builder.load().await.map_err(|e| match e {
-        DeltaTableError::InvalidVersion(_) | DeltaTableError::NotATable(_) => user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "{}.{} has no version {}: {e}",
-                reference.schema,
-                reference.table,
-                describe(&reference.at)
-            ),
-        ),
-        other => user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "{}.{} at {}: {other}",
-                reference.schema,
-                reference.table,
-                describe(&reference.at)
-            ),
-        ),
+    let at = describe(&reference.at);
+    let loaded = builder.load().await.map_err(|source| match source {
+        DeltaTableError::InvalidVersion(_) | DeltaTableError::NotATable(_) => {
+            TimeTravelError::NoVersion {
+                schema,
+                table,
+                at,
+                source: Box::new(source),
+            }
+        }
+        source => TimeTravelError::Load {
+            schema,
+            table,
+            at,
+            source: Box::new(source),
+        },
     })?;
-    crate::session::register_delta(ctx, &format!("{PUBLIC}.{name}"), &table)
-        .await
-        .map_err(super::errors::from_datafusion)?;
+    crate::session::register_delta(ctx, &format!("{PUBLIC}.{name}"), &loaded).await?;
     Ok(name)
 }
 
@@ -298,7 +347,7 @@ fn describe(at: &At) -> String {
     }
 }
 
-fn version_number(expr: &Expr) -> Result<u64, PgWireError> {
+fn version_number(expr: &Expr) -> Result<u64, TimeTravelError> {
     match expr {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok(),
@@ -306,15 +355,12 @@ fn version_number(expr: &Expr) -> Result<u64, PgWireError> {
         },
         _ => None,
     }
-    .ok_or_else(|| {
-        user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!("VERSION AS OF takes a version number, not {expr}"),
-        )
+    .ok_or_else(|| TimeTravelError::NotAVersion {
+        expr: expr.to_string(),
     })
 }
 
-fn timestamp(expr: &Expr) -> Result<DateTime<Utc>, PgWireError> {
+fn timestamp(expr: &Expr) -> Result<DateTime<Utc>, TimeTravelError> {
     let text = match expr {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => Some(s.clone()),
@@ -326,14 +372,10 @@ fn timestamp(expr: &Expr) -> Result<DateTime<Utc>, PgWireError> {
         },
         _ => None,
     };
-    text.and_then(|t| parse_timestamp(&t)).ok_or_else(|| {
-        user_error(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "TIMESTAMP AS OF takes a timestamp literal like '2026-11-21 10:00:00', not {expr}"
-            ),
-        )
-    })
+    text.and_then(|t| parse_timestamp(&t))
+        .ok_or_else(|| TimeTravelError::NotATimestamp {
+            expr: expr.to_string(),
+        })
 }
 
 /// RFC 3339, PostgreSQL's `YYYY-MM-DD HH:MM:SS[.f]+HH[:MM]`, or `YYYY-MM-DD[ HH:MM:SS[.f]]`
