@@ -17,7 +17,7 @@ use pgwire::error::PgWireError;
 
 use super::errors::{sqlstate, user_error};
 use crate::lake::{Lake, delta, layout};
-use crate::run::log::RunLog;
+use crate::meta::RunLog;
 use crate::warehouse::catalog::{BRONZE, META, PUBLIC};
 
 /// The snapshot a reference asks for.
@@ -285,7 +285,7 @@ async fn register(
             ),
         ),
     })?;
-    crate::session::register_delta(ctx, &format!("{PUBLIC}.{name}"), &table)
+    crate::lake::context::register_delta(ctx, &format!("{PUBLIC}.{name}"), &table)
         .await
         .map_err(super::errors::from_datafusion)?;
     Ok(name)

@@ -7,12 +7,17 @@ use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::LandError;
+use super::{MetaError, MetaTable};
 use crate::lake::Lake;
-use crate::meta::MetaTable;
 
 /// Table name under `_strata/`.
 pub const TABLE: &str = "ingest_log";
+
+/// A failure reading or committing the ingest log, saying so: landing, bronze and runs each
+/// read it, and their errors name it the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("ingest log {0}")]
+pub struct IngestLogError(#[from] MetaError);
 
 /// One landed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,14 +71,18 @@ impl IngestLog {
     }
 
     /// Every committed record, oldest first.
-    pub async fn records(&self, lake: &Lake) -> Result<Vec<IngestRecord>, LandError> {
+    pub async fn records(&self, lake: &Lake) -> Result<Vec<IngestRecord>, IngestLogError> {
         let mut records = self.table.read(lake).await?;
         records.sort_by(|a, b| (a.landed_at, &a.bronze_path).cmp(&(b.landed_at, &b.bronze_path)));
         Ok(records)
     }
 
     /// Commits `records` in one Delta transaction.
-    pub async fn append(&self, lake: &Lake, records: &[IngestRecord]) -> Result<(), LandError> {
+    pub async fn append(
+        &self,
+        lake: &Lake,
+        records: &[IngestRecord],
+    ) -> Result<(), IngestLogError> {
         Ok(self.table.append(lake, records).await?)
     }
 }

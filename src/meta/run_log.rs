@@ -7,8 +7,8 @@ use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{MetaError, MetaTable};
 use crate::lake::Lake;
-use crate::meta::{MetaError, MetaTable};
 
 /// Table name under `_strata/`.
 pub const TABLE: &str = "runs";
