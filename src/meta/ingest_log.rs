@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{MetaError, MetaTable};
+use super::{MetaError, MetaTable, text, utc_micros};
 use crate::lake::Lake;
 
 /// Table name under `_strata/`.
@@ -48,7 +48,6 @@ pub struct IngestLog {
 
 impl IngestLog {
     pub fn new() -> Self {
-        let text = |name: &str| -> FieldRef { Arc::new(Field::new(name, DataType::Utf8, false)) };
         let fields = vec![
             text("batch_id"),
             text("source"),
@@ -58,11 +57,7 @@ impl IngestLog {
             text("bronze_path"),
             Arc::new(Field::new("bytes", DataType::UInt64, false)),
             text("sha256"),
-            Arc::new(Field::new(
-                "landed_at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            )),
+            utc_micros("landed_at"),
             Arc::new(Field::new("source_state", DataType::Utf8, true)),
         ];
         Self {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::new_null_array;
 use arrow::compute::cast;
-use arrow::datatypes::{FieldRef, Schema};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use object_store::path::Path;
 use serde::Serialize;
@@ -28,6 +28,18 @@ pub use run_log::{RunLog, RunRecord};
 pub struct MetaError {
     pub uri: String,
     pub message: String,
+}
+
+/// A column of non-null text.
+fn text(name: &str) -> FieldRef {
+    Arc::new(Field::new(name, DataType::Utf8, false))
+}
+
+/// A column of non-null UTC instants in microseconds (as `chrono::serde::ts_microseconds`
+/// writes them).
+fn utc_micros(name: &str) -> FieldRef {
+    let unit = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Field::new(name, unit, false))
 }
 
 /// A metadata table holding rows of `T`, whose Arrow columns are `fields`.
