@@ -1,9 +1,10 @@
 //! Strata: a SQL-first lakehouse engine.
 //!
 //! The modules follow the data's journey: `generate` makes raw source data, `land` copies it
-//! into the bronze layer, and everything rests on `lake` (storage and layout), `config` and
-//! `session` (the one place a DataFusion session is built). `serve` puts the warehouse on the
-//! PostgreSQL wire protocol; `repl` is the interactive shell.
+//! into the bronze layer, and everything rests on `lake` (storage, layout and the DataFusion
+//! context over them), `meta` (Strata's own tables: the ingest log and the run log), `config`
+//! and `session` (the one place a user's DataFusion session is built). `serve` puts the
+//! warehouse on the PostgreSQL wire protocol; `repl` is the interactive shell.
 
 pub mod bronze;
 pub mod cli;

@@ -12,7 +12,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use strata::generate::{GenerateArgs, generate};
 use strata::lake::Lake;
-use strata::land::IngestLog;
+use strata::meta::IngestLog;
 
 /// Every file under `bronze/` with its sha256.
 async fn bronze(lake: &Lake) -> BTreeMap<String, String> {

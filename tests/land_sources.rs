@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{LakeKind, Project, files_under, logged, pg, pg_conn};
 use object_store::path::Path;
 use strata::lake::Lake;
-use strata::land::IngestLog;
+use strata::meta::IngestLog;
 use tokio_postgres::Client;
 
 // ---------------------------------------------------------------------------------------------

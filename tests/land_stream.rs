@@ -19,7 +19,8 @@ use common::{LakeKind, Project};
 use strata::lake::Lake;
 use strata::land::stream::nats::NatsBroker;
 use strata::land::stream::{BatchLimits, Broker, Delivery, StreamSource, Subscription};
-use strata::land::{IngestLog, LandError, Landing, Source, SourcesFile, TableDecl};
+use strata::land::{LandError, Landing, Source, SourcesFile, TableDecl};
+use strata::meta::IngestLog;
 
 /// The acknowledgement wait the tests' consumers use: redeliveries come back this fast.
 const ACK_WAIT: Duration = Duration::from_millis(1000);

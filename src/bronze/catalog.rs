@@ -23,7 +23,8 @@ use super::scan::ScanMode;
 use super::table::{BronzeTable, RawFileRef, TableSpec};
 use crate::lake::RawFormat;
 use crate::lake::{Lake, delta, layout};
-use crate::land::{IngestLog, IngestRecord, SourcesFile, ingest_log};
+use crate::land::SourcesFile;
+use crate::meta::{IngestLog, IngestRecord, ingest_log};
 
 /// Suffix of the table holding a bronze table's rejected records.
 pub const REJECTED_SUFFIX: &str = "__rejected";

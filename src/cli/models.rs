@@ -11,6 +11,7 @@ use super::{RunArgs, SelectArgs, open_session};
 use crate::config::Config;
 use crate::jinja::Target;
 use crate::lake::Lake;
+use crate::meta::RunRecord;
 use crate::project::{self, Project, Resource};
 use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
@@ -287,7 +288,7 @@ async fn run_selection(
 }
 
 /// Versions a killed run committed, now in the run log under that run.
-fn report_recovered(recovered: &[run::log::RunRecord]) {
+fn report_recovered(recovered: &[RunRecord]) {
     for r in recovered {
         println!(
             "Recorded {} version {} in _strata.runs: committed by run {} ({}), which ended \

@@ -1,6 +1,8 @@
 //! The lake: one object store (local disk, HDFS or S3) that every stage reads and writes
-//! through, addressed by lake-relative paths so commands work unchanged on any of them.
+//! through, addressed by lake-relative paths so commands work unchanged on any of them, and
+//! the DataFusion context that reads it.
 
+pub mod context;
 pub mod delta;
 mod format;
 pub mod layout;

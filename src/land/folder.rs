@@ -18,8 +18,9 @@ use tokio_util::io::ReaderStream;
 use super::copy::{self, Digested};
 use super::declaration::TableDecl;
 use super::source::{ByteStream, Failure, Landing, RawFile, Source, TableOutcome, extension_of};
-use super::{IngestRecord, LandError, progress_bar};
+use super::{LandError, progress_bar};
 use crate::confine::{self, Confined};
+use crate::meta::IngestRecord;
 
 /// Landed files are committed to the ingest log in groups this large, so a killed run loses
 /// at most one group of progress while the log does not grow one commit per file.

@@ -22,7 +22,8 @@ use url::Url;
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
 use super::source::{Failure, Landing, ScratchFile, Source, TableOutcome, extension_of};
-use super::{IngestRecord, LandError, error_chain, progress_bar, redacted};
+use super::{LandError, error_chain, progress_bar, redacted};
+use crate::meta::IngestRecord;
 
 /// Attempts per request before giving up (the first try included).
 const ATTEMPTS: u32 = 4;

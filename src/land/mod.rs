@@ -12,7 +12,6 @@ mod copy;
 pub mod declaration;
 mod folder;
 mod http;
-pub mod ingest_log;
 mod postgres;
 mod s3;
 pub mod schedule;
@@ -33,9 +32,10 @@ use object_store::path::Path;
 use crate::config::Config;
 use crate::lake::s3::{S3Location, S3Settings};
 use crate::lake::{Lake, layout};
+use crate::meta::ingest_log::IngestLogError;
+use crate::meta::{IngestLog, IngestRecord};
 pub use copy::Digested;
 pub use declaration::{SourceDecl, SourceKind, SourcesFile, TableDecl};
-pub use ingest_log::{IngestLog, IngestRecord};
 pub use source::{ByteStream, Landing, RawFile, ScratchFile, Source, TableOutcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +100,8 @@ pub enum LandError {
         table: String,
         message: String,
     },
-    #[error("ingest log {0}")]
-    IngestLog(#[from] crate::meta::MetaError),
+    #[error(transparent)]
+    IngestLog(#[from] IngestLogError),
 }
 
 impl LandError {

@@ -37,11 +37,12 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_postgres::{Client, NoTls, Row};
 
+use super::LandError;
 use super::copy::{self, Digested, Hasher};
 use super::declaration::{ExtractMode, TableDecl};
 use super::source::{Failure, Landing, Source, TableOutcome};
-use super::{IngestRecord, LandError};
 use crate::lake::{Lake, layout};
+use crate::meta::IngestRecord;
 
 /// Rows fetched from the portal per round trip.
 const FETCH_ROWS: i32 = 8192;

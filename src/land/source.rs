@@ -15,8 +15,9 @@ use object_store::path::Path;
 
 use super::copy::{self, Digested};
 use super::declaration::{SourceDecl, TableDecl};
-use super::{IngestLog, IngestRecord, LandError, TableReport};
+use super::{LandError, TableReport};
 use crate::lake::{Lake, layout};
+use crate::meta::{IngestLog, IngestRecord};
 
 /// A stream of a raw file's bytes, in order.
 pub type ByteStream = BoxStream<'static, Result<Bytes, LandError>>;
@@ -195,7 +196,7 @@ impl Landing<'_> {
 
     /// Commits `records` in one ingest-log transaction: their files become part of bronze.
     pub async fn commit(&self, records: &[IngestRecord]) -> Result<(), LandError> {
-        self.log.append(self.lake, records).await
+        Ok(self.log.append(self.lake, records).await?)
     }
 }
 

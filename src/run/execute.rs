@@ -13,14 +13,13 @@ use deltalake::kernel::transaction::CommitProperties;
 use tokio::task::JoinSet;
 
 use super::RunError;
-use super::log::{RunLog, RunRecord};
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
 use crate::compile::{self, CompileContext};
 use crate::lake::{Lake, delta, layout};
-use crate::land::IngestLog;
+use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
 use crate::project::{Materialized, Node, Project, Resource, Severity};
 

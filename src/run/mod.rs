@@ -3,7 +3,6 @@
 
 pub mod check;
 pub mod execute;
-pub mod log;
 pub mod materialize;
 pub mod nodes;
 pub mod priority;

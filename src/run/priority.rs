@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::bronze::catalog::table_name;
 use crate::graph::Graph;
-use crate::land::IngestRecord;
+use crate::meta::IngestRecord;
 use crate::project::Project;
 use crate::warehouse::catalog::BRONZE;
 

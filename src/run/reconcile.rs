@@ -16,10 +16,10 @@ use deltalake::kernel::transaction::CommitProperties;
 use serde::{Deserialize, Serialize};
 
 use super::RunError;
-use super::log::RunRecord;
 use super::materialize::rows_written;
 use super::nodes::relation_of;
 use crate::lake::{Lake, delta, layout};
+use crate::meta::RunRecord;
 use crate::project::{Materialized, Project, Resource};
 
 /// The commit-info key the stamp goes under.

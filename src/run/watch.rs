@@ -6,7 +6,8 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::lake::{Lake, delta, layout};
-use crate::land::{IngestLog, LandError, ingest_log};
+use crate::land::LandError;
+use crate::meta::{IngestLog, ingest_log};
 use crate::project::Project;
 use crate::warehouse::catalog::BRONZE;
 

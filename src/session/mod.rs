@@ -1,6 +1,7 @@
-//! The one place a DataFusion session is built. Every command that plans or runs SQL gets its
-//! context here, so object stores, Delta support, table functions and the catalog are
-//! registered the same way everywhere (and a distributed session can replace it later).
+//! The one place a user's DataFusion session is built. Every command that plans or runs SQL
+//! gets its context here, so Strata's planning rules, table functions and the catalog are
+//! registered the same way everywhere (and a distributed session can replace it later). It
+//! builds on the lake's own context ([`crate::lake::context`]: object stores, Delta support).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +17,12 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast;
-use deltalake::DeltaTable;
-use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use crate::bronze::catalog::{Bronze, BronzeSchema};
 use crate::bronze::functions::{self, RawPathTables};
 use crate::bronze::paths::AllowedRoots;
 use crate::config::Config;
-use crate::lake::Lake;
+use crate::lake::{Lake, context};
 use crate::land::{SourceKind, SourcesFile};
 use crate::plan::{json_reads, leaf_limits};
 use crate::warehouse::LakeCatalog;
@@ -33,24 +32,16 @@ pub const CATALOG: &str = "strata";
 /// Schema for session-local objects (temporary views).
 pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 
-/// A bare session over `lake`: its file system registered so paths and URLs in the lake
-/// resolve, `information_schema` on, and Delta's planner installed (Delta writes and merges
-/// plan nodes of their own). Used as is for Strata's own metadata reads.
-pub fn base_context(lake: &Lake) -> SessionContext {
-    bare_context(lake, Arc::new(RuntimeEnv::default()))
-}
-
+/// A session over `lake` (see [`context::state_builder`]) with Strata's planning: spans on
+/// parse errors, `information_schema`, PostgreSQL's type names and JSON functions, and the
+/// rules in [`crate::plan`]. Users' sessions add the catalog to it.
 fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
     // Planning errors then carry the line and column they refer to.
     config.options_mut().sql_parser.collect_spans = true;
-    let mut state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .with_default_features()
-        .with_query_planner(DeltaPlanner::new())
+    let mut state = context::state_builder(config, runtime)
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
         .with_physical_optimizer_rules(physical_rules())
@@ -59,9 +50,7 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     // text, and models and analysts read into it.
     datafusion_functions_json::register_all(&mut state)
         .expect("registering the JSON functions in a new session cannot fail");
-    let ctx = SessionContext::new_with_state(state);
-    ctx.register_object_store(&lake.store_url(), Arc::clone(lake.base_store()));
-    ctx
+    context::over_lake(lake, state)
 }
 
 /// DataFusion's physical rules, with [`leaf_limits::LeafLimits`] just before the limit
@@ -227,18 +216,4 @@ pub fn tune_for_builds(ctx: &SessionContext) {
     let state = ctx.state_ref();
     let mut state = state.write();
     state.config_mut().options_mut().optimizer.repartition_joins = false;
-}
-
-/// Registers a loaded Delta table under `name` (at the snapshot it was loaded at).
-pub async fn register_delta(
-    ctx: &SessionContext,
-    name: &str,
-    table: &DeltaTable,
-) -> Result<(), DataFusionError> {
-    table
-        .update_datafusion_session(&ctx.state())
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let provider = table.table_provider().await?;
-    ctx.register_table(name, provider)?;
-    Ok(())
 }

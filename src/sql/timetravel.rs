@@ -17,8 +17,7 @@ use datafusion::sql::sqlparser::ast::{
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 
 use crate::lake::{Lake, delta, layout};
-use crate::meta::MetaError;
-use crate::run::log::RunLog;
+use crate::meta::{MetaError, RunLog};
 use crate::warehouse::catalog::{BRONZE, META, PUBLIC};
 
 /// Strata's own session parameter pinning model tables to the versions a run produced.
@@ -336,7 +335,7 @@ async fn register(
             source: Box::new(source),
         },
     })?;
-    crate::session::register_delta(ctx, &format!("{PUBLIC}.{name}"), &loaded).await?;
+    crate::lake::context::register_delta(ctx, &format!("{PUBLIC}.{name}"), &loaded).await?;
     Ok(name)
 }
 

@@ -134,8 +134,8 @@ impl Project {
 }
 
 /// Ingest-log records of one table, oldest first.
-pub async fn logged(lake: &Lake, table: &str) -> Vec<strata::land::IngestRecord> {
-    strata::land::IngestLog::new()
+pub async fn logged(lake: &Lake, table: &str) -> Vec<strata::meta::IngestRecord> {
+    strata::meta::IngestLog::new()
         .records(lake)
         .await
         .unwrap()

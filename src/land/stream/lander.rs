@@ -6,10 +6,11 @@ use futures::stream;
 
 use super::positions::Positions;
 use super::{BatchLimits, Broker, Delivery};
+use crate::land::LandError;
 use crate::land::copy;
 use crate::land::declaration::{SourceDecl, SourceKind, TableDecl};
 use crate::land::source::{Failure, Landing, Source, TableOutcome};
-use crate::land::{IngestRecord, LandError};
+use crate::meta::IngestRecord;
 
 /// A source whose tables are subjects of a message broker. Its report counts events: offered
 /// (delivered), landed, and already landed (redeliveries of events bronze holds).

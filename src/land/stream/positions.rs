@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::land::IngestRecord;
+use crate::meta::IngestRecord;
 
 /// What a stream file's ingest-log row says about it (its `source_state`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

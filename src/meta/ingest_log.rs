@@ -3,16 +3,21 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::LandError;
+use super::{MetaError, MetaTable, text, utc_micros};
 use crate::lake::Lake;
-use crate::meta::MetaTable;
 
 /// Table name under `_strata/`.
 pub const TABLE: &str = "ingest_log";
+
+/// A failure reading or committing the ingest log, saying so: landing, bronze and runs each
+/// read it, and their errors name it the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("ingest log {0}")]
+pub struct IngestLogError(#[from] MetaError);
 
 /// One landed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +48,6 @@ pub struct IngestLog {
 
 impl IngestLog {
     pub fn new() -> Self {
-        let text = |name: &str| -> FieldRef { Arc::new(Field::new(name, DataType::Utf8, false)) };
         let fields = vec![
             text("batch_id"),
             text("source"),
@@ -53,11 +57,7 @@ impl IngestLog {
             text("bronze_path"),
             Arc::new(Field::new("bytes", DataType::UInt64, false)),
             text("sha256"),
-            Arc::new(Field::new(
-                "landed_at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            )),
+            utc_micros("landed_at"),
             Arc::new(Field::new("source_state", DataType::Utf8, true)),
         ];
         Self {
@@ -66,14 +66,18 @@ impl IngestLog {
     }
 
     /// Every committed record, oldest first.
-    pub async fn records(&self, lake: &Lake) -> Result<Vec<IngestRecord>, LandError> {
+    pub async fn records(&self, lake: &Lake) -> Result<Vec<IngestRecord>, IngestLogError> {
         let mut records = self.table.read(lake).await?;
         records.sort_by(|a, b| (a.landed_at, &a.bronze_path).cmp(&(b.landed_at, &b.bronze_path)));
         Ok(records)
     }
 
     /// Commits `records` in one Delta transaction.
-    pub async fn append(&self, lake: &Lake, records: &[IngestRecord]) -> Result<(), LandError> {
+    pub async fn append(
+        &self,
+        lake: &Lake,
+        records: &[IngestRecord],
+    ) -> Result<(), IngestLogError> {
         Ok(self.table.append(lake, records).await?)
     }
 }

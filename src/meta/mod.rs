@@ -1,19 +1,26 @@
-//! Strata's own metadata tables under `_strata/` (the ingest log, the run log): rows of a serde
-//! type, appended in one Delta commit per call and read back whole.
+//! Strata's own metadata tables under `_strata/`: the ingest log (what landed in bronze) and the
+//! run log (what each run built), each a [`MetaTable`] of rows of a serde type, appended in one
+//! Delta commit per call and read back whole. Landing writes the ingest log, and bronze, runs
+//! and `build --watch` read it; runs write the run log, and time travel reads it.
+
+pub mod ingest_log;
+pub mod run_log;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::new_null_array;
 use arrow::compute::cast;
-use arrow::datatypes::{FieldRef, Schema};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use object_store::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::lake::{Lake, delta, layout};
-use crate::session;
+use crate::lake::{Lake, context, delta, layout};
+
+pub use ingest_log::{IngestLog, IngestRecord};
+pub use run_log::{RunLog, RunRecord};
 
 /// A failure reading or writing a metadata table, naming it.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +28,18 @@ use crate::session;
 pub struct MetaError {
     pub uri: String,
     pub message: String,
+}
+
+/// A column of non-null text.
+fn text(name: &str) -> FieldRef {
+    Arc::new(Field::new(name, DataType::Utf8, false))
+}
+
+/// A column of non-null UTC instants in microseconds (as `chrono::serde::ts_microseconds`
+/// writes them).
+fn utc_micros(name: &str) -> FieldRef {
+    let unit = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Field::new(name, unit, false))
 }
 
 /// A metadata table holding rows of `T`, whose Arrow columns are `fields`.
@@ -59,8 +78,8 @@ impl<T: Serialize + DeserializeOwned> MetaTable<T> {
         else {
             return Ok(Vec::new());
         };
-        let ctx = session::base_context(lake);
-        session::register_delta(&ctx, self.name, &table)
+        let ctx = context::base_context(lake);
+        context::register_delta(&ctx, self.name, &table)
             .await
             .map_err(|e| fail(&e))?;
         let batches = ctx

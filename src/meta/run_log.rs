@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{MetaError, MetaTable, text, utc_micros};
 use crate::lake::Lake;
-use crate::meta::{MetaError, MetaTable};
 
 /// Table name under `_strata/`.
 pub const TABLE: &str = "runs";
@@ -35,13 +35,13 @@ pub struct RunRecord {
     pub started_at: DateTime<Utc>,
 }
 
+/// The run log of a lake.
 pub struct RunLog {
     table: MetaTable<RunRecord>,
 }
 
 impl RunLog {
     pub fn new() -> Self {
-        let text = |name: &str| -> FieldRef { Arc::new(Field::new(name, DataType::Utf8, false)) };
         let fields = vec![
             text("run_id"),
             text("command"),
@@ -52,11 +52,7 @@ impl RunLog {
             Arc::new(Field::new("seconds", DataType::Float64, false)),
             Arc::new(Field::new("delta_version", DataType::UInt64, true)),
             text("message"),
-            Arc::new(Field::new(
-                "started_at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            )),
+            utc_micros("started_at"),
         ];
         Self {
             table: MetaTable::new(TABLE, fields),
