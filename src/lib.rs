@@ -1,30 +1,46 @@
-//! Strata: a SQL-first lakehouse engine.
-//!
-//! The modules follow the data's journey: `generate` makes raw source data, `land` copies it
-//! into the bronze layer, and everything rests on `lake` (storage, layout and the DataFusion
-//! context over them), `meta` (Strata's own tables: the ingest log and the run log), `config`
-//! and `session` (the one place a user's DataFusion session is built). `serve` puts the
-//! warehouse on the PostgreSQL wire protocol; `repl` is the interactive shell.
+//! Strata: a SQL-first lakehouse engine. The modules below follow the data's journey, and each
+//! uses only modules listed before it, but for `generate`, which publishes its events through
+//! `land`'s NATS client.
 
-pub mod bronze;
-pub mod cli;
-pub mod compile;
-pub mod config;
-pub mod confine;
-pub mod explore;
-pub mod generate;
-pub mod graph;
-pub mod jinja;
-pub mod lake;
-pub mod land;
-pub mod machine;
-pub mod meta;
-pub mod plan;
-pub mod project;
-pub mod repl;
-pub mod run;
-pub mod serve;
-pub mod session;
-pub mod sql;
-pub mod stop;
-pub mod warehouse;
+pub mod machine; // what the host has (memory), for defaults sized by it
+pub mod stop; // Ctrl-C and SIGTERM for long-running commands
+
+pub mod lake; // storage, layout and the bare DataFusion context over the lake
+
+pub mod config; // strata.toml
+
+pub mod confine; // local reads kept inside their folders by real path
+
+pub mod meta; // Strata's own tables: the ingest log and the run log
+
+pub mod generate; // dirty raw source data
+
+pub mod land; // raw files and rows copied unchanged into bronze
+
+pub mod bronze; // schema-on-read tables and raw paths over bronze
+
+pub mod warehouse; // the catalog of the modelled layers (silver, gold, ...)
+
+pub mod plan; // Strata's plan rules and rewrites
+
+pub mod session; // the one place a user's DataFusion session is built
+
+pub mod explore; // a first look at a table's columns and values
+
+pub mod sql; // running SQL text: its dialect, time travel, printing
+
+pub mod jinja; // the template runtime dbt projects are written in
+
+pub mod project; // a dbt project read into nodes
+
+pub mod compile; // nodes rendered to SQL
+
+pub mod graph; // the DAG and node selection
+
+pub mod run; // building models and running tests
+
+pub mod serve; // the warehouse on the PostgreSQL wire protocol
+
+pub mod repl; // the interactive shell
+
+pub mod cli; // the commands
