@@ -53,10 +53,13 @@ impl NodeState {
 /// when [`Schedule::prioritize`] gave them one. Odd calls (an unknown id, completing a node
 /// that was not ready, completing twice) are ignored rather than panicking.
 #[derive(Debug, Clone)]
-pub struct Schedule {
-    /// Scheduled node ids, sorted; positions are the indices below.
-    ids: Vec<String>,
-    index: BTreeMap<String, usize>,
+pub struct Schedule<'g> {
+    graph: &'g Graph,
+    /// The scheduled nodes' indices in the graph, in id order; positions in this list are
+    /// the indices below.
+    nodes: Vec<usize>,
+    /// Per graph node, its position when scheduled.
+    position: Vec<Option<usize>>,
     /// Nodes that must succeed before this one starts (sorted).
     upstream: Vec<Vec<usize>>,
     downstream: Vec<Vec<usize>>,
@@ -71,31 +74,41 @@ pub struct Schedule {
     unfinished: usize,
 }
 
-impl Schedule {
+impl Schedule<'_> {
     /// How many nodes are scheduled.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.nodes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.nodes.is_empty()
     }
 
     /// The scheduled ids, in id order.
     pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.ids.iter().map(String::as_str)
+        (0..self.nodes.len()).map(|p| self.id(p))
+    }
+
+    /// The id of the node at position `p`.
+    fn id(&self, p: usize) -> &str {
+        &self.graph.nodes[self.nodes[p]].id
+    }
+
+    /// The position of `id`, if scheduled.
+    fn at(&self, id: &str) -> Option<usize> {
+        self.graph.index.get(id).and_then(|&g| self.position[g])
     }
 
     /// The state of a scheduled node; `None` if `id` is not scheduled.
     pub fn state(&self, id: &str) -> Option<NodeState> {
-        self.index.get(id).map(|&i| self.state[i])
+        self.at(id).map(|i| self.state[i])
     }
 
     /// The scheduled nodes in `state`, in id order.
     pub fn in_state(&self, state: NodeState) -> Vec<&str> {
-        (0..self.ids.len())
+        (0..self.nodes.len())
             .filter(|&i| self.state[i] == state)
-            .map(|i| self.ids[i].as_str())
+            .map(|i| self.id(i))
             .collect()
     }
 
@@ -112,8 +125,8 @@ impl Schedule {
     }
 
     fn neighbours<'a>(&'a self, id: &str, edges: &[Vec<usize>]) -> Vec<&'a str> {
-        match self.index.get(id) {
-            Some(&i) => edges[i].iter().map(|&j| self.ids[j].as_str()).collect(),
+        match self.at(id) {
+            Some(i) => edges[i].iter().map(|&j| self.id(j)).collect(),
             None => Vec::new(),
         }
     }
@@ -123,7 +136,7 @@ impl Schedule {
     /// then handed out highest rank first, so that chain starts as early as it can. Without
     /// ranks, ready nodes are handed out in id order.
     pub fn prioritize(&mut self, cost: impl Fn(&str) -> u64) {
-        let n = self.ids.len();
+        let n = self.nodes.len();
         let mut waiting: Vec<usize> = self.upstream.iter().map(Vec::len).collect();
         let mut order: Vec<usize> = (0..n).filter(|&p| waiting[p] == 0).collect();
         let mut next = 0;
@@ -139,7 +152,7 @@ impl Schedule {
         let mut priority = vec![0u64; n];
         for &p in order.iter().rev() {
             let below = self.downstream[p].iter().map(|&c| priority[c]).max();
-            priority[p] = cost(&self.ids[p]).saturating_add(below.unwrap_or(0));
+            priority[p] = cost(self.id(p)).saturating_add(below.unwrap_or(0));
         }
         self.priority = priority;
     }
@@ -153,7 +166,7 @@ impl Schedule {
             .max_by_key(|&&p| (self.priority[p], std::cmp::Reverse(p)))?;
         self.ready.remove(&p);
         self.state[p] = NodeState::Running;
-        Some(self.ids[p].clone())
+        Some(self.id(p).to_string())
     }
 
     /// Every node that may start now and was not handed out before, in the order
@@ -170,7 +183,7 @@ impl Schedule {
     ///
     /// Ignored (returning nothing) unless `id` is ready or running.
     pub fn complete(&mut self, id: &str, ok: bool) -> Vec<String> {
-        let Some(&i) = self.index.get(id) else {
+        let Some(i) = self.at(id) else {
             return Vec::new();
         };
         match self.state[i] {
@@ -205,7 +218,10 @@ impl Schedule {
                 stack.extend_from_slice(&self.downstream[c]);
             }
         }
-        skipped.into_iter().map(|c| self.ids[c].clone()).collect()
+        skipped
+            .into_iter()
+            .map(|c| self.id(c).to_string())
+            .collect()
     }
 
     /// Whether every node has succeeded, failed or been skipped.
@@ -224,7 +240,7 @@ impl Graph {
     /// for every selected test whose tested nodes are all among its ancestors, so when such a
     /// test fails the node is skipped. Only selected nodes are ever waited for, so a node
     /// whose upstream is entirely unselected is ready at once.
-    pub fn schedule(&self, selected: &BTreeSet<String>) -> Schedule {
+    pub fn schedule(&self, selected: &BTreeSet<String>) -> Schedule<'_> {
         let n = self.len();
         let scheduled: Vec<bool> = self
             .nodes
@@ -250,13 +266,13 @@ impl Graph {
 
         // Each scheduled node waits for the nearest scheduled nodes upstream of it, looking
         // through unscheduled ones, along parent edges and test gates.
-        let positions: BTreeMap<usize, usize> = (0..n)
-            .filter(|&i| scheduled[i])
-            .enumerate()
-            .map(|(pos, i)| (i, pos))
-            .collect();
-        let mut upstream = Vec::with_capacity(positions.len());
-        for &i in positions.keys() {
+        let nodes: Vec<usize> = (0..n).filter(|&i| scheduled[i]).collect();
+        let mut position = vec![None; n];
+        for (pos, &i) in nodes.iter().enumerate() {
+            position[i] = Some(pos);
+        }
+        let mut upstream = Vec::with_capacity(nodes.len());
+        for &i in &nodes {
             let mut found = BTreeSet::new();
             let mut seen = BTreeSet::new();
             let mut stack: Vec<usize> = self.parents[i].iter().chain(&gates[i]).copied().collect();
@@ -264,7 +280,7 @@ impl Graph {
                 if !seen.insert(p) {
                     continue;
                 }
-                if let Some(&pos) = positions.get(&p) {
+                if let Some(pos) = position[p] {
                     found.insert(pos);
                 } else {
                     stack.extend(self.parents[p].iter().chain(&gates[p]).copied());
@@ -290,20 +306,12 @@ impl Graph {
                 }
             })
             .collect();
-        let ids: Vec<String> = positions
-            .keys()
-            .map(|&i| self.nodes[i].id.clone())
-            .collect();
         Schedule {
-            index: ids
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(|(p, id)| (id, p))
-                .collect(),
-            unfinished: ids.len(),
-            priority: vec![0; ids.len()],
-            ids,
+            graph: self,
+            unfinished: nodes.len(),
+            priority: vec![0; nodes.len()],
+            nodes,
+            position,
             upstream,
             downstream,
             waiting,
@@ -490,7 +498,7 @@ mod tests {
 
     /// Starts the roots of the fixture and lets the test on the orders source pass, so
     /// that the staging models are running.
-    fn start(g: &Graph) -> Schedule {
+    fn start(g: &Graph) -> Schedule<'_> {
         let mut s = g.schedule(&all(g));
         s.ready();
         s.complete(T_SRC_ORDERS, true);
