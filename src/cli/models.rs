@@ -42,7 +42,7 @@ fn threads(args: &RunArgs) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn options(args: &SelectArgs, command: run::Command) -> RunOptions {
+fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
     RunOptions {
         command,
         select: args.select.clone(),
@@ -61,7 +61,7 @@ fn warn_unmatched(unmatched: &[String]) {
 /// `strata ls`: the selected nodes, one per line.
 pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
     let project = load_project(config, args.vars.as_deref(), 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
+    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     for id in ids {
         let node = &project.nodes[&id];
@@ -78,7 +78,7 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let project = load_project(config, args.vars.as_deref(), 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::Command::Build))?;
+    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
@@ -111,7 +111,7 @@ fn report_check_errors(errors: &[CheckError]) {
 }
 
 /// `strata run|test|seed|build`.
-pub async fn run(config: &Config, args: &RunArgs, command: run::Command) -> Result<()> {
+pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<()> {
     if args.watch {
         return watch(config, args, command).await;
     }
@@ -125,8 +125,8 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::Command) -> Resu
 /// `run --watch` / `build --watch`: builds the selection, then, each time `strata land` commits
 /// new files, what reads them (and what is downstream), until Ctrl-C or SIGTERM. A failing
 /// build is reported and the watch goes on.
-async fn watch(config: &Config, args: &RunArgs, command: run::Command) -> Result<()> {
-    if !matches!(command, run::Command::Run | run::Command::Build) {
+async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<()> {
+    if !matches!(command, run::RunCommand::Run | run::RunCommand::Build) {
         bail!("--watch is for run and build");
     }
     let lake = Lake::open(config.lake.clone())?;
@@ -197,7 +197,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::Command) -> Result
 async fn run_selection(
     config: &Config,
     args: &RunArgs,
-    command: run::Command,
+    command: run::RunCommand,
     project: Project,
     select: &[String],
 ) -> Result<bool> {
@@ -212,7 +212,7 @@ async fn run_selection(
     let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
     let lake = Lake::open(config.lake.clone())?;
-    if command != run::Command::Seed {
+    if command != run::RunCommand::Seed {
         // Everything that will run must plan first: a bad column or ref stops the run before
         // any table changes.
         let check_ctx = open_session(config).await?;

@@ -17,9 +17,9 @@ use minijinja::Value;
 use minijinja::value::Kwargs;
 use serde_json::Value as Json;
 
-use crate::jinja::context::{Relation, template_context};
+use crate::jinja::context::{JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
-use crate::jinja::frame::{Failure, Frame, Mode, RefTarget, Resolved};
+use crate::jinja::frame::{Frame, FrameFailure, Mode, RefTarget, Resolved};
 use crate::jinja::{
     Phase, RenderError, Target, call_macro, eval_test_arg, is_template, render_template,
     run_in_frame,
@@ -153,7 +153,7 @@ impl Compiler<'_, '_> {
     fn relation(&self, node: &Node) -> Value {
         if node.config.materialized == Materialized::Ephemeral {
             let cte = ephemeral_cte_name(&node.name);
-            Relation {
+            JinjaRelation {
                 rendered: cte.clone(),
                 database: None,
                 schema: None,
@@ -161,7 +161,7 @@ impl Compiler<'_, '_> {
             }
             .value()
         } else {
-            Relation {
+            JinjaRelation {
                 rendered: (self.ctx.relation)(node),
                 database: None,
                 schema: Some(node.config.schema.clone()),
@@ -313,7 +313,7 @@ fn quote(s: &str) -> String {
 }
 
 fn source_relation(table: &SourceTable, ctx: &CompileContext<'_>) -> Value {
-    Relation {
+    JinjaRelation {
         rendered: (ctx.source_relation)(table),
         database: table.database.clone(),
         schema: Some(table.schema.clone()),
@@ -329,35 +329,39 @@ fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
         .map_or_else(|| node.path.clone(), PathBuf::from);
     let node_id = node.unique_id.clone();
     match failure.failure {
-        Some(Failure::MissingVar(var)) => RenderError::MissingVar {
+        Some(FrameFailure::MissingVar(var)) => RenderError::MissingVar {
             path,
             node: node_id,
             var,
         }
         .into(),
-        Some(Failure::MissingEnvVar(var)) => RenderError::MissingEnvVar {
+        Some(FrameFailure::MissingEnvVar(var)) => RenderError::MissingEnvVar {
             path,
             node: node_id,
             var,
         }
         .into(),
-        Some(Failure::UndeclaredRef(name)) => CompileError::UndeclaredRef {
+        Some(FrameFailure::UndeclaredRef(name)) => CompileError::UndeclaredRef {
             path,
             node: node_id,
             name,
         },
-        Some(Failure::UndeclaredSource(source_name, table)) => CompileError::UndeclaredSource {
-            path,
-            node: node_id,
-            source_name,
-            table,
-        },
-        Some(Failure::Raised(message) | Failure::Unsupported(message)) => CompileError::Raised {
-            path,
-            node: node_id,
-            message,
-        },
-        Some(Failure::UnknownDoc(_)) | None => RenderError::Template {
+        Some(FrameFailure::UndeclaredSource(source_name, table)) => {
+            CompileError::UndeclaredSource {
+                path,
+                node: node_id,
+                source_name,
+                table,
+            }
+        }
+        Some(FrameFailure::Raised(message) | FrameFailure::Unsupported(message)) => {
+            CompileError::Raised {
+                path,
+                node: node_id,
+                message,
+            }
+        }
+        Some(FrameFailure::UnknownDoc(_)) | None => RenderError::Template {
             path,
             line: failure.line,
             node: node_id,

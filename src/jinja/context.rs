@@ -66,20 +66,20 @@ pub(crate) fn template_context(
 
 /// A relation as templates see it: renders as the caller's spelling, with dbt's attributes.
 #[derive(Debug, Clone)]
-pub(crate) struct Relation {
+pub(crate) struct JinjaRelation {
     pub rendered: String,
     pub database: Option<String>,
     pub schema: Option<String>,
     pub identifier: String,
 }
 
-impl Relation {
+impl JinjaRelation {
     pub(crate) fn value(self) -> Value {
         Value::from_object(self)
     }
 }
 
-impl Object for Relation {
+impl Object for JinjaRelation {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Plain
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::Error;
 
-use super::frame::{Failure, Frame};
+use super::frame::{Frame, FrameFailure};
 
 /// A render error, located as precisely as minijinja allows.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub(crate) struct RenderFailure {
     pub line: Option<usize>,
     pub message: String,
     /// Set when a context function failed in a way the caller reports specifically.
-    pub failure: Option<Failure>,
+    pub failure: Option<FrameFailure>,
 }
 
 impl RenderFailure {

@@ -10,11 +10,11 @@ use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
 use serde_json::{Map as JsonMap, Value as Json};
 
-use super::config::merge_config;
+use super::config_call::merge_config;
 
 /// A failure of a context function that the caller reports as a typed error.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Failure {
+pub(crate) enum FrameFailure {
     MissingVar(String),
     MissingEnvVar(String),
     UnknownDoc(String),
@@ -65,7 +65,7 @@ pub(crate) struct Frame {
     pub sources: RefCell<Vec<(String, String)>>,
     /// Ephemeral models referenced while compiling (unique ids, first use first).
     pub ephemerals: RefCell<Vec<String>>,
-    pub failure: RefCell<Option<Failure>>,
+    pub failure: RefCell<Option<FrameFailure>>,
     pub(super) returns: RefCell<Vec<Option<Value>>>,
     pub(super) depth: Cell<usize>,
 }
@@ -97,7 +97,7 @@ impl Frame {
     }
 
     /// Records `failure` (the first one wins) and returns the error that aborts the render.
-    pub(super) fn fail(&self, failure: Failure, message: String) -> Error {
+    pub(super) fn fail(&self, failure: FrameFailure, message: String) -> Error {
         let mut slot = self.failure.borrow_mut();
         if slot.is_none() {
             *slot = Some(failure);

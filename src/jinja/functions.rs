@@ -12,9 +12,9 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use serde_json::Value as Json;
 
 use super::Shared;
-use super::config::ConfigObj;
-use super::context::Relation;
-use super::frame::{Failure, Mode, current};
+use super::config_call::ConfigObj;
+use super::context::JinjaRelation;
+use super::frame::{FrameFailure, Mode, current};
 use super::is_template;
 use super::macros::return_fn;
 
@@ -121,7 +121,7 @@ impl Object for VarObj {
             None => match default {
                 Some(default) => Ok(default),
                 None => Err(frame.fail(
-                    Failure::MissingVar(name.clone()),
+                    FrameFailure::MissingVar(name.clone()),
                     format!("Required var '{name}' not found in config"),
                 )),
             },
@@ -167,7 +167,7 @@ impl Object for ExceptionsObj {
         match method {
             "raise_compiler_error" | "raise_not_implemented" | "raise_fail_fast_error" => {
                 let frame = current()?;
-                Err(frame.fail(Failure::Raised(message.clone()), message))
+                Err(frame.fail(FrameFailure::Raised(message.clone()), message))
             }
             "warn" => {
                 tracing::warn!("{message}");
@@ -263,7 +263,7 @@ fn ref_fn(shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Val
     match &frame.mode {
         Mode::Parse => {
             frame.refs.borrow_mut().push((package, name.clone()));
-            Ok(Relation {
+            Ok(JinjaRelation {
                 rendered: name.clone(),
                 database: None,
                 schema: None,
@@ -291,7 +291,7 @@ fn ref_fn(shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Val
                     Ok(target.relation.clone())
                 }
                 None => Err(frame.fail(
-                    Failure::UndeclaredRef(name.clone()),
+                    FrameFailure::UndeclaredRef(name.clone()),
                     format!("ref('{name}') was not seen when the project was parsed"),
                 )),
             }
@@ -320,7 +320,7 @@ fn source_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result
                 .sources
                 .borrow_mut()
                 .push((source.clone(), table.clone()));
-            Ok(Relation {
+            Ok(JinjaRelation {
                 rendered,
                 database: None,
                 schema: Some(source),
@@ -331,7 +331,7 @@ fn source_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result
         Mode::Compile(resolved) => match resolved.sources.get(&(source.clone(), table.clone())) {
             Some(relation) => Ok(relation.clone()),
             None => Err(frame.fail(
-                Failure::UndeclaredSource(source.clone(), table.clone()),
+                FrameFailure::UndeclaredSource(source.clone(), table.clone()),
                 format!("source('{source}', '{table}') was not seen when the project was parsed"),
             )),
         },
@@ -351,7 +351,7 @@ fn env_var_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Resul
         Err(_) => match default {
             Some(default) => Ok(default),
             None => Err(frame.fail(
-                Failure::MissingEnvVar(name.clone()),
+                FrameFailure::MissingEnvVar(name.clone()),
                 format!("Env var required but not provided: '{name}'"),
             )),
         },
@@ -377,7 +377,7 @@ fn doc_fn(shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Val
     match shared.docs.get(&name) {
         Some(text) => Ok(Value::from(text.clone())),
         None => Err(frame.fail(
-            Failure::UnknownDoc(name.clone()),
+            FrameFailure::UnknownDoc(name.clone()),
             format!("Documentation for '{name}' not found"),
         )),
     }
@@ -405,7 +405,7 @@ fn run_query_fn(_: &Shared, _: &State<'_, '_>, _args: &[Value]) -> Result<Value,
         return Ok(Value::from(()));
     }
     let message = "run_query() is not supported by Strata's compiler".to_string();
-    Err(frame.fail(Failure::Unsupported(message.clone()), message))
+    Err(frame.fail(FrameFailure::Unsupported(message.clone()), message))
 }
 
 fn tojson_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {

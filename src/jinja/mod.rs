@@ -18,7 +18,7 @@
 //! `error`.
 
 pub(crate) mod blocks;
-pub(crate) mod config;
+pub(crate) mod config_call;
 pub(crate) mod context;
 pub(crate) mod error;
 pub(crate) mod frame;

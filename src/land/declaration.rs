@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::LandError;
-use super::schedule::Schedule;
+use super::schedule::CronSchedule;
 use crate::lake::RawFormat;
 use crate::lake::s3::S3Location;
 
@@ -26,7 +26,7 @@ pub struct SourceDecl {
     pub kind: SourceKind,
     /// When `land --watch` lands this source (cron, UTC); without one, every `--interval`.
     #[serde(default)]
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<CronSchedule>,
     pub tables: Vec<TableDecl>,
 }
 

@@ -17,7 +17,9 @@ use tokio_util::io::ReaderStream;
 
 use super::copy::{self, Digested};
 use super::declaration::TableDecl;
-use super::source::{ByteStream, Failure, Landing, RawFile, Source, TableOutcome, extension_of};
+use super::source::{
+    ByteStream, Landing, RawFile, Source, TableFailure, TableOutcome, extension_of,
+};
 use super::{LandError, progress_bar};
 use crate::confine::{self, Confined};
 use crate::meta::IngestRecord;
@@ -52,8 +54,8 @@ impl Source for FolderSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
-        let (offered, refused) = self.discover(table).await.map_err(Failure::Source)?;
+    ) -> Result<(), TableFailure> {
+        let (offered, refused) = self.discover(table).await.map_err(TableFailure::Source)?;
         outcome.failures.extend(refused);
         outcome.report.offered = offered.len();
         let mut known: HashSet<String> = landing
@@ -100,7 +102,10 @@ impl Source for FolderSource {
                     outcome.report.bytes += written.bytes;
                     pending.push(landing.record(table, &file.location, &dest, &written, None));
                     if pending.len() >= COMMIT_EVERY {
-                        landing.commit(&pending).await.map_err(Failure::Abort)?;
+                        landing
+                            .commit(&pending)
+                            .await
+                            .map_err(TableFailure::Abort)?;
                         pending.clear();
                     }
                 }
@@ -108,7 +113,10 @@ impl Source for FolderSource {
             }
         }
         drop(results);
-        landing.commit(&pending).await.map_err(Failure::Abort)?;
+        landing
+            .commit(&pending)
+            .await
+            .map_err(TableFailure::Abort)?;
         progress.finish_and_clear();
         Ok(())
     }

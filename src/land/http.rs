@@ -21,7 +21,7 @@ use url::Url;
 
 use super::copy::{self, Digested};
 use super::declaration::{Listing, TableDecl};
-use super::source::{Failure, Landing, ScratchFile, Source, TableOutcome, extension_of};
+use super::source::{Landing, ScratchFile, Source, TableFailure, TableOutcome, extension_of};
 use super::{LandError, error_chain, progress_bar, redacted};
 use crate::meta::IngestRecord;
 
@@ -247,8 +247,8 @@ impl Source for HttpSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
-        let urls = self.discover(table).await.map_err(Failure::Source)?;
+    ) -> Result<(), TableFailure> {
+        let urls = self.discover(table).await.map_err(TableFailure::Source)?;
         outcome.report.offered = urls.len();
         let history: Vec<&IngestRecord> = landing.history_of(table).collect();
         // The validators of each URL's latest landed version.
@@ -293,7 +293,7 @@ impl Source for HttpSource {
         landing
             .publish(table, scratch, &mut outcome.report)
             .await
-            .map_err(Failure::Abort)
+            .map_err(TableFailure::Abort)
     }
 }
 

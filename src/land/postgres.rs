@@ -40,7 +40,7 @@ use tokio_postgres::{Client, NoTls, Row};
 use super::LandError;
 use super::copy::{self, Digested, Hasher};
 use super::declaration::{ExtractMode, TableDecl};
-use super::source::{Failure, Landing, Source, TableOutcome};
+use super::source::{Landing, Source, TableFailure, TableOutcome};
 use crate::lake::{Lake, layout};
 use crate::meta::IngestRecord;
 
@@ -119,10 +119,11 @@ impl PostgresSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
-        let config = self.config(table).map_err(Failure::Source)?;
+    ) -> Result<(), TableFailure> {
+        let config = self.config(table).map_err(TableFailure::Source)?;
         let peer = peer_of(&config);
-        let pg = |e: tokio_postgres::Error| Failure::Source(self.error(table, describe(&peer, &e)));
+        let pg =
+            |e: tokio_postgres::Error| TableFailure::Source(self.error(table, describe(&peer, &e)));
         let (mut client, connection) = config.connect(NoTls).await.map_err(pg)?;
         // The connection task ends with the client; its error, if any, surfaces in the query.
         let connection = tokio::spawn(connection);
@@ -141,8 +142,9 @@ impl PostgresSource {
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
         peer: &str,
-    ) -> Result<(), Failure> {
-        let pg = |e: tokio_postgres::Error| Failure::Source(self.error(table, describe(peer, &e)));
+    ) -> Result<(), TableFailure> {
+        let pg =
+            |e: tokio_postgres::Error| TableFailure::Source(self.error(table, describe(peer, &e)));
         // Fixed settings make text forms (the watermark) stable across runs and servers.
         client
             .batch_execute(
@@ -184,7 +186,7 @@ impl PostgresSource {
                     .iter()
                     .find(|c| c.name() == cursor)
                     .ok_or_else(|| {
-                        Failure::Source(self.error(
+                        TableFailure::Source(self.error(
                             table,
                             format!("cursor column {cursor:?} is not among the columns {relation} returns"),
                         ))
@@ -239,11 +241,12 @@ impl PostgresSource {
         portal: &tokio_postgres::Portal,
         file: &mut Option<ParquetFile>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), TableFailure> {
         let table = x.table;
         // The read-only transaction is rolled back when dropped: it only pins the snapshot.
-        let pg =
-            |e: tokio_postgres::Error| Failure::Source(self.error(table, describe(x.peer, &e)));
+        let pg = |e: tokio_postgres::Error| {
+            TableFailure::Source(self.error(table, describe(x.peer, &e)))
+        };
         let rows_per_file = table.rows_per_file.unwrap_or(DEFAULT_ROWS_PER_FILE);
         let mut batch = Batch::new(columns);
         let mut files = 0;
@@ -265,7 +268,10 @@ impl PostgresSource {
                     outcome.report.landed += 1;
                     outcome.report.bytes += record.bytes;
                     if x.cursor.is_some() {
-                        x.landing.commit(&[record]).await.map_err(Failure::Abort)?;
+                        x.landing
+                            .commit(&[record])
+                            .await
+                            .map_err(TableFailure::Abort)?;
                     } else {
                         pending.push(record);
                     }
@@ -276,7 +282,7 @@ impl PostgresSource {
                 };
                 batch
                     .push(row)
-                    .map_err(|e| Failure::Source(self.error(table, e)))?;
+                    .map_err(|e| TableFailure::Source(self.error(table, e)))?;
                 open.rows += 1;
                 if batch.len() >= BATCH_ROWS {
                     open.write(&mut batch, x.schema)
@@ -301,10 +307,13 @@ impl PostgresSource {
             outcome.report.bytes += record.bytes;
             pending.push(record);
         }
-        x.landing.commit(&pending).await.map_err(Failure::Abort)
+        x.landing
+            .commit(&pending)
+            .await
+            .map_err(TableFailure::Abort)
     }
 
-    fn create(&self, x: &Extract<'_>) -> Result<ParquetFile, Failure> {
+    fn create(&self, x: &Extract<'_>) -> Result<ParquetFile, TableFailure> {
         ParquetFile::create(x.landing.lake, x.schema).map_err(|e| self.file_error(x, e))
     }
 
@@ -317,7 +326,7 @@ impl PostgresSource {
         batch: &mut Batch,
         n: usize,
         last_cursor: Option<&str>,
-    ) -> Result<IngestRecord, Failure> {
+    ) -> Result<IngestRecord, TableFailure> {
         let (tmp, written) = open
             .finish(batch, x.schema)
             .await
@@ -325,14 +334,14 @@ impl PostgresSource {
         let dest = x.landing.bronze_path(x.table, n, "parquet");
         copy::publish(x.landing.lake, &tmp, &dest)
             .await
-            .map_err(Failure::Abort)?;
+            .map_err(TableFailure::Abort)?;
         let state = watermark_state(x.cursor, last_cursor);
         Ok(x.landing
             .record(x.table, &x.source_path, &dest, &written, state))
     }
 
-    fn file_error(&self, x: &Extract<'_>, e: parquet::errors::ParquetError) -> Failure {
-        Failure::Abort(self.error(
+    fn file_error(&self, x: &Extract<'_>, e: parquet::errors::ParquetError) -> TableFailure {
+        TableFailure::Abort(self.error(
             x.table,
             format!(
                 "writing Parquet under {}: {e}",
@@ -361,7 +370,7 @@ impl Source for PostgresSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), TableFailure> {
         let result = self.land_rows(table, landing, outcome).await;
         // A table offers the rows it had to land: all of them, or what landed before a failure.
         outcome.report.offered = outcome.report.landed;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::copy;
 use super::declaration::TableDecl;
-use super::source::{Failure, Landing, ScratchFile, Source, TableOutcome, extension_of};
+use super::source::{Landing, ScratchFile, Source, TableFailure, TableOutcome, extension_of};
 use super::{LandError, progress_bar};
 use crate::lake::s3::{self, S3Location, S3Settings};
 
@@ -137,12 +137,12 @@ impl Source for S3Source {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
-        let store = self.store().map_err(Failure::Source)?;
+    ) -> Result<(), TableFailure> {
+        let store = self.store().map_err(TableFailure::Source)?;
         let objects = self
             .discover(&store, table)
             .await
-            .map_err(Failure::Source)?;
+            .map_err(TableFailure::Source)?;
         outcome.report.offered = objects.len();
         // The ETag each object had when it last landed (later rows win).
         let landed: HashMap<&str, String> = landing
@@ -179,6 +179,6 @@ impl Source for S3Source {
         landing
             .publish(table, scratch, &mut outcome.report)
             .await
-            .map_err(Failure::Abort)
+            .map_err(TableFailure::Abort)
     }
 }

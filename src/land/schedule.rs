@@ -11,20 +11,20 @@ use serde::Deserialize;
 /// as in crontab, or six with seconds first. Checked when the declaration loads.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Schedule {
+pub struct CronSchedule {
     text: String,
     /// Boxed: a parsed pattern is large next to the declaration's other fields.
     cron: Box<croner::Cron>,
 }
 
-impl Schedule {
+impl CronSchedule {
     /// The first occurrence strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&after, false).ok()
     }
 }
 
-impl TryFrom<String> for Schedule {
+impl TryFrom<String> for CronSchedule {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
@@ -38,13 +38,13 @@ impl TryFrom<String> for Schedule {
     }
 }
 
-impl fmt::Debug for Schedule {
+impl fmt::Debug for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Schedule({:?})", self.text)
     }
 }
 
-impl fmt::Display for Schedule {
+impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
@@ -54,7 +54,7 @@ impl fmt::Display for Schedule {
 #[derive(Debug, Clone)]
 enum Trigger {
     Every(Duration),
-    Cron(Schedule),
+    Cron(CronSchedule),
 }
 
 #[derive(Debug)]
@@ -74,7 +74,7 @@ impl Timetable {
     /// Sources without a schedule are due at once, then every `interval`; scheduled ones at
     /// their next occurrence (a schedule that never fires again leaves its source idle).
     pub fn new<'a>(
-        sources: impl IntoIterator<Item = (&'a str, Option<&'a Schedule>)>,
+        sources: impl IntoIterator<Item = (&'a str, Option<&'a CronSchedule>)>,
         interval: Duration,
         now: DateTime<Utc>,
     ) -> Self {
@@ -139,8 +139,8 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
     }
 
-    fn schedule(text: &str) -> Schedule {
-        Schedule::try_from(text.to_string()).unwrap()
+    fn schedule(text: &str) -> CronSchedule {
+        CronSchedule::try_from(text.to_string()).unwrap()
     }
 
     #[test]
@@ -155,7 +155,7 @@ mod tests {
             every_ten_seconds.next_after(at("2026-12-05T10:20:03Z")),
             Some(at("2026-12-05T10:20:10Z"))
         );
-        let err = Schedule::try_from("every hour".to_string()).unwrap_err();
+        let err = CronSchedule::try_from("every hour".to_string()).unwrap_err();
         assert!(err.contains("every hour"), "{err}");
     }
 

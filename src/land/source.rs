@@ -37,14 +37,14 @@ pub struct RawFile {
 pub trait Source: Send + Sync {
     /// Lands what `table` offers that bronze does not hold yet, counting it in `outcome`.
     /// Failures of single files go into `outcome.failures` (the rest still lands);
-    /// [`Failure::Source`] stops the table when the source itself fails, [`Failure::Abort`]
+    /// [`TableFailure::Source`] stops the table when the source itself fails, [`TableFailure::Abort`]
     /// the run when the lake or the ingest log does.
     async fn land_table(
         &self,
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure>;
+    ) -> Result<(), TableFailure>;
 
     /// Lands `table`. A source failure goes into the outcome with the other failures; an
     /// `Err` (the ingest log or the lake failing) aborts the whole run, with what was
@@ -70,21 +70,21 @@ pub struct TableOutcome {
 
 /// Why a table stopped partway: its source failed (reported; what landed stays and other
 /// tables go on) or the lake or the ingest log did (the run stops).
-pub enum Failure {
+pub enum TableFailure {
     Source(LandError),
     Abort(LandError),
 }
 
 impl TableOutcome {
     /// Files a source failure with the other failures; an abort ends the run.
-    pub fn record(&mut self, result: Result<(), Failure>) -> Result<(), LandError> {
+    pub fn record(&mut self, result: Result<(), TableFailure>) -> Result<(), LandError> {
         match result {
             Ok(()) => Ok(()),
-            Err(Failure::Source(error)) => {
+            Err(TableFailure::Source(error)) => {
                 self.failures.push(error);
                 Ok(())
             }
-            Err(Failure::Abort(error)) => Err(error),
+            Err(TableFailure::Abort(error)) => Err(error),
         }
     }
 }

@@ -7,9 +7,9 @@
 //! Templates are rendered by the [`crate::jinja`] runtime; compiling a node for execution is
 //! `compile`'s job.
 
-pub(crate) mod config;
 pub(crate) mod files;
 mod load;
+pub(crate) mod node_config;
 pub(crate) mod schema;
 
 use std::collections::BTreeMap;

@@ -36,7 +36,7 @@ pub trait Catalog {
 
 /// A relation the statement reads: its name as typed, and its alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relation {
+pub struct ReadRelation {
     pub name: String,
     pub alias: Option<String>,
 }
@@ -51,7 +51,7 @@ pub enum Want {
     /// A keyword or a column; `qualifier.` words are columns of that relation (or tables of
     /// that schema).
     Word {
-        relations: Vec<Relation>,
+        relations: Vec<ReadRelation>,
     },
     Choice(&'static [&'static str]),
     Nothing,
@@ -297,7 +297,7 @@ fn expects_table(earlier: &[Token]) -> bool {
 }
 
 /// The relations a statement reads, with their aliases.
-fn relations(tokens: &[Token]) -> Vec<Relation> {
+fn relations(tokens: &[Token]) -> Vec<ReadRelation> {
     let mut out = Vec::new();
     let mut in_from = false;
     let mut i = 0;
@@ -339,7 +339,7 @@ fn relations(tokens: &[Token]) -> Vec<Relation> {
             }
             _ => None,
         };
-        out.push(Relation {
+        out.push(ReadRelation {
             name: name.clone(),
             alias,
         });
@@ -433,7 +433,11 @@ fn table_candidates(word: &str, catalog: &mut dyn Catalog) -> Vec<String> {
     out
 }
 
-fn word_candidates(word: &str, relations: &[Relation], catalog: &mut dyn Catalog) -> Vec<String> {
+fn word_candidates(
+    word: &str,
+    relations: &[ReadRelation],
+    catalog: &mut dyn Catalog,
+) -> Vec<String> {
     if let Some((qualifier, part)) = word.rsplit_once('.') {
         let tables = catalog.tables();
         let named = relations

@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Routes Ctrl-C to the query being run, if any; with none, Ctrl-C does nothing.
 #[derive(Clone)]
-pub struct Interrupts {
+pub struct CtrlC {
     current: Arc<Mutex<Option<CancellationToken>>>,
 }
 
-impl Interrupts {
+impl CtrlC {
     /// Installs the handler (once per process: the shell runs once).
     pub fn install() -> io::Result<Self> {
         let mut signals = Signals::new([SIGINT])?;

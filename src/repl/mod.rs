@@ -37,7 +37,7 @@ pub use error::ReplError;
 pub use remote::Remote;
 pub use render::Format;
 
-use interrupt::Interrupts;
+use interrupt::CtrlC;
 use render::{Expanded, Style};
 
 /// Rows of a long result shown in aligned output in a terminal (`\pset maxrows`).
@@ -107,7 +107,7 @@ pub(crate) struct Shell {
     failed: bool,
     stale: Arc<AtomicBool>,
     /// In a terminal: Ctrl-C cancels the running statement.
-    interrupts: Option<Interrupts>,
+    interrupts: Option<CtrlC>,
 }
 
 impl Shell {
@@ -115,8 +115,7 @@ impl Shell {
         // From now on SIGINT cancels the running query instead of ending the process (at the
         // prompt the terminal is raw, so Ctrl-C reaches rustyline as a key).
         self.interrupts = Some(
-            Interrupts::install()
-                .map_err(|e| ReplError::Usage(format!("cannot catch Ctrl-C: {e}")))?,
+            CtrlC::install().map_err(|e| ReplError::Usage(format!("cannot catch Ctrl-C: {e}")))?,
         );
         let config = Config::builder()
             .edit_mode(EditMode::Emacs)
@@ -263,7 +262,7 @@ impl Shell {
     fn run_sql(&mut self, sql: &str) -> Result<(), ReplError> {
         let keep = (self.format.for_people() && self.maxrows > 0).then_some(self.maxrows);
         let started = Instant::now();
-        let watch = self.interrupts.as_ref().map(Interrupts::watch);
+        let watch = self.interrupts.as_ref().map(CtrlC::watch);
         let cancel = watch
             .as_ref()
             .map_or_else(CancellationToken::new, |w| w.token.clone());

@@ -25,7 +25,7 @@ use crate::project::{Materialized, Node, Project, Resource, Severity};
 
 /// Which nodes a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub enum RunCommand {
     /// Models.
     Run,
     /// Data tests.
@@ -36,29 +36,29 @@ pub enum Command {
     Build,
 }
 
-impl Command {
+impl RunCommand {
     pub fn as_str(self) -> &'static str {
         match self {
-            Command::Run => "run",
-            Command::Test => "test",
-            Command::Seed => "seed",
-            Command::Build => "build",
+            RunCommand::Run => "run",
+            RunCommand::Test => "test",
+            RunCommand::Seed => "seed",
+            RunCommand::Build => "build",
         }
     }
 
     fn runs(self, resource: Resource) -> bool {
         match self {
-            Command::Run => resource == Resource::Model,
-            Command::Test => resource == Resource::Test,
-            Command::Seed => resource == Resource::Seed,
-            Command::Build => true,
+            RunCommand::Run => resource == Resource::Model,
+            RunCommand::Test => resource == Resource::Test,
+            RunCommand::Seed => resource == Resource::Seed,
+            RunCommand::Build => true,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub command: Command,
+    pub command: RunCommand,
     pub select: Vec<String>,
     pub exclude: Vec<String>,
     /// Rebuild incremental models from scratch.

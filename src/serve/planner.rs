@@ -23,7 +23,7 @@ use super::cursor::Cursors;
 use super::encode;
 use super::errors::{from_datafusion, from_time_travel, sqlstate, user_error};
 use super::settings::Settings;
-use super::statement::Command;
+use super::statement::ServerCommand;
 use crate::lake::Lake;
 use crate::sql::timetravel::Pins;
 use crate::sql::{dialect, rewrite};
@@ -34,7 +34,7 @@ use crate::warehouse::LakeCatalog;
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub(super) sql: String,
-    pub(super) command: Command,
+    pub(super) command: ServerCommand,
     pub(super) plan: Option<LogicalPlan>,
     /// The rows' schema of a FETCH (the cursor's).
     fetched: Option<SchemaRef>,
@@ -223,13 +223,13 @@ impl QueryParser for Planner {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let command = Command::of(statements.remove(0));
+        let command = ServerCommand::of(statements.remove(0));
         let plan = match &command {
-            Command::Query(statement) => Some(self.plan(*statement.clone()).await?),
+            ServerCommand::Query(statement) => Some(self.plan(*statement.clone()).await?),
             _ => None,
         };
         let fetched = match &command {
-            Command::Fetch { name, .. } => Some(self.cursors.schema(name).await?),
+            ServerCommand::Fetch { name, .. } => Some(self.cursors.schema(name).await?),
             _ => None,
         };
         Ok(Some(Prepared {
@@ -257,15 +257,15 @@ impl QueryParser for Planner {
     ) -> PgWireResult<Vec<FieldInfo>> {
         let format = column_format.unwrap_or(&Format::UnifiedText);
         match (&stmt.command, &stmt.plan) {
-            (Command::Query(_), Some(plan)) if !matches!(plan, LogicalPlan::Ddl(_)) => {
+            (ServerCommand::Query(_), Some(plan)) if !matches!(plan, LogicalPlan::Ddl(_)) => {
                 encode::fields(plan.schema().as_arrow(), format, None)
             }
-            (Command::Fetch { .. }, _) => match &stmt.fetched {
+            (ServerCommand::Fetch { .. }, _) => match &stmt.fetched {
                 Some(schema) => encode::fields(schema, format, None),
                 None => Ok(Vec::new()),
             },
-            (Command::Show { name }, _) => Ok(vec![text_field(name)]),
-            (Command::ShowAll, _) => Ok(show_all_fields()),
+            (ServerCommand::Show { name }, _) => Ok(vec![text_field(name)]),
+            (ServerCommand::ShowAll, _) => Ok(show_all_fields()),
             _ => Ok(Vec::new()),
         }
     }

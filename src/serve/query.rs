@@ -35,7 +35,7 @@ use super::planner::{
     text_field,
 };
 use super::settings::{REPORTED, Settings};
-use super::statement::Command;
+use super::statement::ServerCommand;
 use super::{apply, encode, results};
 use crate::sql::timetravel::{self, AS_OF_RUN};
 
@@ -63,7 +63,7 @@ impl Handler {
         &self,
         client: &mut C,
         sql: &str,
-        command: Command,
+        command: ServerCommand,
         planned: Option<(LogicalPlan, Option<ParamValues>)>,
         format: &Format,
     ) -> PgWireResult<Response>
@@ -74,7 +74,7 @@ impl Handler {
     {
         self.conn.touch();
         if client.transaction_status() == TransactionStatus::Error
-            && !matches!(command, Command::Commit | Command::Rollback)
+            && !matches!(command, ServerCommand::Commit | ServerCommand::Rollback)
         {
             return Err(user_error(
                 sqlstate::IN_FAILED_TRANSACTION,
@@ -82,28 +82,28 @@ impl Handler {
             ));
         }
         match command {
-            Command::Query(statement) => {
+            ServerCommand::Query(statement) => {
                 let plan = match planned {
                     Some((plan, params)) => bind(plan, params)?,
                     None => self.planner.plan(*statement).await?,
                 };
                 self.run(sql, plan, Output::Rows(format)).await
             }
-            Command::CopyOut { query, csv, header } => {
+            ServerCommand::CopyOut { query, csv, header } => {
                 let plan = self.planner.plan(*query).await?;
                 self.run(sql, plan, Output::Copy { csv, header }).await
             }
-            Command::Declare { name, query } => {
+            ServerCommand::Declare { name, query } => {
                 let plan = self.planner.plan(*query).await?;
                 self.run(sql, plan, Output::Cursor(&name)).await
             }
-            Command::Fetch { name, count } => self.fetch(sql, &name, count, format).await,
-            Command::Close { name } => {
+            ServerCommand::Fetch { name, count } => self.fetch(sql, &name, count, format).await,
+            ServerCommand::Close { name } => {
                 self.planner.cursors.close(name.as_deref()).await?;
                 Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
             }
-            Command::Set { name, value } => self.set(client, &name, value.as_deref()).await,
-            Command::Reset { name } => match name {
+            ServerCommand::Set { name, value } => self.set(client, &name, value.as_deref()).await,
+            ServerCommand::Reset { name } => match name {
                 Some(name) => self.set(client, &name, None).await,
                 None => {
                     self.with_settings(|s| {
@@ -113,21 +113,21 @@ impl Handler {
                     Ok(Response::Execution(Tag::new("RESET")))
                 }
             },
-            Command::Show { name } => {
+            ServerCommand::Show { name } => {
                 let (name, value) = self.with_settings(|s| {
                     s.show(&name)
                         .map_err(|e| user_error(e.sqlstate(), e.to_string()))
                 })?;
                 Ok(text_rows(vec![text_field(&name)], vec![vec![value]]))
             }
-            Command::ShowAll => {
+            ServerCommand::ShowAll => {
                 let rows = self.with_settings(|s| {
                     Ok(s.all().into_iter().map(|(n, v, d)| vec![n, v, d]).collect())
                 })?;
                 Ok(text_rows(show_all_fields(), rows))
             }
-            Command::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
-            Command::Commit => {
+            ServerCommand::Begin => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            ServerCommand::Commit => {
                 self.planner.cursors.close(None).await?;
                 let tag = if client.transaction_status() == TransactionStatus::Error {
                     "ROLLBACK"
@@ -136,13 +136,13 @@ impl Handler {
                 };
                 Ok(Response::TransactionEnd(Tag::new(tag)))
             }
-            Command::Rollback => {
+            ServerCommand::Rollback => {
                 self.planner.cursors.close(None).await?;
                 Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
             }
-            Command::Ignored { tag } => Ok(Response::Execution(Tag::new(tag))),
-            Command::Write { what } => Err(read_only(&what)),
-            Command::Unsupported { what } => Err(user_error(
+            ServerCommand::Ignored { tag } => Ok(Response::Execution(Tag::new(tag))),
+            ServerCommand::Write { what } => Err(read_only(&what)),
+            ServerCommand::Unsupported { what } => Err(user_error(
                 sqlstate::FEATURE_NOT_SUPPORTED,
                 format!("{what} is not supported by Strata"),
             )),
@@ -435,7 +435,7 @@ impl SimpleQueryHandler for Handler {
                 .answer(
                     client,
                     &sql,
-                    Command::of(statement),
+                    ServerCommand::of(statement),
                     None,
                     &Format::UnifiedText,
                 )

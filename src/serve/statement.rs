@@ -14,7 +14,7 @@ use crate::warehouse::catalog::PUBLIC;
 
 /// A statement, sorted by who answers it.
 #[derive(Debug, Clone)]
-pub enum Command {
+pub enum ServerCommand {
     /// Planned and run by DataFusion (SELECT, EXPLAIN, temporary views…).
     Query(Box<Statement>),
     /// `SET name = value` (`None`: `TO DEFAULT`).
@@ -66,17 +66,17 @@ pub enum Command {
     },
 }
 
-impl Command {
-    pub fn of(statement: Statement) -> Command {
+impl ServerCommand {
+    pub fn of(statement: Statement) -> ServerCommand {
         match statement {
             Statement::Query(_) | Statement::Explain { .. } | Statement::ExplainTable { .. } => {
-                Command::Query(Box::new(statement))
+                ServerCommand::Query(Box::new(statement))
             }
             // A session's temporary views live in its own `public` schema (in memory; PostgreSQL's
             // pg_temp), which DataFusion plans as a plain view there.
             Statement::CreateView(mut view) if view.temporary => {
                 if view.name.0.len() > 1 {
-                    return Command::Unsupported {
+                    return ServerCommand::Unsupported {
                         what: "a temporary view in a named schema".to_string(),
                     };
                 }
@@ -84,29 +84,29 @@ impl Command {
                 view.name
                     .0
                     .insert(0, ObjectNamePart::Identifier(Ident::new(PUBLIC)));
-                Command::Query(Box::new(Statement::CreateView(view)))
+                ServerCommand::Query(Box::new(Statement::CreateView(view)))
             }
             Statement::Set(set) => set_command(set),
             Statement::ShowVariable { variable } => show_command(&variable),
-            Statement::ShowVariables { .. } => Command::ShowAll,
-            Statement::Reset(reset) => Command::Reset {
+            Statement::ShowVariables { .. } => ServerCommand::ShowAll,
+            Statement::Reset(reset) => ServerCommand::Reset {
                 name: reset_name(&reset.to_string()),
             },
             Statement::StartTransaction { modes, .. } => {
                 if modes.iter().any(|m| {
                     matches!(m, TransactionMode::AccessMode(a) if a.to_string().contains("WRITE"))
                 }) {
-                    Command::Write {
+                    ServerCommand::Write {
                         what: "a read-write transaction".to_string(),
                     }
                 } else {
-                    Command::Begin
+                    ServerCommand::Begin
                 }
             }
-            Statement::Commit { .. } => Command::Commit,
+            Statement::Commit { .. } => ServerCommand::Commit,
             Statement::Rollback {
                 savepoint: None, ..
-            } => Command::Rollback,
+            } => ServerCommand::Rollback,
             Statement::Copy {
                 source,
                 to: true,
@@ -128,29 +128,29 @@ impl Command {
                     } => match select_from(&table_name, &columns) {
                         Some(query) => query,
                         None => {
-                            return Command::Unsupported {
+                            return ServerCommand::Unsupported {
                                 what: format!("COPY {table_name}"),
                             };
                         }
                     },
                 };
-                Command::CopyOut {
+                ServerCommand::CopyOut {
                     query: Box::new(query),
                     csv,
                     header,
                 }
             }
-            Statement::Copy { .. } => Command::Write {
+            Statement::Copy { .. } => ServerCommand::Write {
                 what: "COPY other than COPY … TO STDOUT".to_string(),
             },
             Statement::Declare { mut stmts } if stmts.len() == 1 => {
                 let declare = stmts.remove(0);
                 match (declare.names.as_slice(), declare.for_query) {
-                    ([name], Some(query)) => Command::Declare {
+                    ([name], Some(query)) => ServerCommand::Declare {
                         name: name.value.clone(),
                         query: Box::new(Statement::Query(query)),
                     },
-                    _ => Command::Unsupported {
+                    _ => ServerCommand::Unsupported {
                         what: "DECLARE without a query".to_string(),
                     },
                 }
@@ -158,32 +158,32 @@ impl Command {
             Statement::Fetch {
                 name, direction, ..
             } => match fetch_count(&direction) {
-                Some(count) => Command::Fetch {
+                Some(count) => ServerCommand::Fetch {
                     name: name.value,
                     count,
                 },
-                None => Command::Unsupported {
+                None => ServerCommand::Unsupported {
                     what: format!("FETCH {direction} (cursors only move forward)"),
                 },
             },
-            Statement::Close { cursor } => Command::Close {
+            Statement::Close { cursor } => ServerCommand::Close {
                 name: match cursor {
                     CloseCursor::All => None,
                     CloseCursor::Specific { name } => Some(name.value),
                 },
             },
-            Statement::Discard { .. } => Command::Ignored { tag: "DISCARD ALL" },
-            Statement::Deallocate { .. } => Command::Ignored { tag: "DEALLOCATE" },
-            Statement::Savepoint { .. } => Command::Ignored { tag: "SAVEPOINT" },
-            Statement::ReleaseSavepoint { .. } => Command::Ignored { tag: "RELEASE" },
+            Statement::Discard { .. } => ServerCommand::Ignored { tag: "DISCARD ALL" },
+            Statement::Deallocate { .. } => ServerCommand::Ignored { tag: "DEALLOCATE" },
+            Statement::Savepoint { .. } => ServerCommand::Ignored { tag: "SAVEPOINT" },
+            Statement::ReleaseSavepoint { .. } => ServerCommand::Ignored { tag: "RELEASE" },
             Statement::Rollback {
                 savepoint: Some(_), ..
-            } => Command::Ignored { tag: "ROLLBACK" },
+            } => ServerCommand::Ignored { tag: "ROLLBACK" },
             Statement::Drop {
                 object_type: ObjectType::View,
                 temporary: true,
                 ..
-            } => Command::Query(Box::new(statement)),
+            } => ServerCommand::Query(Box::new(statement)),
             other => classify_other(other),
         }
     }
@@ -223,7 +223,7 @@ fn select_from(table: &ObjectName, columns: &[Ident]) -> Option<Statement> {
 }
 
 /// Writes and DDL are refused as read-only; the rest is unsupported.
-fn classify_other(statement: Statement) -> Command {
+fn classify_other(statement: Statement) -> ServerCommand {
     let text = statement.to_string();
     let what: String = text
         .split_whitespace()
@@ -257,29 +257,29 @@ fn classify_other(statement: Statement) -> Command {
         | Statement::Revoke { .. }
         | Statement::Comment { .. }
         | Statement::Vacuum(_)
-        | Statement::Analyze { .. } => Command::Write { what },
-        _ => Command::Unsupported { what },
+        | Statement::Analyze { .. } => ServerCommand::Write { what },
+        _ => ServerCommand::Unsupported { what },
     }
 }
 
-fn set_command(set: Set) -> Command {
+fn set_command(set: Set) -> ServerCommand {
     match set {
         Set::SingleAssignment {
             variable, values, ..
         } => {
             let name = variable.to_string();
             let value = set_value(&values);
-            Command::Set { name, value }
+            ServerCommand::Set { name, value }
         }
-        Set::SetTimeZone { value, .. } => Command::Set {
+        Set::SetTimeZone { value, .. } => ServerCommand::Set {
             name: "TimeZone".to_string(),
             value: set_value(std::slice::from_ref(&value)),
         },
-        Set::SetNames { charset_name, .. } => Command::Set {
+        Set::SetNames { charset_name, .. } => ServerCommand::Set {
             name: "client_encoding".to_string(),
             value: Some(charset_name.value),
         },
-        Set::SetNamesDefault {} => Command::Set {
+        Set::SetNamesDefault {} => ServerCommand::Set {
             name: "client_encoding".to_string(),
             value: None,
         },
@@ -288,22 +288,24 @@ fn set_command(set: Set) -> Command {
                 |m| matches!(m, TransactionMode::AccessMode(a) if a.to_string().contains("WRITE")),
             );
             if read_write {
-                Command::Write {
+                ServerCommand::Write {
                     what: "a read-write transaction".to_string(),
                 }
             } else {
-                Command::Ignored { tag: "SET" }
+                ServerCommand::Ignored { tag: "SET" }
             }
         }
         // Roles and session authorization: everyone reads the same warehouse.
-        Set::SetRole { .. } | Set::SetSessionAuthorization(_) => Command::Ignored { tag: "SET" },
-        other => Command::Unsupported {
+        Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {
+            ServerCommand::Ignored { tag: "SET" }
+        }
+        other => ServerCommand::Unsupported {
             what: other.to_string(),
         },
     }
 }
 
-fn show_command(variable: &[Ident]) -> Command {
+fn show_command(variable: &[Ident]) -> ServerCommand {
     let words: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
     match words
         .iter()
@@ -311,14 +313,14 @@ fn show_command(variable: &[Ident]) -> Command {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["all"] => Command::ShowAll,
-        ["transaction", "isolation", "level"] => Command::Show {
+        ["all"] => ServerCommand::ShowAll,
+        ["transaction", "isolation", "level"] => ServerCommand::Show {
             name: "transaction_isolation".to_string(),
         },
-        ["time", "zone"] => Command::Show {
+        ["time", "zone"] => ServerCommand::Show {
             name: "TimeZone".to_string(),
         },
-        _ => Command::Show {
+        _ => ServerCommand::Show {
             name: variable
                 .iter()
                 .map(|i| i.value.clone())
@@ -338,36 +340,36 @@ fn reset_name(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn command(sql: &str) -> Command {
+    fn command(sql: &str) -> ServerCommand {
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
-        Command::of(statements.remove(0))
+        ServerCommand::of(statements.remove(0))
     }
 
     #[test]
     fn session_commands_are_recognized() {
         assert!(matches!(command("SET extra_float_digits = 3"),
-            Command::Set { name, value: Some(v) } if name == "extra_float_digits" && v == "3"));
+            ServerCommand::Set { name, value: Some(v) } if name == "extra_float_digits" && v == "3"));
         assert!(matches!(command("SET search_path TO gold, public"),
-            Command::Set { value: Some(v), .. } if v == "gold, public"));
+            ServerCommand::Set { value: Some(v), .. } if v == "gold, public"));
         assert!(matches!(command("SET TIME ZONE 'UTC'"),
-            Command::Set { name, .. } if name == "TimeZone"));
+            ServerCommand::Set { name, .. } if name == "TimeZone"));
         assert!(matches!(
             command("SET application_name TO DEFAULT"),
-            Command::Set { value: None, .. }
+            ServerCommand::Set { value: None, .. }
         ));
         assert!(matches!(command("SHOW TRANSACTION ISOLATION LEVEL"),
-            Command::Show { name } if name == "transaction_isolation"));
-        assert!(matches!(command("SHOW ALL"), Command::ShowAll));
-        assert!(matches!(command("BEGIN READ ONLY"), Command::Begin));
+            ServerCommand::Show { name } if name == "transaction_isolation"));
+        assert!(matches!(command("SHOW ALL"), ServerCommand::ShowAll));
+        assert!(matches!(command("BEGIN READ ONLY"), ServerCommand::Begin));
         assert!(matches!(
             command("START TRANSACTION READ WRITE"),
-            Command::Write { .. }
+            ServerCommand::Write { .. }
         ));
-        assert!(matches!(command("COMMIT"), Command::Commit));
-        assert!(matches!(command("ROLLBACK"), Command::Rollback));
+        assert!(matches!(command("COMMIT"), ServerCommand::Commit));
+        assert!(matches!(command("ROLLBACK"), ServerCommand::Rollback));
         assert!(matches!(
             command("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)"),
-            Command::CopyOut {
+            ServerCommand::CopyOut {
                 csv: true,
                 header: true,
                 ..
@@ -375,29 +377,32 @@ mod tests {
         ));
         assert!(matches!(
             command("COPY gold.t TO STDOUT"),
-            Command::CopyOut { csv: false, .. }
+            ServerCommand::CopyOut { csv: false, .. }
         ));
         assert!(matches!(
             command("RESET ALL"),
-            Command::Reset { name: None }
+            ServerCommand::Reset { name: None }
         ));
-        assert!(matches!(command("DISCARD ALL"), Command::Ignored { .. }));
+        assert!(matches!(
+            command("DISCARD ALL"),
+            ServerCommand::Ignored { .. }
+        ));
         assert!(matches!(command("DECLARE c CURSOR FOR SELECT 1"),
-            Command::Declare { name, .. } if name == "c"));
+            ServerCommand::Declare { name, .. } if name == "c"));
         assert!(matches!(
             command("FETCH FORWARD 10 FROM c"),
-            Command::Fetch {
+            ServerCommand::Fetch {
                 count: Some(10),
                 ..
             }
         ));
         assert!(matches!(
             command("FETCH ALL FROM c"),
-            Command::Fetch { count: None, .. }
+            ServerCommand::Fetch { count: None, .. }
         ));
         assert!(matches!(
             command("CLOSE c"),
-            Command::Close { name: Some(_) }
+            ServerCommand::Close { name: Some(_) }
         ));
     }
 
@@ -415,12 +420,12 @@ mod tests {
             "COPY gold.t FROM STDIN",
             "ALTER TABLE gold.t ADD COLUMN b int",
         ] {
-            assert!(matches!(command(sql), Command::Write { .. }), "{sql}");
+            assert!(matches!(command(sql), ServerCommand::Write { .. }), "{sql}");
         }
         assert!(matches!(
             command("CREATE TEMPORARY VIEW v AS SELECT 1"),
-            Command::Query(_)
+            ServerCommand::Query(_)
         ));
-        assert!(matches!(command("SELECT 1"), Command::Query(_)));
+        assert!(matches!(command("SELECT 1"), ServerCommand::Query(_)));
     }
 }

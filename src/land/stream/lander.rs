@@ -9,7 +9,7 @@ use super::{BatchLimits, Broker, Delivery};
 use crate::land::LandError;
 use crate::land::copy;
 use crate::land::declaration::{SourceDecl, SourceKind, TableDecl};
-use crate::land::source::{Failure, Landing, Source, TableOutcome};
+use crate::land::source::{Landing, Source, TableFailure, TableOutcome};
 use crate::meta::IngestRecord;
 
 /// A source whose tables are subjects of a message broker. Its report counts events: offered
@@ -38,12 +38,12 @@ impl StreamSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), TableFailure> {
         let mut subscription = self
             .broker
             .subscribe(table)
             .await
-            .map_err(Failure::Source)?;
+            .map_err(TableFailure::Source)?;
         let epoch = subscription.epoch().to_string();
         let mut landed = Positions::landed(landing.history_of(table), &epoch);
         let limits = BatchLimits::of(table);
@@ -51,7 +51,10 @@ impl StreamSource {
         let mut new = 0u64;
         let mut files = 0;
         loop {
-            let batch = subscription.fetch(&limits).await.map_err(Failure::Source)?;
+            let batch = subscription
+                .fetch(&limits)
+                .await
+                .map_err(TableFailure::Source)?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -63,15 +66,21 @@ impl StreamSource {
                 let record = self
                     .write(table, landing, &fresh, &epoch, files)
                     .await
-                    .map_err(Failure::Abort)?;
-                landing.commit(&[record]).await.map_err(Failure::Abort)?;
+                    .map_err(TableFailure::Abort)?;
+                landing
+                    .commit(&[record])
+                    .await
+                    .map_err(TableFailure::Abort)?;
                 files += 1;
                 outcome.report.landed += fresh.events.len();
                 outcome.report.bytes += fresh.bytes.len() as u64;
                 landed.extend(&fresh.positions);
             }
             // Only now is the batch in bronze for good: the broker may forget it.
-            subscription.ack_fetched().await.map_err(Failure::Source)?;
+            subscription
+                .ack_fetched()
+                .await
+                .map_err(TableFailure::Source)?;
             if new >= backlog {
                 return Ok(());
             }
@@ -109,7 +118,7 @@ impl Source for StreamSource {
         table: &TableDecl,
         landing: &Landing<'_>,
         outcome: &mut TableOutcome,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), TableFailure> {
         self.drain(table, landing, outcome).await
     }
 }

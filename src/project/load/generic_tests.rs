@@ -10,9 +10,9 @@ use serde_json::Value as Json;
 use super::Loader;
 use super::render::render_error;
 use super::resolve::{Pending, closest};
-use crate::jinja::config::merge_config;
+use crate::jinja::config_call::merge_config;
 use crate::jinja::{eval_test_arg, run_in_frame};
-use crate::project::config::folder_config;
+use crate::project::node_config::folder_config;
 use crate::project::schema::{ColumnDef, Properties, parse_test, test_entries, test_name};
 use crate::project::{ProjectError, Resource, TestInfo, TestKind};
 

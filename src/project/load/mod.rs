@@ -24,10 +24,10 @@ use minijinja::Environment;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use crate::jinja::{Shared, Target};
-use crate::project::config::is_enabled;
 use crate::project::files::{
     Ignore, PROJECT_FILE, ProjectFile, SourceFile, collect, parse_yaml, read_text,
 };
+use crate::project::node_config::is_enabled;
 use crate::project::schema::read_properties;
 use crate::project::{Node, Project, ProjectError, SourceTable};
 use macros::{build_env, read_docs, read_macros};

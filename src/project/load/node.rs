@@ -10,9 +10,9 @@ use minijinja::Value;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Loader, string_list};
-use crate::jinja::config::merge_config;
-use crate::project::config::{build_node_config, folder_config};
+use crate::jinja::config_call::merge_config;
 use crate::project::files::SourceFile;
+use crate::project::node_config::{build_node_config, folder_config};
 use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
 use crate::project::{ColumnDoc, Node, ProjectError, Resource};
 

@@ -9,16 +9,16 @@ use serde_json::{Map as JsonMap, Value as Json, json};
 
 use super::Loader;
 use super::resolve::Pending;
-use crate::jinja::config::merge_config;
-use crate::jinja::context::{Relation, template_context};
+use crate::jinja::config_call::merge_config;
+use crate::jinja::context::{JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
-use crate::jinja::frame::{Failure, Frame, Mode};
+use crate::jinja::frame::{Frame, FrameFailure, Mode};
 use crate::jinja::{
     MacroRef, Phase, RenderError, call_macro, is_template, render_str, render_template,
     run_in_frame,
 };
-use crate::project::config::normalize_map;
 use crate::project::files::{SourceFile, template_name};
+use crate::project::node_config::normalize_map;
 use crate::project::schema::ResourcePatch;
 use crate::project::{Node, ProjectError, Resource};
 
@@ -57,18 +57,22 @@ pub(super) fn render_error(path: &Path, node: &str, failure: RenderFailure) -> P
     let path = path.to_path_buf();
     let node = node.to_string();
     match failure.failure {
-        Some(Failure::MissingVar(var)) => RenderError::MissingVar { path, node, var }.into(),
-        Some(Failure::MissingEnvVar(var)) => RenderError::MissingEnvVar { path, node, var }.into(),
-        Some(Failure::UnknownDoc(name)) => ProjectError::UnknownDoc { path, node, name },
-        Some(Failure::Raised(message) | Failure::Unsupported(message)) => RenderError::Template {
-            path,
-            line: None,
-            node,
-            phase: Phase::Parse,
-            message,
+        Some(FrameFailure::MissingVar(var)) => RenderError::MissingVar { path, node, var }.into(),
+        Some(FrameFailure::MissingEnvVar(var)) => {
+            RenderError::MissingEnvVar { path, node, var }.into()
         }
-        .into(),
-        Some(Failure::UndeclaredRef(_) | Failure::UndeclaredSource(..)) | None => {
+        Some(FrameFailure::UnknownDoc(name)) => ProjectError::UnknownDoc { path, node, name },
+        Some(FrameFailure::Raised(message) | FrameFailure::Unsupported(message)) => {
+            RenderError::Template {
+                path,
+                line: None,
+                node,
+                phase: Phase::Parse,
+                message,
+            }
+            .into()
+        }
+        Some(FrameFailure::UndeclaredRef(_) | FrameFailure::UndeclaredSource(..)) | None => {
             RenderError::Template {
                 path: failure.template.map_or(path, PathBuf::from),
                 line: failure.line,
@@ -104,7 +108,7 @@ impl Loader {
         fqn: &[String],
         config: &JsonMap<String, Json>,
     ) -> Rc<Frame> {
-        let this = Relation {
+        let this = JinjaRelation {
             rendered: name.to_string(),
             database: None,
             schema: Some(self.target.schema.clone()),

@@ -7,7 +7,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 
 use super::render::{render_error, render_json};
 use super::{Loader, string_list};
-use crate::jinja::config::merge_config;
+use crate::jinja::config_call::merge_config;
 use crate::project::files::template_name;
 use crate::project::schema::Properties;
 use crate::project::{ProjectError, SourceTable};

@@ -420,7 +420,7 @@ fn relation_of<'s>(
     c: &Call,
     snapshot: &'s Snapshot,
     row: usize,
-) -> Result<Option<&'s super::live::Relation>> {
+) -> Result<Option<&'s super::live::LiveRelation>> {
     Ok(c.int(0, row)?
         .and_then(|oid| i32::try_from(oid).ok())
         .and_then(|oid| snapshot.relation(oid)))

@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, TableProvider};
 
-use super::live::{Live, Relation, Snapshot};
+use super::live::{Live, LiveRelation, Snapshot};
 use super::live_table::{LiveTable, ints, repeat_text, texts};
 use super::schema::Overlay;
 use super::session::OWNER;
@@ -149,7 +149,7 @@ fn tables(s: &Snapshot) -> Vec<ArrayRef> {
 }
 
 fn views(s: &Snapshot) -> Vec<ArrayRef> {
-    let v: Vec<&Relation> = s.relations.iter().filter(|r| r.view).collect();
+    let v: Vec<&LiveRelation> = s.relations.iter().filter(|r| r.view).collect();
     let n = v.len();
     vec![
         repeat_text(Some(CATALOG), n),
@@ -205,7 +205,7 @@ fn column_type(field: &Field) -> ColumnType {
 }
 
 fn columns(s: &Snapshot) -> Vec<ArrayRef> {
-    let rows: Vec<(&Relation, usize, &Field, ColumnType)> = s
+    let rows: Vec<(&LiveRelation, usize, &Field, ColumnType)> = s
         .relations
         .iter()
         .flat_map(|r| {

@@ -38,7 +38,7 @@ pub struct Namespace {
 }
 
 #[derive(Debug)]
-pub struct Relation {
+pub struct LiveRelation {
     pub oid: i32,
     pub namespace: i32,
     pub schema: String,
@@ -55,12 +55,12 @@ pub struct Relation {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub namespaces: Vec<Namespace>,
-    pub relations: Vec<Relation>,
+    pub relations: Vec<LiveRelation>,
     by_oid: HashMap<i32, usize>,
 }
 
 impl Snapshot {
-    pub fn relation(&self, oid: i32) -> Option<&Relation> {
+    pub fn relation(&self, oid: i32) -> Option<&LiveRelation> {
         self.by_oid.get(&oid).map(|i| &self.relations[*i])
     }
 }
@@ -134,7 +134,7 @@ impl Live {
         namespace: i32,
         schema_name: String,
         name: String,
-    ) -> Option<Relation> {
+    ) -> Option<LiveRelation> {
         let provider = match schema.table(&name).await {
             Ok(Some(provider)) => provider,
             Ok(None) => return None,
@@ -149,7 +149,7 @@ impl Live {
             .iter()
             .map(|f| doc.and_then(|d| d.columns.get(f.name()).cloned()))
             .collect();
-        Some(Relation {
+        Some(LiveRelation {
             oid: relation_oid(&schema_name, &name),
             namespace,
             view: provider.table_type() == TableType::View,

@@ -11,7 +11,7 @@ use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
 
-use super::live::{DATABASE_OID, Live, OWNER_OID, Relation, Snapshot};
+use super::live::{DATABASE_OID, Live, LiveRelation, OWNER_OID, Snapshot};
 use super::live_table::{LiveTable, bools, ints, repeat_text, smallints, texts};
 use super::session::OWNER;
 use super::types;
@@ -232,7 +232,7 @@ fn pg_attribute_fields() -> Vec<Field> {
 
 /// One column as PostgreSQL describes it.
 struct Attribute<'a> {
-    relation: &'a Relation,
+    relation: &'a LiveRelation,
     num: i16,
     field: &'a Field,
     ty: pgwire::api::Type,
@@ -335,7 +335,7 @@ fn pg_description(s: &Snapshot) -> Vec<ArrayRef> {
 }
 
 fn pg_tables(s: &Snapshot) -> Vec<ArrayRef> {
-    let t: Vec<&Relation> = s.relations.iter().filter(|r| !r.view).collect();
+    let t: Vec<&LiveRelation> = s.relations.iter().filter(|r| !r.view).collect();
     let n = t.len();
     let no = || bools(std::iter::repeat_n(false, n));
     vec![
@@ -351,7 +351,7 @@ fn pg_tables(s: &Snapshot) -> Vec<ArrayRef> {
 }
 
 fn pg_views(s: &Snapshot) -> Vec<ArrayRef> {
-    let v: Vec<&Relation> = s.relations.iter().filter(|r| r.view).collect();
+    let v: Vec<&LiveRelation> = s.relations.iter().filter(|r| r.view).collect();
     vec![
         texts(v.iter().map(|r| Some(r.schema.as_str()))),
         texts(v.iter().map(|r| Some(r.name.as_str()))),

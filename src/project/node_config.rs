@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Materialized, NodeConfig, Resource, Severity};
-use crate::jinja::config::{loose_list, merge_config, normalize_key};
+use crate::jinja::config_call::{loose_list, merge_config, normalize_key};
 
 /// Configs whose value is a mapping: an unprefixed key of this name is a config, not a folder.
 const DICT_CONFIGS: &[&str] = &[
