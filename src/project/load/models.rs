@@ -14,32 +14,13 @@ impl Loader {
         props: &Properties,
     ) -> Result<(), ProjectError> {
         for file in files {
-            let FileNode {
-                name,
-                fqn,
-                unique_id,
-                raw,
-                patch,
-            } = self.file_node(file, Resource::Model, Some(&props.models))?;
-            let (raw, pending) = self.parse_render(file, &unique_id, Resource::Model, &fqn, raw)?;
-            if !self.enabled(&raw, &file.rel, &unique_id)? {
-                self.disabled
-                    .entry(name)
-                    .or_insert_with(|| file.rel.clone());
-                continue;
+            let node = self.file_node(file, Resource::Model, Some(&props.models))?;
+            let (raw, pending) =
+                self.parse_render(file, &node.unique_id, Resource::Model, &node.fqn, node.raw)?;
+            let node = FileNode { raw, ..node };
+            if self.admit(file, Resource::Model, node, file.text.clone())? {
+                self.pending.push(pending);
             }
-            let node = self.make_node(
-                unique_id,
-                name,
-                Resource::Model,
-                file.rel.clone(),
-                fqn,
-                file.text.clone(),
-                &raw,
-                patch,
-            )?;
-            self.insert_named(node)?;
-            self.pending.push(pending);
         }
         Ok(())
     }

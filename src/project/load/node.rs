@@ -86,6 +86,43 @@ impl Loader {
         Ok(columns)
     }
 
+    /// Adds the `resource` node of `file` (a model or a seed), with `node.raw` its final
+    /// config, unless that config disables it: its name is then kept in `disabled`, so a
+    /// `ref` to it says so. Returns whether it was added.
+    pub(super) fn admit(
+        &mut self,
+        file: &SourceFile,
+        resource: Resource,
+        node: FileNode<'_>,
+        raw_code: String,
+    ) -> Result<bool, ProjectError> {
+        let FileNode {
+            name,
+            fqn,
+            unique_id,
+            raw,
+            patch,
+        } = node;
+        if !self.enabled(&raw, &file.rel, &unique_id)? {
+            self.disabled
+                .entry(name)
+                .or_insert_with(|| file.rel.clone());
+            return Ok(false);
+        }
+        let node = self.make_node(
+            unique_id,
+            name,
+            resource,
+            file.rel.clone(),
+            fqn,
+            raw_code,
+            &raw,
+            patch,
+        )?;
+        self.insert_named(node)?;
+        Ok(true)
+    }
+
     /// Builds a node from its merged raw config; resolves its schema and alias.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn make_node(
