@@ -87,7 +87,7 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     report_check_errors(&errors);
     println!(
         "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
-        checked.len(),
+        checked,
         started.elapsed().as_secs_f64(),
         errors.len(),
         project.target_path.join("compiled").display()

@@ -26,13 +26,6 @@ use crate::project::{Materialized, Node, Project, Resource};
 use crate::session::CATALOG;
 use crate::sql::position;
 
-/// A node that compiled and planned, with its output schema (a seed's as loading infers it).
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub id: String,
-    pub schema: SchemaRef,
-}
-
 /// A node that did not, with the file it came from.
 #[derive(Debug, Clone)]
 pub struct CheckError {
@@ -49,7 +42,7 @@ pub async fn check(
     lake: &Lake,
     project: &Project,
     ids: &[String],
-) -> (Vec<Checked>, Vec<CheckError>) {
+) -> (usize, Vec<CheckError>) {
     let planned = Arc::new(RwLock::new(HashMap::new()));
     if let Some(inner) = ctx.catalog(CATALOG) {
         ctx.register_catalog(
@@ -60,7 +53,7 @@ pub async fn check(
             }),
         );
     }
-    let mut checked = Vec::new();
+    let mut checked = 0;
     let mut errors: Vec<CheckError> = Vec::new();
     for id in ids {
         let node = &project.nodes[id];
@@ -93,10 +86,7 @@ pub async fn check(
                         .write()
                         .insert((relation.schema, relation.name), Arc::clone(&schema));
                 }
-                checked.push(Checked {
-                    id: id.clone(),
-                    schema,
-                });
+                checked += 1;
             }
             Err(message) => errors.push(CheckError {
                 id: id.clone(),

@@ -15,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngCore;
 
+use super::errors::sqlstate;
 use crate::config::ServerConfig;
 
 /// Iterations `strata passwd` uses: PostgreSQL's default.
@@ -59,8 +60,8 @@ impl AuthError {
     /// The SQLSTATE PostgreSQL sends for this failure.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Self::Protocol(_) => "08P01",
-            Self::Failed => "28P01",
+            Self::Protocol(_) => sqlstate::PROTOCOL_VIOLATION,
+            Self::Failed => sqlstate::INVALID_PASSWORD,
         }
     }
 }
