@@ -2,6 +2,8 @@
 //!
 //! The server side of RFC 5802/7677 works from the stored verifier alone (StoredKey and
 //! ServerKey, as PostgreSQL does), so the server never holds anything password-equivalent.
+//! Written here rather than taken from pgwire's SCRAM handler, which asks for the salted
+//! password (password-equivalent) and cannot answer from `strata passwd`'s verifiers.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
