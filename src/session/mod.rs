@@ -24,7 +24,7 @@ use crate::bronze::paths::AllowedRoots;
 use crate::config::Config;
 use crate::lake::{Lake, context};
 use crate::land::{SourceKind, SourcesFile};
-use crate::plan::{json_reads, leaf_limits};
+use crate::plan::{first_rows, json_reads, leaf_limits};
 use crate::warehouse::LakeCatalog;
 
 /// Name of the catalog Strata's schemas live in.
@@ -44,6 +44,7 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut state = context::state_builder(config, runtime)
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
+        .with_optimizer_rule(Arc::new(first_rows::FirstRows))
         .with_physical_optimizer_rules(physical_rules())
         .build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
@@ -54,9 +55,10 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
 }
 
 /// DataFusion's physical rules, with [`leaf_limits::LeafLimits`] just before the limit
-/// pushdown it corrects.
+/// pushdown it corrects and the per-partition top-K on where it is exact.
 fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
+    first_rows::guard_window_top_n(&mut rules);
     let at = rules
         .iter()
         .position(|r| r.name() == leaf_limits::LIMIT_PUSHDOWN)
