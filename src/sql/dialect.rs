@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
+use super::names::ResultNames;
 use super::position::{self, LineColumn};
 
 static COMPATIBILITY: LazyLock<PostgresCompatibilityParser> =
@@ -88,6 +89,25 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
         },
     };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// [`parse`], each statement with the names PostgreSQL gives its result columns. They are
+/// read from the SQL as written: the rewrites for DataFusion change expressions (`'\x01'::bytea`
+/// becomes a `decode` call), not what PostgreSQL names them.
+pub fn parse_named(sql: &str) -> Result<Vec<(Statement, ResultNames)>, DialectError> {
+    let statements = parse(sql)?;
+    let written = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .or_else(|_| Parser::parse_sql(&TimeTravelDialect, sql))
+        .ok()
+        .filter(|written| written.len() == statements.len());
+    Ok(statements
+        .into_iter()
+        .enumerate()
+        .map(|(i, statement)| {
+            let names = ResultNames::of(written.as_ref().map_or(&statement, |w| &w[i]));
+            (statement, names)
+        })
+        .collect())
 }
 
 /// Parses `sql` (one or more statements) with DataFusion's parser, as `strata sql` and the

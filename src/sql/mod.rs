@@ -5,10 +5,12 @@
 
 pub mod dialect;
 pub mod exec;
+pub mod names;
 pub mod position;
 pub mod print;
 pub mod rewrite;
 pub mod timetravel;
 
 pub use exec::{Outcome, SqlError, run_statement, split_statements, stream_statement};
+pub use names::ResultNames;
 pub use print::PrintFormat;
