@@ -2077,6 +2077,84 @@ async fn result_columns_are_named_as_postgresql_names_them() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// What a client program printed as JSON about one target.
+fn client_json(name: &str, mut cmd: Command) -> serde_json::Value {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/test)"));
+    let out = wait_output(child, Duration::from_secs(300), name);
+    assert!(
+        out.status.success(),
+        "{name}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name} printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Runs a client program (given a target's host, port, database and user) against the
+/// shared Strata server and against PostgreSQL, and insists both saw the same, naming each
+/// top-level entry that differs.
+fn same_as_postgresql(name: &str, command: impl Fn(&Target) -> Command) {
+    let strata = client_json(name, command(&shared_server().target()));
+    let postgres = client_json(name, command(reference()));
+    let (serde_json::Value::Object(strata), serde_json::Value::Object(postgres)) =
+        (&strata, &postgres)
+    else {
+        panic!("{name} printed no JSON objects: {strata} / {postgres}");
+    };
+    let differences: Vec<String> = postgres
+        .iter()
+        .filter(|(key, expected)| strata.get(*key) != Some(*expected))
+        .map(|(key, expected)| {
+            format!(
+                "{key}:\n  PostgreSQL: {expected}\n  Strata:     {}",
+                strata.get(key).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{name} differs from PostgreSQL:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// A client program's command with the target's host, port, database and user as arguments.
+fn with_target(mut cmd: Command, target: &Target) -> Command {
+    cmd.args([
+        &target.host,
+        &target.port.to_string(),
+        &target.dbname,
+        &target.user,
+    ]);
+    cmd
+}
+
+#[test]
+fn client_psqlodbc_catalog_functions_as_postgresql() {
+    let drivers = client_command("odbcinst")
+        .args(["-q", "-d"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&drivers.stdout).contains("[PostgreSQL Unicode]"),
+        "psqlODBC is missing: run scripts/test (it installs odbc-postgresql and unixodbc)"
+    );
+    same_as_postgresql("odbc_catalog.py", |target| {
+        let mut cmd = Command::new(python());
+        cmd.arg(clients_dir().join("odbc_catalog.py"));
+        with_target(cmd, target)
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strata's own behavior: the shared server or servers of their own
 

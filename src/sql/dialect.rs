@@ -364,11 +364,14 @@ fn generate_subscripts(f: &Function) -> Option<Expr> {
     ))
 }
 
-/// `_pg_expandarray(a)` returns its set of records as a list: unnest it, which zips with
-/// the other unnests of the projection like PostgreSQL's set-returning functions.
+/// `_pg_expandarray(a)` and `generate_series(a, b)` outside FROM (psqlODBC's
+/// SQLForeignKeys numbers key columns with it) return their set of rows as a list here:
+/// unnest it, which zips with the other unnests of the projection like PostgreSQL's
+/// set-returning functions.
 fn set_returning(f: &Function) -> Option<Expr> {
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    (name == "_pg_expandarray").then(|| call("unnest", vec![Expr::Function(f.clone())]))
+    matches!(name.as_str(), "_pg_expandarray" | "generate_series")
+        .then(|| call("unnest", vec![Expr::Function(f.clone())]))
 }
 
 /// `(expr).field` of a record: DataFusion plans a field of an expression (not of a column
