@@ -2155,6 +2155,15 @@ fn client_psqlodbc_catalog_functions_as_postgresql() {
     });
 }
 
+#[test]
+fn client_asyncpg_as_postgresql() {
+    same_as_postgresql("asyncpg_client.py", |target| {
+        let mut cmd = Command::new(python());
+        cmd.arg(clients_dir().join("asyncpg_client.py"));
+        with_target(cmd, target)
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strata's own behavior: the shared server or servers of their own
 
