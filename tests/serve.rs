@@ -2164,6 +2164,37 @@ fn client_asyncpg_as_postgresql() {
     });
 }
 
+#[test]
+fn client_go_pgx_as_postgresql() {
+    // Debian packages Go libraries for GOPATH builds; the Go module proxy is not needed.
+    let gopath = Path::new("/usr/share/gocode");
+    assert!(
+        gopath.join("src/github.com/jackc/pgx/v4").is_dir(),
+        "pgx is missing from {}: run scripts/test (it installs golang-github-jackc-pgx-v4-dev)",
+        gopath.display()
+    );
+    let program = work_root().join("pgx-client");
+    let out = client_command("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg(".")
+        .current_dir(clients_dir().join("pgx"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env("GOCACHE", work_root().join("go-cache"))
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    same_as_postgresql("pgx-client", |target| {
+        with_target(Command::new(&program), target)
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strata's own behavior: the shared server or servers of their own
 
