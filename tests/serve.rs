@@ -1800,22 +1800,21 @@ fn client_node_postgres() {
     run_client("client.js", cmd, Duration::from_secs(120));
 }
 
-#[test]
-fn client_pgjdbc_metadata_and_queries() {
-    let t = target();
-    let shop = shop();
+/// `java` with pgjdbc and the compiled client `class` (tests/serve_clients/<class>.java) on
+/// its class path.
+fn java_client(class: &str) -> Command {
     let jar = std::env::var("STRATA_TEST_PGJDBC_JAR")
         .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
     assert!(
         Path::new(&jar).exists(),
         "the pgjdbc jar {jar} is missing: run scripts/test"
     );
-    let classes = work_root().join("jdbc-classes");
+    let classes = work_root().join("java-classes");
     std::fs::create_dir_all(&classes).unwrap();
     let out = client_command("javac")
         .arg("-d")
         .arg(&classes)
-        .arg(clients_dir().join("JdbcClient.java"))
+        .arg(clients_dir().join(format!("{class}.java")))
         .output()
         .unwrap();
     assert!(
@@ -1824,9 +1823,16 @@ fn client_pgjdbc_metadata_and_queries() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut cmd = client_command("java");
-    cmd.arg("-cp")
-        .arg(format!("{}:{jar}", classes.display()))
-        .arg("JdbcClient")
+    cmd.arg("-cp").arg(format!("{}:{jar}", classes.display()));
+    cmd
+}
+
+#[test]
+fn client_pgjdbc_metadata_and_queries() {
+    let t = target();
+    let shop = shop();
+    let mut cmd = java_client("JdbcClient");
+    cmd.arg("JdbcClient")
         .args([&t.host, &t.port.to_string(), &t.dbname, &t.user])
         .env("STRATA_EXPECT_ORDERS", shop.orders.to_string())
         .env(
@@ -2192,6 +2198,17 @@ fn client_go_pgx_as_postgresql() {
     );
     same_as_postgresql("pgx-client", |target| {
         with_target(Command::new(&program), target)
+    });
+}
+
+/// The queries and DatabaseMetaData calls Metabase's PostgreSQL driver makes when it syncs
+/// a database (read in Metabase's postgres driver and sql-jdbc sync code), through pgjdbc.
+#[test]
+fn client_metabase_sync_as_postgresql() {
+    same_as_postgresql("MetabaseSync", |target| {
+        let mut cmd = java_client("MetabaseSync");
+        cmd.arg("MetabaseSync");
+        with_target(cmd, target)
     });
 }
 

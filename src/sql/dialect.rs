@@ -258,6 +258,11 @@ struct Rules;
 impl VisitorMut for Rules {
     type Break = ();
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        catalog_first_regclass(query);
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let rewritten = match expr {
             Expr::Function(f) => generate_subscripts(f)
@@ -293,6 +298,55 @@ impl VisitorMut for Rules {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `'pg_class'::regclass` becomes a lookup in the current schema (datafusion-pg-catalog's
+/// rewrite: pg_class joined with `(SELECT parse_ident('pg_class'::TEXT) AS parts)` where
+/// `n.nspname = current_schema()`); PostgreSQL searches `pg_catalog` first, and pgjdbc's
+/// getTables joins table descriptions on `classoid = 'pg_class'::regclass`.
+fn catalog_first_regclass(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let looks_up_parts = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .any(|factor| matches!(factor, TableFactor::Derived { subquery, .. } if parses_ident(subquery)));
+    let Some(selection) = select.selection.as_mut().filter(|_| looks_up_parts) else {
+        return;
+    };
+    let _ = visit_expressions_mut(selection, |e| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+            && matches!(left.as_ref(), Expr::CompoundIdentifier(parts)
+                if parts.last().is_some_and(|p| p.value == "nspname"))
+            && matches!(right.as_ref(), Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("current_schema"))
+        {
+            *e = Expr::InList {
+                expr: left.clone(),
+                list: vec![
+                    Expr::value(Value::SingleQuotedString("pg_catalog".to_string())),
+                    *right.clone(),
+                ],
+                negated: false,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `(SELECT parse_ident(…) AS parts)`.
+fn parses_ident(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    matches!(select.projection.as_slice(), [SelectItem::ExprWithAlias { expr: Expr::Function(f), alias }]
+        if alias.value == "parts" && f.name.to_string().eq_ignore_ascii_case("parse_ident"))
 }
 
 /// `'\x0102ff'::bytea` is PostgreSQL's hex input for bytes; DataFusion would take the

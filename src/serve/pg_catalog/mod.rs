@@ -26,7 +26,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
 use datafusion_pg_catalog::pg_catalog::{
     self as upstream, PgCatalogSchemaProvider, PgCatalogStaticTables, array_bounds_udf,
-    pg_get_expr_udf, quote_ident_udf,
+    quote_ident_udf,
 };
 
 pub use descriptions::{Descriptions, RelationDoc};
@@ -101,7 +101,6 @@ pub fn register(
     }
 
     for udf in [
-        pg_get_expr_udf::create_pg_get_expr_udf(),
         upstream::create_pg_get_constraintdef(),
         upstream::create_pg_encoding_to_char_udf(),
         upstream::create_pg_backend_pid_udf(),
