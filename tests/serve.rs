@@ -2144,6 +2144,13 @@ fn with_target(mut cmd: Command, target: &Target) -> Command {
     cmd
 }
 
+/// The Python client `script` of tests/serve_clients with a target's arguments.
+fn python_client(script: &str, target: &Target) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(clients_dir().join(script));
+    with_target(cmd, target)
+}
+
 #[test]
 fn client_psqlodbc_catalog_functions_as_postgresql() {
     let drivers = client_command("odbcinst")
@@ -2155,18 +2162,14 @@ fn client_psqlodbc_catalog_functions_as_postgresql() {
         "psqlODBC is missing: run scripts/test (it installs odbc-postgresql and unixodbc)"
     );
     same_as_postgresql("odbc_catalog.py", |target| {
-        let mut cmd = Command::new(python());
-        cmd.arg(clients_dir().join("odbc_catalog.py"));
-        with_target(cmd, target)
+        python_client("odbc_catalog.py", target)
     });
 }
 
 #[test]
 fn client_asyncpg_as_postgresql() {
     same_as_postgresql("asyncpg_client.py", |target| {
-        let mut cmd = Command::new(python());
-        cmd.arg(clients_dir().join("asyncpg_client.py"));
-        with_target(cmd, target)
+        python_client("asyncpg_client.py", target)
     });
 }
 

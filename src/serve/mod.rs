@@ -10,6 +10,7 @@
 mod apply;
 pub mod auth;
 mod connection;
+mod current_setting;
 mod cursor;
 mod encode;
 mod errors;

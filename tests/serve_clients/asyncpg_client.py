@@ -63,6 +63,7 @@ async def main():
     out = {"values": {}, "errors": {}}
     # The server's session time zone makes timestamptz values comparable.
     await conn.execute("SET TimeZone = 'UTC'")
+    out["time_zone"] = await conn.fetchval("SELECT current_setting('TimeZone')")
     for expr in VALUES:
         statement = await conn.prepare(f"SELECT {expr}")
         out["values"][expr] = {"attributes": attributes(statement),

@@ -62,7 +62,9 @@ func main() {
 		out[name] = map[string]interface{}{"columns": columns, "rows": values}
 	}
 
-	// Grafana's query editor: the tables of a schema, then a table's columns and types.
+	// Grafana's query editor: the search path its table list is relative to, the tables of
+	// a schema, then a table's columns and types.
+	query("search_path", "SELECT current_setting('search_path')")
 	query("tables", `SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
 		WHERE quote_ident(table_schema) = 'gold' AND table_name = 'fct_orders' ORDER BY 1`)
 	query("columns", `SELECT quote_ident(column_name) AS "column", data_type AS "type"
