@@ -159,7 +159,7 @@ fn item(item: &SelectItem) -> Item {
 }
 
 /// PostgreSQL's name for an unaliased expression.
-pub fn column_name(expr: &Expr) -> String {
+fn column_name(expr: &Expr) -> String {
     figure(expr).map_or_else(|| UNNAMED.to_string(), |(name, _)| name)
 }
 
