@@ -483,24 +483,31 @@ fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
     TARGET.get_or_init(|| match std::env::var("STRATA_TEST_SERVE_TARGET") {
         Ok(spec) if !spec.is_empty() => {
-            let field = |key: &str| {
-                spec.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-                    .unwrap_or_else(|| panic!("STRATA_TEST_SERVE_TARGET lacks {key}=: {spec}"))
-                    .to_string()
-            };
-            let target = Target {
-                host: field("host"),
-                port: field("port").parse().unwrap(),
-                dbname: field("dbname"),
-                user: field("user"),
-                strata: false,
-            };
+            let target = Target::postgres(&spec);
             load_into_postgres(&target);
             target
         }
         _ => shared_server().target(),
     })
+}
+
+impl Target {
+    /// A PostgreSQL given by a `host=… port=… dbname=… user=…` connection string.
+    fn postgres(spec: &str) -> Target {
+        let field = |key: &str| {
+            spec.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{spec} lacks {key}="))
+                .to_string()
+        };
+        Target {
+            host: field("host"),
+            port: field("port").parse().unwrap(),
+            dbname: field("dbname"),
+            user: field("user"),
+            strata: false,
+        }
+    }
 }
 
 /// Copies the gold rows the clients read into a real PostgreSQL (schema gold replaced), with
@@ -1793,22 +1800,21 @@ fn client_node_postgres() {
     run_client("client.js", cmd, Duration::from_secs(120));
 }
 
-#[test]
-fn client_pgjdbc_metadata_and_queries() {
-    let t = target();
-    let shop = shop();
+/// `java` with pgjdbc and the compiled client `class` (tests/serve_clients/<class>.java) on
+/// its class path.
+fn java_client(class: &str) -> Command {
     let jar = std::env::var("STRATA_TEST_PGJDBC_JAR")
         .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
     assert!(
         Path::new(&jar).exists(),
         "the pgjdbc jar {jar} is missing: run scripts/test"
     );
-    let classes = work_root().join("jdbc-classes");
+    let classes = work_root().join("java-classes");
     std::fs::create_dir_all(&classes).unwrap();
     let out = client_command("javac")
         .arg("-d")
         .arg(&classes)
-        .arg(clients_dir().join("JdbcClient.java"))
+        .arg(clients_dir().join(format!("{class}.java")))
         .output()
         .unwrap();
     assert!(
@@ -1817,9 +1823,16 @@ fn client_pgjdbc_metadata_and_queries() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut cmd = client_command("java");
-    cmd.arg("-cp")
-        .arg(format!("{}:{jar}", classes.display()))
-        .arg("JdbcClient")
+    cmd.arg("-cp").arg(format!("{}:{jar}", classes.display()));
+    cmd
+}
+
+#[test]
+fn client_pgjdbc_metadata_and_queries() {
+    let t = target();
+    let shop = shop();
+    let mut cmd = java_client("JdbcClient");
+    cmd.arg("JdbcClient")
         .args([&t.host, &t.port.to_string(), &t.dbname, &t.user])
         .env("STRATA_EXPECT_ORDERS", shop.orders.to_string())
         .env(
@@ -1834,6 +1847,372 @@ fn client_pgjdbc_metadata_and_queries() {
         .env("STRATA_EXPECT_GOLD_TABLES", t.gold_tables().join(","))
         .env("STRATA_EXPECT_COLUMNS", ORDER_COLUMNS.join(","));
     run_client("JdbcClient", cmd, Duration::from_secs(180));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compared with PostgreSQL: the same client calls against the shared Strata server and against
+// the machine's PostgreSQL (STRATA_TEST_PG) holding gold.fct_orders as Strata serves it
+
+/// The machine's PostgreSQL, in a database named `strata` like Strata's (catalog calls report
+/// it) whose schema `gold` is replaced by a copy of gold.fct_orders as the shared server
+/// serves it: its columns, types, NOT NULLs, descriptions and rows.
+fn reference() -> &'static Target {
+    static REFERENCE: OnceLock<Target> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let admin = common::pg_conn();
+        let mut reference = Target::postgres(&admin);
+        reference.dbname = "strata".to_string();
+        let exists = psql_conninfo(
+            &admin,
+            &["-tAq"],
+            "SELECT 1 FROM pg_database WHERE datname = 'strata'",
+            &[],
+        );
+        assert!(exists.status.success(), "{}", exists.stderr);
+        if exists.stdout.trim() != "1" {
+            let out = psql_conninfo(&admin, &["-q"], "CREATE DATABASE strata", &[]);
+            assert!(out.status.success(), "{}", out.stderr);
+        }
+
+        let served = psql(
+            &shared_server().target(),
+            &["-tAq", "-F", "\u{1f}"],
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, \
+             coalesce(col_description(attrelid, attnum), '') FROM pg_catalog.pg_attribute \
+             WHERE attrelid = 'gold.fct_orders'::regclass AND attnum > 0 ORDER BY attnum;\n\
+             SELECT obj_description('gold.fct_orders'::regclass, 'pg_class');\n",
+        );
+        assert!(served.status.success(), "{}", served.stderr);
+        let lines: Vec<&str> = served.stdout.lines().collect();
+        let (table_description, columns) = lines.split_last().unwrap();
+        let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+        let mut definitions = Vec::new();
+        let mut comments = Vec::new();
+        for line in columns {
+            let [name, ty, not_null, description] = line.split('\u{1f}').collect::<Vec<_>>()[..]
+            else {
+                panic!("pg_attribute row: {line:?}");
+            };
+            let not_null = if not_null == "t" { " NOT NULL" } else { "" };
+            definitions.push(format!("{name} {ty}{not_null}"));
+            if !description.is_empty() {
+                comments.push(format!(
+                    "COMMENT ON COLUMN gold.fct_orders.{name} IS {};",
+                    quote(description)
+                ));
+            }
+        }
+        let csv_path = work_root().join("reference_fct_orders.csv");
+        std::fs::write(
+            &csv_path,
+            strata_ok(
+                &shop().dir,
+                &[
+                    "sql",
+                    "--format",
+                    "csv",
+                    "-c",
+                    "SELECT * FROM gold.fct_orders",
+                ],
+            ),
+        )
+        .unwrap();
+        let script = format!(
+            "DROP SCHEMA IF EXISTS gold CASCADE;\nCREATE SCHEMA gold;\n\
+             CREATE TABLE gold.fct_orders ({});\nCOMMENT ON TABLE gold.fct_orders IS {};\n{}\n\
+             \\copy gold.fct_orders FROM '{}' CSV HEADER\nANALYZE gold.fct_orders;\n",
+            definitions.join(", "),
+            quote(table_description),
+            comments.join("\n"),
+            csv_path.display()
+        );
+        let out = psql(&reference, &["-q", "-1", "-v", "ON_ERROR_STOP=1"], &script);
+        assert!(
+            out.status.success(),
+            "loading {reference:?}: {}",
+            out.stderr
+        );
+        reference
+    })
+}
+
+/// Expressions whose unaliased column names must be PostgreSQL's, one query each.
+const NAMED_EXPRESSIONS: &[&str] = &[
+    "count(*)",
+    "count(order_id)",
+    "count(DISTINCT status)",
+    "sum(amount)",
+    "avg(amount)",
+    "min(order_date)",
+    "1 + 1",
+    "order_id",
+    "o.order_id",
+    "(amount)",
+    "amount * 2",
+    "-amount",
+    "order_id % 2",
+    "status || 'x'",
+    "CAST(amount AS int)",
+    "amount::text",
+    "(o.amount)::int",
+    "1::int",
+    "1::bigint",
+    "'1'::text",
+    "1::int::text",
+    "CAST(order_id AS varchar(10))",
+    "CAST(status AS char(3))",
+    "CAST(order_id AS double precision)",
+    "amount::numeric(10, 1)",
+    "order_ts::timestamptz",
+    "CAST(NULL AS text)",
+    "CAST('2026-01-01' AS date)",
+    "'x'",
+    "NULL",
+    "true",
+    "DATE '2026-01-01'",
+    "INTERVAL '1 day'",
+    "CASE WHEN amount > 10 THEN 'big' END",
+    "CASE WHEN amount > 10 THEN 'big' ELSE status END",
+    "CASE status WHEN 'x' THEN 1 ELSE 0 END",
+    "coalesce(customer_id, 0)",
+    "nullif(status, 'x')",
+    "greatest(1, 2)",
+    "least(amount, 1)",
+    "upper(status)",
+    "length(status)",
+    "substring(status FROM 1 FOR 2)",
+    "substring(status, 1, 2)",
+    "trim(status)",
+    "trim(LEADING 'x' FROM status)",
+    "position('a' IN status)",
+    "extract(year FROM order_date)",
+    "date_trunc('month', order_ts)",
+    "order_ts AT TIME ZONE 'UTC'",
+    "round(amount, 1)",
+    "ceil(amount)",
+    "floor(amount)",
+    "status = 'x'",
+    "status IS NULL",
+    "status IN ('a', 'b')",
+    "status LIKE 'a%'",
+    "order_id BETWEEN 1 AND 2",
+    "NOT (status = 'x')",
+    "status IS DISTINCT FROM 'x'",
+    "(SELECT max(order_id) FROM gold.fct_orders)",
+    "current_date",
+    "now()",
+    "row_number() OVER (ORDER BY order_id)",
+    "sum(amount) OVER ()",
+    "ARRAY[1, 2]",
+    "ROW(1, 2)",
+    "to_char(order_date, 'YYYY')",
+    "concat(status, 'x')",
+    "count(*) AS n",
+    "amount AS Amount",
+    "1 AS \"Mixed\"",
+];
+
+/// Whole queries whose column names must be PostgreSQL's.
+const NAMED_QUERIES: &[&str] = &[
+    "SELECT count(*), count(status), 1, 2 FROM gold.fct_orders",
+    "SELECT upper(status), o.*, 1 + 1 FROM gold.fct_orders o LIMIT 1",
+    "SELECT status, count(*), sum(amount)::numeric(20, 2) FROM gold.fct_orders GROUP BY 1",
+    "SELECT 1 + 1 UNION ALL SELECT count(*) FROM gold.fct_orders",
+    "WITH t AS (SELECT order_id + 1 AS next FROM gold.fct_orders) SELECT next * 2 FROM t LIMIT 1",
+    "SELECT order_id::text, amount FROM gold.fct_orders ORDER BY 1 LIMIT 2",
+    "SELECT DISTINCT status::varchar FROM gold.fct_orders",
+    "VALUES (1, 'a')",
+];
+
+/// The column names a statement's Describe reports, and those of its simple-protocol rows.
+async fn column_names(client: &Client, sql: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let statement = client.prepare(sql).await.map_err(|e| error_text(&e))?;
+    let described = statement.columns().iter().map(|c| c.name().to_string());
+    let simple = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?
+        .into_iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::RowDescription(columns) => {
+                Some(columns.iter().map(|c| c.name().to_string()).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok((described.collect(), simple))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_columns_are_named_as_postgresql_names_them() {
+    let strata = connect(&shared_server().target()).await;
+    let postgres = connect(reference()).await;
+    let queries = NAMED_EXPRESSIONS
+        .iter()
+        .map(|e| format!("SELECT {e} FROM gold.fct_orders o LIMIT 1"))
+        .chain(NAMED_QUERIES.iter().map(|q| q.to_string()));
+    let mut differences = Vec::new();
+    for sql in queries {
+        let expected = column_names(&postgres, &sql)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e}"));
+        let got = column_names(&strata, &sql).await;
+        if got.as_ref() != Ok(&expected) {
+            differences.push(format!(
+                "{sql}\n  PostgreSQL: {expected:?}\n  Strata:     {got:?}"
+            ));
+        }
+        // `strata sql` (and the REPL, which runs statements the same way) names them too:
+        // the header of its table.
+        let table = strata_ok(&shop().dir, &["sql", "-c", &sql]);
+        let header: Vec<String> = table
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .trim_matches('|')
+            .split('|')
+            .map(|name| name.trim().to_string())
+            .collect();
+        if header != expected.0 {
+            differences.push(format!(
+                "strata sql: {sql}\n  PostgreSQL: {:?}\n  strata sql: {header:?}",
+                expected.0
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// What a client program printed as JSON about one target.
+fn client_json(name: &str, mut cmd: Command) -> serde_json::Value {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e} (run scripts/test)"));
+    let out = wait_output(child, Duration::from_secs(300), name);
+    assert!(
+        out.status.success(),
+        "{name}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name} printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Runs a client program (given a target's host, port, database and user) against the
+/// shared Strata server and against PostgreSQL, and insists both saw the same, naming each
+/// top-level entry that differs.
+fn same_as_postgresql(name: &str, command: impl Fn(&Target) -> Command) {
+    let strata = client_json(name, command(&shared_server().target()));
+    let postgres = client_json(name, command(reference()));
+    let (serde_json::Value::Object(strata), serde_json::Value::Object(postgres)) =
+        (&strata, &postgres)
+    else {
+        panic!("{name} printed no JSON objects: {strata} / {postgres}");
+    };
+    let differences: Vec<String> = postgres
+        .iter()
+        .filter(|(key, expected)| strata.get(*key) != Some(*expected))
+        .map(|(key, expected)| {
+            format!(
+                "{key}:\n  PostgreSQL: {expected}\n  Strata:     {}",
+                strata.get(key).unwrap_or(&serde_json::Value::Null)
+            )
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{name} differs from PostgreSQL:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// A client program's command with the target's host, port, database and user as arguments.
+fn with_target(mut cmd: Command, target: &Target) -> Command {
+    cmd.args([
+        &target.host,
+        &target.port.to_string(),
+        &target.dbname,
+        &target.user,
+    ]);
+    cmd
+}
+
+/// The Python client `script` of tests/serve_clients with a target's arguments.
+fn python_client(script: &str, target: &Target) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(clients_dir().join(script));
+    with_target(cmd, target)
+}
+
+#[test]
+fn client_psqlodbc_catalog_functions_as_postgresql() {
+    let drivers = client_command("odbcinst")
+        .args(["-q", "-d"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&drivers.stdout).contains("[PostgreSQL Unicode]"),
+        "psqlODBC is missing: run scripts/test (it installs odbc-postgresql and unixodbc)"
+    );
+    same_as_postgresql("odbc_catalog.py", |target| {
+        python_client("odbc_catalog.py", target)
+    });
+}
+
+#[test]
+fn client_asyncpg_as_postgresql() {
+    same_as_postgresql("asyncpg_client.py", |target| {
+        python_client("asyncpg_client.py", target)
+    });
+}
+
+#[test]
+fn client_go_pgx_as_postgresql() {
+    // Debian packages Go libraries for GOPATH builds; the Go module proxy is not needed.
+    let gopath = Path::new("/usr/share/gocode");
+    assert!(
+        gopath.join("src/github.com/jackc/pgx/v4").is_dir(),
+        "pgx is missing from {}: run scripts/test (it installs golang-github-jackc-pgx-v4-dev)",
+        gopath.display()
+    );
+    let program = work_root().join("pgx-client");
+    let out = client_command("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg(".")
+        .current_dir(clients_dir().join("pgx"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", gopath)
+        .env("GOCACHE", work_root().join("go-cache"))
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    same_as_postgresql("pgx-client", |target| {
+        with_target(Command::new(&program), target)
+    });
+}
+
+/// The queries and DatabaseMetaData calls Metabase's PostgreSQL driver makes when it syncs
+/// a database (read in Metabase's postgres driver and sql-jdbc sync code), through pgjdbc.
+#[test]
+fn client_metabase_sync_as_postgresql() {
+    same_as_postgresql("MetabaseSync", |target| {
+        let mut cmd = java_client("MetabaseSync");
+        cmd.arg("MetabaseSync");
+        with_target(cmd, target)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

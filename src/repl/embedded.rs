@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{Backend, DeltaState, Description, TableName};
 use super::error::ReplError;
 use crate::lake::{Lake, delta, layout};
+use crate::serve::pg_catalog::column_type_name;
 use crate::session::CATALOG;
 use crate::sql;
 use crate::sql::results::{Column, ResultSet, append_rows};
@@ -203,7 +204,7 @@ impl Backend for Embedded {
             .schema()
             .fields()
             .iter()
-            .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+            .map(|f| (f.name().clone(), column_type_name(f), f.is_nullable()))
             .collect();
         let delta = match self.delta(table).await? {
             Some(loaded) => Some(DeltaState {

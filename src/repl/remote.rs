@@ -228,8 +228,13 @@ impl Backend for Remote {
     async fn describe_table(&self, table: &TableName) -> Result<Description, ReplError> {
         let rows = self
             .text_rows(&format!(
-                "SELECT column_name, data_type, is_nullable FROM information_schema.columns \
-                 WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+                "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                 CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END \
+                 FROM pg_catalog.pg_attribute a \
+                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = {} AND c.relname = {} AND a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attnum",
                 literal(&table.schema),
                 literal(&table.name)
             ))

@@ -10,6 +10,7 @@
 mod apply;
 pub(crate) mod auth;
 mod connection;
+mod current_setting;
 mod cursor;
 mod encode;
 mod errors;

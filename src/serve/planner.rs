@@ -26,7 +26,7 @@ use super::settings::Settings;
 use super::statement::ServerCommand;
 use crate::lake::Lake;
 use crate::sql::timetravel::Pins;
-use crate::sql::{dialect, rewrite};
+use crate::sql::{ResultNames, dialect, rewrite};
 use crate::warehouse::LakeCatalog;
 
 /// A parsed statement of the extended protocol: its command and, for queries, the plan made
@@ -36,6 +36,8 @@ pub struct Prepared {
     pub(super) sql: String,
     pub(super) command: ServerCommand,
     pub(super) plan: Option<LogicalPlan>,
+    /// PostgreSQL's names for the result columns.
+    pub(super) names: ResultNames,
     /// The rows' schema of a FETCH (the cursor's).
     fetched: Option<SchemaRef>,
 }
@@ -223,7 +225,8 @@ impl QueryParser for Planner {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let command = ServerCommand::of(statements.remove(0));
+        let (statement, names) = statements.remove(0);
+        let command = ServerCommand::of(statement);
         let plan = match &command {
             ServerCommand::Query(statement) => Some(self.plan(*statement.clone()).await?),
             _ => None,
@@ -236,6 +239,7 @@ impl QueryParser for Planner {
             sql: sql.to_string(),
             command,
             plan,
+            names,
             fetched,
         }))
     }
@@ -258,7 +262,7 @@ impl QueryParser for Planner {
         let format = column_format.unwrap_or(&Format::UnifiedText);
         match (&stmt.command, &stmt.plan) {
             (ServerCommand::Query(_), Some(plan)) if !matches!(plan, LogicalPlan::Ddl(_)) => {
-                encode::fields(plan.schema().as_arrow(), format, None)
+                encode::fields(&stmt.names.rename(plan.schema().inner()), format, None)
             }
             (ServerCommand::Fetch { .. }, _) => match &stmt.fetched {
                 Some(schema) => encode::fields(schema, format, None),
@@ -282,8 +286,9 @@ pub(super) fn parameter_fields(plan: &LogicalPlan) -> PgWireResult<Vec<Option<Fi
     Ok(numbered.into_iter().map(|(_, f)| f).collect())
 }
 
-pub(super) fn parse(sql: &str) -> PgWireResult<Vec<Statement>> {
-    dialect::parse(sql).map_err(|e| user_error(sqlstate::SYNTAX_ERROR, e.to_string()))
+/// The statements of `sql`, each with PostgreSQL's names for its result columns.
+pub(super) fn parse(sql: &str) -> PgWireResult<Vec<(Statement, ResultNames)>> {
+    dialect::parse_named(sql).map_err(|e| user_error(sqlstate::SYNTAX_ERROR, e.to_string()))
 }
 
 pub(super) fn text_field(name: &str) -> FieldInfo {

@@ -37,6 +37,7 @@ use super::planner::{
 use super::settings::{REPORTED, Settings};
 use super::statement::ServerCommand;
 use super::{apply, encode, results};
+use crate::sql::ResultNames;
 use crate::sql::timetravel::{self, AS_OF_RUN};
 
 /// Rows of text values, for SHOW.
@@ -64,6 +65,7 @@ impl Handler {
         client: &mut C,
         sql: &str,
         command: ServerCommand,
+        names: &ResultNames,
         planned: Option<(LogicalPlan, Option<ParamValues>)>,
         format: &Format,
     ) -> PgWireResult<Response>
@@ -87,15 +89,16 @@ impl Handler {
                     Some((plan, params)) => bind(plan, params)?,
                     None => self.planner.plan(*statement).await?,
                 };
-                self.run(sql, plan, Output::Rows(format)).await
+                self.run(sql, plan, names, Output::Rows(format)).await
             }
             ServerCommand::CopyOut { query, csv, header } => {
                 let plan = self.planner.plan(*query).await?;
-                self.run(sql, plan, Output::Copy { csv, header }).await
+                self.run(sql, plan, names, Output::Copy { csv, header })
+                    .await
             }
             ServerCommand::Declare { name, query } => {
                 let plan = self.planner.plan(*query).await?;
-                self.run(sql, plan, Output::Cursor(&name)).await
+                self.run(sql, plan, names, Output::Cursor(&name)).await
             }
             ServerCommand::Fetch { name, count } => self.fetch(sql, &name, count, format).await,
             ServerCommand::Close { name } => {
@@ -235,11 +238,12 @@ impl Handler {
     }
 
     /// Runs a planned query; its rows (COPY data, or a cursor's) flow to the client as they
-    /// come.
+    /// come, under PostgreSQL's column names.
     async fn run(
         &self,
         sql: &str,
         plan: LogicalPlan,
+        names: &ResultNames,
         output: Output<'_>,
     ) -> PgWireResult<Response> {
         let ctx = self.planner.session()?;
@@ -272,6 +276,7 @@ impl Handler {
             }
         };
         log.running(physical);
+        let stream = names.stream(stream);
         if let Some(tag) = ddl_tag {
             log.finish(None);
             return Ok(Response::Execution(Tag::new(tag)));
@@ -429,13 +434,14 @@ impl SimpleQueryHandler for Handler {
     {
         let statements = parse(query)?;
         let mut responses = Vec::with_capacity(statements.len());
-        for statement in statements {
+        for (statement, names) in statements {
             let sql = statement.to_string();
             match self
                 .answer(
                     client,
                     &sql,
                     ServerCommand::of(statement),
+                    &names,
                     None,
                     &Format::UnifiedText,
                 )
@@ -509,6 +515,7 @@ impl ExtendedQueryHandler for Handler {
             client,
             &prepared.sql,
             prepared.command.clone(),
+            &prepared.names,
             planned,
             &portal.result_column_format,
         )

@@ -75,6 +75,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("lc_time", "C", "Date and time formatting."),
     ("lock_timeout", "0", "Lock wait timeout."),
     ("max_identifier_length", "63", "Longest identifier length."),
+    ("max_index_keys", "32", "Most columns an index may have."),
     ("row_security", "on", "Row security."),
     ("search_path", "\"$user\", public", "Schema search order."),
     ("server_encoding", "UTF8", "The server's character set."),
@@ -145,9 +146,18 @@ const READ_ONLY: &[&str] = &[
     "integer_datetimes",
     "is_superuser",
     "max_identifier_length",
+    "max_index_keys",
     "lc_collate",
     "lc_ctype",
 ];
+
+/// Every known parameter with its default and description, and whether the server fixes it
+/// (`pg_settings`).
+pub fn known() -> impl Iterator<Item = (&'static str, &'static str, &'static str, bool)> {
+    KNOWN.iter().map(|&(name, default, description)| {
+        (name, default, description, READ_ONLY.contains(&name))
+    })
+}
 
 /// One session's parameters.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
@@ -20,7 +21,7 @@ use super::errors::{fatal, sqlstate};
 use super::handler::{Handler, Login};
 use super::planner::default_schema_of;
 use super::settings::{REPORTED, SERVER_VERSION, Settings};
-use super::{apply, pg_catalog};
+use super::{apply, current_setting, pg_catalog};
 
 /// The database name clients connect to.
 pub const DATABASE: &str = "strata";
@@ -169,6 +170,7 @@ impl Handler {
         apply::session_settings(&ctx, &settings)
             .map_err(|e| fatal(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
         pg_catalog::set_user(&ctx, self.conn.user_name());
+        current_setting::register(&ctx, Arc::clone(&self.conn));
         self.planner.start(ctx, self.server.lake().clone());
         self.planner
             .update_travel(default_schema_of(&settings), None);

@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
+use super::names::ResultNames;
 use super::position::{self, LineColumn};
 
 static COMPATIBILITY: LazyLock<PostgresCompatibilityParser> =
@@ -88,6 +89,25 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
         },
     };
     Ok(statements.into_iter().map(rewrite).collect())
+}
+
+/// [`parse`], each statement with the names PostgreSQL gives its result columns. They are
+/// read from the SQL as written: the rewrites for DataFusion change expressions (`'\x01'::bytea`
+/// becomes a `decode` call), not what PostgreSQL names them.
+pub fn parse_named(sql: &str) -> Result<Vec<(Statement, ResultNames)>, DialectError> {
+    let statements = parse(sql)?;
+    let written = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .or_else(|_| Parser::parse_sql(&TimeTravelDialect, sql))
+        .ok()
+        .filter(|written| written.len() == statements.len());
+    Ok(statements
+        .into_iter()
+        .enumerate()
+        .map(|(i, statement)| {
+            let names = ResultNames::of(written.as_ref().map_or(&statement, |w| &w[i]));
+            (statement, names)
+        })
+        .collect())
 }
 
 /// Parses `sql` (one or more statements) with DataFusion's parser, as `strata sql` and the
@@ -238,6 +258,11 @@ struct Rules;
 impl VisitorMut for Rules {
     type Break = ();
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        catalog_first_regclass(query);
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let rewritten = match expr {
             Expr::Function(f) => generate_subscripts(f)
@@ -273,6 +298,55 @@ impl VisitorMut for Rules {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `'pg_class'::regclass` becomes a lookup in the current schema (datafusion-pg-catalog's
+/// rewrite: pg_class joined with `(SELECT parse_ident('pg_class'::TEXT) AS parts)` where
+/// `n.nspname = current_schema()`); PostgreSQL searches `pg_catalog` first, and pgjdbc's
+/// getTables joins table descriptions on `classoid = 'pg_class'::regclass`.
+fn catalog_first_regclass(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let looks_up_parts = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .any(|factor| matches!(factor, TableFactor::Derived { subquery, .. } if parses_ident(subquery)));
+    let Some(selection) = select.selection.as_mut().filter(|_| looks_up_parts) else {
+        return;
+    };
+    let _ = visit_expressions_mut(selection, |e| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+            && matches!(left.as_ref(), Expr::CompoundIdentifier(parts)
+                if parts.last().is_some_and(|p| p.value == "nspname"))
+            && matches!(right.as_ref(), Expr::Function(f)
+                if f.name.to_string().eq_ignore_ascii_case("current_schema"))
+        {
+            *e = Expr::InList {
+                expr: left.clone(),
+                list: vec![
+                    Expr::value(Value::SingleQuotedString("pg_catalog".to_string())),
+                    *right.clone(),
+                ],
+                negated: false,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `(SELECT parse_ident(…) AS parts)`.
+fn parses_ident(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    matches!(select.projection.as_slice(), [SelectItem::ExprWithAlias { expr: Expr::Function(f), alias }]
+        if alias.value == "parts" && f.name.to_string().eq_ignore_ascii_case("parse_ident"))
 }
 
 /// `'\x0102ff'::bytea` is PostgreSQL's hex input for bytes; DataFusion would take the
@@ -344,11 +418,14 @@ fn generate_subscripts(f: &Function) -> Option<Expr> {
     ))
 }
 
-/// `_pg_expandarray(a)` returns its set of records as a list: unnest it, which zips with
-/// the other unnests of the projection like PostgreSQL's set-returning functions.
+/// `_pg_expandarray(a)` and `generate_series(a, b)` outside FROM (psqlODBC's
+/// SQLForeignKeys numbers key columns with it) return their set of rows as a list here:
+/// unnest it, which zips with the other unnests of the projection like PostgreSQL's
+/// set-returning functions.
 fn set_returning(f: &Function) -> Option<Expr> {
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    (name == "_pg_expandarray").then(|| call("unnest", vec![Expr::Function(f.clone())]))
+    matches!(name.as_str(), "_pg_expandarray" | "generate_series")
+        .then(|| call("unnest", vec![Expr::Function(f.clone())]))
 }
 
 /// `(expr).field` of a record: DataFusion plans a field of an expression (not of a column

@@ -12,6 +12,7 @@ use datafusion::sql::parser::{ResetStatement, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{DescribeAlias, Expr, ObjectName, Set, Statement, Value};
 use std::sync::Arc;
 
+use super::names::ResultNames;
 use super::timetravel::{self, AS_OF_RUN, Pins, TimeTravelError};
 use super::{dialect, rewrite};
 use crate::explore;
@@ -54,7 +55,8 @@ pub async fn run_statement(
 }
 
 /// Runs one statement, its rows streamed as they are computed (so a caller can show the
-/// first rows of a long result and stop, or drop the stream to cancel the query).
+/// first rows of a long result and stop, or drop the stream to cancel the query), its
+/// columns named as PostgreSQL names them.
 pub async fn stream_statement(
     ctx: &SessionContext,
     lake: &Lake,
@@ -70,6 +72,10 @@ pub async fn stream_statement(
             Schema::empty(),
         ))));
     }
+    let names = match &statement {
+        DFStatement::Statement(inner) => ResultNames::of(inner),
+        _ => ResultNames::default(),
+    };
     let statement = match statement {
         DFStatement::Statement(mut inner) => {
             if let Statement::ExplainTable {
@@ -97,11 +103,12 @@ pub async fn stream_statement(
         other => other,
     };
     let plan = ctx.state().statement_to_plan(statement).await?;
-    Ok(ctx
+    let stream = ctx
         .execute_logical_plan(plan)
         .await?
         .execute_stream()
-        .await?)
+        .await?;
+    Ok(names.stream(stream))
 }
 
 /// The run a `SET strata.as_of_run = '…'` pins to (`Some(None)` for `RESET` or `DEFAULT`);

@@ -5,6 +5,7 @@
 
 pub mod dialect;
 pub(crate) mod exec;
+pub(crate) mod names;
 pub(crate) mod position;
 pub(crate) mod render;
 pub(crate) mod results;
@@ -12,3 +13,4 @@ pub(crate) mod rewrite;
 pub(crate) mod timetravel;
 
 pub use exec::{Outcome, SqlError, run_statement, split_statements, stream_statement};
+pub use names::ResultNames;

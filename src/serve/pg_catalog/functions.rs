@@ -234,6 +234,11 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
         function("pg_get_userbyid", any(), DataType::Utf8, |c| {
             c.texts(|row| Ok(c.int(0, row)?.map(role_name)))
         }),
+        // Strata keeps no expression trees: an expression column holds SQL text, or NULL
+        // (pgjdbc reads column defaults through a LEFT JOIN to the empty pg_attrdef).
+        function("pg_get_expr", any(), DataType::Utf8, |c| {
+            c.texts(|row| c.text(0, row))
+        }),
         function("format_type", any(), DataType::Utf8, |c| {
             c.texts(|row| {
                 let Some(oid) = c.int(0, row)? else {

@@ -4,9 +4,11 @@
 //! relations they describe are read from the session's catalog when a query scans them, so
 //! tables built later appear; PostgreSQL's fixed catalog data is loaded once per process.
 
+mod catalog_types;
 mod descriptions;
 mod functions;
 mod information_schema;
+mod literals;
 mod live;
 mod live_table;
 mod schema;
@@ -18,21 +20,22 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::DataFusionError;
+use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
-use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use datafusion_pg_catalog::pg_catalog::{
     self as upstream, PgCatalogSchemaProvider, PgCatalogStaticTables, array_bounds_udf,
-    pg_get_expr_udf, quote_ident_udf,
+    quote_ident_udf,
 };
 
 pub use descriptions::{Descriptions, RelationDoc};
 pub use functions::VERSION;
 pub use session::{PgSession, set_user};
-pub use types::{format_type, pg_field_type, pg_type, type_modifier};
+pub use types::{column_type_name, format_type, pg_field_type, pg_type, type_modifier};
 
 use crate::session::CATALOG;
+use catalog_types::CatalogTypes;
 use live::{INFORMATION_SCHEMA, Live, PG_CATALOG};
 use schema::Overlay;
 
@@ -92,12 +95,12 @@ pub fn register(
         if options.extensions.get::<PgSession>().is_none() {
             options.extensions.insert(PgSession::default());
         }
-        // Lets casts to `regclass`, `oid`, `pg_catalog.text`, ... plan.
-        *state = crate::session::with_type_planner(state.clone(), Arc::new(PgOidTypePlanner));
+        // Lets casts to `regclass`, `oid`, `pg_catalog.text`, `name`, ... plan.
+        *state = crate::session::with_type_planner(state.clone(), Arc::new(CatalogTypes));
+        state.register_expr_planner(Arc::new(literals::BooleanLiterals))?;
     }
 
     for udf in [
-        pg_get_expr_udf::create_pg_get_expr_udf(),
         upstream::create_pg_get_constraintdef(),
         upstream::create_pg_encoding_to_char_udf(),
         upstream::create_pg_backend_pid_udf(),

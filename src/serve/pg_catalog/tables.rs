@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Float32Array, Int32Array, RecordBatch, new_null_array};
+use arrow::array::{
+    ArrayRef, AsArray, BooleanArray, Float32Array, Int32Array, RecordBatch, StringArray,
+    new_null_array,
+};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{MemTable, TableProvider};
@@ -557,7 +560,10 @@ pub fn fixed_tables(
         list("conexclop", DataType::Int32),
         none(text("conbin")),
     ];
-    let mut tables = vec![("pg_type", pg_type(upstream)?)];
+    let mut tables = vec![
+        ("pg_type", pg_type(upstream)?),
+        ("pg_settings", pg_settings()?),
+    ];
     let built: Vec<_> = [
         ("pg_database", database),
         ("pg_roles", roles),
@@ -576,4 +582,49 @@ pub fn fixed_tables(
     .collect::<Result<_>>()?;
     tables.extend(built);
     Ok(tables)
+}
+
+/// `pg_settings`: the server's parameters at their defaults (pgjdbc reads `max_index_keys`
+/// from it; a session's own SET shows in SHOW and `current_setting`).
+fn pg_settings() -> Result<Arc<dyn TableProvider>> {
+    let known: Vec<_> = crate::serve::settings::known().collect();
+    type Parameter = (&'static str, &'static str, &'static str, bool);
+    let column = |f: &dyn Fn(&Parameter) -> Option<&'static str>| -> ArrayRef {
+        Arc::new(StringArray::from(known.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns: Vec<(Field, ArrayRef)> = vec![
+        (text("name"), column(&|p| Some(p.0))),
+        (text("setting"), column(&|p| Some(p.1))),
+        (text("unit"), column(&|_| None)),
+        (text("category"), column(&|_| None)),
+        (text("short_desc"), column(&|p| Some(p.2))),
+        (text("extra_desc"), column(&|_| None)),
+        (
+            text("context"),
+            column(&|p| Some(if p.3 { "internal" } else { "user" })),
+        ),
+        (text("vartype"), column(&|_| Some("string"))),
+        (text("source"), column(&|_| Some("default"))),
+        (text("min_val"), column(&|_| None)),
+        (text("max_val"), column(&|_| None)),
+        (text("enumvals"), column(&|_| None)),
+        (text("boot_val"), column(&|p| Some(p.1))),
+        (text("reset_val"), column(&|p| Some(p.1))),
+        (text("sourcefile"), column(&|_| None)),
+        (
+            Field::new("sourceline", DataType::Int32, true),
+            nulls(
+                &Field::new("sourceline", DataType::Int32, true),
+                known.len(),
+            ),
+        ),
+        (
+            Field::new("pending_restart", DataType::Boolean, true),
+            Arc::new(BooleanArray::from(vec![false; known.len()])),
+        ),
+    ];
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }

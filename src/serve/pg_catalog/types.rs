@@ -114,6 +114,13 @@ pub fn format_type(oid: u32, typmod: i32) -> Option<String> {
     })
 }
 
+/// A column's type as psql's `\d` shows it: `format_type` of its PostgreSQL type and
+/// modifier (`bigint`, `numeric(12,2)`, `timestamp without time zone`, `text[]`).
+pub fn column_type_name(field: &Field) -> String {
+    let ty = pg_field_type(field);
+    format_type(ty.oid(), type_modifier(field.data_type())).unwrap_or_else(|| ty.name().to_string())
+}
+
 /// `information_schema.columns.data_type`: the SQL name, `ARRAY` for arrays.
 pub fn information_schema_name(ty: &Type) -> String {
     if element(ty).is_some() {

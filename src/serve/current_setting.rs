@@ -1,0 +1,94 @@
+//! `current_setting(name [, missing_ok])`: a session parameter as SHOW reports it (Grafana's
+//! query editor reads `search_path` with it). The connection's parameters live with the
+//! server, not in DataFusion's session, so each connection registers its own function.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use super::connection::Connection;
+
+/// Registers `current_setting` in `ctx`, reading the parameters of `conn`.
+pub fn register(ctx: &SessionContext, conn: Arc<Connection>) {
+    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
+        conn,
+        signature: Signature::one_of(
+            vec![
+                datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8]),
+                datafusion::logical_expr::TypeSignature::Exact(vec![
+                    DataType::Utf8,
+                    DataType::Boolean,
+                ]),
+            ],
+            Volatility::Stable,
+        ),
+    }));
+}
+
+struct CurrentSetting {
+    conn: Arc<Connection>,
+    signature: Signature,
+}
+
+impl std::fmt::Debug for CurrentSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("current_setting")
+    }
+}
+
+impl PartialEq for CurrentSetting {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.conn, &other.conn)
+    }
+}
+
+impl Eq for CurrentSetting {}
+
+impl std::hash::Hash for CurrentSetting {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.conn).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let names = arrays[0].as_string::<i32>();
+        let missing_ok = arrays.get(1).map(|a| a.as_boolean());
+        let settings = self.conn.settings.lock();
+        let mut values = StringBuilder::new();
+        for row in 0..names.len() {
+            if names.is_null(row) {
+                values.append_null();
+                continue;
+            }
+            let name = names.value(row);
+            match settings.as_ref().map(|s| s.show(name)) {
+                Some(Ok((_, value))) => values.append_value(value),
+                _ if missing_ok.is_some_and(|m| m.is_valid(row) && m.value(row)) => {
+                    values.append_null()
+                }
+                _ => return exec_err!("unrecognized configuration parameter \"{name}\""),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(values.finish()) as ArrayRef))
+    }
+}
