@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod delta;
+pub mod delta_files;
 mod format;
 pub mod layout;
 mod root;

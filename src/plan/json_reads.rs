@@ -48,6 +48,14 @@ static FIELDS: LazyLock<Arc<ScalarUDF>> =
 static FIELD: LazyLock<Arc<ScalarUDF>> =
     LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(JsonField::default())));
 
+/// The function the rule plans under `name`, for a process that decodes a plan it made.
+pub fn function(name: &str) -> Option<Arc<ScalarUDF>> {
+    [&*FIELDS, &*FIELD]
+        .into_iter()
+        .find(|f| f.name() == name)
+        .cloned()
+}
+
 /// The keys a projection reads from each JSON column, in the order the columns first occur.
 type Reads = Vec<(Expr, BTreeSet<String>)>;
 

@@ -17,11 +17,14 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast;
+use url::Url;
 
 use crate::bronze::catalog::{Bronze, BronzeSchema};
 use crate::bronze::functions::{self, RawPathTables};
 use crate::bronze::paths::AllowedRoots;
+use crate::cluster::client::ClusterPlanner;
 use crate::config::Config;
+use crate::lake::delta_files::ParquetReads;
 use crate::lake::{Lake, context};
 use crate::land::{SourceKind, SourcesFile};
 use crate::plan::{json_reads, leaf_limits};
@@ -34,18 +37,32 @@ pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 
 /// A session over `lake` (see [`context::state_builder`]) with Strata's planning: spans on
 /// parse errors, `information_schema`, PostgreSQL's type names and JSON functions, and the
-/// rules in [`crate::plan`]. Users' sessions add the catalog to it.
-fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
+/// rules in [`crate::plan`]. Users' sessions add the catalog to it. With a `cluster` (a
+/// scheduler's `df://` URL), queries that read lake files run there ([`ClusterPlanner`]), and
+/// Delta tables are read as the Parquet files they resolve to, which can travel.
+fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>, cluster: Option<&Url>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
     // Planning errors then carry the line and column they refer to.
     config.options_mut().sql_parser.collect_spans = true;
-    let mut state = context::state_builder(config, runtime)
+    if cluster.is_some() {
+        config = config.with_extension(Arc::new(ParquetReads));
+        // The scheduler may swap a join's inputs when it plans stages, which a join whose
+        // dynamic filter was already built here refuses (and the job then never ends).
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+    }
+    let mut builder = context::state_builder(config, runtime)
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
-        .with_physical_optimizer_rules(physical_rules())
-        .build();
+        .with_physical_optimizer_rules(physical_rules());
+    if let Some(scheduler) = cluster {
+        let planner = ClusterPlanner::new(context::local_planner(), scheduler.clone());
+        builder = builder.with_query_planner(Arc::new(planner));
+    }
+    let mut state = builder.build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
     datafusion_functions_json::register_all(&mut state)
@@ -132,6 +149,8 @@ pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, Dat
 pub struct Sessions {
     lake: Lake,
     bronze: Arc<Bronze>,
+    /// The scheduler queries run on, if not in this process.
+    cluster: Option<Url>,
 }
 
 impl Sessions {
@@ -161,6 +180,7 @@ impl Sessions {
         Ok(Self {
             lake: lake.clone(),
             bronze,
+            cluster: config.cluster.scheduler.clone(),
         })
     }
 
@@ -183,7 +203,7 @@ impl Sessions {
         };
         self.bronze.refresh().await?;
         let lake = &self.lake;
-        let ctx = bare_context(lake, runtime);
+        let ctx = bare_context(lake, runtime, self.cluster.as_ref());
         let catalog = Arc::new(LakeCatalog::new(
             lake.clone(),
             Arc::new(BronzeSchema(Arc::clone(&self.bronze))),

@@ -1,0 +1,285 @@
+//! Strata on an Apache DataFusion Ballista cluster: a real scheduler and two executors, each a
+//! separate `strata` process on loopback (ephemeral ports, own work directories), answering the
+//! same queries as the in-process engine, with the same results.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{LakeKind, Project, csv_rows};
+use strata::cluster::status::ClusterStatus;
+use strata::generate::{GenerateArgs, generate};
+
+/// A child process killed (SIGKILL) and reaped when dropped, panics included.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scheduler and its executors, stopped when dropped.
+struct Cluster {
+    /// `df://127.0.0.1:port`
+    url: String,
+    /// `http://127.0.0.1:port`
+    status_url: String,
+    _processes: Vec<Killed>,
+    _work: tempfile::TempDir,
+}
+
+/// A port no one listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The first line a child prints, within a minute.
+fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the scheduler printed where it listens")
+}
+
+impl Cluster {
+    /// A scheduler and `executors` executors (one task slot each) for `project`'s lake.
+    fn start(project: &Project, executors: usize) -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let mut scheduler = project
+            .command(&["scheduler", "--port", "0", "--status-port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = first_line(&mut scheduler);
+        let mut processes = vec![Killed(scheduler)];
+        let address = |scheme: &str| {
+            let at = line.find(scheme).unwrap_or_else(|| panic!("{line}"));
+            line[at..]
+                .split([',', ' ', '\n'])
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let (url, status_url) = (address("df://"), address("http://"));
+        for n in 0..executors {
+            let dir = work.path().join(format!("executor-{n}"));
+            let (flight, grpc) = (free_port().to_string(), free_port().to_string());
+            let executor = project
+                .command(&[
+                    "executor",
+                    "--cluster",
+                    &url,
+                    "--port",
+                    &flight,
+                    "--grpc-port",
+                    &grpc,
+                    "--work-dir",
+                    dir.to_str().unwrap(),
+                    "--concurrent-tasks",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            processes.push(Killed(executor));
+        }
+        let cluster = Self {
+            url,
+            status_url,
+            _processes: processes,
+            _work: work,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cluster.status().executors.len() < executors {
+            assert!(
+                Instant::now() < deadline,
+                "the executors did not register within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cluster
+    }
+
+    /// The scheduler's view, read as `strata cluster status` reads it.
+    fn status(&self) -> ClusterStatus {
+        let url = url::Url::parse(&self.status_url).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(strata::cluster::status::fetch(&url))
+            .unwrap()
+    }
+
+    /// CSV rows (header first) of `sql` run on the cluster.
+    fn query(&self, project: &Project, sql: &str) -> Vec<Vec<String>> {
+        let out = project.ok(&["--cluster", &self.url, "sql", "--format", "csv", "-c", sql]);
+        csv_rows(&out)
+    }
+}
+
+/// A shop project with two drifting batches generated and landed.
+fn landed_shop(kind: LakeKind) -> Project {
+    let project = Project::shop(kind);
+    let mut args = GenerateArgs::new(project.path("drop"));
+    args.scale = 2000;
+    args.batches = 2;
+    generate(&args).unwrap();
+    project.ok(&["land"]);
+    project
+}
+
+const TABLES: [&str; 7] = [
+    "customers",
+    "products",
+    "orders",
+    "order_items",
+    "payments",
+    "shipments",
+    "events",
+];
+
+fn bronze_reads_match_in_process(kind: LakeKind) {
+    let project = landed_shop(kind);
+    let cluster = Cluster::start(&project, 2);
+    let mut queries = Vec::new();
+    for table in TABLES {
+        queries.push(format!(
+            "SELECT count(*), count(DISTINCT _file), min(_ingested_at) FROM bronze.shop_{table}"
+        ));
+        queries.push(format!(
+            "SELECT count(*), count(DISTINCT reason) FROM bronze.shop_{table}__rejected"
+        ));
+    }
+    queries.push(
+        "SELECT c.customer_id, count(*) AS orders, count(DISTINCT o.order_id) AS distinct_orders \
+         FROM bronze.shop_orders o JOIN bronze.shop_customers c ON o.customer_id = c.customer_id \
+         GROUP BY c.customer_id ORDER BY orders DESC, c.customer_id LIMIT 20"
+            .to_string(),
+    );
+    queries.push(
+        "SELECT event_type, count(*) FROM bronze.shop_events GROUP BY event_type ORDER BY 1"
+            .to_string(),
+    );
+    queries.push(
+        "SELECT count(*) FROM read_csv('drop/orders/*.csv') WHERE order_id IS NOT NULL".to_string(),
+    );
+    for sql in &queries {
+        assert_eq!(
+            cluster.query(&project, sql),
+            project.query(sql),
+            "on the cluster and in process: {sql}"
+        );
+    }
+    // Catalog queries stay here and still answer.
+    let tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'bronze'";
+    assert_eq!(cluster.query(&project, tables), project.query(tables));
+
+    let status = cluster.status();
+    let executors: Vec<&str> = status.executors.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(executors.len(), 2, "{status:?}");
+    assert!(
+        status
+            .jobs
+            .iter()
+            .any(|job| job.state == "successful" && job.tasks.len() == 2),
+        "some job ran tasks on both executors: {status:#?}"
+    );
+    // Every query read files on the cluster but one: Parquet files have no rejected records,
+    // which is known without reading them.
+    assert_eq!(
+        status.jobs.len(),
+        queries.len() - 1,
+        "every query that reads files was a job: {status:#?}"
+    );
+    let printed = project.ok(&["cluster", "status", "--status", &cluster.status_url]);
+    assert!(
+        printed.contains("2 executor(s), 2 task slot(s)"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn bronze_reads_on_the_cluster_match_in_process_on_local_disk() {
+    bronze_reads_match_in_process(LakeKind::Local);
+}
+
+#[test]
+fn bronze_reads_on_the_cluster_match_in_process_on_hdfs() {
+    bronze_reads_match_in_process(LakeKind::Hdfs);
+}
+
+/// Delta tables are read on the cluster as the Parquet files of the version asked for.
+#[test]
+fn delta_tables_and_time_travel_on_the_cluster_match_in_process() {
+    let project = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
+    project.ok(&["build"]);
+    std::fs::write(
+        project.path("seeds/raw_orders.csv"),
+        "order_id,customer_id,amount,order_date,loaded_at\n\
+         1,10,100.0,2026-01-01,1\n2,11,55.0,2026-01-01,2\n3,10,25.5,2026-01-02,1\n\
+         4,12,10.0,2026-01-03,2\n0,12,7.25,2025-12-31,2\n",
+    )
+    .unwrap();
+    project.ok(&["build"]);
+    let cluster = Cluster::start(&project, 2);
+    for sql in [
+        "SELECT * FROM gold.fct_orders ORDER BY order_id",
+        "SELECT * FROM gold.fct_orders VERSION AS OF 0 ORDER BY order_id",
+        "SELECT d.name, sum(f.amount) FROM gold.fct_orders f JOIN gold.dim_customers d \
+         ON f.customer_id = d.customer_id GROUP BY d.name ORDER BY 1",
+        "SELECT count(*), sum(amount_cents) FROM silver.stg_orders",
+        "SELECT * FROM raw.raw_orders ORDER BY order_id",
+    ] {
+        assert_eq!(
+            cluster.query(&project, sql),
+            project.query(sql),
+            "on the cluster and in process: {sql}"
+        );
+    }
+    let status = cluster.status();
+    assert!(
+        status.jobs.iter().any(|job| job.state == "successful"),
+        "the Delta reads ran as jobs: {status:#?}"
+    );
+}
+
+/// A scheduler that is not there is named in the error.
+#[test]
+fn a_stopped_scheduler_is_named_in_the_error() {
+    let project = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
+    project.ok(&["seed"]);
+    let url = format!("df://127.0.0.1:{}", free_port());
+    let out = project.run(&[
+        "--cluster",
+        &url,
+        "sql",
+        "-c",
+        "SELECT count(*) FROM raw.raw_orders",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&url), "the error names {url}: {stderr}");
+
+    let status = project.run(&["--cluster", &url, "cluster", "status"]);
+    assert!(!status.status.success());
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("127.0.0.1:50080"),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
