@@ -283,3 +283,75 @@ fn a_stopped_scheduler_is_named_in_the_error() {
         String::from_utf8_lossy(&status.stderr)
     );
 }
+
+/// Each silver and gold table's rows, sorted, as one digest per table.
+fn table_digests(project: &Project) -> std::collections::BTreeMap<String, (usize, String)> {
+    let tables = project.query(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+         WHERE table_schema IN ('silver', 'gold') AND table_type = 'BASE TABLE' ORDER BY 1",
+    );
+    tables[1..]
+        .iter()
+        .map(|row| {
+            let out = project.ok(&[
+                "sql",
+                "--format",
+                "csv",
+                "-c",
+                &format!("SELECT * FROM {}", row[0]),
+            ]);
+            let mut lines: Vec<&str> = out.lines().collect();
+            lines.sort_unstable();
+            (
+                row[0].clone(),
+                (lines.len() - 1, common::sha256(lines.join("\n").as_bytes())),
+            )
+        })
+        .collect()
+}
+
+/// The example project built on the cluster gives the same rows in every silver and gold
+/// table as built in process, and its queries ran on both executors.
+#[test]
+fn the_example_project_built_on_the_cluster_matches_in_process() {
+    let project = landed_shop(LakeKind::Local);
+    for part in ["dbt_project.yml", "models", "macros", "seeds", "data-tests"] {
+        let from = common::repo().join(part);
+        if from.is_dir() {
+            common::copy_tree(&from, &project.path(part));
+        } else {
+            std::fs::copy(&from, project.path(part)).unwrap();
+        }
+    }
+    project.ok(&["build"]);
+    let in_process = table_digests(&project);
+    assert!(in_process.len() >= 10, "{in_process:?}");
+
+    let cluster = Cluster::start(&project, 2);
+    let toml = std::fs::read_to_string(project.path("strata.toml")).unwrap();
+    let cluster_section = format!(
+        "\n[cluster]\nscheduler = {:?}\nstatus = {:?}\n",
+        cluster.url, cluster.status_url
+    );
+    std::fs::write(project.path("strata.toml"), toml + &cluster_section).unwrap();
+    let out = project.ok(&["build", "--full-refresh"]);
+    assert!(out.contains("ERROR=0"), "{out}");
+    let log = out.lines().last().unwrap();
+    let nodes = log.matches("127.0.0.1:").count();
+    assert!(
+        log.contains("job(s) on the cluster") && nodes == 2,
+        "the build log names both nodes: {log}"
+    );
+    assert_eq!(table_digests(&project), in_process);
+    let status = cluster.status();
+    let executors: std::collections::BTreeSet<&String> = status
+        .jobs
+        .iter()
+        .flat_map(|job| job.tasks.keys())
+        .collect();
+    assert_eq!(
+        executors.len(),
+        2,
+        "the build's tasks ran on both executors: {status:#?}"
+    );
+}

@@ -151,6 +151,37 @@ pub async fn fetch(url: &Url) -> Result<ClusterStatus, ClusterError> {
     })
 }
 
+/// The jobs started at or after `since_ms` and the tasks each executor (`host:port`) ran for
+/// them, as a build log line.
+pub fn work_since(status: &ClusterStatus, since_ms: u64) -> String {
+    let jobs: Vec<&JobStatus> = status
+        .jobs
+        .iter()
+        .filter(|j| j.started_ms >= since_ms)
+        .collect();
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for job in &jobs {
+        for (id, n) in &job.tasks {
+            let node = status
+                .executors
+                .iter()
+                .find(|e| &e.id == id)
+                .map_or_else(|| id.clone(), |e| format!("{}:{}", e.host, e.port));
+            *per_node.entry(node).or_insert(0) += n;
+        }
+    }
+    let nodes: Vec<String> = per_node
+        .iter()
+        .map(|(node, n)| format!("{node} {n} task(s)"))
+        .collect();
+    let nodes = if nodes.is_empty() {
+        "no tasks".to_string()
+    } else {
+        nodes.join(", ")
+    };
+    format!("{} job(s) on the cluster: {nodes}", jobs.len())
+}
+
 /// The status as `strata cluster status` prints it.
 pub fn render(status: &ClusterStatus, jobs: usize) -> String {
     let mut out = String::new();
