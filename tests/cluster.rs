@@ -29,7 +29,8 @@ struct Cluster {
     url: String,
     /// `http://127.0.0.1:port`
     status_url: String,
-    _processes: Vec<Killed>,
+    /// The scheduler, then the executors.
+    processes: Vec<Killed>,
     _work: tempfile::TempDir,
 }
 
@@ -60,7 +61,15 @@ impl Cluster {
     fn start(project: &Project, executors: usize) -> Self {
         let work = tempfile::tempdir().unwrap();
         let mut scheduler = project
-            .command(&["scheduler", "--port", "0", "--status-port", "0"])
+            .command(&[
+                "scheduler",
+                "--port",
+                "0",
+                "--status-port",
+                "0",
+                "--executor-timeout",
+                "6",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -92,6 +101,8 @@ impl Cluster {
                     dir.to_str().unwrap(),
                     "--concurrent-tasks",
                     "1",
+                    "--heartbeat-interval",
+                    "1",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -102,7 +113,7 @@ impl Cluster {
         let cluster = Self {
             url,
             status_url,
-            _processes: processes,
+            processes,
             _work: work,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -114,6 +125,16 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(200));
         }
         cluster
+    }
+
+    /// Makes `project`'s commands use this cluster (`[cluster]` in its strata.toml).
+    fn configure(&self, project: &Project) {
+        let toml = std::fs::read_to_string(project.path("strata.toml")).unwrap();
+        let section = format!(
+            "\n[cluster]\nscheduler = {:?}\nstatus = {:?}\n",
+            self.url, self.status_url
+        );
+        std::fs::write(project.path("strata.toml"), toml + &section).unwrap();
     }
 
     /// The scheduler's view, read as `strata cluster status` reads it.
@@ -310,11 +331,11 @@ fn table_digests(project: &Project) -> std::collections::BTreeMap<String, (usize
         .collect()
 }
 
-/// The example project built on the cluster gives the same rows in every silver and gold
-/// table as built in process, and its queries ran on both executors.
-#[test]
-fn the_example_project_built_on_the_cluster_matches_in_process() {
-    let project = landed_shop(LakeKind::Local);
+/// The example project over two landed batches, built in process, with its tables' digests.
+fn built_example_project(
+    kind: LakeKind,
+) -> (Project, std::collections::BTreeMap<String, (usize, String)>) {
+    let project = landed_shop(kind);
     for part in ["dbt_project.yml", "models", "macros", "seeds", "data-tests"] {
         let from = common::repo().join(part);
         if from.is_dir() {
@@ -324,16 +345,17 @@ fn the_example_project_built_on_the_cluster_matches_in_process() {
         }
     }
     project.ok(&["build"]);
-    let in_process = table_digests(&project);
-    assert!(in_process.len() >= 10, "{in_process:?}");
+    let digests = table_digests(&project);
+    assert!(digests.len() >= 10, "{digests:?}");
+    (project, digests)
+}
 
+/// The example project built on the cluster gives the same rows in every silver and gold
+/// table as built in process, and its queries ran on both executors.
+fn the_example_project_built_on_the_cluster_matches_in_process(kind: LakeKind) {
+    let (project, in_process) = built_example_project(kind);
     let cluster = Cluster::start(&project, 2);
-    let toml = std::fs::read_to_string(project.path("strata.toml")).unwrap();
-    let cluster_section = format!(
-        "\n[cluster]\nscheduler = {:?}\nstatus = {:?}\n",
-        cluster.url, cluster.status_url
-    );
-    std::fs::write(project.path("strata.toml"), toml + &cluster_section).unwrap();
+    cluster.configure(&project);
     let out = project.ok(&["build", "--full-refresh"]);
     assert!(out.contains("ERROR=0"), "{out}");
     let log = out.lines().last().unwrap();
@@ -354,4 +376,70 @@ fn the_example_project_built_on_the_cluster_matches_in_process() {
         2,
         "the build's tasks ran on both executors: {status:#?}"
     );
+}
+
+#[test]
+fn the_example_project_built_on_the_cluster_matches_in_process_on_local_disk() {
+    the_example_project_built_on_the_cluster_matches_in_process(LakeKind::Local);
+}
+
+#[test]
+fn the_example_project_built_on_the_cluster_matches_in_process_on_hdfs() {
+    the_example_project_built_on_the_cluster_matches_in_process(LakeKind::Hdfs);
+}
+
+/// An executor killed (SIGKILL, by PID) in the middle of a build: the build ends by itself,
+/// its lost tasks rerun on the other executor or the model fails, and no table is left with
+/// anything but its rows of a complete build. The next build on the one executor left works.
+#[test]
+fn an_executor_killed_mid_build_leaves_every_table_whole() {
+    use std::io::BufRead;
+    let (project, in_process) = built_example_project(LakeKind::Local);
+    let mut cluster = Cluster::start(&project, 2);
+    cluster.configure(&project);
+    let mut build = project
+        .command(&["build", "--full-refresh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(build.stdout.take().unwrap()).lines();
+    // The first node's result: the build is under way.
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains(" of "))
+        .expect("the build reports its first node");
+    let victim = cluster.processes.pop().unwrap();
+    let pid = victim.0.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(victim);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = build.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the build did not end after {started}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.starts_with("Finished in")),
+        "the build ran to its end (exit {status}): {rest:?}"
+    );
+    assert_eq!(
+        table_digests(&project),
+        in_process,
+        "every table holds a complete build's rows"
+    );
+    let out = project.ok(&["build", "--full-refresh"]);
+    assert!(out.contains("ERROR=0"), "{out}");
+    assert_eq!(table_digests(&project), in_process);
 }

@@ -27,6 +27,10 @@ pub struct SchedulerArgs {
     /// Port of the status endpoint `strata cluster status` reads (0: any free port)
     #[arg(long, default_value_t = STATUS_PORT)]
     pub status_port: u16,
+    /// Seconds without a heartbeat before an executor is taken for dead and its tasks rerun
+    /// elsewhere (keep it above the executors' --heartbeat-interval)
+    #[arg(long, default_value_t = 180)]
+    pub executor_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +53,9 @@ pub struct ExecutorArgs {
     /// Tasks run at once (default: the number of cores)
     #[arg(long)]
     pub concurrent_tasks: Option<usize>,
+    /// Seconds between heartbeats to the scheduler
+    #[arg(long, default_value_t = 60)]
+    pub heartbeat_interval: u64,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -88,6 +95,7 @@ pub async fn run_scheduler(config: &Config, args: &SchedulerArgs) -> Result<()> 
         port: args.port,
         external_host: args.external_host.clone(),
         status_port: args.status_port,
+        executor_timeout: args.executor_timeout,
     };
     scheduler::run(&options, &lake, &functions, |at| {
         println!(
@@ -116,6 +124,7 @@ pub async fn run_executor(config: &Config, args: &ExecutorArgs) -> Result<()> {
         concurrent_tasks: args
             .concurrent_tasks
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        heartbeat_interval: args.heartbeat_interval,
     };
     println!(
         "Executor on {}:{} joining {scheduler}, lake {}",

@@ -35,6 +35,8 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// Tasks it runs at once.
     pub concurrent_tasks: usize,
+    /// Seconds between its heartbeats to the scheduler.
+    pub heartbeat_interval: u64,
 }
 
 /// Runs an executor until the process is stopped (Ctrl-C, SIGTERM) or the scheduler stops it.
@@ -81,6 +83,7 @@ pub async fn run(
             .port()
             .unwrap_or(crate::config::SCHEDULER_PORT),
         vcores: options.concurrent_tasks,
+        executor_heartbeat_interval_seconds: options.heartbeat_interval,
         work_dir,
         override_runtime_producer: Some(runtime),
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(functions))),

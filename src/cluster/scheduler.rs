@@ -33,6 +33,9 @@ pub struct SchedulerOptions {
     pub external_host: Option<String>,
     /// Port of the status endpoint (0: any free port).
     pub status_port: u16,
+    /// Seconds without a heartbeat after which an executor is taken for dead and its tasks
+    /// run elsewhere (longer than the executors' heartbeat interval).
+    pub executor_timeout: u64,
 }
 
 /// Where a started scheduler listens.
@@ -92,6 +95,9 @@ pub async fn run(
             .unwrap_or_else(|| listening.grpc.ip().to_string()),
         override_physical_codec: Some(Arc::new(StrataCodec::default())),
         override_session_builder: Some(session_builder),
+        executor_timeout_seconds: options.executor_timeout,
+        expire_dead_executor_interval_seconds: (options.executor_timeout / 4).clamp(1, 15),
+        no_executors_grace_period_seconds: options.executor_timeout,
         ..Default::default()
     };
     config.validate()?;
