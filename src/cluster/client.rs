@@ -3,7 +3,7 @@
 //! plan is then sent to the scheduler, which cuts it into stages at its shuffles and runs them
 //! on the executors; the results stream back here. Plans that read only what lives in this
 //! process (the catalog's tables, `information_schema`, in-memory tables, a Delta table delta-rs
-//! must read) or that write run here as before.
+//! must read) run here as before; a write runs here over its input read on the cluster.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,9 +19,11 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::{Distribution, EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, replace_children_if_necessary,
+};
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -66,20 +68,52 @@ impl QueryPlanner for ClusterPlanner {
             .local
             .create_physical_plan(logical_plan, session)
             .await?;
-        if !reads_only_lake_files(&plan)? {
-            return Ok(plan);
-        }
-        if let Err(e) =
-            PhysicalPlanNode::try_from_physical_plan(Arc::clone(&plan), self.codec.as_ref())
+        self.distribute(plan)
+    }
+}
+
+impl ClusterPlanner {
+    /// `plan` with its largest parts that read only lake files and can travel run on the
+    /// cluster: the whole plan when it can, else the inputs of what must run here (a write,
+    /// delta-rs's nodes) where the node takes its input in any partitioning and order.
+    fn distribute(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if reads_only_lake_files(&plan)?
+            && PhysicalPlanNode::try_from_physical_plan(Arc::clone(&plan), self.codec.as_ref())
+                .is_ok()
         {
-            tracing::warn!("a query runs in this process, not on the cluster: {e}");
+            return Ok(Arc::new(ClusterExec::new(
+                plan,
+                self.scheduler.clone(),
+                Arc::clone(&self.codec),
+            )));
+        }
+        let children = plan.children();
+        if children.is_empty() {
             return Ok(plan);
         }
-        Ok(Arc::new(ClusterExec::new(
-            plan,
-            self.scheduler.clone(),
-            Arc::clone(&self.codec),
-        )))
+        let distributions = plan.input_distribution_requirements();
+        let orderings = plan.required_input_ordering();
+        let mut changed = false;
+        let mut inputs = Vec::with_capacity(children.len());
+        for (i, child) in children.into_iter().enumerate() {
+            let any_partitioning = matches!(
+                distributions.child_distribution(i),
+                Some(Distribution::UnspecifiedDistribution | Distribution::SinglePartition)
+            );
+            let any_order = orderings.get(i).is_none_or(Option::is_none);
+            let input = if any_partitioning && any_order {
+                self.distribute(Arc::clone(child))?
+            } else {
+                Arc::clone(child)
+            };
+            changed |= !Arc::ptr_eq(&input, child);
+            inputs.push(input);
+        }
+        if changed {
+            replace_children_if_necessary(plan, inputs)
+        } else {
+            Ok(plan)
+        }
     }
 }
 
