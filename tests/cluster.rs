@@ -443,3 +443,51 @@ fn an_executor_killed_mid_build_leaves_every_table_whole() {
     assert!(out.contains("ERROR=0"), "{out}");
     assert_eq!(table_digests(&project), in_process);
 }
+
+/// `strata serve` on a cluster: psql's join and aggregate run as cluster jobs, its catalog
+/// queries here, with the same answers as in process.
+#[test]
+fn serve_answers_psql_from_the_cluster() {
+    let (project, _) = built_example_project(LakeKind::Local);
+    let sql = "SELECT c.country_code, count(*) AS orders, sum(o.amount) AS amount \
+               FROM gold.fct_orders o JOIN gold.dim_customers c ON o.customer_id = c.customer_id \
+               GROUP BY 1 ORDER BY 2 DESC, 1";
+    let expected = project.query(sql);
+    let bronze = "SELECT count(*) FROM bronze.shop_events";
+    let expected_bronze = project.query(bronze);
+    let cluster = Cluster::start(&project, 2);
+    cluster.configure(&project);
+    let mut server = project
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = first_line(&mut server);
+    let _server = Killed(server);
+    let address = line.trim().rsplit(' ').next().unwrap().to_string();
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args(["-h", host, "-p", port, "-U", "strata", "-d", "strata"])
+            .args(["--csv", "-c", sql])
+            .output()
+            .expect("psql is installed (scripts/test)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        csv_rows(&String::from_utf8(out.stdout).unwrap())
+    };
+    let before = cluster.status().jobs.len();
+    assert_eq!(psql(sql)[1..], expected[1..]);
+    assert_eq!(psql(bronze), expected_bronze);
+    assert_eq!(
+        cluster.status().jobs.len(),
+        before + 2,
+        "both ran on the cluster"
+    );
+    let tables = psql("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = 'gold'");
+    assert_ne!(tables[1][0], "0");
+}
