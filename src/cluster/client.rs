@@ -5,6 +5,7 @@
 //! process (the catalog's tables, `information_schema`, in-memory tables, a Delta table delta-rs
 //! must read) run here as before; a write runs here over its input read on the cluster.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -19,7 +20,9 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_expr::{Distribution, EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::{
+    Distribution, EquivalenceProperties, PhysicalExpr, ScalarFunctionExpr,
+};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, replace_children_if_necessary,
@@ -44,16 +47,52 @@ pub struct ClusterPlanner {
     local: Arc<dyn QueryPlanner + Send + Sync>,
     scheduler: Url,
     codec: Arc<StrataCodec>,
+    /// The scalar functions executors know (a session's own, such as the server's PostgreSQL
+    /// functions, keep the part of a plan that calls them here).
+    functions: HashSet<String>,
 }
 
 impl ClusterPlanner {
-    /// `local` plans every query (and runs those that stay here); `scheduler` is `df://host:port`.
-    pub fn new(local: Arc<dyn QueryPlanner + Send + Sync>, scheduler: Url) -> Self {
+    /// `local` plans every query (and runs those that stay here); `scheduler` is `df://host:port`;
+    /// `functions` names the scalar functions every process of the cluster has.
+    pub fn new(
+        local: Arc<dyn QueryPlanner + Send + Sync>,
+        scheduler: Url,
+        functions: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let codec = Arc::new(StrataCodec::default());
+        let mut functions: HashSet<String> = functions.into_iter().collect();
+        functions.extend(codec.own_functions());
         Self {
             local,
             scheduler,
-            codec: Arc::new(StrataCodec::default()),
+            codec,
+            functions,
         }
+    }
+
+    /// Whether `plan` calls only functions the executors know.
+    fn calls_known_functions(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+        let mut known = true;
+        plan.apply(|node| {
+            node.apply_expressions(&mut |expr| {
+                expr.apply(|e| {
+                    if let Some(call) = e.downcast_ref::<ScalarFunctionExpr>()
+                        && !self.functions.contains(call.name())
+                    {
+                        known = false;
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })?;
+            Ok(if known {
+                TreeNodeRecursion::Continue
+            } else {
+                TreeNodeRecursion::Stop
+            })
+        })?;
+        Ok(known)
     }
 }
 
@@ -78,6 +117,7 @@ impl ClusterPlanner {
     /// delta-rs's nodes) where the node takes its input in any partitioning and order.
     fn distribute(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         if reads_only_lake_files(&plan)?
+            && self.calls_known_functions(&plan)?
             && PhysicalPlanNode::try_from_physical_plan(Arc::clone(&plan), self.codec.as_ref())
                 .is_ok()
         {

@@ -87,6 +87,14 @@ fn decode_err(e: prost::DecodeError) -> DataFusionError {
 }
 
 impl StrataCodec {
+    /// The functions this codec makes again by name in any process.
+    pub fn own_functions(&self) -> Vec<String> {
+        json_reads::functions()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+
     fn encode_text_scan(
         &self,
         exec: &DataSourceExec,

@@ -54,19 +54,23 @@ fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>, cluster: Option<&Url>) ->
         optimizer.enable_dynamic_filter_pushdown = false;
         optimizer.enable_join_dynamic_filter_pushdown = false;
     }
-    let mut builder = context::state_builder(config, runtime)
+    let builder = context::state_builder(config, runtime)
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
         .with_physical_optimizer_rules(physical_rules());
-    if let Some(scheduler) = cluster {
-        let planner = ClusterPlanner::new(context::local_planner(), scheduler.clone());
-        builder = builder.with_query_planner(Arc::new(planner));
-    }
     let mut state = builder.build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
     datafusion_functions_json::register_all(&mut state)
         .expect("registering the JSON functions in a new session cannot fail");
+    if let Some(scheduler) = cluster {
+        // Executors know the functions this session has now (the same code builds theirs).
+        let functions = state.scalar_functions().keys().cloned().collect::<Vec<_>>();
+        let planner = ClusterPlanner::new(context::local_planner(), scheduler.clone(), functions);
+        state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(Arc::new(planner))
+            .build();
+    }
     context::over_lake(lake, state)
 }
 
