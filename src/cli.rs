@@ -17,6 +17,7 @@ use crate::sql::render::{Format, Style, render};
 use crate::sql::results::ResultSet;
 use crate::{explore, run, session};
 
+mod cluster;
 mod models;
 mod repl;
 mod serve;
@@ -35,6 +36,10 @@ pub struct Cli {
     /// strata.toml and STRATA_LAKE)
     #[arg(long, global = true)]
     pub lake: Option<String>,
+    /// Run queries on the Ballista cluster whose scheduler is at this URL (df://host:port;
+    /// overrides [cluster] scheduler in strata.toml and STRATA_CLUSTER)
+    #[arg(long, global = true, value_name = "URL")]
+    pub cluster: Option<String>,
     /// Without a command, the REPL opens when stdin is a terminal
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -68,6 +73,13 @@ pub enum Command {
     Passwd,
     /// Interactive SQL shell over the lake (or a server with --connect); reads stdin when piped
     Repl(repl::ReplArgs),
+    /// Run a cluster scheduler (Apache DataFusion Ballista) for this project's lake
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a cluster executor for this project's lake, joining the scheduler of --cluster
+    Executor(cluster::ExecutorArgs),
+    /// Look at the cluster of --cluster or [cluster] scheduler
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,7 +169,16 @@ pub struct LandArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let config = || load_config(&cli.project_dir, cli.lake.as_deref());
+    let config = || {
+        let config = load_config(&cli.project_dir, cli.lake.as_deref())?;
+        match &cli.cluster {
+            Some(url) => Ok(Config {
+                cluster: config.cluster.clone().with_scheduler(url, "--cluster")?,
+                ..config
+            }),
+            None => Ok(config),
+        }
+    };
     let Some(command) = &cli.command else {
         return repl::open_default(&config).await;
     };
@@ -175,6 +196,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(&config()?, args).await,
         Command::Passwd => serve::passwd(),
         Command::Repl(args) => repl::repl(&config, args).await,
+        Command::Scheduler(args) => cluster::run_scheduler(&config()?, args).await,
+        Command::Executor(args) => cluster::run_executor(&config()?, args).await,
+        Command::Cluster(command) => cluster::run_cluster(&config()?, command).await,
     }
 }
 

@@ -11,6 +11,12 @@ use crate::lake::s3::S3Settings;
 pub const CONFIG_FILE: &str = "strata.toml";
 /// Overrides `[lake] root` from the environment (for CI and for pointing one project at HDFS).
 pub const LAKE_ENV: &str = "STRATA_LAKE";
+/// Overrides `[cluster] scheduler` from the environment (the CLI's `--cluster` reads it too).
+pub const CLUSTER_ENV: &str = "STRATA_CLUSTER";
+/// Port of a scheduler's gRPC service when its URL names none (Ballista's default).
+pub const SCHEDULER_PORT: u16 = 50050;
+/// Port of a scheduler's status endpoint when `[cluster] status` names none.
+pub const STATUS_PORT: u16 = 50080;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -30,6 +36,13 @@ pub enum ConfigError {
         origin: String,
         reason: String,
     },
+    #[error("invalid cluster {key} {value:?} (from {origin}): {reason}")]
+    Cluster {
+        key: &'static str,
+        value: String,
+        origin: String,
+        reason: String,
+    },
 }
 
 /// The resolved configuration every command starts from.
@@ -40,6 +53,59 @@ pub struct Config {
     pub lake: LakeRoot,
     pub land: LandConfig,
     pub server: ServerConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: where queries run. Without a scheduler, in this process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The Ballista scheduler queries run on (`df://host:port`).
+    pub scheduler: Option<url::Url>,
+    /// The scheduler's status endpoint (`http://host:port`).
+    pub status: Option<url::Url>,
+}
+
+impl ClusterConfig {
+    /// Runs queries on the scheduler at `url` (`df://host[:port]`); `origin` names where the
+    /// URL came from in errors.
+    pub fn with_scheduler(mut self, url: &str, origin: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Cluster {
+            key: "scheduler",
+            value: url.to_string(),
+            origin: origin.to_string(),
+            reason,
+        };
+        let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        if parsed.scheme() != "df" {
+            return Err(invalid("a scheduler URL is df://host:port".into()));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("the URL names no host".into()));
+        }
+        if parsed.port().is_none() {
+            parsed
+                .set_port(Some(SCHEDULER_PORT))
+                .map_err(|()| invalid("the URL cannot take a port".into()))?;
+        }
+        self.scheduler = Some(parsed);
+        Ok(self)
+    }
+
+    /// The status endpoint: `[cluster] status`, else the scheduler's host on [`STATUS_PORT`].
+    pub fn status_url(&self) -> Option<url::Url> {
+        if let Some(status) = &self.status {
+            return Some(status.clone());
+        }
+        let host = self.scheduler.as_ref()?.host_str()?.to_string();
+        url::Url::parse(&format!("http://{host}:{STATUS_PORT}")).ok()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ClusterSection {
+    scheduler: Option<String>,
+    status: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +189,7 @@ struct ConfigFile {
     lake: LakeSection,
     land: LandConfig,
     server: ServerConfig,
+    cluster: ClusterSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,11 +238,29 @@ impl Config {
         if let LakeRoot::S3(s3) = &mut lake {
             s3.settings = file.lake.s3;
         }
+        let origin = path.display().to_string();
+        let mut cluster = ClusterConfig::default();
+        let env_cluster = std::env::var(CLUSTER_ENV).ok().filter(|v| !v.is_empty());
+        match (env_cluster, &file.cluster.scheduler) {
+            (Some(env), _) => cluster = cluster.with_scheduler(&env, CLUSTER_ENV)?,
+            (None, Some(url)) => cluster = cluster.with_scheduler(url, &origin)?,
+            (None, None) => {}
+        }
+        if let Some(status) = &file.cluster.status {
+            let parsed = url::Url::parse(status).map_err(|e| ConfigError::Cluster {
+                key: "status",
+                value: status.clone(),
+                origin: origin.clone(),
+                reason: e.to_string(),
+            })?;
+            cluster.status = Some(parsed);
+        }
         Ok(Self {
             project_dir: project_dir.to_path_buf(),
             lake,
             land: file.land,
             server: file.server,
+            cluster,
         })
     }
 

@@ -23,6 +23,8 @@ pub(crate) mod warehouse; // the catalog of the modelled layers (silver, gold, .
 
 pub(crate) mod plan; // Strata's plan rules and rewrites
 
+pub mod cluster; // Ballista's scheduler and executors, and sessions that run on them
+
 pub mod session; // the one place a user's DataFusion session is built
 
 pub(crate) mod explore; // a first look at a table's columns and values

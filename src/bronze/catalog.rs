@@ -222,7 +222,8 @@ pub fn table_name(source: &str, table: &str) -> String {
     format!("{source}_{table}")
 }
 
-fn parse_format(name: &str) -> Result<RawFormat, BronzeError> {
+/// The raw format named `name` as the ingest log and codecs spell it (`csv`, `ndjson`, ...).
+pub fn parse_format(name: &str) -> Result<RawFormat, BronzeError> {
     serde_norway::from_str(name).map_err(|_| BronzeError::UnknownFormat(name.to_string()))
 }
 

@@ -26,6 +26,8 @@ pub struct TextReader {
     pub splittable: bool,
     /// Whether each file starts with a header line that a range must be given to decode.
     pub header: bool,
+    /// The options the reader was made with: what makes it again in another process.
+    pub options: BTreeMap<String, String>,
 }
 
 impl Reader {
@@ -45,6 +47,7 @@ impl Reader {
                 decoder,
                 splittable,
                 header,
+                options: options.clone(),
             })
         };
         Ok(match format {

@@ -80,6 +80,14 @@ impl TextSource {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
+
+    pub fn reader(&self) -> &TextReader {
+        &self.reader
+    }
+
+    pub fn mode(&self) -> ScanMode {
+        self.mode
+    }
 }
 
 impl fmt::Debug for TextSource {

@@ -230,14 +230,21 @@ async fn run_selection(
             .count()
     };
     let run_id = run::RunId::now();
+    let on_cluster = config
+        .cluster
+        .scheduler
+        .as_ref()
+        .map(|url| format!(", queries on the cluster at {url}"))
+        .unwrap_or_default();
     println!(
-        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {})",
+        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {}){on_cluster}",
         counts(Resource::Model),
         counts(Resource::Seed),
         counts(Resource::Test),
         config.lake,
         run_id.id
     );
+    let started_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(ids.len() as u64);
         bar.set_style(
@@ -284,7 +291,22 @@ async fn run_selection(
         summary.count(Status::Skipped),
         summary.results.len()
     );
+    report_cluster_work(config, started_ms).await;
     Ok(summary.failed())
+}
+
+/// With a cluster, which nodes ran this run's queries, from the scheduler's status endpoint.
+async fn report_cluster_work(config: &Config, started_ms: u64) {
+    let Some(url) = config.cluster.status_url() else {
+        return;
+    };
+    match crate::cluster::status::fetch(&url).await {
+        Ok(status) => println!(
+            "{}",
+            crate::cluster::status::work_since(&status, started_ms)
+        ),
+        Err(e) => println!("Which nodes ran the queries is unknown: {e}"),
+    }
 }
 
 /// Versions a killed run committed, now in the run log under that run.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -30,7 +31,12 @@ pub fn state_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_query_planner(DeltaPlanner::new())
+        .with_query_planner(local_planner())
+}
+
+/// The planner of queries run in this process: DataFusion's, with Delta's nodes.
+pub fn local_planner() -> Arc<dyn QueryPlanner + Send + Sync> {
+    DeltaPlanner::new()
 }
 
 /// A context with `state` and the lake's file system registered, so paths and URLs in the lake
@@ -41,16 +47,14 @@ pub fn over_lake(lake: &Lake, state: SessionState) -> SessionContext {
     ctx
 }
 
-/// Registers a loaded Delta table under `name` (at the snapshot it was loaded at).
+/// Registers a loaded Delta table under `name` (at the snapshot it was loaded at), read as
+/// [`super::delta_files::provider`] says.
 pub async fn register_delta(
     ctx: &SessionContext,
     name: &str,
     table: &DeltaTable,
 ) -> Result<(), DataFusionError> {
-    table
-        .update_datafusion_session(&ctx.state())
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let provider = table.table_provider().await?;
+    let provider = super::delta_files::provider(table, name, &ctx.state()).await?;
     ctx.register_table(name, provider)?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod context;
 pub mod delta;
+pub mod delta_files;
 mod format;
 pub(crate) mod layout;
 mod root;

@@ -48,6 +48,16 @@ static FIELDS: LazyLock<Arc<ScalarUDF>> =
 static FIELD: LazyLock<Arc<ScalarUDF>> =
     LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(JsonField::default())));
 
+/// The functions the rule plans (without registering them in the session).
+pub fn functions() -> [Arc<ScalarUDF>; 2] {
+    [Arc::clone(&FIELDS), Arc::clone(&FIELD)]
+}
+
+/// The function the rule plans under `name`, for a process that decodes a plan it made.
+pub fn function(name: &str) -> Option<Arc<ScalarUDF>> {
+    functions().into_iter().find(|f| f.name() == name)
+}
+
 /// The keys a projection reads from each JSON column, in the order the columns first occur.
 type Reads = Vec<(Expr, BTreeSet<String>)>;
 

@@ -75,12 +75,17 @@ pub struct Fetch {
 }
 
 impl Fetch {
-    fn new(input: Arc<dyn ExecutionPlan>, fetch: Option<usize>) -> Self {
+    pub fn new(input: Arc<dyn ExecutionPlan>, fetch: Option<usize>) -> Self {
         Self {
             input,
             fetch,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The rows it passes per partition at most, once a limit was pushed to it.
+    pub fn limit(&self) -> Option<usize> {
+        self.fetch
     }
 }
 

@@ -17,11 +17,14 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast;
+use url::Url;
 
 use crate::bronze::catalog::{Bronze, BronzeSchema};
 use crate::bronze::functions::{self, RawPathTables};
 use crate::bronze::paths::AllowedRoots;
+use crate::cluster::client::ClusterPlanner;
 use crate::config::Config;
+use crate::lake::delta_files::ParquetReads;
 use crate::lake::{Lake, context};
 use crate::land::{SourceKind, SourcesFile};
 use crate::plan::{first_rows, json_reads, leaf_limits};
@@ -34,31 +37,52 @@ pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 
 /// A session over `lake` (see [`context::state_builder`]) with Strata's planning: spans on
 /// parse errors, `information_schema`, PostgreSQL's type names and JSON functions, and the
-/// rules in [`crate::plan`]. Users' sessions add the catalog to it.
-fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>) -> SessionContext {
+/// rules in [`crate::plan`]. Users' sessions add the catalog to it. With a `cluster` (a
+/// scheduler's `df://` URL), queries that read lake files run there ([`ClusterPlanner`]), and
+/// Delta tables are read as the Parquet files they resolve to, which can travel.
+fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>, cluster: Option<&Url>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
     // Planning errors then carry the line and column they refer to.
     config.options_mut().sql_parser.collect_spans = true;
-    let mut state = context::state_builder(config, runtime)
+    if cluster.is_some() {
+        config = config.with_extension(Arc::new(ParquetReads));
+        // The scheduler may swap a join's inputs when it plans stages, which a join whose
+        // dynamic filter was already built here refuses (and the job then never ends).
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+    }
+    let builder = context::state_builder(config, runtime)
         .with_type_planner(Arc::new(PostgresTypes))
         .with_analyzer_rule(Arc::new(json_reads::SharedJsonReads))
         .with_optimizer_rule(Arc::new(first_rows::FirstRows))
-        .with_physical_optimizer_rules(physical_rules())
-        .build();
+        .with_physical_optimizer_rules(physical_rules(cluster.is_none()));
+    let mut state = builder.build();
     // JSON functions and PostgreSQL's `->` / `->>` operators: bronze keeps nested JSON as
     // text, and models and analysts read into it.
     datafusion_functions_json::register_all(&mut state)
         .expect("registering the JSON functions in a new session cannot fail");
+    if let Some(scheduler) = cluster {
+        // Executors know the functions this session has now (the same code builds theirs).
+        let functions = state.scalar_functions().keys().cloned().collect::<Vec<_>>();
+        let planner = ClusterPlanner::new(context::local_planner(), scheduler.clone(), functions);
+        state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(Arc::new(planner))
+            .build();
+    }
     context::over_lake(lake, state)
 }
 
 /// DataFusion's physical rules, with [`leaf_limits::LeafLimits`] just before the limit
-/// pushdown it corrects and the per-partition top-K on where it is exact.
-fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+/// pushdown it corrects and, in process, the per-partition top-K on where it is exact (its
+/// operator has no protobuf form yet, so a cluster could not be sent it).
+fn physical_rules(in_process: bool) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = PhysicalOptimizer::new().rules;
-    first_rows::guard_window_top_n(&mut rules);
+    if in_process {
+        first_rows::guard_window_top_n(&mut rules);
+    }
     let at = rules
         .iter()
         .position(|r| r.name() == leaf_limits::LIMIT_PUSHDOWN)
@@ -134,6 +158,8 @@ pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, Dat
 pub struct Sessions {
     lake: Lake,
     bronze: Arc<Bronze>,
+    /// The scheduler queries run on, if not in this process.
+    cluster: Option<Url>,
 }
 
 impl Sessions {
@@ -163,6 +189,7 @@ impl Sessions {
         Ok(Self {
             lake: lake.clone(),
             bronze,
+            cluster: config.cluster.scheduler.clone(),
         })
     }
 
@@ -185,7 +212,7 @@ impl Sessions {
         };
         self.bronze.refresh().await?;
         let lake = &self.lake;
-        let ctx = bare_context(lake, runtime);
+        let ctx = bare_context(lake, runtime, self.cluster.as_ref());
         let catalog = Arc::new(LakeCatalog::new(
             lake.clone(),
             Arc::new(BronzeSchema(Arc::clone(&self.bronze))),

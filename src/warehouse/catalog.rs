@@ -14,7 +14,7 @@ use object_store::path::Path;
 use parking_lot::RwLock;
 
 use super::views;
-use crate::lake::{Lake, delta, layout};
+use crate::lake::{Lake, delta, delta_files, layout};
 
 /// Schema of session-local objects.
 pub const PUBLIC: &str = "public";
@@ -197,10 +197,9 @@ impl SchemaProvider for ModelSchema {
         let path = layout::model_table(&self.schema, name);
         let external = |e: deltalake::DeltaTableError| DataFusionError::External(Box::new(e));
         if let Some(table) = delta::open(&self.lake, &path).await.map_err(external)? {
-            table
-                .update_datafusion_session(&self.session.state()?)
-                .map_err(external)?;
-            return Ok(Some(table.table_provider().await?));
+            let name = format!("{}.{name}", self.schema);
+            let provider = delta_files::provider(&table, &name, &self.session.state()?).await?;
+            return Ok(Some(provider));
         }
         if let Some(sql) = views::load(&self.lake, &self.schema, name).await? {
             let state = self.session.state()?;

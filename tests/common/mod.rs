@@ -184,13 +184,7 @@ impl Project {
 
     /// Runs a query and returns its CSV rows (header first).
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let out = self.ok(&["sql", "--format", "csv", "-c", sql]);
-        csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(out.as_bytes())
-            .records()
-            .map(|r| r.unwrap().iter().map(str::to_string).collect())
-            .collect()
+        csv_rows(&self.ok(&["sql", "--format", "csv", "-c", sql]))
     }
 
     /// The single value a query returns.
@@ -199,6 +193,16 @@ impl Project {
         assert_eq!(rows.len(), 2, "one header and one row for {sql}: {rows:?}");
         rows[1][0].clone()
     }
+}
+
+/// The rows (header first) of what `strata sql --format csv` printed.
+pub fn csv_rows(out: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(out.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
 }
 
 /// The Python with test-only packages (deltalake, psycopg) that `scripts/test` prepares.

@@ -1,0 +1,240 @@
+//! What a cluster is doing: its executors and their task slots, and its jobs with the tasks
+//! each executor ran for them. The scheduler serves it as JSON (`GET /status` on its status
+//! port); `strata cluster status` and the build log read it. Ballista's own REST API does not
+//! say which executor ran a task, so the scheduler answers from its job state directly.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ballista_core::serde::protobuf::{executor_status, job_status, task_status};
+use ballista_scheduler::cluster::BallistaCluster;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::ClusterError;
+
+/// The cluster as its scheduler sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub executors: Vec<ExecutorStatus>,
+    /// Newest first.
+    pub jobs: Vec<JobStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorStatus {
+    pub id: String,
+    pub host: String,
+    /// Arrow Flight port (shuffle and results are read from it).
+    pub port: u16,
+    pub grpc_port: u16,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// `active`, `terminating`, `dead` or `unknown`, from its last heartbeat.
+    pub state: String,
+    /// Seconds since its last heartbeat, if one came.
+    pub last_seen_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: String,
+    pub name: String,
+    /// `queued`, `running`, `failed` or `successful`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub stages: usize,
+    /// Tasks run (or running) per executor id; failed attempts are in `failed_tasks`.
+    pub tasks: BTreeMap<String, usize>,
+    pub failed_tasks: usize,
+    /// Milliseconds since the epoch.
+    pub started_ms: u64,
+    pub ended_ms: u64,
+}
+
+/// Reads the status of the cluster `scheduler` from its job and executor state.
+pub async fn collect(cluster: &BallistaCluster) -> Result<ClusterStatus, ClusterError> {
+    let state = cluster.cluster_state();
+    let heartbeats = state.executor_heartbeats();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let mut executors: Vec<ExecutorStatus> = state
+        .registered_executor_metadata()
+        .await
+        .into_iter()
+        .map(|meta| {
+            let beat = heartbeats.get(&meta.id);
+            let state = match beat.and_then(|b| b.status.as_ref()?.status.as_ref()) {
+                Some(executor_status::Status::Active(_)) => "active",
+                Some(executor_status::Status::Terminating(_)) => "terminating",
+                Some(executor_status::Status::Dead(_)) => "dead",
+                Some(executor_status::Status::Unknown(_)) | None => "unknown",
+            };
+            ExecutorStatus {
+                last_seen_secs: beat.map(|b| now.saturating_sub(b.timestamp)),
+                state: state.to_string(),
+                slots: meta.specification.vcores,
+                id: meta.id,
+                host: meta.host,
+                port: meta.port,
+                grpc_port: meta.grpc_port,
+            }
+        })
+        .collect();
+    executors.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let jobs_state = cluster.job_state();
+    let mut jobs = Vec::new();
+    for id in jobs_state.get_all_jobs().await? {
+        let Some(graph) = jobs_state.get_execution_graph(&id).await? else {
+            continue;
+        };
+        let (state, error) = match &graph.status().status {
+            Some(job_status::Status::Queued(_)) | None => ("queued", None),
+            Some(job_status::Status::Running(_)) => ("running", None),
+            Some(job_status::Status::Failed(failed)) => ("failed", Some(failed.error.clone())),
+            Some(job_status::Status::Successful(_)) => ("successful", None),
+        };
+        let mut tasks = BTreeMap::new();
+        let mut failed_tasks = 0;
+        for stage in graph.stages().values() {
+            for task in stage.task_infos().unwrap_or_default() {
+                let executor = match &task.task_status {
+                    task_status::Status::Running(t) => &t.executor_id,
+                    task_status::Status::Successful(t) => &t.executor_id,
+                    task_status::Status::Failed(_) => {
+                        failed_tasks += 1;
+                        continue;
+                    }
+                };
+                *tasks.entry(executor.clone()).or_insert(0) += 1;
+            }
+        }
+        jobs.push(JobStatus {
+            id: id.to_string(),
+            name: graph.job_name().to_string(),
+            state: state.to_string(),
+            error,
+            stages: graph.stages().len(),
+            tasks,
+            failed_tasks,
+            started_ms: graph.start_time(),
+            ended_ms: graph.end_time(),
+        });
+    }
+    jobs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then(b.id.cmp(&a.id)));
+    Ok(ClusterStatus { executors, jobs })
+}
+
+/// Asks the scheduler's status endpoint at `url` (`http://host:port`).
+pub async fn fetch(url: &Url) -> Result<ClusterStatus, ClusterError> {
+    let endpoint = url.join("status").map_err(|e| ClusterError::StatusUrl {
+        url: url.clone(),
+        reason: e.to_string(),
+    })?;
+    let unreachable = |source| ClusterError::StatusUnreachable {
+        url: url.clone(),
+        source,
+    };
+    let response = reqwest::get(endpoint.clone())
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(unreachable)?;
+    let body = response.bytes().await.map_err(unreachable)?;
+    serde_json::from_slice(&body).map_err(|source| ClusterError::StatusBody {
+        url: url.clone(),
+        source,
+    })
+}
+
+/// The jobs started at or after `since_ms` and the tasks each executor (`host:port`) ran for
+/// them, as a build log line.
+pub fn work_since(status: &ClusterStatus, since_ms: u64) -> String {
+    let jobs: Vec<&JobStatus> = status
+        .jobs
+        .iter()
+        .filter(|j| j.started_ms >= since_ms)
+        .collect();
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for job in &jobs {
+        for (id, n) in &job.tasks {
+            let node = status
+                .executors
+                .iter()
+                .find(|e| &e.id == id)
+                .map_or_else(|| id.clone(), |e| format!("{}:{}", e.host, e.port));
+            *per_node.entry(node).or_insert(0) += n;
+        }
+    }
+    let nodes: Vec<String> = per_node
+        .iter()
+        .map(|(node, n)| format!("{node} {n} task(s)"))
+        .collect();
+    let nodes = if nodes.is_empty() {
+        "no tasks".to_string()
+    } else {
+        nodes.join(", ")
+    };
+    format!("{} job(s) on the cluster: {nodes}", jobs.len())
+}
+
+/// The status as `strata cluster status` prints it.
+pub fn render(status: &ClusterStatus, jobs: usize) -> String {
+    let mut out = String::new();
+    let slots: u32 = status.executors.iter().map(|e| e.slots).sum();
+    let _ = writeln!(
+        out,
+        "{} executor(s), {slots} task slot(s)",
+        status.executors.len()
+    );
+    for e in &status.executors {
+        let seen = e
+            .last_seen_secs
+            .map(|s| format!(", last heartbeat {s}s ago"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}  {}:{} (grpc {})  {} slot(s)  {}{seen}",
+            e.id, e.host, e.port, e.grpc_port, e.slots, e.state
+        );
+    }
+    let running = status.jobs.iter().filter(|j| j.state == "running").count();
+    let _ = writeln!(
+        out,
+        "{} job(s), {running} running; the latest {}:",
+        status.jobs.len(),
+        jobs.min(status.jobs.len())
+    );
+    for job in status.jobs.iter().take(jobs) {
+        let per_node: Vec<String> = job
+            .tasks
+            .iter()
+            .map(|(executor, n)| format!("{executor}: {n}"))
+            .collect();
+        let failed = match job.failed_tasks {
+            0 => String::new(),
+            n => format!(", {n} failed attempt(s)"),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {:<10}  {} stage(s)  tasks {}{failed}  {}",
+            job.id,
+            job.state,
+            job.stages,
+            if per_node.is_empty() {
+                "none".to_string()
+            } else {
+                per_node.join(", ")
+            },
+            job.name
+        );
+        if let Some(error) = &job.error {
+            let _ = writeln!(out, "      {error}");
+        }
+    }
+    out
+}
