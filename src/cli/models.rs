@@ -58,6 +58,23 @@ fn warn_unmatched(unmatched: &[String]) {
     }
 }
 
+/// `strata deps`: installs the declared packages, replacing what was installed.
+pub async fn deps(config: &Config) -> Result<()> {
+    let installed = project::deps::install(&config.project_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "installing the packages of {}",
+                config.project_dir.display()
+            )
+        })?;
+    for package in &installed {
+        println!("Installed {} ({})", package.name, package.from);
+    }
+    println!("{} package(s) installed", installed.len());
+    Ok(())
+}
+
 /// `strata ls`: the selected nodes, one per line.
 pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
     let project = load_project(config, args.vars.as_deref(), 1)?;
@@ -83,19 +100,34 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
-    let (checked, errors) = check::check(&ctx, &lake, &project, &ids).await;
-    report_check_errors(&errors);
+    let report = check::check(&ctx, &lake, &project, &ids).await;
+    report_check_errors(&report.errors);
+    report_deferred(&report.deferred, "when they are built");
     println!(
         "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
-        checked.len(),
+        report.checked.len(),
         started.elapsed().as_secs_f64(),
-        errors.len(),
+        report.errors.len(),
         project.target_path.join("compiled").display()
     );
-    if errors.is_empty() {
+    if report.errors.is_empty() {
         Ok(())
     } else {
-        bail!("{} node(s) do not compile", errors.len())
+        bail!("{} node(s) do not compile", report.errors.len())
+    }
+}
+
+/// Nodes whose rendering queries what the run builds: checked later, and why.
+fn report_deferred(deferred: &[check::Deferred], when: &str) {
+    if deferred.is_empty() {
+        return;
+    }
+    println!(
+        "Checked {when} ({} node(s)), as their SQL queries relations the run builds:",
+        deferred.len()
+    );
+    for d in deferred {
+        println!("  {}: {}", d.id, d.reason);
     }
 }
 
@@ -216,11 +248,15 @@ async fn run_selection(
         // Everything that will run must plan first: a bad column or ref stops the run before
         // any table changes.
         let check_ctx = open_session(config).await?;
-        let (_, errors) = check::check(&check_ctx, &lake, &project, &ids).await;
-        if !errors.is_empty() {
-            report_check_errors(&errors);
-            bail!("{} node(s) do not compile; nothing was run", errors.len());
+        let report = check::check(&check_ctx, &lake, &project, &ids).await;
+        if !report.errors.is_empty() {
+            report_check_errors(&report.errors);
+            bail!(
+                "{} node(s) do not compile; nothing was run",
+                report.errors.len()
+            );
         }
+        report_deferred(&report.deferred, "right after their inputs are built");
     }
     let ctx = open_session(config).await?;
     session::tune_for_builds(&ctx);

@@ -13,11 +13,13 @@ use deltalake::kernel::transaction::CommitProperties;
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
-use crate::compile::{self, CompileContext};
+use crate::compile::{self, CompileContext, CompileError};
+use crate::jinja::Warehouse;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
@@ -316,20 +318,23 @@ async fn run_node(
     }
 }
 
-/// Renders a node's SQL with relations spelled for this lake.
+/// Renders a node's SQL with relations spelled for this lake, its compile-time queries going
+/// to `warehouse`.
 pub fn compile_node(
     project: &Project,
     node: &Node,
     is_incremental: bool,
-) -> Result<String, String> {
+    warehouse: Option<Arc<dyn Warehouse>>,
+) -> Result<String, CompileError> {
     let relation = |n: &Node| relation_sql(&relation_of(n));
     let ctx = CompileContext {
         is_incremental,
         target: project.target.clone(),
         relation: &relation,
         source_relation: &source_sql,
+        warehouse,
     };
-    compile::compile(project, &node.unique_id, &ctx).map_err(|e| e.to_string())
+    compile::compile(project, &node.unique_id, &ctx)
 }
 
 async fn run_model(
@@ -347,7 +352,8 @@ async fn run_model(
         .map_err(|e| format!("{relation}: {e}"))?
         .is_some();
     let incremental = node.config.materialized == Materialized::Incremental && exists && !refresh;
-    let sql = compile_node(project, node, incremental)?;
+    let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
+        .map_err(|e| e.to_string())?;
     let in_file = |e: materialize::MaterializeError| format!("{}: {e}", node.path.display());
     let committed = match node.config.materialized {
         Materialized::View => materialize::view(ctx, lake, &relation, &sql)
@@ -365,6 +371,11 @@ async fn run_model(
     Ok((Status::Success, committed, String::new()))
 }
 
+/// The warehouse a node's compile-time queries go to while it runs: its inputs are built.
+fn warehouse(ctx: &SessionContext) -> Arc<dyn Warehouse> {
+    Arc::new(SessionWarehouse::new(ctx.clone()))
+}
+
 /// Failing rows shown for a failed test.
 const FAILURE_SAMPLE: usize = 5;
 
@@ -373,7 +384,8 @@ async fn run_test(
     project: &Project,
     node: &Node,
 ) -> Result<(Status, Committed, String), String> {
-    let sql = compile_node(project, node, false)?;
+    let sql =
+        compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
     // Planned once: the proof and the queries below all read this plan.
     let plan = ctx

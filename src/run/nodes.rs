@@ -12,7 +12,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
         .values()
         .map(|s| {
             GraphNode::new(&s.unique_id, &s.name, NodeKind::Source)
-                .with_package(&project.name)
+                .with_package(&s.package)
                 .with_path(&s.path)
                 .with_tags(s.tags.clone())
                 .with_source_name(&s.source_name)
@@ -30,7 +30,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             .filter_map(|key| project.sources.get(key).map(|s| s.unique_id.clone()));
         nodes.push(
             GraphNode::new(&node.unique_id, &node.name, kind)
-                .with_package(&project.name)
+                .with_package(&node.package)
                 .with_path(&node.path)
                 .with_tags(node.config.tags.clone())
                 .with_materialized(node.config.materialized.as_str())

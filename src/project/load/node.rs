@@ -11,8 +11,8 @@ use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Loader, string_list};
 use crate::jinja::config_call::merge_config;
-use crate::project::files::SourceFile;
-use crate::project::node_config::{build_node_config, folder_config};
+use crate::project::files::{ProjectFile, SourceFile};
+use crate::project::node_config::build_node_config;
 use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
 use crate::project::{ColumnDoc, Node, ProjectError, Resource};
 
@@ -39,12 +39,12 @@ impl Loader {
         let name = file.stem();
         let fqn = self.fqn(file.dirs(), &name);
         let unique_id = format!("{}.{}.{name}", resource.as_str(), self.name);
-        let folders = match resource {
-            Resource::Model => self.file.models.as_ref(),
-            Resource::Seed => self.file.seeds.as_ref(),
-            Resource::Test => self.file.test_configs(),
+        let tree: fn(&ProjectFile) -> Option<&Json> = match resource {
+            Resource::Model => |f| f.models.as_ref(),
+            Resource::Seed => |f| f.seeds.as_ref(),
+            Resource::Test => |f| f.test_configs(),
         };
-        let mut raw = folder_config(folders, &self.name, &fqn);
+        let mut raw = self.folder_configs(tree, &fqn);
         let patch = patches.and_then(|patches| patches.get(&name));
         if let Some(p) = patch {
             merge_config(&mut raw, &self.patch_config(&p.def, &p.path, &unique_id)?);
@@ -155,6 +155,7 @@ impl Loader {
             unique_id,
             name,
             resource,
+            package: self.name.clone(),
             path,
             fqn,
             raw_code,
@@ -167,7 +168,7 @@ impl Loader {
             test: None,
         };
         node.config.schema = self.schema_for(&node, custom_schema.as_deref())?;
-        if let Some(target) = self.shared.macros.get("generate_alias_name") {
+        if let Some(target) = self.naming_macro("generate_alias_name") {
             let custom = node.config.alias.clone();
             let args = [
                 custom.map_or(Value::from(()), Value::from),
@@ -179,6 +180,15 @@ impl Loader {
         Ok(node)
     }
 
+    /// A naming macro (`generate_schema_name`, ...) as dbt picks it for a node of the current
+    /// package: the root project's, else the package's own; else Strata's default applies.
+    fn naming_macro(&self, name: &str) -> Option<&crate::jinja::MacroRef> {
+        let macros = &self.shared.macros;
+        macros
+            .get(&self.root_name, name)
+            .or_else(|| macros.get(&self.name, name))
+    }
+
     /// `generate_schema_name(custom_schema_name, node)`: the project's macro if it defines
     /// one, else Strata's default (the custom schema as is, or the target's schema).
     pub(super) fn schema_for(
@@ -186,7 +196,7 @@ impl Loader {
         node: &Node,
         custom: Option<&str>,
     ) -> Result<String, ProjectError> {
-        match self.shared.macros.get("generate_schema_name") {
+        match self.naming_macro("generate_schema_name") {
             Some(target) => {
                 let args = [
                     custom.map_or(Value::from(()), Value::from),
