@@ -670,3 +670,81 @@ fn delta_tables_open_in_another_reader() {
         "1 [(0, 7.25), (1, 100.0), (2, 55.0), (3, 25.5), (4, 10.0)]"
     );
 }
+
+/// Sources declared as dbt-duckdb projects declare them (`read_csv(..., header = true, delim =
+/// '|')`, a quoted path, `{name}`/`{identifier}`), raw files in the project read by its models,
+/// any local file read by `strata sql` as DuckDB reads it (unless `[sql] read_roots` confines
+/// it), and models found by their bare names after a build.
+#[test]
+fn duckdb_style_sources_local_files_and_unqualified_names() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let files = [
+        (
+            "dbt_project.yml",
+            "name: duck\nconfig-version: 2\nmodels:\n  duck:\n    +materialized: table\n",
+        ),
+        ("raw_data/people.csv", "id|name\n1|ann\n2|bob\n3|cy\n"),
+        ("raw_data/scores.csv", "id,score\n1,3.5\n3,1.25\n"),
+        (
+            "raw_data/visits.ndjson",
+            "{\"id\": 1, \"n\": 2}\n{\"id\": 1, \"n\": 5}\n",
+        ),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true, delim = '|', auto_detect = true)\"\n    tables:\n      - name: people\n      - name: scores\n        meta:\n          external_location: \"'raw_data/{identifier}.csv'\"\n      - name: visits\n        meta:\n          external_location: \"read_json_auto('raw_data/visits.ndjson')\"\n",
+        ),
+        (
+            "models/customers.sql",
+            "select p.id, p.name, s.score, (select sum(n) from {{ source('raw', 'visits') }} v where v.id = p.id) as visits\nfrom {{ source('raw', 'people') }} p left join {{ source('raw', 'scores') }} s on p.id = s.id",
+        ),
+    ];
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = project.ok(&["build"]);
+    assert!(out.contains("PASS=1 WARN=0 ERROR=0"), "{out}");
+    // `customers` is found in the target schema without naming it.
+    let rows = project.query("SELECT id, name, score, visits FROM customers ORDER BY id");
+    assert_eq!(
+        rows[1..],
+        [
+            ["1", "ann", "3.5", "7"],
+            ["2", "bob", "", ""],
+            ["3", "cy", "1.25", ""]
+        ]
+    );
+    // A CTE of the same name still wins, as in PostgreSQL.
+    assert_eq!(
+        project.scalar("WITH customers AS (SELECT 1 AS id) SELECT count(*) FROM customers"),
+        "1"
+    );
+
+    // Any local file is read by the local engine, in DuckDB's spelling too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("data.csv");
+    std::fs::write(&outside, "a;b\n1;x\n2;y\n").unwrap();
+    let read = format!(
+        "SELECT count(*) FROM read_csv('{}', sep = ';')",
+        outside.display()
+    );
+    assert_eq!(project.scalar(&read), "2");
+
+    // `[sql] read_roots` confines it to the lake, the sources, the project and those roots.
+    let config = project.path("strata.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[sql]\nread_roots = []\n");
+    std::fs::write(&config, text).unwrap();
+    let out = project.run(&["sql", "-c", &read]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM 'raw_data/scores.csv'"),
+        "2"
+    );
+}

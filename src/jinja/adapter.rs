@@ -68,22 +68,7 @@ impl Object for Adapter {
                 }
             }
             "get_relation" => {
-                let (positional, kwargs) = split_args(args);
-                let pick = |i: usize, key: &str| -> Result<Option<String>, Error> {
-                    let value = match (positional.get(i), &kwargs) {
-                        (Some(v), _) => v.clone(),
-                        (None, Some(k)) if k.has(key) => k.get::<Value>(key)?,
-                        _ => return Ok(None),
-                    };
-                    Ok(value.as_str().map(str::to_string))
-                };
-                let schema = pick(1, "schema")?;
-                let identifier = pick(2, "identifier")?.ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::MissingArgument,
-                        "adapter.get_relation() needs an identifier",
-                    )
-                })?;
+                let (_, schema, identifier) = relation_args(args, "adapter.get_relation")?;
                 existing(&frame, schema, identifier)
             }
             "load_relation" => {
@@ -373,23 +358,31 @@ impl Object for RelationApi {
         if method != "create" {
             return Err(Error::from(ErrorKind::UnknownMethod));
         }
-        let (positional, kwargs) = split_args(args);
-        let part = |i: usize, key: &str| -> Result<Option<String>, Error> {
-            let value = match (positional.get(i), &kwargs) {
-                (Some(v), _) => v.clone(),
-                (None, Some(k)) if k.has(key) => k.get::<Value>(key)?,
-                _ => return Ok(None),
-            };
-            Ok(value.as_str().map(str::to_string))
-        };
-        let database = part(0, "database")?;
-        let schema = part(1, "schema")?;
-        let identifier = part(2, "identifier")?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::MissingArgument,
-                "api.Relation.create() needs an identifier",
-            )
-        })?;
+        let (database, schema, identifier) = relation_args(args, "api.Relation.create")?;
         Ok(relation_value(database, schema, identifier))
     }
+}
+
+/// `(database, schema, identifier)`, by position or keyword, as `get_relation` and
+/// `Relation.create` take them; `function` names the caller in the error.
+fn relation_args(
+    args: &[Value],
+    function: &str,
+) -> Result<(Option<String>, Option<String>, String), Error> {
+    let (positional, kwargs) = split_args(args);
+    let part = |i: usize, key: &str| -> Result<Option<String>, Error> {
+        let value = match (positional.get(i), &kwargs) {
+            (Some(v), _) => v.clone(),
+            (None, Some(k)) if k.has(key) => k.get::<Value>(key)?,
+            _ => return Ok(None),
+        };
+        Ok(value.as_str().map(str::to_string))
+    };
+    let identifier = part(2, "identifier")?.ok_or_else(|| {
+        Error::new(
+            ErrorKind::MissingArgument,
+            format!("{function}() needs an identifier"),
+        )
+    })?;
+    Ok((part(0, "database")?, part(1, "schema")?, identifier))
 }

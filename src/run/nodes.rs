@@ -57,12 +57,18 @@ pub fn relation_sql(relation: &Relation) -> String {
 /// table in another schema, or the raw path of `meta.external_location`.
 pub fn source_sql(source: &SourceTable) -> String {
     if let Some(location) = &source.external_location {
-        // A full expression (`read_csv('…')`) is used as written; a path is read by extension.
-        return if location.contains('(') || crate::bronze::functions::format_of(location).is_none()
-        {
-            location.clone()
+        // A call (`read_csv('…', header = true)`, as dbt-duckdb users write it) is read by its
+        // function; a path, quoted or not, by its extension.
+        let location = location.trim();
+        if location.contains('(') {
+            return crate::sql::rewrite::relation_call(location)
+                .unwrap_or_else(|| location.to_string());
+        }
+        let path = location.trim_matches('\'');
+        return if crate::bronze::functions::format_of(path).is_none() {
+            location.to_string()
         } else {
-            format!("'{}'", location.replace('\'', "''"))
+            format!("'{}'", path.replace('\'', "''"))
         };
     }
     if source.schema == BRONZE {

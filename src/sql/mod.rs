@@ -8,6 +8,7 @@ pub mod exec;
 pub mod position;
 pub mod print;
 pub mod rewrite;
+pub mod search_path;
 pub mod timetravel;
 
 pub use exec::{Outcome, SqlError, run_statement, split_statements, stream_statement};
