@@ -91,6 +91,10 @@ pub struct SelectArgs {
     /// Project variables as a YAML or JSON mapping, e.g. '{start_date: "2026-01-01"}'
     #[arg(long)]
     pub vars: Option<String>,
+    /// Fail when the project sets a key Strata does not apply (otherwise a warning; also
+    /// `[project] strict = true`)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]

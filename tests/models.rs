@@ -748,3 +748,57 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
         "2"
     );
 }
+
+/// Keys Strata reads but does not apply are reported once per run, naming the file, the node
+/// and the key; `--strict` (or `[project] strict = true`) makes them errors.
+#[test]
+fn unsupported_configs_warn_once_and_strict_refuses_them() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let files = [
+        (
+            "dbt_project.yml",
+            "name: t\nconfig-version: 2\non-run-start: [\"select 1\"]\nmodels:\n  t:\n    +materialized: table\n    +grants:\n      select: [bi]\n",
+        ),
+        (
+            "models/a.sql",
+            "{{ config(contract={'enforced': true}, incremental_strategy='merge') }}\nselect 1 as id",
+        ),
+        ("models/b.sql", "select id from {{ ref('a') }}"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        constraints: [{type: not_null}]\nunit_tests:\n  - name: t1\n    model: a\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = project.run(&["build"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "warning: models/a.sql: model.t.a: `contract.enforced` is not supported yet; the model is built without it",
+        "warning: models/a.sql: model.t.a: `grants` is not supported yet; the model is built without it",
+        "warning: models/b.sql: model.t.b: `grants` is not supported yet",
+        "warning: dbt_project.yml: the project: `on-run-start` is not supported yet",
+        "warning: models/schema.yml: the properties file: `unit_tests` is not supported yet",
+        "warning: models/schema.yml: model 'a', column 'id': `constraints` is not supported yet",
+    ] {
+        assert_eq!(stderr.matches(expected).count(), 1, "{expected}\n{stderr}");
+    }
+    // `merge` is what Strata does: not reported.
+    assert!(!stderr.contains("incremental_strategy"), "{stderr}");
+
+    let out = project.run(&["build", "--strict"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("strict mode"), "{stderr}");
+    assert!(stderr.contains("`contract.enforced`"), "{stderr}");
+
+    let config = project.path("strata.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[project]\nstrict = true\n");
+    std::fs::write(&config, text).unwrap();
+    assert!(!project.run(&["compile"]).status.success());
+}

@@ -19,7 +19,8 @@ use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
 
-fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<Project> {
+fn load_project(config: &Config, args: &SelectArgs, threads: usize) -> Result<Project> {
+    let vars = args.vars.as_deref();
     let target = Target {
         threads,
         ..Target::default()
@@ -34,7 +35,48 @@ fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<P
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
     }
+    let unsupported = unsupported_lines(&project);
+    if args.strict || config.project.strict {
+        if !unsupported.is_empty() {
+            bail!(
+                "the project sets {} key(s) Strata does not apply (strict mode):\n  {}",
+                project.unsupported.len(),
+                unsupported.join("\n  ")
+            );
+        }
+    } else {
+        for line in unsupported {
+            eprintln!("warning: {line}");
+        }
+    }
     Ok(project)
+}
+
+/// The keys Strata does not apply, one line per file, key and effect, naming the nodes.
+fn unsupported_lines(project: &Project) -> Vec<String> {
+    let mut grouped: std::collections::BTreeMap<(String, &str, &str), Vec<&str>> =
+        Default::default();
+    for u in &project.unsupported {
+        grouped
+            .entry((
+                u.path.display().to_string(),
+                u.key.as_str(),
+                u.effect.as_str(),
+            ))
+            .or_default()
+            .push(u.node.as_str());
+    }
+    const SHOWN: usize = 5;
+    grouped
+        .into_iter()
+        .map(|((path, key, effect), nodes)| {
+            let mut named = nodes[..nodes.len().min(SHOWN)].join(", ");
+            if nodes.len() > SHOWN {
+                named.push_str(&format!(" and {} more", nodes.len() - SHOWN));
+            }
+            format!("{path}: {named}: `{key}` is not supported yet; {effect}")
+        })
+        .collect()
 }
 
 fn threads(args: &RunArgs) -> usize {
@@ -77,7 +119,7 @@ pub async fn deps(config: &Config) -> Result<()> {
 
 /// `strata ls`: the selected nodes, one per line.
 pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let project = load_project(config, args, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     for id in ids {
@@ -94,7 +136,7 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let project = load_project(config, args, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     let lake = Lake::open(config.lake.clone())?;
@@ -147,7 +189,7 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> R
     if args.watch {
         return watch(config, args, command).await;
     }
-    let project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    let project = load_project(config, &args.selection, threads(args))?;
     if run_selection(config, args, command, project, &args.selection.select).await? {
         bail!("the {} had failures", command.as_str());
     }
@@ -169,7 +211,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
         .with_context(|| format!("reading the ingest log of {}", config.lake))?;
     // A project that does not load stops the watch before it starts; later it is reported
     // and loaded again at the next landing.
-    let mut project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    let mut project = load_project(config, &args.selection, threads(args))?;
     let mut selection = args.selection.select.clone();
     loop {
         let mut abandon = stop.clone();
@@ -204,8 +246,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
             if pending.is_empty() {
                 continue;
             }
-            let project = match load_project(config, args.selection.vars.as_deref(), threads(args))
-            {
+            let project = match load_project(config, &args.selection, threads(args)) {
                 Ok(project) => project,
                 Err(e) => {
                     eprintln!("ERROR: {e:#}");

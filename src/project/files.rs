@@ -54,6 +54,9 @@ pub(crate) struct ProjectFile {
     pub data_tests: Option<Json>,
     #[serde(default)]
     pub tests: Option<Json>,
+    /// Every other key (reported as not supported unless it needs nothing).
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, Json>,
 }
 
 /// One `dispatch:` entry.

@@ -13,6 +13,7 @@ mod load;
 pub(crate) mod node_config;
 pub mod packages;
 pub(crate) mod schema;
+pub mod unsupported;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,6 +70,8 @@ pub struct Project {
     /// Things dbt would warn about (properties for a missing model, tests skipped because
     /// what they test is disabled).
     pub warnings: Vec<String>,
+    /// Keys the project sets that Strata does not apply, each once, in file order.
+    pub unsupported: Vec<unsupported::Unsupported>,
     pub(crate) env: Arc<Environment<'static>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -87,6 +90,7 @@ impl fmt::Debug for Project {
             .field("macros", &self.macros)
             .field("target", &self.target)
             .field("warnings", &self.warnings)
+            .field("unsupported", &self.unsupported)
             .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,7 @@ use crate::project::files::{
 use crate::project::node_config::{folder_config, is_enabled};
 use crate::project::packages;
 use crate::project::schema::read_properties;
+use crate::project::unsupported::{Unsupported, project_keys};
 use crate::project::{Node, Project, ProjectError, SourceTable};
 use macros::{build_env, builtin_macros, read_docs, read_macros};
 use project_file::{merge_vars, parse_cli_vars, render_project_configs};
@@ -69,12 +70,17 @@ pub(super) fn load(
             install_path: file.packages_install_path(),
         });
     }
+    let mut unsupported = project_keys(&file.other, project_rel);
     let mut package_vars = BTreeMap::new();
     let mut units = vec![Unit::read(&root, Path::new(""), &file, true)?];
     for package in &installed {
         let mut scoped = merge_vars(&package.name, package.file.vars.as_ref(), &JsonMap::new());
         scoped.extend(merge_vars(&package.name, file.vars.as_ref(), &cli));
         package_vars.insert(package.name.clone(), scoped);
+        unsupported.extend(project_keys(
+            &package.file.other,
+            &package.dir.join(PROJECT_FILE),
+        ));
         units.push(Unit::read(&root, &package.dir, &package.file, false)?);
     }
 
@@ -137,12 +143,14 @@ pub(super) fn load(
         sources: BTreeMap::new(),
         disabled_sources: BTreeSet::new(),
         warnings: Vec::new(),
+        unsupported,
         property_dirs: BTreeMap::new(),
     };
     let mut properties = Vec::new();
     for unit in &units {
         loader.enter(unit);
-        let props = read_properties(&unit.property_files)?;
+        let mut props = read_properties(&unit.property_files)?;
+        loader.unsupported.append(&mut props.unsupported);
         loader.models(&unit.model_files, &props)?;
         loader.seeds(&unit.seed_files, &props)?;
         loader.singular_tests(&unit.test_files)?;
@@ -155,6 +163,9 @@ pub(super) fn load(
     }
     loader.resolve()?;
     let graph = graph_json(&loader.nodes, &loader.sources);
+    let mut unsupported = std::mem::take(&mut loader.unsupported);
+    unsupported.sort();
+    unsupported.dedup();
     loader.shared.graph.set(graph).ok();
 
     Ok(Project {
@@ -169,6 +180,7 @@ pub(super) fn load(
         macros: macro_origin,
         target: target.clone(),
         warnings: loader.warnings,
+        unsupported,
         env: loader.env,
         shared: loader.shared,
     })
@@ -293,6 +305,8 @@ struct Loader {
     sources: BTreeMap<(String, String), SourceTable>,
     disabled_sources: BTreeSet<(String, String)>,
     warnings: Vec<String>,
+    /// Keys read but not applied, as found.
+    unsupported: Vec<Unsupported>,
     /// Folders of each properties file below its resource path (for test fqns).
     property_dirs: BTreeMap<PathBuf, Vec<String>>,
 }

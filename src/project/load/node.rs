@@ -14,6 +14,7 @@ use crate::jinja::config_call::merge_config;
 use crate::project::files::{ProjectFile, SourceFile};
 use crate::project::node_config::build_node_config;
 use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
+use crate::project::unsupported::{Unsupported, config_effect, config_key};
 use crate::project::{ColumnDoc, Node, ProjectError, Resource};
 
 /// What a node read from a file starts from.
@@ -126,7 +127,7 @@ impl Loader {
     /// Builds a node from its merged raw config; resolves its schema and alias.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn make_node(
-        &self,
+        &mut self,
         unique_id: String,
         name: String,
         resource: Resource,
@@ -142,6 +143,16 @@ impl Loader {
             message,
         };
         let (mut config, custom_schema) = build_node_config(resource, raw).map_err(config_error)?;
+        for (key, value) in &config.extra {
+            if let Some(effect) = config_effect(resource, key, value) {
+                self.unsupported.push(Unsupported {
+                    path: path.clone(),
+                    node: unique_id.clone(),
+                    key: config_key(key, value),
+                    effect,
+                });
+            }
+        }
         config.schema = self.target.schema.clone();
         let (description, columns, patch_path) = match patch {
             Some(p) => (
