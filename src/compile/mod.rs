@@ -18,7 +18,7 @@ use minijinja::Value;
 use minijinja::value::Kwargs;
 use serde_json::Value as Json;
 
-use crate::jinja::context::{JinjaRelation, template_context};
+use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode, RefTarget, Resolved};
 use crate::jinja::{
@@ -84,7 +84,7 @@ pub enum CompileError {
 
 /// The name an ephemeral model's CTE goes by.
 pub fn ephemeral_cte_name(name: &str) -> String {
-    format!("__dbt__cte__{name}")
+    format!("{EPHEMERAL_PREFIX}{name}")
 }
 
 /// Renders node `unique_id`'s SQL for execution: models and singular tests from their file,

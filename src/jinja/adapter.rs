@@ -10,7 +10,7 @@ use std::sync::Arc;
 use minijinja::value::{Object, ObjectRepr, Value, from_args};
 use minijinja::{Environment, Error, ErrorKind, State};
 
-use super::context::JinjaRelation;
+use super::context::{EPHEMERAL_PREFIX, JinjaRelation};
 use super::frame::{Frame, FrameFailure, current};
 use super::functions::{split_args, str_arg};
 use super::macros::MacroFn;
@@ -315,6 +315,8 @@ impl Object for Column {
                 "int", "bigint", "smallint", "tinyint", "double", "float", "real", "decimal",
                 "numeric",
             ]),
+            // Strata's text has no length: every string column is as wide as another.
+            "string_size" => return Ok(Value::from(u16::MAX)),
             _ => return Err(Error::from(ErrorKind::UnknownMethod)),
         }))
     }
@@ -355,8 +357,13 @@ impl Object for RelationApi {
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        if method != "create" {
-            return Err(Error::from(ErrorKind::UnknownMethod));
+        match method {
+            "create" => {}
+            "add_ephemeral_prefix" => {
+                let (name,): (String,) = from_args(args)?;
+                return Ok(Value::from(format!("{EPHEMERAL_PREFIX}{name}")));
+            }
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
         }
         let (database, schema, identifier) = relation_args(args, "api.Relation.create")?;
         Ok(relation_value(database, schema, identifier))

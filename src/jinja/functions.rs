@@ -63,6 +63,8 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
             shared: shared.clone(),
         }),
     );
+    // Strata stores no test failures (`store_failures` is reported as not supported).
+    env.add_function("should_store_failures", || false);
     // The run's flags as packages read them; Strata has no `--store-failures` and the like.
     env.add_global(
         "flags",

@@ -15,20 +15,31 @@ use super::blocks::{Tag, next_tag};
 const MUTABLE_FN: &str = "__strata_mutable";
 
 pub(super) fn add_globals(env: &mut Environment<'static>) {
-    env.add_function(MUTABLE_FN, |value: Value| -> Result<Value, Error> {
-        Ok(match value.kind() {
-            ValueKind::Seq => Value::from_object(List(Mutex::new(value.try_iter()?.collect()))),
-            ValueKind::Map => {
-                let mut pairs = Vec::new();
-                for key in value.try_iter()? {
-                    let item = value.get_item(&key)?;
-                    pairs.push((key, item));
-                }
-                Value::from_object(Dict(Mutex::new(pairs)))
+    env.add_function(MUTABLE_FN, mutable);
+}
+
+/// A literal list or dict made mutable; any other value as it is. A value put into a mutable
+/// list or dict goes through this too, so `{% do d.update({k: []}) %}` then
+/// `{% do d[k].append(x) %}` works as in Jinja2.
+fn mutable(value: Value) -> Result<Value, Error> {
+    let literal_list = value.downcast_object_ref::<Vec<Value>>().is_some();
+    let literal_map = value
+        .downcast_object_ref::<std::collections::BTreeMap<Value, Value>>()
+        .is_some();
+    Ok(match value.kind() {
+        ValueKind::Seq if literal_list => {
+            Value::from_object(List(Mutex::new(value.try_iter()?.collect())))
+        }
+        ValueKind::Map if literal_map => {
+            let mut pairs = Vec::new();
+            for key in value.try_iter()? {
+                let item = value.get_item(&key)?;
+                pairs.push((key, mutable(item)?));
             }
-            _ => value,
-        })
-    });
+            Value::from_object(Dict(Mutex::new(pairs)))
+        }
+        _ => value,
+    })
 }
 
 /// Rewrites `{% set x = [...] %}` and `{% set x = {...} %}` (the whole right-hand side one
@@ -141,14 +152,17 @@ impl Object for List {
         match method {
             "append" => {
                 let (item,): (Value,) = from_args(args)?;
-                items.push(item);
+                items.push(mutable(item)?);
             }
             "extend" => {
                 let (more,): (Value,) = from_args(args)?;
-                items.extend(more.try_iter()?);
+                for item in more.try_iter()? {
+                    items.push(mutable(item)?);
+                }
             }
             "insert" => {
                 let (at, item): (i64, Value) = from_args(args)?;
+                let item = mutable(item)?;
                 let len = items.len() as i64;
                 let at = if at < 0 {
                     (len + at).max(0)
@@ -198,11 +212,13 @@ impl Dict {
     }
 }
 
-fn set(pairs: &mut Vec<(Value, Value)>, key: Value, value: Value) {
+fn set(pairs: &mut Vec<(Value, Value)>, key: Value, value: Value) -> Result<(), Error> {
+    let value = mutable(value)?;
     match pairs.iter_mut().find(|(k, _)| k == &key) {
         Some(pair) => pair.1 = value,
         None => pairs.push((key, value)),
     }
+    Ok(())
 }
 
 impl Object for Dict {
@@ -238,13 +254,13 @@ impl Object for Dict {
                 for other in positional {
                     for key in other.try_iter()? {
                         let value = other.get_item(&key)?;
-                        set(&mut pairs, key, value);
+                        set(&mut pairs, key, value)?;
                     }
                 }
                 if let Some(kwargs) = kwargs {
                     for key in kwargs.args() {
                         let value: Value = kwargs.get(key)?;
-                        set(&mut pairs, Value::from(key), value);
+                        set(&mut pairs, Value::from(key), value)?;
                     }
                 }
                 Ok(Value::from(()))
@@ -263,7 +279,7 @@ impl Object for Dict {
                 if let Some((_, v)) = pairs.iter().find(|(k, _)| k == &key) {
                     return Ok(v.clone());
                 }
-                let value = default.unwrap_or(Value::from(()));
+                let value = mutable(default.unwrap_or(Value::from(())))?;
                 pairs.push((key, value.clone()));
                 Ok(value)
             }

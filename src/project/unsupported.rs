@@ -1,7 +1,8 @@
 //! Nothing silently ignored: every key of `dbt_project.yml`, a properties file or a node's
 //! config that Strata reads but does not apply (`contract`, `grants`, hooks, `unit_tests:`,
 //! `exposures:`, ...) is recorded here, naming the file, the node and the key, so the command
-//! can warn about it once (or, with `--strict`, refuse to run).
+//! can warn about it once (or, with `--strict`, refuse to run). Keys applied outside the typed
+//! config (`fail_calc`, `incremental_strategy: merge`) are not reported.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -131,7 +132,8 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
             .get("enforced")
             .is_none_or(|e| e == &Json::Bool(false)),
         "warn_if" | "error_if" => is("!= 0") || is("!=0"),
-        "fail_calc" => is("count(*)"),
+        // Applied: the failures are what `fail_calc` computes over the failing rows.
+        "fail_calc" => true,
         "store_failures" => value == &Json::Bool(false),
         _ => false,
     };

@@ -393,7 +393,34 @@ async fn run_test(
         .create_logical_plan(&sql)
         .await
         .map_err(in_file)?;
-    let failures = if unique::proven_unique(ctx, &plan).await.map_err(in_file)? {
+    let fail_calc = node
+        .config
+        .extra
+        .get("fail_calc")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|c| !c.eq_ignore_ascii_case("count(*)"));
+    let failures = if let Some(calc) = fail_calc {
+        // dbt's `fail_calc`: the number of failures is computed over the failing rows.
+        let calc_sql = format!("select cast(coalesce({calc}, 0) as bigint) from ({sql}) dbt_test");
+        let batches = ctx
+            .sql(&calc_sql)
+            .await
+            .map_err(in_file)?
+            .collect()
+            .await
+            .map_err(in_file)?;
+        batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0).max(0) as u64)
+            })
+            .unwrap_or(0)
+    } else if unique::proven_unique(ctx, &plan).await.map_err(in_file)? {
         0
     } else {
         let count = DataFrame::new(ctx.state(), plan.clone())

@@ -11,9 +11,12 @@ use super::Loader;
 use super::render::render_error;
 use super::resolve::{Pending, closest};
 use crate::jinja::config_call::merge_config;
-use crate::jinja::{eval_test_arg, run_in_frame};
+use crate::jinja::context::JinjaRelation;
+use crate::jinja::{call_macro, eval_test_arg, run_in_frame};
 use crate::project::schema::{ColumnDef, Properties, parse_test, test_entries, test_name};
 use crate::project::{ProjectError, Resource, TestInfo, TestKind};
+use minijinja::Value;
+use minijinja::value::Kwargs;
 
 /// What a generic test is attached to.
 enum TestTarget {
@@ -198,13 +201,39 @@ impl Loader {
         // Evaluate the arguments in parse mode to capture `ref`s (`to: ref('customers')`).
         let frame = self.node_frame(&unique_id, &name, Resource::Test, path, &fqn, &raw);
         let ctx = frame.ctx.clone();
-        run_in_frame(frame.clone(), || {
-            for arg in spec.args.values() {
-                eval_test_arg(&self.env, &ctx, arg)?;
+        let mut kwargs = run_in_frame(frame.clone(), || {
+            let mut kwargs = Vec::new();
+            for (key, arg) in &spec.args {
+                kwargs.push((key.clone(), eval_test_arg(&self.env, &ctx, arg)?));
             }
-            Ok(())
+            Ok(kwargs)
         })
         .map_err(|f| render_error(path, &unique_id, f))?;
+        // As dbt does, the test macro is rendered at parse time too, for the `config()` it
+        // sets (`fail_calc`, `severity`, ...), which the properties file's config overrides.
+        // A macro that cannot render before its inputs exist is rendered when compiled.
+        kwargs.push((
+            "model".into(),
+            JinjaRelation {
+                rendered: target_name.clone(),
+                database: None,
+                schema: None,
+                identifier: target_name.clone(),
+            }
+            .value(),
+        ));
+        if let Some(column) = &column_name {
+            kwargs.push(("column_name".into(), Value::from(column.clone())));
+        }
+        let kwargs: Kwargs = kwargs.into_iter().collect();
+        let rendered = run_in_frame(frame.clone(), || {
+            call_macro(&self.env, &test_macro, &[Value::from(kwargs)])
+        });
+        if rendered.is_ok() {
+            let mut merged = frame.captured_config.take();
+            merge_config(&mut merged, &raw);
+            raw = merged;
+        }
 
         let call = match &spec.namespace {
             Some(ns) => format!("{ns}.{macro_name}"),
