@@ -239,6 +239,25 @@ fn a_local_package_installs_and_an_unreachable_hub_leaves_it_installed() {
     assert!(out.contains("Installed test_utils (local:"), "{out}");
     project.ok(&["compile", "-s", "package:test_utils"]);
 
+    // A compile-time query that fails names the model, the macro and its line.
+    std::fs::write(
+        project.path("models/bad.sql"),
+        "select {{ test_utils.column_values(ref('raw_orders'), 'no_such_column') | length }} as n",
+    )
+    .unwrap();
+    project.ok(&["seed"]);
+    let out = project.run(&["compile", "-s", "bad"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "dbt_packages/test_utils/macros/sql.sql:50: model.shop_pkgs.bad",
+        "a compile-time query in macro test_utils.column_values failed",
+        "no_such_column",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    std::fs::remove_file(project.path("models/bad.sql")).unwrap();
+
     // A hub package cannot be fetched here: deps fails naming it, and leaves the installed
     // package as it was.
     std::fs::write(

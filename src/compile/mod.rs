@@ -65,9 +65,10 @@ pub enum CompileError {
         source_name: String,
         table: String,
     },
-    #[error("{}: {node}: {message}", .path.display())]
+    #[error("{}{}: {node}: {message}", .path.display(), .line.map(|l| format!(":{l}")).unwrap_or_default())]
     Raised {
         path: PathBuf,
+        line: Option<usize>,
         node: String,
         message: String,
     },
@@ -381,6 +382,7 @@ fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
         Some(FrameFailure::Raised(message) | FrameFailure::Unsupported(message)) => {
             CompileError::Raised {
                 path,
+                line: failure.line,
                 node: node_id,
                 message,
             }

@@ -186,10 +186,15 @@ pub(super) fn ask<T: Default>(
     ask(warehouse.as_ref()).map_err(|e| warehouse_error(frame, e))
 }
 
-pub(super) fn warehouse_error(frame: &Frame, e: WarehouseError) -> Error {
+/// The error a failed compile-time query fails the render with, naming the macro that ran it.
+fn warehouse_error(frame: &Frame, e: WarehouseError) -> Error {
     match e {
         WarehouseError::NotBuiltYet(why) => frame.fail(FrameFailure::Deferred(why.clone()), why),
         WarehouseError::Failed(message) => {
+            let message = match frame.current_macro() {
+                Some(name) => format!("a compile-time query in macro {name} failed: {message}"),
+                None => format!("a compile-time query failed: {message}"),
+            };
             frame.fail(FrameFailure::Raised(message.clone()), message)
         }
     }

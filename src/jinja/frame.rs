@@ -98,8 +98,8 @@ pub(crate) struct Frame {
     pub warehouse: Option<Arc<dyn Warehouse>>,
     /// `statement` results by name, for `load_result`.
     pub(super) results: RefCell<HashMap<String, Value>>,
-    /// The packages of the macros being called, innermost last.
-    pub(super) macro_packages: RefCell<Vec<String>>,
+    /// The macros being called (their packages and names), innermost last.
+    pub(super) macro_stack: RefCell<Vec<(String, String)>>,
     pub(super) returns: RefCell<Vec<Option<Value>>>,
     pub(super) depth: Cell<usize>,
 }
@@ -124,7 +124,7 @@ impl Frame {
             package: None,
             warehouse: None,
             results: RefCell::default(),
-            macro_packages: RefCell::default(),
+            macro_stack: RefCell::default(),
             returns: RefCell::default(),
             depth: Cell::new(0),
         }
@@ -145,12 +145,20 @@ impl Frame {
     /// The package whose code runs now: the innermost macro's, else the node's (`root` when
     /// the node is the root project's).
     pub(super) fn current_package(&self, root: &str) -> String {
-        self.macro_packages
+        self.macro_stack
             .borrow()
             .last()
-            .cloned()
+            .map(|(package, _)| package.clone())
             .or_else(|| self.package.clone())
             .unwrap_or_else(|| root.to_string())
+    }
+
+    /// The innermost macro being called, as `package.name`.
+    pub(super) fn current_macro(&self) -> Option<String> {
+        self.macro_stack
+            .borrow()
+            .last()
+            .map(|(package, name)| format!("{package}.{name}"))
     }
 
     /// The package of the node rendered.

@@ -144,12 +144,16 @@ pub(crate) fn call_macro(
     let state = captured.state();
     frame.depth.set(frame.depth.get() + 1);
     frame.returns.borrow_mut().push(None);
+    let name = target
+        .mangled
+        .strip_prefix(super::MACRO_PREFIX)
+        .unwrap_or(&target.mangled);
     frame
-        .macro_packages
+        .macro_stack
         .borrow_mut()
-        .push(target.package.clone());
+        .push((target.package.clone(), name.to_string()));
     let result = state.call_macro(&target.mangled, args);
-    frame.macro_packages.borrow_mut().pop();
+    frame.macro_stack.borrow_mut().pop();
     let returned = frame.returns.borrow_mut().pop().flatten();
     frame.depth.set(frame.depth.get() - 1);
     match returned {
