@@ -681,8 +681,9 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
     let files = [
         (
             "dbt_project.yml",
-            "name: duck\nconfig-version: 2\nmodels:\n  duck:\n    +materialized: table\n",
+            "name: duck\nconfig-version: 2\nmodels:\n  duck:\n    +materialized: table\nseeds:\n  duck:\n    zips:\n      +column_types: {zip: varchar}\n",
         ),
+        ("seeds/zips.csv", "zip,n\n01234,1\n"),
         ("raw_data/people.csv", "id|name\n1|ann\n2|bob\n3|cy\n"),
         ("raw_data/scores.csv", "id,score\n1,3.5\n3,1.25\n"),
         (
@@ -703,8 +704,12 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    let out = project.ok(&["build"]);
-    assert!(out.contains("PASS=1 WARN=0 ERROR=0"), "{out}");
+    let out = project.run(&["build"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS=2 WARN=0 ERROR=0"), "{stdout}");
+    // A seed's `column_types` is applied (so not reported): the zip code keeps its zero.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("column_types"));
+    assert_eq!(project.scalar("SELECT zip FROM zips"), "01234");
     // `customers` is found in the target schema without naming it.
     let rows = project.query("SELECT id, name, score, visits FROM customers ORDER BY id");
     assert_eq!(

@@ -2,7 +2,8 @@
 //! config that Strata reads but does not apply (`contract`, `grants`, hooks, `unit_tests:`,
 //! `exposures:`, ...) is recorded here, naming the file, the node and the key, so the command
 //! can warn about it once (or, with `--strict`, refuse to run). Keys applied outside the typed
-//! config (`fail_calc`, `incremental_strategy: merge`) are not reported.
+//! config (`fail_calc`, a seed's `column_types`, `incremental_strategy: merge`) are not
+//! reported.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -132,8 +133,10 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
             .get("enforced")
             .is_none_or(|e| e == &Json::Bool(false)),
         "warn_if" | "error_if" => is("!= 0") || is("!=0"),
-        // Applied: the failures are what `fail_calc` computes over the failing rows.
+        // Applied: the failures are what `fail_calc` computes over the failing rows; a seed's
+        // columns are read as `column_types` says.
         "fail_calc" => true,
+        "column_types" => resource == Resource::Seed,
         "store_failures" => value == &Json::Bool(false),
         _ => false,
     };

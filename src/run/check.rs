@@ -18,12 +18,13 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use parking_lot::RwLock;
 
 use super::execute::compile_node;
 use super::introspect::{Planned, SessionWarehouse};
-use super::nodes::relation_of;
+use super::materialize::seed_frame;
+use super::nodes::{column_types, relation_of};
 use crate::compile::CompileError;
 use crate::compile::origin::{Origin, origin};
 use crate::compile::output::write_compiled;
@@ -228,11 +229,7 @@ async fn plan_seed(
     node: &Node,
 ) -> Result<SchemaRef, Failed> {
     let path = project.root.join(&node.path);
-    let frame = ctx
-        .read_csv(
-            path.to_string_lossy().as_ref(),
-            CsvReadOptions::new().has_header(true),
-        )
+    let frame = seed_frame(ctx, &path, &column_types(node))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Arc::new(frame.schema().as_arrow().clone()))

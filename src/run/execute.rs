@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use super::RunError;
 use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
-use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
+use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
 use crate::compile::{self, CompileContext, CompileError};
@@ -293,7 +293,9 @@ async fn run_node(
         Resource::Test => run_test(ctx, project, node).await,
         Resource::Seed => {
             let relation = relation_of(node);
-            materialize::seed(ctx, lake, &relation, &project.root.join(&node.path), commit)
+            let csv = project.root.join(&node.path);
+            let types = nodes::column_types(node);
+            materialize::seed(ctx, lake, &relation, &csv, &types, commit)
                 .await
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())

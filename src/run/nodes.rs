@@ -40,6 +40,17 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
     Graph::new(nodes)
 }
 
+/// A seed's `column_types` config: column name to SQL type.
+pub fn column_types(node: &Node) -> std::collections::BTreeMap<String, String> {
+    match node.config.extra.get("column_types") {
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+        _ => Default::default(),
+    }
+}
+
 /// Where a model or seed is materialized.
 pub fn relation_of(node: &Node) -> Relation {
     Relation {
