@@ -12,7 +12,9 @@ use crate::config::Config;
 use crate::generate::{self, GenerateArgs};
 use crate::lake::Lake;
 use crate::land::{self, LandOptions, LandReport};
-use crate::sql::{self, PrintFormat, print::print_batches};
+use crate::sql;
+use crate::sql::render::{Format, Style, render};
+use crate::sql::results::ResultSet;
 use crate::{explore, run, session};
 
 mod models;
@@ -130,8 +132,8 @@ pub struct SqlArgs {
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
     /// How results are printed
-    #[arg(long, value_enum, default_value_t = PrintFormat::Table)]
-    pub format: PrintFormat,
+    #[arg(long, value_enum, default_value_t = Format::Aligned)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,8 +141,8 @@ pub struct ExploreArgs {
     /// A table (`bronze.shop_orders`) or a raw path or glob (`drop/orders/*.csv`)
     pub target: String,
     /// How the profile is printed
-    #[arg(long, value_enum, default_value_t = PrintFormat::Table)]
-    pub format: PrintFormat,
+    #[arg(long, value_enum, default_value_t = Format::Aligned)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,7 +219,7 @@ async fn run_sql(config: &Config, args: &SqlArgs) -> Result<()> {
             .with_context(|| format!("{origin}: statement {}", i + 1))?;
         // Statements without a result (CREATE VIEW, SET) print nothing, as in psql -q.
         if !outcome.schema.fields().is_empty() {
-            print_batches(&mut out, &outcome.schema, &outcome.batches, args.format)?;
+            print_result(&mut out, &outcome.schema, &outcome.batches, args.format)?;
         }
     }
     Ok(())
@@ -233,12 +235,24 @@ async fn run_explore(config: &Config, args: &ExploreArgs) -> Result<()> {
     let profile = explore::profile(&ctx, &relation)
         .await
         .with_context(|| format!("exploring {}", args.target))?;
-    print_batches(
+    print_result(
         &mut std::io::stdout().lock(),
         &profile.schema(),
         &[profile],
         args.format,
     )?;
+    Ok(())
+}
+
+/// Prints a statement's rows with the REPL's renderer.
+fn print_result(
+    out: &mut dyn std::io::Write,
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::record_batch::RecordBatch],
+    format: Format,
+) -> Result<()> {
+    let set = ResultSet::from_batches(schema.fields(), batches)?;
+    render(out, &set, &Style::for_stdout(format))?;
     Ok(())
 }
 

@@ -1,15 +1,15 @@
 //! Bronze: raw landed files queried with SQL, schemas inferred at read time.
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod decode;
-pub mod format;
+pub(crate) mod format;
 pub mod formats;
-pub mod functions;
-pub mod infer;
-pub mod paths;
-pub mod scan;
-pub mod schema;
-pub mod table;
+pub(crate) mod functions;
+pub(crate) mod infer;
+pub(crate) mod paths;
+pub(crate) mod scan;
+pub(crate) mod schema;
+pub(crate) mod table;
 
 /// Errors reading bronze; each names the table or file it concerns.
 #[derive(Debug, thiserror::Error)]

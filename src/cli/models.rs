@@ -147,7 +147,7 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     report_deferred(&report.deferred, "when they are built");
     println!(
         "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
-        report.checked.len(),
+        report.checked,
         started.elapsed().as_secs_f64(),
         report.errors.len(),
         project.target_path.join("compiled").display()

@@ -6,8 +6,8 @@
 //! (`__dbt__cte__<name>`) injected at the top of the compiled query, dependencies first.
 //! Data tests compile to a query returning their failing rows.
 
-pub mod origin;
-pub mod output;
+pub(crate) mod origin;
+pub(crate) mod output;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -14,8 +14,6 @@ mod selector;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
-pub use schedule::{NodeState, Schedule};
-pub use select::{IndirectSelection, Selection};
 pub use selector::SelectError;
 
 use select::NodeMeta;
@@ -271,71 +269,9 @@ impl Graph {
         self.nodes.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// The node with this id.
-    pub fn node(&self, id: &str) -> Option<&GraphNode> {
-        self.index.get(id).map(|&i| &self.nodes[i])
-    }
-
-    /// All nodes, in id order.
-    pub fn nodes(&self) -> impl ExactSizeIterator<Item = &GraphNode> {
-        self.nodes.iter()
-    }
-
     /// Every id in dependency order (parents before children), ties broken by id.
     pub fn topological(&self) -> Vec<&str> {
         self.topo.iter().map(|&i| self.id(i)).collect()
-    }
-
-    /// The direct parents (dependencies) of `id`, in id order; empty for an unknown id.
-    pub fn parents(&self, id: &str) -> Vec<&str> {
-        self.neighbours(id, &self.parents)
-    }
-
-    /// The direct children (dependents) of `id`, in id order; empty for an unknown id.
-    pub fn children(&self, id: &str) -> Vec<&str> {
-        self.neighbours(id, &self.children)
-    }
-
-    /// The nodes `id` depends on, transitively, up to `depth` edges away (`None`: no limit;
-    /// `Some(1)`: the parents). Excludes `id` itself; empty for an unknown id.
-    pub fn ancestors(&self, id: &str, depth: Option<usize>) -> BTreeSet<&str> {
-        self.reach(id, depth, &self.parents)
-    }
-
-    /// The nodes depending on `id`, transitively, up to `depth` edges away (`None`: no
-    /// limit). Excludes `id` itself; empty for an unknown id.
-    pub fn descendants(&self, id: &str, depth: Option<usize>) -> BTreeSet<&str> {
-        self.reach(id, depth, &self.children)
-    }
-
-    fn id(&self, i: usize) -> &str {
-        &self.nodes[i].id
-    }
-
-    fn neighbours<'a>(&'a self, id: &str, edges: &[Vec<usize>]) -> Vec<&'a str> {
-        match self.index.get(id) {
-            Some(&i) => edges[i].iter().map(|&j| self.id(j)).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    fn reach<'a>(
-        &'a self,
-        id: &str,
-        depth: Option<usize>,
-        edges: &[Vec<usize>],
-    ) -> BTreeSet<&'a str> {
-        match self.index.get(id) {
-            Some(&i) => reach_from(edges, [i], depth)
-                .into_iter()
-                .map(|j| self.id(j))
-                .collect(),
-            None => BTreeSet::new(),
-        }
     }
 
     /// The ancestors of the nodes at `ids`, as indices (see [`reach_from`]).
@@ -354,6 +290,10 @@ impl Graph {
         depth: Option<usize>,
     ) -> BTreeSet<usize> {
         reach_from(&self.children, ids, depth)
+    }
+
+    fn id(&self, i: usize) -> &str {
+        &self.nodes[i].id
     }
 }
 
@@ -543,6 +483,68 @@ pub(crate) mod fixture {
     /// `ids` as an owned set, for comparisons.
     pub fn set(ids: &[&str]) -> BTreeSet<String> {
         ids.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// Reading the graph node by node, for tests; runs read it through selection and schedules.
+#[cfg(test)]
+impl Graph {
+    /// The nodes `id` depends on, transitively, up to `depth` edges away (`None`: no limit;
+    /// `Some(1)`: the parents). Excludes `id` itself; empty for an unknown id.
+    pub fn ancestors(&self, id: &str, depth: Option<usize>) -> BTreeSet<&str> {
+        self.reach(id, depth, &self.parents)
+    }
+
+    /// The nodes depending on `id`, transitively, up to `depth` edges away (`None`: no
+    /// limit). Excludes `id` itself; empty for an unknown id.
+    pub fn descendants(&self, id: &str, depth: Option<usize>) -> BTreeSet<&str> {
+        self.reach(id, depth, &self.children)
+    }
+
+    fn reach<'a>(
+        &'a self,
+        id: &str,
+        depth: Option<usize>,
+        edges: &[Vec<usize>],
+    ) -> BTreeSet<&'a str> {
+        match self.index.get(id) {
+            Some(&i) => reach_from(edges, [i], depth)
+                .into_iter()
+                .map(|j| self.id(j))
+                .collect(),
+            None => BTreeSet::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&GraphNode> {
+        self.index.get(id).map(|&i| &self.nodes[i])
+    }
+
+    /// All nodes, in id order.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = &GraphNode> {
+        self.nodes.iter()
+    }
+
+    /// The direct parents (dependencies) of `id`, in id order; empty for an unknown id.
+    pub fn parents(&self, id: &str) -> Vec<&str> {
+        self.neighbours(id, &self.parents)
+    }
+
+    /// The direct children (dependents) of `id`, in id order; empty for an unknown id.
+    pub fn children(&self, id: &str) -> Vec<&str> {
+        self.neighbours(id, &self.children)
+    }
+
+    fn neighbours<'a>(&'a self, id: &str, edges: &[Vec<usize>]) -> Vec<&'a str> {
+        match self.index.get(id) {
+            Some(&i) => edges[i].iter().map(|&j| self.id(j)).collect(),
+            None => Vec::new(),
+        }
     }
 }
 

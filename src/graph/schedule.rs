@@ -24,16 +24,6 @@ pub enum NodeState {
     Skipped,
 }
 
-impl NodeState {
-    /// Succeeded, failed or skipped.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            NodeState::Succeeded | NodeState::Failed | NodeState::Skipped
-        )
-    }
-}
-
 /// A state machine for running selected nodes with any number of workers.
 ///
 /// ```text
@@ -74,29 +64,10 @@ pub struct Schedule<'g> {
     unfinished: usize,
 }
 
+#[cfg(test)]
 impl Schedule<'_> {
-    /// How many nodes are scheduled.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
-    }
-
-    /// The scheduled ids, in id order.
-    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
-        (0..self.nodes.len()).map(|p| self.id(p))
-    }
-
-    /// The id of the node at position `p`.
-    fn id(&self, p: usize) -> &str {
-        &self.graph.nodes[self.nodes[p]].id
-    }
-
-    /// The position of `id`, if scheduled.
-    fn at(&self, id: &str) -> Option<usize> {
-        self.graph.index.get(id).and_then(|&g| self.position[g])
     }
 
     /// The state of a scheduled node; `None` if `id` is not scheduled.
@@ -129,6 +100,28 @@ impl Schedule<'_> {
             Some(i) => edges[i].iter().map(|&j| self.id(j)).collect(),
             None => Vec::new(),
         }
+    }
+
+    /// How many nodes are scheduled.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The scheduled ids, in id order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> {
+        (0..self.nodes.len()).map(|p| self.id(p))
+    }
+}
+
+impl Schedule<'_> {
+    /// The id of the node at position `p`.
+    fn id(&self, p: usize) -> &str {
+        &self.graph.nodes[self.nodes[p]].id
+    }
+
+    /// The position of `id`, if scheduled.
+    fn at(&self, id: &str) -> Option<usize> {
+        self.graph.index.get(id).and_then(|&g| self.position[g])
     }
 
     /// Ranks each node by the work on the costliest chain from it to the end of the run:

@@ -2,12 +2,12 @@
 //! through, addressed by lake-relative paths so commands work unchanged on any of them, and
 //! the DataFusion context that reads it.
 
-pub mod context;
+pub(crate) mod context;
 pub mod delta;
 mod format;
-pub mod layout;
+pub(crate) mod layout;
 mod root;
-pub mod s3;
+pub(crate) mod s3;
 
 use std::sync::Arc;
 

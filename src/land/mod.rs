@@ -9,16 +9,16 @@
 //! which lands them again.
 
 mod copy;
-pub mod declaration;
+pub(crate) mod declaration;
 mod folder;
 mod http;
 mod postgres;
 mod s3;
-pub mod schedule;
+pub(crate) mod schedule;
 mod scratch;
 mod source;
 pub mod stream;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! Delta commit per call and read back whole. Landing writes the ingest log, and bronze, runs
 //! and `build --watch` read it; runs write the run log, and time travel reads it.
 
-pub mod ingest_log;
-pub mod run_log;
+pub(crate) mod ingest_log;
+pub(crate) mod run_log;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

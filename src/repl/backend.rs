@@ -6,61 +6,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ReplError;
-
-/// How a column's values are shown: numbers right-aligned and bare in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Number,
-    Bool,
-    Text,
-}
-
-#[derive(Debug, Clone)]
-pub struct Column {
-    pub name: String,
-    /// The type as the backend names it (`Int64`, `int8`, …).
-    pub type_name: String,
-    pub kind: Kind,
-}
-
-impl Column {
-    pub fn text(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            type_name: "text".to_string(),
-            kind: Kind::Text,
-        }
-    }
-
-    pub fn number(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            type_name: "bigint".to_string(),
-            kind: Kind::Number,
-        }
-    }
-}
-
-/// A statement's rows as display text (`None` is NULL), possibly only the first ones.
-#[derive(Debug, Clone)]
-pub struct ResultSet {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Option<String>>>,
-    /// Rows the statement returned, kept or not.
-    pub total_rows: u64,
-}
-
-impl ResultSet {
-    /// A result whose rows are all kept.
-    pub fn new(columns: Vec<Column>, rows: Vec<Vec<Option<String>>>) -> Self {
-        let total_rows = rows.len() as u64;
-        Self {
-            columns,
-            rows,
-            total_rows,
-        }
-    }
-}
+use crate::sql::results::ResultSet;
 
 /// A table or view as catalogs list it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +16,7 @@ pub struct TableName {
 }
 
 impl TableName {
+    #[cfg(test)]
     pub fn new(schema: &str, name: &str) -> Self {
         Self {
             schema: schema.to_string(),

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use globset::GlobBuilder;
 
-use super::backend::{Column, ResultSet, TableName};
+use super::backend::TableName;
 use super::complete::matching_tables;
 use super::error::ReplError;
-use super::render::{Expanded, Format};
 use super::{Flow, Shell};
+use crate::sql::render::{Expanded, Format};
+use crate::sql::results::{Column, ResultSet};
 
 pub const HELP: &str = r#"Meta commands (SQL statements end with ;):
   \d [name]              list tables, or describe one: columns, types, Delta version and files

@@ -4,9 +4,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use datafusion::catalog::CatalogProvider;
 use datafusion::datasource::TableType;
@@ -14,11 +11,12 @@ use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, Column, DeltaState, Description, Kind, ResultSet, TableName};
+use super::backend::{Backend, DeltaState, Description, TableName};
 use super::error::ReplError;
 use crate::lake::{Lake, delta, layout};
 use crate::session::CATALOG;
 use crate::sql;
+use crate::sql::results::{Column, ResultSet, append_rows};
 use crate::sql::timetravel::Pins;
 use crate::warehouse::catalog::{BRONZE, PUBLIC};
 
@@ -61,49 +59,6 @@ fn query_error(e: impl std::fmt::Display) -> ReplError {
     }
 }
 
-fn kind_of(data_type: &DataType) -> Kind {
-    match data_type {
-        DataType::Boolean => Kind::Bool,
-        t if t.is_numeric() => Kind::Number,
-        _ => Kind::Text,
-    }
-}
-
-/// Appends the rows of `batch` as text, up to `keep` rows in all.
-fn keep_rows(
-    rows: &mut Vec<Vec<Option<String>>>,
-    batch: &RecordBatch,
-    keep: Option<usize>,
-) -> Result<(), ReplError> {
-    let room = keep.map_or(batch.num_rows(), |k| k.saturating_sub(rows.len()));
-    let take = room.min(batch.num_rows());
-    if take == 0 {
-        return Ok(());
-    }
-    let options = FormatOptions::default();
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(query_error)?;
-    // Logical nulls: a NullArray (the type of a bare NULL literal) has no validity buffer.
-    let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
-    for row in 0..take {
-        rows.push(
-            formatters
-                .iter()
-                .zip(&nulls)
-                .map(|(f, nulls)| {
-                    let null = nulls.as_ref().is_some_and(|n| n.is_null(row));
-                    (!null).then(|| f.value(row).to_string())
-                })
-                .collect(),
-        );
-    }
-    Ok(())
-}
-
 fn table_kind(schema: &str, kind: TableType) -> String {
     match (schema, kind) {
         (BRONZE, _) => "bronze table (schema-on-read)".to_string(),
@@ -140,17 +95,13 @@ impl Backend for Embedded {
                 let mut total = 0u64;
                 while let Some(batch) = stream.next().await {
                     let batch = batch?;
-                    keep_rows(&mut rows, &batch, keep)?;
+                    append_rows(&mut rows, &batch, keep).map_err(query_error)?;
                     total += batch.num_rows() as u64;
                 }
                 let columns: Vec<Column> = schema
                     .fields()
                     .iter()
-                    .map(|f| Column {
-                        name: f.name().clone(),
-                        type_name: f.data_type().to_string(),
-                        kind: kind_of(f.data_type()),
-                    })
+                    .map(|f| Column::of_field(f))
                     .collect();
                 let result = (!columns.is_empty()).then_some(ResultSet {
                     columns,

@@ -17,7 +17,6 @@ pub mod history;
 pub mod input;
 mod interrupt;
 mod remote;
-pub mod render;
 
 use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -31,14 +30,15 @@ use rustyline::{CompletionType, Config, EditMode, Editor};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-pub use backend::{Backend, ResultSet};
+pub use crate::sql::render::Format;
+pub use backend::Backend;
 pub use embedded::Embedded;
 pub use error::ReplError;
 pub use remote::Remote;
-pub use render::Format;
 
+use crate::sql::render::{self, Expanded, Style};
+use crate::sql::results::ResultSet;
 use interrupt::CtrlC;
-use render::{Expanded, Style};
 
 /// Rows of a long result shown in aligned output in a terminal (`\pset maxrows`).
 const TERMINAL_MAX_ROWS: usize = 40;

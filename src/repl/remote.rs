@@ -11,8 +11,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, Column, Description, Kind, ResultSet, TableName};
+use super::backend::{Backend, Description, TableName};
 use super::error::{Position, ReplError};
+use crate::sql::results::{Column, Kind, ResultSet};
 
 /// How long a cancelled query may take to report that it stopped.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
@@ -94,6 +95,7 @@ fn kind_of(t: &Type) -> Kind {
         | Type::NUMERIC
         | Type::OID => Kind::Number,
         Type::BOOL => Kind::Bool,
+        Type::JSON | Type::JSONB => Kind::Json,
         _ => Kind::Text,
     }
 }
@@ -148,7 +150,6 @@ impl Backend for Remote {
                             let t = types.as_ref().and_then(|t| t.get(i));
                             Column {
                                 name: c.name().to_string(),
-                                type_name: t.map_or("text".to_string(), |t| t.name().to_string()),
                                 kind: t.map_or(Kind::Text, kind_of),
                             }
                         })

@@ -33,13 +33,6 @@ use crate::project::{Materialized, Node, Project, Resource};
 use crate::session::CATALOG;
 use crate::sql::position;
 
-/// A node that compiled and planned, with its output schema (a seed's as loading infers it).
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub id: String,
-    pub schema: SchemaRef,
-}
-
 /// A node that did not, with the file it came from.
 #[derive(Debug, Clone)]
 pub struct CheckError {
@@ -58,7 +51,8 @@ pub struct Deferred {
 /// What a check found.
 #[derive(Debug, Default)]
 pub struct CheckReport {
-    pub checked: Vec<Checked>,
+    /// How many nodes compiled and planned.
+    pub checked: usize,
     pub errors: Vec<CheckError>,
     pub deferred: Vec<Deferred>,
 }
@@ -96,7 +90,7 @@ pub async fn check(
         built,
         Arc::clone(&planned),
     ));
-    let mut checked = Vec::new();
+    let mut checked = 0;
     let mut errors: Vec<CheckError> = Vec::new();
     let mut deferred: Vec<Deferred> = Vec::new();
     for id in ids {
@@ -141,10 +135,7 @@ pub async fn check(
                         .write()
                         .insert((relation.schema, relation.name), Arc::clone(&schema));
                 }
-                checked.push(Checked {
-                    id: id.clone(),
-                    schema,
-                });
+                checked += 1;
             }
             Err(Failed::Deferred(reason)) => deferred.push(Deferred {
                 id: id.clone(),

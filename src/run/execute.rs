@@ -137,8 +137,6 @@ pub struct RunSummary {
     pub results: Vec<NodeResult>,
     /// Versions earlier runs committed but did not record, now recorded under those runs.
     pub recovered: Vec<RunRecord>,
-    /// Selectors that matched nothing (dbt warns about them).
-    pub unmatched: Vec<String>,
     pub seconds: f64,
 }
 
@@ -190,7 +188,7 @@ pub async fn run(
     let recorded = log.records(lake).await?;
     let recovered = reconcile::unrecorded(lake, &project, &recorded, &run.id).await?;
     log.append(lake, &recovered).await?;
-    let (ids, unmatched) = selected(&project, opts)?;
+    let (ids, _) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
     // Only an order: without the ingest log every node weighs the same, and the run is as right.
@@ -257,7 +255,6 @@ pub async fn run(
         run_id: run.id,
         results,
         recovered,
-        unmatched,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -10,7 +10,7 @@ pub mod priority;
 pub mod reconcile;
 pub mod watch;
 
-pub use execute::{NodeResult, RunCommand, RunId, RunOptions, RunSummary, Status};
+pub use execute::{NodeResult, RunCommand, RunId, RunOptions, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -2,6 +2,8 @@
 //!
 //! The server side of RFC 5802/7677 works from the stored verifier alone (StoredKey and
 //! ServerKey, as PostgreSQL does), so the server never holds anything password-equivalent.
+//! Written here rather than taken from pgwire's SCRAM handler, which asks for the salted
+//! password (password-equivalent) and cannot answer from `strata passwd`'s verifiers.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -15,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngCore;
 
+use super::errors::sqlstate;
 use crate::config::ServerConfig;
 
 /// Iterations `strata passwd` uses: PostgreSQL's default.
@@ -59,8 +62,8 @@ impl AuthError {
     /// The SQLSTATE PostgreSQL sends for this failure.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Self::Protocol(_) => "08P01",
-            Self::Failed => "28P01",
+            Self::Protocol(_) => sqlstate::PROTOCOL_VIOLATION,
+            Self::Failed => sqlstate::INVALID_PASSWORD,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod sqlstate {
     pub const TOO_MANY_CONNECTIONS: &str = "53300";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const INVALID_PASSWORD: &str = "28P01";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INVALID_AUTHORIZATION: &str = "28000";
     pub const UNDEFINED_DATABASE: &str = "3D000";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";

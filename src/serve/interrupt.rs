@@ -2,11 +2,13 @@
 //! Each query gets a token; whatever fires first cancels it with its reason: the client is
 //! answered at once, and the query's plan stops at its next check (see `interruptible`).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::net::{Shutdown, shutdown};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -206,22 +208,19 @@ impl Probe {
     /// Whether the peer has closed or reset the connection. POLLRDHUP reports a closed peer
     /// even when unread bytes (a pipelined Sync, a TLS alert) are still queued.
     pub fn peer_closed(&self) -> bool {
-        let mut pollfd = libc::pollfd {
-            fd: self.0.as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
+        let mut fds = [PollFd::new(&self.0, PollFlags::RDHUP)];
+        let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR;
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        // SAFETY: one valid pollfd for the duration of the call, zero timeout.
-        let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
-        n > 0 && pollfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+        matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0) && fds[0].revents().intersects(gone)
     }
 
     /// Closes the connection from the server side (idle timeout, shutdown): the connection's
-    /// task then reads end-of-stream and finishes.
+    /// task then reads end-of-stream and finishes. A socket the peer already closed may
+    /// refuse; either way the connection ends.
     pub fn shutdown(&self) {
-        // SAFETY: shutting down a socket fd we own a duplicate of.
-        unsafe {
-            libc::shutdown(self.0.as_raw_fd(), libc::SHUT_RDWR);
-        }
+        let _ = shutdown(&self.0, Shutdown::Both);
     }
 }

@@ -1,14 +1,26 @@
-//! Prometheus metrics of the server and their HTTP endpoint.
+//! Prometheus metrics of the server and their HTTP endpoint: the metrics and their text
+//! exposition are `prometheus-client`'s, the endpoint is a `hyper` HTTP/1 server.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE as CONTENT_TYPE_HEADER, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text::{CONTENT_TYPE, encode};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -17,9 +29,7 @@ use tokio::task::JoinSet;
 const LATENCY_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
-/// Prometheus' text exposition format.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// A request head larger than this is not a scrape.
+/// A request head larger than this is not a scrape (hyper's smallest read buffer).
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// A client slower than this to send its request and take the answer is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,27 +47,50 @@ pub enum Outcome<'a> {
     Canceled,
 }
 
-/// Counters of one server, shared by its connections; recording is a few relaxed atomics.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    connections_open: AtomicU64,
-    connections_total: AtomicU64,
-    connections_refused: AtomicU64,
-    queries_ok: AtomicU64,
-    queries_error: AtomicU64,
-    queries_canceled: AtomicU64,
-    /// Errors are rare, so a lock is cheap enough and keeps only the classes seen.
-    errors_by_class: Mutex<BTreeMap<String, u64>>,
-    latency: Histogram,
-    rows_returned: AtomicU64,
-    bytes_scanned: AtomicU64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
-/// Counts per bucket (not cumulative; the last is above every bound) and the sum.
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: String,
+}
+
+/// Metrics of one server, shared by its connections; recording is atomics and, for the
+/// latency histogram, one short lock.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    connections_open: Gauge,
+    connections_total: Counter,
+    connections_refused: Counter,
+    queries: Family<OutcomeLabel, Counter>,
+    errors_by_class: Family<ClassLabel, Counter>,
+    latency: Histogram,
+    rows_returned: Counter,
+    bytes_scanned: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let metrics = Self {
+            registry: Registry::default(),
+            connections_open: Gauge::default(),
+            connections_total: Counter::default(),
+            connections_refused: Counter::default(),
+            queries: Family::default(),
+            errors_by_class: Family::default(),
+            latency: Histogram::new(LATENCY_BUCKETS),
+            rows_returned: Counter::default(),
+            bytes_scanned: Counter::default(),
+        };
+        // Every outcome is exposed from the start, at zero, so rates work from the first scrape.
+        for outcome in ["ok", "error", "canceled"] {
+            drop(metrics.queries.get_or_create(&OutcomeLabel { outcome }));
+        }
+        metrics.registered()
+    }
 }
 
 /// An accepted connection, counted as open until dropped.
@@ -66,22 +99,68 @@ pub struct OpenConnection(Arc<Metrics>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Relaxed);
+        self.0.connections_open.dec();
     }
 }
 
 impl Metrics {
+    /// Registers handles on every metric (they share their values with `self`'s).
+    fn registered(mut self) -> Self {
+        let registry = &mut self.registry;
+        registry.register(
+            "strata_connections_open",
+            "Client connections open now",
+            self.connections_open.clone(),
+        );
+        registry.register(
+            "strata_connections",
+            "Client connections accepted",
+            self.connections_total.clone(),
+        );
+        registry.register(
+            "strata_connections_refused",
+            "Client connections refused before their session started",
+            self.connections_refused.clone(),
+        );
+        registry.register(
+            "strata_queries",
+            "Queries finished, by outcome",
+            self.queries.clone(),
+        );
+        registry.register(
+            "strata_errors",
+            "Errors sent to clients, by SQLSTATE class",
+            self.errors_by_class.clone(),
+        );
+        registry.register(
+            "strata_query_duration_seconds",
+            "Query latency",
+            self.latency.clone(),
+        );
+        registry.register(
+            "strata_rows_returned",
+            "Rows sent to clients",
+            self.rows_returned.clone(),
+        );
+        registry.register(
+            "strata_bytes_scanned",
+            "Bytes read by table scans",
+            self.bytes_scanned.clone(),
+        );
+        self
+    }
+
     /// Counts an accepted connection; keep the guard for as long as it is open.
     pub fn connection_opened(self: &Arc<Self>) -> OpenConnection {
-        self.connections_total.fetch_add(1, Relaxed);
-        self.connections_open.fetch_add(1, Relaxed);
+        self.connections_total.inc();
+        self.connections_open.inc();
         OpenConnection(Arc::clone(self))
     }
 
     /// Counts a connection turned away before its session started (connection limit,
     /// TLS required).
     pub fn connection_refused(&self) {
-        self.connections_refused.fetch_add(1, Relaxed);
+        self.connections_refused.inc();
     }
 
     pub fn query_finished(
@@ -91,121 +170,36 @@ impl Metrics {
         rows: u64,
         bytes_scanned: u64,
     ) {
-        match outcome {
-            Outcome::Ok => self.queries_ok.fetch_add(1, Relaxed),
+        let outcome = match outcome {
+            Outcome::Ok => "ok",
             Outcome::Error { sqlstate } => {
                 self.error(sqlstate);
-                self.queries_error.fetch_add(1, Relaxed)
+                "error"
             }
             Outcome::Canceled => {
                 self.error("57014");
-                self.queries_canceled.fetch_add(1, Relaxed)
+                "canceled"
             }
         };
-        self.latency.observe(elapsed);
-        self.rows_returned.fetch_add(rows, Relaxed);
-        self.bytes_scanned.fetch_add(bytes_scanned, Relaxed);
+        self.queries.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.latency.observe(elapsed.as_secs_f64());
+        self.rows_returned.inc_by(rows);
+        self.bytes_scanned.inc_by(bytes_scanned);
     }
 
     /// Counts an error sent to a client outside a query (a failed login, say); query errors
     /// are counted by [`Metrics::query_finished`].
     pub fn error(&self, sqlstate: &str) {
-        *self
-            .errors_by_class
-            .lock()
-            .entry(class(sqlstate))
-            .or_default() += 1;
+        let class = class(sqlstate);
+        self.errors_by_class
+            .get_or_create(&ClassLabel { class })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let value = |counter: &AtomicU64| counter.load(Relaxed);
-        header(
-            &mut out,
-            "strata_connections_open",
-            "gauge",
-            "Client connections open now.",
-        );
-        sample(
-            &mut out,
-            "strata_connections_open",
-            "",
-            value(&self.connections_open),
-        );
-        header(
-            &mut out,
-            "strata_connections_total",
-            "counter",
-            "Client connections accepted.",
-        );
-        sample(
-            &mut out,
-            "strata_connections_total",
-            "",
-            value(&self.connections_total),
-        );
-        header(
-            &mut out,
-            "strata_connections_refused_total",
-            "counter",
-            "Client connections refused before their session started.",
-        );
-        sample(
-            &mut out,
-            "strata_connections_refused_total",
-            "",
-            value(&self.connections_refused),
-        );
-        header(
-            &mut out,
-            "strata_queries_total",
-            "counter",
-            "Queries finished, by outcome.",
-        );
-        for (outcome, counter) in [
-            ("ok", &self.queries_ok),
-            ("error", &self.queries_error),
-            ("canceled", &self.queries_canceled),
-        ] {
-            let labels = format!("{{outcome=\"{outcome}\"}}");
-            sample(&mut out, "strata_queries_total", &labels, value(counter));
-        }
-        header(
-            &mut out,
-            "strata_errors_total",
-            "counter",
-            "Errors sent to clients, by SQLSTATE class.",
-        );
-        for (class, count) in self.errors_by_class.lock().iter() {
-            let labels = format!("{{class=\"{class}\"}}");
-            sample(&mut out, "strata_errors_total", &labels, *count);
-        }
-        self.latency.render(&mut out);
-        header(
-            &mut out,
-            "strata_rows_returned_total",
-            "counter",
-            "Rows sent to clients.",
-        );
-        sample(
-            &mut out,
-            "strata_rows_returned_total",
-            "",
-            value(&self.rows_returned),
-        );
-        header(
-            &mut out,
-            "strata_bytes_scanned_total",
-            "counter",
-            "Bytes read by table scans.",
-        );
-        sample(
-            &mut out,
-            "strata_bytes_scanned_total",
-            "",
-            value(&self.bytes_scanned),
-        );
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
@@ -218,39 +212,6 @@ fn class(sqlstate: &str) -> String {
             sqlstate[..2].to_ascii_uppercase()
         }
         _ => "XX".to_string(),
-    }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "{name}{labels} {value}");
-}
-
-impl Histogram {
-    fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let bucket = LATENCY_BUCKETS.partition_point(|bound| *bound < seconds);
-        self.counts[bucket].fetch_add(1, Relaxed);
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Relaxed);
-    }
-
-    fn render(&self, out: &mut String) {
-        let name = "strata_query_duration_seconds";
-        header(out, name, "histogram", "Query latency.");
-        let mut cumulative = 0;
-        let bounds = LATENCY_BUCKETS.iter().map(f64::to_string);
-        for (bound, count) in bounds.chain(["+Inf".to_string()]).zip(&self.counts) {
-            cumulative += count.load(Relaxed);
-            let labels = format!("{{le=\"{bound}\"}}");
-            sample(out, &format!("{name}_bucket"), &labels, cumulative);
-        }
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        sample(out, &format!("{name}_sum"), "", sum);
-        sample(out, &format!("{name}_count"), "", cumulative);
     }
 }
 
@@ -277,57 +238,40 @@ pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>, shutdown: 
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: Arc<Metrics>) {
-    let response = match read_request_head(&mut stream).await {
-        Ok(Some(head)) => respond(&head, &metrics),
-        Ok(None) => response("400 Bad Request", "text/plain", "bad request\n"),
-        Err(_) => return,
-    };
-    if stream.write_all(&response).await.is_ok() {
-        let _ = stream.shutdown().await;
+async fn answer(stream: TcpStream, metrics: Arc<Metrics>) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let response = respond(&request, &metrics);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let connection = http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = connection.await {
+        tracing::debug!("metrics endpoint: {error}");
     }
 }
 
-/// Reads up to the blank line ending the request head; `None` when the head is too long
-/// or the client stops before it ends.
-async fn read_request_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 || head.len() + read > MAX_REQUEST_HEAD {
-            return Ok(None);
-        }
-        head.extend_from_slice(&chunk[..read]);
-    }
-    Ok(Some(head))
-}
-
-fn respond(head: &[u8], metrics: &Metrics) -> Vec<u8> {
-    let request_line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let mut parts = request_line.split(|b| *b == b' ');
-    let (method, target) = (parts.next(), parts.next());
-    let path = target.map(|t| t.split(|b| *b == b'?').next().unwrap_or_default());
-    match (method, path) {
-        (Some(b"GET"), Some(b"/metrics")) => response("200 OK", CONTENT_TYPE, &metrics.render()),
-        _ => response(
-            "404 Not Found",
+fn respond(request: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, CONTENT_TYPE, metrics.render()),
+        _ => (
+            StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try GET /metrics\n",
+            "not found: try GET /metrics\n".to_string(),
         ),
-    }
-}
-
-fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE_HEADER, HeaderValue::from_static(content_type));
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::process::Command;
 
     use super::*;
@@ -430,7 +374,7 @@ mod tests {
         stream.write_all(&long).await.unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+        assert!(reply.starts_with("HTTP/1.1 431 "), "{reply}");
         server.abort();
     }
 

@@ -8,7 +8,7 @@
 //! travel) by [`crate::sql`], as `strata sql` and the REPL read it.
 
 mod apply;
-pub mod auth;
+pub(crate) mod auth;
 mod connection;
 mod cursor;
 mod encode;
@@ -20,7 +20,7 @@ mod interruptible;
 mod listener;
 mod log;
 mod memory;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod pg_catalog;
 mod planner;
 mod query;
@@ -29,7 +29,7 @@ mod server;
 mod settings;
 mod startup;
 mod statement;
-pub mod tls;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use super::auth::{AuthPolicy, ScramExchange};
+use super::auth::{AuthError, AuthPolicy, ScramExchange};
 use super::errors::{fatal, sqlstate};
 use super::handler::{Handler, Login};
 use super::planner::default_schema_of;
@@ -87,30 +87,33 @@ impl Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let refused = || {
+        // A malformed SCRAM message is a protocol violation (08P01), a wrong proof a failed
+        // password (28P01), as PostgreSQL reports them.
+        let refused = |error: AuthError| {
             self.server.metrics.connection_refused();
-            fatal(
-                sqlstate::INVALID_PASSWORD,
-                format!(
+            let message = match error {
+                AuthError::Failed => format!(
                     "password authentication failed for user \"{}\"",
                     self.conn.user_name()
                 ),
-            )
+                AuthError::Protocol(_) => error.to_string(),
+            };
+            fatal(error.sqlstate(), message)
         };
         let state = self.login.lock().take();
         match state {
             Some(Login::Started) => {
                 let initial = message.into_sasl_initial_response()?;
                 if initial.auth_method != "SCRAM-SHA-256" {
-                    return Err(refused());
+                    return Err(refused(AuthError::Failed));
                 }
                 let data = initial.data.unwrap_or_default();
                 let AuthPolicy::Scram(users) = &self.server.auth else {
-                    return Err(refused());
+                    return Err(refused(AuthError::Failed));
                 };
                 let verifier = users.verifier(self.conn.user_name());
                 let (server_first, awaiting) =
-                    ScramExchange::start(&verifier, &data).map_err(|_| refused())?;
+                    ScramExchange::start(&verifier, &data).map_err(refused)?;
                 *self.login.lock() = Some(Login::ScramSent(awaiting));
                 client
                     .send(PgWireBackendMessage::Authentication(
@@ -121,7 +124,7 @@ impl Handler {
             }
             Some(Login::ScramSent(awaiting)) => {
                 let response = message.into_sasl_response()?;
-                let server_final = awaiting.finish(&response.data).map_err(|_| refused())?;
+                let server_final = awaiting.finish(&response.data).map_err(refused)?;
                 client
                     .feed(PgWireBackendMessage::Authentication(
                         Authentication::SASLFinal(server_final.into()),
@@ -129,7 +132,7 @@ impl Handler {
                     .await?;
                 self.logged_in(client).await
             }
-            None => Err(refused()),
+            None => Err(refused(AuthError::Failed)),
         }
     }
 

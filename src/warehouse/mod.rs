@@ -5,4 +5,4 @@
 pub mod catalog;
 pub mod views;
 
-pub use catalog::{LakeCatalog, SessionHandle};
+pub use catalog::LakeCatalog;

@@ -1,6 +1,8 @@
 //! Line-level CSV scanning: the cheap pre-pass that decides, for each physical line, whether it
 //! is one well-formed record (handed to arrow-csv untouched) or must be rejected, plus the
-//! quote-aware field splitter used for headers, sniffing and schema inference.
+//! quote-aware field splitter used for headers, sniffing and schema inference. It exists
+//! because arrow-csv fails a whole batch on one malformed record and cannot say which line it
+//! was; this pass lets arrow-csv parse the good lines and rejects each bad one alone.
 //!
 //! Records end at a newline outside quotes, and a record is exactly one line: a quoted field
 //! still open at the end of its line is an "unterminated quote" and rejects that line alone.

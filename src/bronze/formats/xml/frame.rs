@@ -5,7 +5,9 @@
 //! declarations) apart and track element nesting, which is all it takes to cut the stream
 //! into row elements, to notice a broken one and to resynchronise at the next row start tag.
 //! The text of each complete row element is then handed to a [`Sink`], which parses it
-//! properly (see `row.rs`). Only the current unfinished element is buffered.
+//! properly (see `row.rs`). Only the current unfinished element is buffered. Hand-written
+//! because quick-xml's reader stops at the first malformed element, and a bronze read must
+//! reject that one row and go on with the next.
 
 use std::ops::Range;
 

@@ -5,12 +5,13 @@ use std::io::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::backend::{Kind, ResultSet};
+use super::results::{Kind, ResultSet};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Aligned columns, numbers to the right (for people)
     #[default]
+    #[value(alias = "table")]
     Aligned,
     /// CSV with a header line
     Csv,
@@ -55,6 +56,21 @@ const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 /// Narrowest a column is squeezed to before columns are left out.
 const MIN_COLUMN: usize = 4;
+
+impl Style {
+    /// How a one-shot command (`strata sql`, `explore`) draws results on stdout: whole, in
+    /// color only on a terminal with `NO_COLOR` unset.
+    pub fn for_stdout(format: Format) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            format,
+            expanded: Expanded::Off,
+            width: None,
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            null: "NULL".to_string(),
+        }
+    }
+}
 
 /// Writes `set` to `out` in `style`.
 pub fn render(out: &mut dyn Write, set: &ResultSet, style: &Style) -> io::Result<()> {
@@ -299,6 +315,9 @@ fn json_rows(out: &mut dyn Write, set: &ResultSet) -> io::Result<()> {
             }
             (Some(v), Kind::Bool) if v == "true" || v == "false" => v.clone(),
             (Some(v), Kind::Bool) if v == "t" || v == "f" => (v == "t").to_string(),
+            (Some(v), Kind::Json) if serde_json::from_str::<serde_json::Value>(v).is_ok() => {
+                v.clone()
+            }
             (Some(v), _) => serde_json::Value::from(v.as_str()).to_string(),
         }
     };
@@ -357,7 +376,7 @@ pub fn terminal_width() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repl::backend::Column;
+    use crate::sql::results::Column;
 
     fn style(width: Option<usize>) -> Style {
         Style {
