@@ -67,6 +67,8 @@ pub enum Command {
     Build(RunArgs),
     /// List the nodes a selection picks
     Ls(SelectArgs),
+    /// Install the packages packages.yml declares (local, git, hub) into dbt_packages/
+    Deps,
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, JDBC, BI tools)
     Serve(serve::ServeArgs),
     /// Print the SCRAM-SHA-256 verifier of a password read from stdin, for [server] users
@@ -103,6 +105,10 @@ pub struct SelectArgs {
     /// Project variables as a YAML or JSON mapping, e.g. '{start_date: "2026-01-01"}'
     #[arg(long)]
     pub vars: Option<String>,
+    /// Fail when the project sets a key Strata does not apply (otherwise a warning; also
+    /// `[project] strict = true`)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +195,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Explore(args) => run_explore(&config()?, args).await,
         Command::Compile(args) => models::compile(&config()?, args).await,
         Command::Ls(args) => models::list(&config()?, args),
+        Command::Deps => models::deps(&config()?).await,
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,
         Command::Test(args) => models::run(&config()?, args, run::RunCommand::Test).await,
         Command::Seed(args) => models::run(&config()?, args, run::RunCommand::Seed).await,

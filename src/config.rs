@@ -54,6 +54,25 @@ pub struct Config {
     pub land: LandConfig,
     pub server: ServerConfig,
     pub cluster: ClusterConfig,
+    pub sql: SqlConfig,
+    pub project: ProjectConfig,
+}
+
+/// `[sql]`: the local engine (`strata sql`, `repl`, `explore`, `run`, `build`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Folders raw reads are confined to, besides the lake, the source folders and the
+    /// project directory. Absent: any local file the user can read, as in DuckDB.
+    pub read_roots: Option<Vec<PathBuf>>,
+}
+
+/// `[project]`: how the dbt project is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// A config key Strata does not apply is an error rather than a warning (`--strict`).
+    pub strict: bool,
 }
 
 /// `[cluster]`: where queries run. Without a scheduler, in this process.
@@ -161,6 +180,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Refuse clients that do not switch to TLS.
     pub tls_required: bool,
+    /// Local folders raw reads may reach besides the lake and the source folders (the
+    /// server's users are remote: nothing else is readable).
+    pub read_roots: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -179,6 +201,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             tls_required: false,
+            read_roots: Vec::new(),
         }
     }
 }
@@ -190,6 +213,8 @@ struct ConfigFile {
     land: LandConfig,
     server: ServerConfig,
     cluster: ClusterSection,
+    sql: SqlConfig,
+    project: ProjectConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +286,8 @@ impl Config {
             land: file.land,
             server: file.server,
             cluster,
+            sql: file.sql,
+            project: file.project,
         })
     }
 

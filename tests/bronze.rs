@@ -171,9 +171,18 @@ fn a_raw_file_larger_than_a_scan_piece_reads_every_line_once() {
     assert_eq!(got[1].join(","), expected);
 }
 
+/// With `[sql] read_roots` the local engine is confined as the server always is.
+fn confine_sql(project: &Project) {
+    let config = project.path("strata.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[sql]\nread_roots = []\n");
+    std::fs::write(config, text).unwrap();
+}
+
 #[test]
 fn paths_outside_the_lake_and_sources_are_refused() {
     let (project, _) = landed_shop(LakeKind::Local);
+    confine_sql(&project);
     for sql in [
         "SELECT * FROM read_csv('/etc/passwd')",
         "SELECT * FROM read_csv('drop/../../etc/passwd')",
@@ -203,6 +212,7 @@ fn with_symlinks_out(project: &Project) {
 #[test]
 fn symlinks_out_of_the_lake_and_the_sources_are_refused() {
     let project = Project::new(LakeKind::Local, DROP);
+    confine_sql(&project);
     with_symlinks_out(&project);
     for (sql, link) in [
         (

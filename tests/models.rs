@@ -670,3 +670,140 @@ fn delta_tables_open_in_another_reader() {
         "1 [(0, 7.25), (1, 100.0), (2, 55.0), (3, 25.5), (4, 10.0)]"
     );
 }
+
+/// Sources declared as dbt-duckdb projects declare them (`read_csv(..., header = true, delim =
+/// '|')`, a quoted path, `{name}`/`{identifier}`), raw files in the project read by its models,
+/// any local file read by `strata sql` as DuckDB reads it (unless `[sql] read_roots` confines
+/// it), and models found by their bare names after a build.
+#[test]
+fn duckdb_style_sources_local_files_and_unqualified_names() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let files = [
+        (
+            "dbt_project.yml",
+            "name: duck\nconfig-version: 2\nmodels:\n  duck:\n    +materialized: table\nseeds:\n  duck:\n    zips:\n      +column_types: {zip: varchar}\n",
+        ),
+        ("seeds/zips.csv", "zip,n\n01234,1\n"),
+        ("raw_data/people.csv", "id|name\n1|ann\n2|bob\n3|cy\n"),
+        ("raw_data/scores.csv", "id,score\n1,3.5\n3,1.25\n"),
+        (
+            "raw_data/visits.ndjson",
+            "{\"id\": 1, \"n\": 2}\n{\"id\": 1, \"n\": 5}\n",
+        ),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true, delim = '|', auto_detect = true)\"\n    tables:\n      - name: people\n      - name: scores\n        meta:\n          external_location: \"'raw_data/{identifier}.csv'\"\n      - name: visits\n        meta:\n          external_location: \"read_json_auto('raw_data/visits.ndjson')\"\n",
+        ),
+        (
+            "models/customers.sql",
+            "select p.id, p.name, s.score, (select sum(n) from {{ source('raw', 'visits') }} v where v.id = p.id) as visits\nfrom {{ source('raw', 'people') }} p left join {{ source('raw', 'scores') }} s on p.id = s.id",
+        ),
+    ];
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = project.run(&["build"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS=2 WARN=0 ERROR=0"), "{stdout}");
+    // A seed's `column_types` is applied (so not reported): the zip code keeps its zero.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("column_types"));
+    assert_eq!(project.scalar("SELECT zip FROM zips"), "01234");
+    // `customers` is found in the target schema without naming it.
+    let rows = project.query("SELECT id, name, score, visits FROM customers ORDER BY id");
+    assert_eq!(
+        rows[1..],
+        [
+            ["1", "ann", "3.5", "7"],
+            ["2", "bob", "", ""],
+            ["3", "cy", "1.25", ""]
+        ]
+    );
+    // A CTE of the same name still wins, as in PostgreSQL.
+    assert_eq!(
+        project.scalar("WITH customers AS (SELECT 1 AS id) SELECT count(*) FROM customers"),
+        "1"
+    );
+
+    // Any local file is read by the local engine, in DuckDB's spelling too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("data.csv");
+    std::fs::write(&outside, "a;b\n1;x\n2;y\n").unwrap();
+    let read = format!(
+        "SELECT count(*) FROM read_csv('{}', sep = ';')",
+        outside.display()
+    );
+    assert_eq!(project.scalar(&read), "2");
+
+    // `[sql] read_roots` confines it to the lake, the sources, the project and those roots.
+    let config = project.path("strata.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[sql]\nread_roots = []\n");
+    std::fs::write(&config, text).unwrap();
+    let out = project.run(&["sql", "-c", &read]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM 'raw_data/scores.csv'"),
+        "2"
+    );
+}
+
+/// Keys Strata reads but does not apply are reported once per run, naming the file, the node
+/// and the key; `--strict` (or `[project] strict = true`) makes them errors.
+#[test]
+fn unsupported_configs_warn_once_and_strict_refuses_them() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let files = [
+        (
+            "dbt_project.yml",
+            "name: t\nconfig-version: 2\non-run-start: [\"select 1\"]\nmodels:\n  t:\n    +materialized: table\n    +grants:\n      select: [bi]\n",
+        ),
+        (
+            "models/a.sql",
+            "{{ config(contract={'enforced': true}, incremental_strategy='merge') }}\nselect 1 as id",
+        ),
+        ("models/b.sql", "select id from {{ ref('a') }}"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        constraints: [{type: not_null}]\nunit_tests:\n  - name: t1\n    model: a\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = project.run(&["build"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "warning: models/a.sql: model.t.a: `contract.enforced` is not supported yet; the model is built without it",
+        "warning: models/a.sql: model.t.a: `grants` is not supported yet; the model is built without it",
+        "warning: models/b.sql: model.t.b: `grants` is not supported yet",
+        "warning: dbt_project.yml: the project: `on-run-start` is not supported yet",
+        "warning: models/schema.yml: the properties file: `unit_tests` is not supported yet",
+        "warning: models/schema.yml: model 'a', column 'id': `constraints` is not supported yet",
+    ] {
+        assert_eq!(stderr.matches(expected).count(), 1, "{expected}\n{stderr}");
+    }
+    // `merge` is what Strata does: not reported.
+    assert!(!stderr.contains("incremental_strategy"), "{stderr}");
+
+    let out = project.run(&["build", "--strict"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("strict mode"), "{stderr}");
+    assert!(stderr.contains("`contract.enforced`"), "{stderr}");
+
+    let config = project.path("strata.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[project]\nstrict = true\n");
+    std::fs::write(&config, text).unwrap();
+    assert!(!project.run(&["compile"]).status.success());
+}

@@ -43,6 +43,7 @@ fn context(is_incremental: bool) -> CompileContext<'static> {
         target: Target::default(),
         relation: &relation,
         source_relation: &source_relation,
+        warehouse: None,
     }
 }
 
@@ -267,6 +268,7 @@ fn test_nodes_describe_what_they_test() {
         info.kind,
         TestKind::Generic {
             name: "not_null".into(),
+            package: "dbt".into(),
             column: Some("order_id".into()),
             args: BTreeMap::new(),
         }
@@ -283,6 +285,7 @@ fn test_nodes_describe_what_they_test() {
         accepted.test.unwrap().kind,
         TestKind::Generic {
             name: "accepted_values".into(),
+            package: "dbt".into(),
             column: Some("status".into()),
             args: BTreeMap::from([
                 ("quote".into(), json!(true)),
@@ -305,6 +308,7 @@ fn test_nodes_describe_what_they_test() {
         custom.test.unwrap().kind,
         TestKind::Generic {
             name: "is_positive".into(),
+            package: "shop".into(),
             column: Some("amount * 100".into()),
             args: BTreeMap::new(),
         }
@@ -756,7 +760,7 @@ fn more_errors() {
     );
     assert_eq!(
         load_error(&[("models/a.sql", "select 1\nfrom {{ ref('x', 'y') }}")]).to_string(),
-        "models/a.sql: model.tmp.a refers to package 'x', but Strata only resolves the project's own nodes ('tmp')"
+        "models/a.sql: model.tmp.a refers to package 'x', which is neither the project ('tmp') nor an installed package (declare it in packages.yml and run strata deps)"
     );
     assert_eq!(
         load_error(&[("dbt_project.yml", "name: tmp\nmodels:\n  tmp: [\n")]).to_string(),
@@ -927,7 +931,22 @@ from {{ builtins.ref('a') }}
     'fallback/True/None' as defaults
 from main.a"#
     );
-    let dir = temp_project(&[("models/m.sql", "{% set xs = [] %}{% do xs.append(1) %}")]);
+    // Lists and dicts `{% set %}` assigns as literals change in place, as in Jinja2, also
+    // inside loops; other lists are values.
+    let dir = temp_project(&[(
+        "models/m.sql",
+        "{% set xs = [] %}{% set d = {'k': 1} %}{% for i in range(3) %}{% do xs.append(i) %}{% do d.update({i: i * 2}) %}{% endfor %}\
+         {% do xs.insert(0, 'first') %}select '{{ xs | join(',') }}' as xs, '{{ d.items() | list | length }}/{{ d[2] }}/{{ xs.pop() }}' as d",
+    )]);
+    let p = load(dir.path(), None).unwrap();
+    assert_eq!(
+        compiled(&p, "model.tmp.m"),
+        "select 'first,0,1,2' as xs, '4/4/2' as d"
+    );
+    let dir = temp_project(&[(
+        "models/m.sql",
+        "{% set xs = [] if true else [1] %}{% do xs.append(1) %}",
+    )]);
     let err = load(dir.path(), None).unwrap_err().to_string();
     assert!(err.contains("cannot be changed in place"), "{err}");
 }

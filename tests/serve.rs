@@ -3138,3 +3138,23 @@ async fn serve_limits_memory_across_sessions() {
     );
     assert_eq!(simple_scalar(&client, "SELECT 1").await, "1");
 }
+
+/// Unqualified names go through the search path in server sessions too: the models are found
+/// in their schemas, and a CTE of the same name still wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn unqualified_model_names_resolve_through_the_search_path() {
+    let client = connect(&shared_server().target()).await;
+    let qualified = simple_scalar(&client, "SELECT count(*) FROM gold.fct_orders").await;
+    assert_eq!(
+        simple_scalar(&client, "SELECT count(*) FROM fct_orders").await,
+        qualified
+    );
+    assert_eq!(
+        simple_scalar(
+            &client,
+            "WITH fct_orders AS (SELECT 1 AS x) SELECT count(*) FROM fct_orders"
+        )
+        .await,
+        "1"
+    );
+}

@@ -15,11 +15,15 @@ use datafusion::prelude::SessionContext;
 use super::catalog::Bronze;
 use crate::lake::RawFormat;
 
-/// The table functions and the formats they read.
-const FUNCTIONS: [(&str, RawFormat); 5] = [
+/// The table functions and the formats they read (DuckDB's `_auto` names too: Strata always
+/// infers the schema).
+const FUNCTIONS: [(&str, RawFormat); 8] = [
     ("read_csv", RawFormat::Csv),
+    ("read_csv_auto", RawFormat::Csv),
     ("read_json", RawFormat::Json),
+    ("read_json_auto", RawFormat::Json),
     ("read_ndjson", RawFormat::Ndjson),
+    ("read_ndjson_auto", RawFormat::Ndjson),
     ("read_parquet", RawFormat::Parquet),
     ("read_xml", RawFormat::Xml),
 ];
@@ -59,7 +63,11 @@ impl TableFunctionImpl for ReadRaw {
             // `key => value` arrives as "key=value" (see `sql::named_args`); a bare second
             // argument of read_xml is its row tag.
             match text.split_once('=') {
-                Some((k, v)) => options.insert(k.trim().to_string(), v.to_string()),
+                Some((k, v)) => match duckdb_option(k.trim(), v) {
+                    Ok(Some(key)) => options.insert(key.to_string(), v.to_string()),
+                    Ok(None) => None,
+                    Err(e) => return plan_err!("{}: {e}", self.name),
+                },
                 None if self.format == RawFormat::Xml && i == 1 => {
                     options.insert("row_tag".to_string(), text)
                 }
@@ -76,6 +84,22 @@ impl TableFunctionImpl for ReadRaw {
         })?;
         Ok(Arc::new(table))
     }
+}
+
+/// An option as Strata's readers name it, for DuckDB's names (`delim`, `sep`, `nullstr`);
+/// `None` for one that asks for what Strata does anyway (`auto_detect = true`).
+fn duckdb_option<'k>(key: &'k str, value: &str) -> Result<Option<&'k str>, String> {
+    Ok(match key {
+        "delim" | "sep" => Some("delimiter"),
+        "nullstr" => Some("null"),
+        "auto_detect" if value.trim().eq_ignore_ascii_case("true") => None,
+        "auto_detect" => {
+            return Err(
+                "auto_detect = false is not supported: Strata always infers the schema".into(),
+            );
+        }
+        other => Some(other),
+    })
 }
 
 fn literal_string(expr: &Expr) -> Option<String> {

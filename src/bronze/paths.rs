@@ -1,7 +1,9 @@
 //! Which raw paths SQL may read. The table functions and bare quoted paths take user input
-//! (and, through the server, remote users' input), so a path is resolved and allowed only
-//! inside the lake or a declared folder source: by its text first, then, for local files, by
-//! the real path of every file it names (a symbolic link can lead anywhere).
+//! (and, through the server, remote users' input), so for the server a path is resolved and
+//! allowed only inside the lake or a declared folder source: by its text first, then, for
+//! local files, by the real path of every file it names (a symbolic link can lead anywhere).
+//! The local engine reads any local file its user can read, as DuckDB does, unless its
+//! configuration confines it the same way.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
@@ -22,6 +24,8 @@ pub struct AllowedRoots {
     lake: LakeRoot,
     /// Local directories (folder sources), absolute and normalized.
     folders: Vec<PathBuf>,
+    /// Any local file may be read (the local engine of a user reading their own files).
+    anywhere: bool,
 }
 
 /// A user path resolved to a store and a glob inside it.
@@ -38,11 +42,21 @@ pub struct ResolvedPath {
 }
 
 impl AllowedRoots {
+    /// Reads confined to the lake and `folders` (relative to `base`).
     pub fn new(base: &Path, lake: LakeRoot, folders: Vec<PathBuf>) -> Self {
         Self {
             base: base.to_path_buf(),
             lake,
             folders: folders.iter().map(|f| normalize(&base.join(f))).collect(),
+            anywhere: false,
+        }
+    }
+
+    /// Reads of any local file (relative paths from `base`) and of the lake's store.
+    pub fn anywhere(base: &Path, lake: LakeRoot) -> Self {
+        Self {
+            anywhere: true,
+            ..Self::new(base, lake, Vec::new())
         }
     }
 
@@ -53,7 +67,7 @@ impl AllowedRoots {
             path: raw.to_string(),
             reason: why.to_string(),
         };
-        if raw.contains("..") {
+        if raw.contains("..") && !self.anywhere {
             return Err(refused("'..' is not allowed in raw paths"));
         }
         let (store_url, full) = if raw.contains("://") {
@@ -63,10 +77,11 @@ impl AllowedRoots {
             let path = percent_decode(url.path());
             let inside_lake = same_store && is_within(&path, &percent_decode(lake.path()));
             let inside_folder = url.scheme() == "file"
-                && self
-                    .folders
-                    .iter()
-                    .any(|f| is_within(&path, &f.to_string_lossy()));
+                && (self.anywhere
+                    || self
+                        .folders
+                        .iter()
+                        .any(|f| is_within(&path, &f.to_string_lossy())));
             if !(inside_lake || inside_folder) {
                 return Err(refused(
                     "it is outside the lake and the declared source folders",
@@ -82,7 +97,8 @@ impl AllowedRoots {
                 LakeRoot::Local(dir) => Some(dir.to_string_lossy().to_string()),
                 LakeRoot::Hdfs(_) | LakeRoot::S3(_) => None,
             };
-            let allowed = lake_dir.iter().any(|d| is_within(&text, d))
+            let allowed = self.anywhere
+                || lake_dir.iter().any(|d| is_within(&text, d))
                 || self
                     .folders
                     .iter()
@@ -124,13 +140,13 @@ impl AllowedRoots {
     pub fn local_files(&self, resolved: &ResolvedPath) -> Result<Vec<LocalFile>, BronzeError> {
         // Resolved on each read, not once: a root may be created or re-pointed while a server
         // runs.
-        let confined = Confined::new(self.local_dirs());
+        let confined = (!self.anywhere).then(|| Confined::new(self.local_dirs()));
         let start = PathBuf::from(format!("/{}", resolved.prefix));
         if start.symlink_metadata().is_err() {
             return Ok(Vec::new());
         }
         let walked =
-            confine::walk(&start, Some(&confined)).map_err(|source| BronzeError::List {
+            confine::walk(&start, confined.as_ref()).map_err(|source| BronzeError::List {
                 path: resolved.raw.clone(),
                 source,
             })?;
@@ -165,10 +181,11 @@ impl AllowedRoots {
                 path: path.display().to_string(),
                 reason: reason.to_string(),
             };
-            let real = match confined.real(&path) {
-                Ok(Some(real)) => real,
-                Ok(None) => return Err(refused(LEADS_OUT)),
-                Err(e) => return Err(refused(&e.to_string())),
+            let real = match confined.as_ref().map(|c| c.real(&path)) {
+                Some(Ok(Some(real))) => real,
+                Some(Ok(None)) => return Err(refused(LEADS_OUT)),
+                Some(Err(e)) => return Err(refused(&e.to_string())),
+                None => path.canonicalize().map_err(|e| refused(&e.to_string()))?,
             };
             let meta = std::fs::metadata(&real).map_err(|e| refused(&e.to_string()))?;
             files.push(LocalFile {
@@ -234,11 +251,19 @@ fn percent_decode(path: &str) -> String {
         .unwrap_or_else(|_| path.to_string())
 }
 
-/// Absolute, with `.` removed (`..` is refused before this is called).
+/// Absolute, with `.` removed and `..` taken back (confined roots refuse `..` before this).
 fn normalize(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect()
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -275,6 +300,25 @@ mod tests {
             let err = roots().resolve(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn the_local_engine_reads_any_local_path() {
+        let roots = AllowedRoots::anywhere(
+            Path::new("/proj"),
+            LakeRoot::Local(PathBuf::from("/proj/lake")),
+        );
+        assert_eq!(
+            roots.resolve("data.csv").unwrap().prefix.as_ref(),
+            "proj/data.csv"
+        );
+        assert_eq!(
+            roots.resolve("../shared/x.csv").unwrap().prefix.as_ref(),
+            "shared/x.csv"
+        );
+        assert!(roots.resolve("/etc/passwd").is_ok());
+        assert!(roots.resolve("file:///tmp/a.csv").is_ok());
+        assert!(roots.resolve("hdfs://nn:9000/lake/x").is_err());
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
 
-fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<Project> {
+fn load_project(config: &Config, args: &SelectArgs, threads: usize) -> Result<Project> {
+    let vars = args.vars.as_deref();
     let target = Target {
         threads,
         ..Target::default()
@@ -34,7 +35,48 @@ fn load_project(config: &Config, vars: Option<&str>, threads: usize) -> Result<P
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
     }
+    let unsupported = unsupported_lines(&project);
+    if args.strict || config.project.strict {
+        if !unsupported.is_empty() {
+            bail!(
+                "the project sets {} key(s) Strata does not apply (strict mode):\n  {}",
+                project.unsupported.len(),
+                unsupported.join("\n  ")
+            );
+        }
+    } else {
+        for line in unsupported {
+            eprintln!("warning: {line}");
+        }
+    }
     Ok(project)
+}
+
+/// The keys Strata does not apply, one line per file, key and effect, naming the nodes.
+fn unsupported_lines(project: &Project) -> Vec<String> {
+    let mut grouped: std::collections::BTreeMap<(String, &str, &str), Vec<&str>> =
+        Default::default();
+    for u in &project.unsupported {
+        grouped
+            .entry((
+                u.path.display().to_string(),
+                u.key.as_str(),
+                u.effect.as_str(),
+            ))
+            .or_default()
+            .push(u.node.as_str());
+    }
+    const SHOWN: usize = 5;
+    grouped
+        .into_iter()
+        .map(|((path, key, effect), nodes)| {
+            let mut named = nodes[..nodes.len().min(SHOWN)].join(", ");
+            if nodes.len() > SHOWN {
+                named.push_str(&format!(" and {} more", nodes.len() - SHOWN));
+            }
+            format!("{path}: {named}: `{key}` is not supported yet; {effect}")
+        })
+        .collect()
 }
 
 fn threads(args: &RunArgs) -> usize {
@@ -58,9 +100,26 @@ fn warn_unmatched(unmatched: &[String]) {
     }
 }
 
+/// `strata deps`: installs the declared packages, replacing what was installed.
+pub async fn deps(config: &Config) -> Result<()> {
+    let installed = project::deps::install(&config.project_dir)
+        .await
+        .with_context(|| {
+            format!(
+                "installing the packages of {}",
+                config.project_dir.display()
+            )
+        })?;
+    for package in &installed {
+        println!("Installed {} ({})", package.name, package.from);
+    }
+    println!("{} package(s) installed", installed.len());
+    Ok(())
+}
+
 /// `strata ls`: the selected nodes, one per line.
 pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let project = load_project(config, args, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     for id in ids {
@@ -77,25 +136,40 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args.vars.as_deref(), 1)?;
+    let project = load_project(config, args, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
-    let (checked, errors) = check::check(&ctx, &lake, &project, &ids).await;
-    report_check_errors(&errors);
+    let report = check::check(&ctx, &lake, &project, &ids).await;
+    report_check_errors(&report.errors);
+    report_deferred(&report.deferred, "when they are built");
     println!(
         "Compiled and planned {} node(s) in {:.2}s, {} error(s); SQL in {}",
-        checked,
+        report.checked,
         started.elapsed().as_secs_f64(),
-        errors.len(),
+        report.errors.len(),
         project.target_path.join("compiled").display()
     );
-    if errors.is_empty() {
+    if report.errors.is_empty() {
         Ok(())
     } else {
-        bail!("{} node(s) do not compile", errors.len())
+        bail!("{} node(s) do not compile", report.errors.len())
+    }
+}
+
+/// Nodes whose rendering queries what the run builds: checked later, and why.
+fn report_deferred(deferred: &[check::Deferred], when: &str) {
+    if deferred.is_empty() {
+        return;
+    }
+    println!(
+        "Checked {when} ({} node(s)), as their SQL queries relations the run builds:",
+        deferred.len()
+    );
+    for d in deferred {
+        println!("  {}: {}", d.id, d.reason);
     }
 }
 
@@ -115,7 +189,7 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> R
     if args.watch {
         return watch(config, args, command).await;
     }
-    let project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    let project = load_project(config, &args.selection, threads(args))?;
     if run_selection(config, args, command, project, &args.selection.select).await? {
         bail!("the {} had failures", command.as_str());
     }
@@ -137,7 +211,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
         .with_context(|| format!("reading the ingest log of {}", config.lake))?;
     // A project that does not load stops the watch before it starts; later it is reported
     // and loaded again at the next landing.
-    let mut project = load_project(config, args.selection.vars.as_deref(), threads(args))?;
+    let mut project = load_project(config, &args.selection, threads(args))?;
     let mut selection = args.selection.select.clone();
     loop {
         let mut abandon = stop.clone();
@@ -172,8 +246,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
             if pending.is_empty() {
                 continue;
             }
-            let project = match load_project(config, args.selection.vars.as_deref(), threads(args))
-            {
+            let project = match load_project(config, &args.selection, threads(args)) {
                 Ok(project) => project,
                 Err(e) => {
                     eprintln!("ERROR: {e:#}");
@@ -216,11 +289,15 @@ async fn run_selection(
         // Everything that will run must plan first: a bad column or ref stops the run before
         // any table changes.
         let check_ctx = open_session(config).await?;
-        let (_, errors) = check::check(&check_ctx, &lake, &project, &ids).await;
-        if !errors.is_empty() {
-            report_check_errors(&errors);
-            bail!("{} node(s) do not compile; nothing was run", errors.len());
+        let report = check::check(&check_ctx, &lake, &project, &ids).await;
+        if !report.errors.is_empty() {
+            report_check_errors(&report.errors);
+            bail!(
+                "{} node(s) do not compile; nothing was run",
+                report.errors.len()
+            );
         }
+        report_deferred(&report.deferred, "right after their inputs are built");
     }
     let ctx = open_session(config).await?;
     session::tune_for_builds(&ctx);

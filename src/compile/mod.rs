@@ -12,16 +12,17 @@ pub(crate) mod output;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use minijinja::Value;
 use minijinja::value::Kwargs;
 use serde_json::Value as Json;
 
-use crate::jinja::context::{JinjaRelation, template_context};
+use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode, RefTarget, Resolved};
 use crate::jinja::{
-    Phase, RenderError, Target, call_macro, eval_test_arg, is_template, render_template,
+    Phase, RenderError, Target, Warehouse, call_macro, eval_test_arg, is_template, render_template,
     run_in_frame,
 };
 use crate::project::files::template_name;
@@ -37,6 +38,9 @@ pub struct CompileContext<'a> {
     pub relation: &'a dyn Fn(&Node) -> String,
     /// The SQL spelling of a source table (`bronze.shop_orders`, `read_csv('…')`).
     pub source_relation: &'a dyn Fn(&SourceTable) -> String,
+    /// Where compile-time queries (`run_query`, `adapter.get_columns_in_relation`) go; without
+    /// one they fail, naming the node.
+    pub warehouse: Option<Arc<dyn Warehouse>>,
 }
 
 /// Why a node could not be compiled.
@@ -61,19 +65,27 @@ pub enum CompileError {
         source_name: String,
         table: String,
     },
-    #[error("{}: {node}: {message}", .path.display())]
+    #[error("{}{}: {node}: {message}", .path.display(), .line.map(|l| format!(":{l}")).unwrap_or_default())]
     Raised {
         path: PathBuf,
+        line: Option<usize>,
         node: String,
         message: String,
     },
     #[error("ephemeral models form a cycle: {}", .0.join(" -> "))]
     EphemeralCycle(Vec<String>),
+    /// Rendering queries a relation this run has not built yet; render again once it is.
+    #[error("{}: {node}: {reason}", .path.display())]
+    Deferred {
+        path: PathBuf,
+        node: String,
+        reason: String,
+    },
 }
 
 /// The name an ephemeral model's CTE goes by.
 pub fn ephemeral_cte_name(name: &str) -> String {
-    format!("__dbt__cte__{name}")
+    format!("{EPHEMERAL_PREFIX}{name}")
 }
 
 /// Renders node `unique_id`'s SQL for execution: models and singular tests from their file,
@@ -177,14 +189,13 @@ impl Compiler<'_, '_> {
         let mut resolved = Resolved::default();
         for dep in &node.depends_on {
             if let Some(target) = project.nodes.get(dep) {
-                resolved.refs.insert(
-                    target.name.clone(),
-                    RefTarget {
-                        unique_id: target.unique_id.clone(),
-                        relation: self.relation(target),
-                        ephemeral: target.config.materialized == Materialized::Ephemeral,
-                    },
-                );
+                resolved.refs.push(RefTarget {
+                    unique_id: target.unique_id.clone(),
+                    package: target.package.clone(),
+                    name: target.name.clone(),
+                    relation: self.relation(target),
+                    ephemeral: target.config.materialized == Materialized::Ephemeral,
+                });
             }
         }
         for key in &node.sources {
@@ -203,18 +214,27 @@ impl Compiler<'_, '_> {
             self.relation(node),
             node.model_value(),
         );
-        let frame = Rc::new(Frame::new(
-            Mode::Compile(resolved),
-            template_ctx,
-            is_incremental,
-            node.config.to_json(),
-        ));
+        let frame = Rc::new(
+            Frame::new(
+                Mode::Compile(resolved),
+                template_ctx,
+                is_incremental,
+                node.config.to_json(),
+            )
+            .in_package(&node.package)
+            .with_warehouse(self.ctx.warehouse.clone()),
+        );
         let sql = match &node.test {
             Some(info) => match &info.kind {
-                TestKind::Generic { name, column, args } => self.generic_test(
+                TestKind::Generic {
+                    name,
+                    package,
+                    column,
+                    args,
+                } => self.generic_test(
                     node,
                     info.attached_node.as_deref(),
-                    name,
+                    (package, name),
                     column.as_deref(),
                     args,
                     frame.clone(),
@@ -236,7 +256,7 @@ impl Compiler<'_, '_> {
         &self,
         node: &Node,
         attached: Option<&str>,
-        test: &str,
+        (package, test): (&str, &str),
         column: Option<&str>,
         args: &std::collections::BTreeMap<String, Json>,
         frame: Rc<Frame>,
@@ -244,7 +264,7 @@ impl Compiler<'_, '_> {
         let project = self.project;
         let env = &project.env;
         let macro_name = format!("test_{test}");
-        let Some(target) = project.shared.macros.get(&macro_name) else {
+        let Some(target) = project.shared.macros.get(package, &macro_name) else {
             return Err(RenderError::Template {
                 path: node.path.clone(),
                 line: None,
@@ -271,7 +291,7 @@ impl Compiler<'_, '_> {
                         phase: Phase::Compile,
                         message: "the test is not attached to a model, seed or source".into(),
                     })?;
-                format!("ref({})", quote(&tested.name))
+                format!("ref({}, {})", quote(&tested.package), quote(&tested.name))
             }
         };
         let where_clause = node.config.where_clause.clone();
@@ -354,9 +374,15 @@ fn compile_error(node: &Node, failure: RenderFailure) -> CompileError {
                 table,
             }
         }
+        Some(FrameFailure::Deferred(reason)) => CompileError::Deferred {
+            path,
+            node: node_id,
+            reason,
+        },
         Some(FrameFailure::Raised(message) | FrameFailure::Unsupported(message)) => {
             CompileError::Raised {
                 path,
+                line: failure.line,
                 node: node_id,
                 message,
             }

@@ -22,13 +22,13 @@ pub(crate) struct DocBlock {
 }
 
 /// The parts of a block tag: where it starts and ends, its keyword and the word after it.
-struct Tag<'a> {
-    start: usize,
-    end: usize,
-    keyword: &'a str,
-    keyword_at: usize,
-    name: &'a str,
-    name_at: usize,
+pub(super) struct Tag<'a> {
+    pub start: usize,
+    pub end: usize,
+    pub keyword: &'a str,
+    pub keyword_at: usize,
+    pub name: &'a str,
+    pub name_at: usize,
 }
 
 fn ident_len(s: &str) -> usize {
@@ -66,7 +66,7 @@ fn line_at(src: &str, offset: usize) -> usize {
 }
 
 /// Finds the next `{%` at or after `from`, skipping `{# comments #}` and `{% raw %}` blocks.
-fn next_tag(src: &str, mut from: usize) -> Option<Tag<'_>> {
+pub(super) fn next_tag(src: &str, mut from: usize) -> Option<Tag<'_>> {
     loop {
         let rest = &src[from..];
         let tag = rest.find("{%");

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use minijinja::value::{Object, ObjectRepr, Value};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 use serde_json::{Value as Json, json};
 
@@ -79,9 +79,16 @@ impl JinjaRelation {
     }
 }
 
+/// The attributes a relation answers, as dbt's `BaseRelation` (a mapping: packages test
+/// `relation is mapping` and read its `metadata.type`).
+const RELATION_KEYS: [&str; 5] = ["database", "schema", "identifier", "metadata", "is_cte"];
+
+/// The prefix of an ephemeral model's CTE (dbt's `add_ephemeral_prefix`).
+pub(crate) const EPHEMERAL_PREFIX: &str = "__dbt__cte__";
+
 impl Object for JinjaRelation {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        ObjectRepr::Map
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -90,8 +97,14 @@ impl Object for JinjaRelation {
             "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
             "schema" => opt(&self.schema),
             "database" => opt(&self.database),
+            "metadata" => Value::from_iter([("type", "StrataRelation")]),
+            "is_cte" => Value::from(self.identifier.starts_with(EPHEMERAL_PREFIX)),
             _ => return None,
         })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&RELATION_KEYS)
     }
 
     fn call_method(
@@ -101,7 +114,7 @@ impl Object for JinjaRelation {
         _args: &[Value],
     ) -> Result<Value, Error> {
         match method {
-            "render" => Ok(Value::from(self.rendered.clone())),
+            "render" | "quote" => Ok(Value::from(self.rendered.clone())),
             "include" | "incorporate" => Ok(Value::from_object((**self).clone())),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }

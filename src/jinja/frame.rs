@@ -5,12 +5,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
 use serde_json::{Map as JsonMap, Value as Json};
 
 use super::config_call::merge_config;
+use super::warehouse::Warehouse;
 
 /// A failure of a context function that the caller reports as a typed error.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,20 +24,44 @@ pub(crate) enum FrameFailure {
     UndeclaredSource(String, String),
     Raised(String),
     Unsupported(String),
+    /// A compile-time query reads a relation this run builds: the node is rendered again once
+    /// it is built (the reason says which).
+    Deferred(String),
 }
 
 /// What `ref`/`source` answer while compiling: the relations of the node's declared
 /// dependencies, spelled by the caller.
 #[derive(Debug, Default)]
 pub(crate) struct Resolved {
-    /// By model/seed name.
-    pub refs: HashMap<String, RefTarget>,
+    pub refs: Vec<RefTarget>,
     pub sources: HashMap<(String, String), Value>,
+}
+
+impl Resolved {
+    /// `ref([package,] name)` from a node of `own` package: the named package's node, else
+    /// the root project's, the node's own package's, then any package's (as dbt searches).
+    pub(crate) fn find(
+        &self,
+        package: Option<&str>,
+        name: &str,
+        own: &str,
+        root: &str,
+    ) -> Option<&RefTarget> {
+        let named = |p: &str| self.refs.iter().find(|t| t.name == name && t.package == p);
+        match package {
+            Some(p) => named(p),
+            None => named(root)
+                .or_else(|| named(own))
+                .or_else(|| self.refs.iter().find(|t| t.name == name)),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct RefTarget {
     pub unique_id: String,
+    pub package: String,
+    pub name: String,
     pub relation: Value,
     pub ephemeral: bool,
 }
@@ -66,6 +92,14 @@ pub(crate) struct Frame {
     /// Ephemeral models referenced while compiling (unique ids, first use first).
     pub ephemerals: RefCell<Vec<String>>,
     pub failure: RefCell<Option<FrameFailure>>,
+    /// The package of the node rendered (`None`: the root project's).
+    pub package: Option<String>,
+    /// Where compile-time queries (`run_query`, `statement`, introspection) go.
+    pub warehouse: Option<Arc<dyn Warehouse>>,
+    /// `statement` results by name, for `load_result`.
+    pub(super) results: RefCell<HashMap<String, Value>>,
+    /// The macros being called (their packages and names), innermost last.
+    pub(super) macro_stack: RefCell<Vec<(String, String)>>,
     pub(super) returns: RefCell<Vec<Option<Value>>>,
     pub(super) depth: Cell<usize>,
 }
@@ -87,9 +121,49 @@ impl Frame {
             sources: RefCell::default(),
             ephemerals: RefCell::default(),
             failure: RefCell::default(),
+            package: None,
+            warehouse: None,
+            results: RefCell::default(),
+            macro_stack: RefCell::default(),
             returns: RefCell::default(),
             depth: Cell::new(0),
         }
+    }
+
+    /// The frame of a node of `package`.
+    pub(crate) fn in_package(mut self, package: &str) -> Frame {
+        self.package = Some(package.to_string());
+        self
+    }
+
+    /// The frame with compile-time queries going to `warehouse`.
+    pub(crate) fn with_warehouse(mut self, warehouse: Option<Arc<dyn Warehouse>>) -> Frame {
+        self.warehouse = warehouse;
+        self
+    }
+
+    /// The package whose code runs now: the innermost macro's, else the node's (`root` when
+    /// the node is the root project's).
+    pub(super) fn current_package(&self, root: &str) -> String {
+        self.macro_stack
+            .borrow()
+            .last()
+            .map(|(package, _)| package.clone())
+            .or_else(|| self.package.clone())
+            .unwrap_or_else(|| root.to_string())
+    }
+
+    /// The innermost macro being called, as `package.name`.
+    pub(super) fn current_macro(&self) -> Option<String> {
+        self.macro_stack
+            .borrow()
+            .last()
+            .map(|(package, name)| format!("{package}.{name}"))
+    }
+
+    /// The package of the node rendered.
+    pub(super) fn node_package<'a>(&'a self, root: &'a str) -> &'a str {
+        self.package.as_deref().unwrap_or(root)
     }
 
     pub(super) fn is_parse(&self) -> bool {

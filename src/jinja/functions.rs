@@ -1,5 +1,5 @@
 //! The dbt context functions (`ref`, `source`, `var`, `env_var`, `is_incremental`, `doc`,
-//! `log`, `run_query`, `exceptions`, `tojson`/`fromjson`/`toyaml`/`fromyaml`) and dbt's
+//! `log`, `print`, `exceptions`, `graph`, `flags`, `tojson`/`fromjson`/`toyaml`/`fromyaml`) and dbt's
 //! filters (`as_bool`, `as_number`, `as_text`, `as_native`). What `ref` and `source` answer
 //! depends on the frame's mode: recorded at parse time, resolved when compiling.
 
@@ -21,7 +21,7 @@ use super::macros::return_fn;
 /// Adds the dbt context functions, `config`, `var`, `exceptions`, `builtins` and dbt's
 /// filters to `env`.
 pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) {
-    let functions: [(&'static str, NativeFn); 13] = [
+    let functions: [(&'static str, NativeFn); 12] = [
         ("ref", ref_fn),
         ("source", source_fn),
         ("env_var", env_var_fn),
@@ -29,8 +29,7 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
         ("doc", doc_fn),
         ("return", return_fn),
         ("log", log_fn),
-        ("print", log_fn),
-        ("run_query", run_query_fn),
+        ("print", print_fn),
         ("tojson", tojson_fn),
         ("fromjson", fromjson_fn),
         ("toyaml", toyaml_fn),
@@ -58,6 +57,24 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
         }),
     );
     env.add_global("exceptions", Value::from_object(ExceptionsObj));
+    env.add_global(
+        "graph",
+        Value::from_object(GraphObj {
+            shared: shared.clone(),
+        }),
+    );
+    // Strata stores no test failures (`store_failures` is reported as not supported).
+    env.add_function("should_store_failures", || false);
+    // The run's flags as packages read them; Strata has no `--store-failures` and the like.
+    env.add_global(
+        "flags",
+        Value::from_iter([
+            ("WHICH", Value::from("run")),
+            ("FULL_REFRESH", Value::from(false)),
+            ("STORE_FAILURES", Value::from(false)),
+            ("WARN_ERROR", Value::from(false)),
+        ]),
+    );
     env.add_global("builtins", Value::from_iter(builtins));
     env.add_filter("as_bool", as_bool);
     env.add_filter("as_number", as_number);
@@ -113,7 +130,10 @@ impl Object for VarObj {
             "the variable name",
             "var() needs a name".into(),
         )?;
-        match self.shared.vars.get(&name) {
+        let vars = self
+            .shared
+            .vars_of(frame.node_package(&self.shared.project_name));
+        match vars.get(&name) {
             Some(Json::String(s)) if is_template(s) => {
                 Ok(Value::from(state.env().render_str(s, frame.ctx.clone())?))
             }
@@ -137,7 +157,11 @@ impl Object for VarObj {
         match method {
             "has_var" => {
                 let (name,): (String,) = from_args(args)?;
-                Ok(Value::from(self.shared.vars.contains_key(&name)))
+                let frame = current()?;
+                let vars = self
+                    .shared
+                    .vars_of(frame.node_package(&self.shared.project_name));
+                Ok(Value::from(vars.contains_key(&name)))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
@@ -170,7 +194,7 @@ impl Object for ExceptionsObj {
                 Err(frame.fail(FrameFailure::Raised(message.clone()), message))
             }
             "warn" => {
-                tracing::warn!("{message}");
+                eprintln!("warning: {message}");
                 Ok(Value::from(""))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
@@ -272,15 +296,9 @@ fn ref_fn(shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Val
             .value())
         }
         Mode::Compile(resolved) => {
-            if let Some(package) = &package
-                && package != &shared.project_name
-            {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("ref('{package}', '{name}'): packages are not supported by Strata"),
-                ));
-            }
-            match resolved.refs.get(&name) {
+            let root = shared.project_name.as_str();
+            let own = frame.node_package(root);
+            match resolved.find(package.as_deref(), &name, own, root) {
                 Some(target) => {
                     if target.ephemeral {
                         let mut used = frame.ephemerals.borrow_mut();
@@ -383,6 +401,8 @@ fn doc_fn(shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Result<Val
     }
 }
 
+/// `log(msg, info=False)`: with `info`, to standard error as dbt prints it to the console;
+/// otherwise to the debug log.
 fn log_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
     let (positional, kwargs) = split_args(args);
     let message = positional
@@ -392,20 +412,45 @@ fn log_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error>
     let info = positional.get(1).is_some_and(Value::is_true)
         || kwargs.is_some_and(|k| k.get::<Value>("info").is_ok_and(|v| v.is_true()));
     if info {
-        tracing::info!("{message}");
+        eprintln!("{message}");
     } else {
         tracing::debug!("{message}");
     }
     Ok(Value::from(""))
 }
 
-fn run_query_fn(_: &Shared, _: &State<'_, '_>, _args: &[Value]) -> Result<Value, Error> {
-    let frame = current()?;
-    if frame.is_parse() {
-        return Ok(Value::from(()));
+/// `print(msg)`: to standard error, beside the run's output (dbt prints to the console).
+fn print_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+    let message = args.first().map(|v| v.to_string()).unwrap_or_default();
+    eprintln!("{message}");
+    Ok(Value::from(""))
+}
+
+/// dbt's `graph`: `graph.nodes` and `graph.sources` by unique id (empty until the project is
+/// loaded, as dbt's is while parsing).
+#[derive(Debug)]
+struct GraphObj {
+    shared: Arc<Shared>,
+}
+
+impl Object for GraphObj {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
     }
-    let message = "run_query() is not supported by Strata's compiler".to_string();
-    Err(frame.fail(FrameFailure::Unsupported(message.clone()), message))
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        if !matches!(
+            key,
+            "nodes" | "sources" | "exposures" | "metrics" | "groups" | "macros"
+        ) {
+            return None;
+        }
+        Some(match self.shared.graph.get().and_then(|g| g.get(key)) {
+            Some(value) => Value::from_serialize(value),
+            None => Value::from_iter(std::iter::empty::<(String, Value)>()),
+        })
+    }
 }
 
 fn tojson_fn(_: &Shared, _: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {

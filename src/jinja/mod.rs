@@ -12,11 +12,19 @@
 //! which lets any template (and any other macro) call any macro by its bare name, as in dbt,
 //! and lets `{{ return(x) }}` hand a native value back to the caller.
 //!
+//! Macros live in packages: the project's own, the installed packages', and `dbt` (Strata's
+//! global project: the built-in generic tests and the cross-database macros). A bare name
+//! resolves in the calling macro's package, then the root project, then `dbt`; `pkg.name`
+//! names one package's macro; `adapter.dispatch` searches packages and adapter prefixes.
+//!
 //! The parts: `blocks` (dbt's non-Jinja block tags), `context` (`target`, `this`, `model`,
 //! ...), `functions` (the dbt functions and filters), `config` (`config()` and config
-//! layering), `macros`, `methods` (Python-style methods), `frame` (the per-render state) and
-//! `error`.
+//! layering), `macros`, `adapter` (`adapter`, `api`, dispatch and introspection),
+//! `statement` (`run_query`, `statement`, `load_result`), `modules` (`modules.re`, ...),
+//! `mutable` (lists and dicts `append`/`update` change in place), `methods` (Python-style
+//! methods), `frame` (the per-render state) and `error`.
 
+mod adapter;
 pub(crate) mod blocks;
 pub(crate) mod config_call;
 pub(crate) mod context;
@@ -25,6 +33,10 @@ pub(crate) mod frame;
 mod functions;
 mod macros;
 mod methods;
+mod modules;
+mod mutable;
+mod statement;
+pub mod warehouse;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -39,11 +51,24 @@ use error::RenderFailure;
 pub use error::{Phase, RenderError};
 use frame::{Frame, with_frame};
 pub(crate) use macros::call_macro;
+pub(crate) use mutable::mutable_literals;
+pub use warehouse::{QueryResult, Warehouse, WarehouseColumn};
 
-/// Template name of the built-in generic tests (`not_null`, `unique`, ...).
-pub(crate) const BUILTIN_TESTS_TEMPLATE: &str = "<strata>/generic_tests.sql";
-/// Their source: ordinary Jinja macros, overridable by project macros of the same name.
-pub(crate) const BUILTIN_TESTS: &str = include_str!("generic_tests.sql");
+/// The package holding Strata's built-in macros, as dbt's global project.
+pub(crate) const GLOBAL_PROJECT: &str = "dbt";
+
+/// Strata's global project: template name and source of each file. Ordinary Jinja macros,
+/// overridable by project macros of the same name (or, for dispatched ones, through
+/// `dispatch:`).
+pub(crate) const BUILTIN_MACROS: [(&str, &str); 2] = [
+    // The built-in generic tests (`not_null`, `unique`, ...).
+    (
+        "<strata>/generic_tests.sql",
+        include_str!("generic_tests.sql"),
+    ),
+    // dbt's cross-database macros, written for Strata's SQL.
+    ("<strata>/cross_db.sql", include_str!("cross_db.sql")),
+];
 /// Project macros are renamed to `<prefix><name>` inside their file, so that a call by bare
 /// name always goes through the macro's global (see the module docs).
 pub(crate) const MACRO_PREFIX: &str = "__strata_macro__";
@@ -54,17 +79,72 @@ pub(crate) struct Shared {
     pub project_name: String,
     /// Project vars merged with `--vars` (already scoped to this project).
     pub vars: BTreeMap<String, Json>,
+    /// The vars an installed package's nodes and macros see, by package: its own, then the
+    /// root project's (global and scoped to it), then `--vars`.
+    pub package_vars: BTreeMap<String, BTreeMap<String, Json>>,
     /// `{% docs %}` blocks by name.
     pub docs: BTreeMap<String, String>,
-    /// Callable macros by name (`test_<name>` for generic tests).
-    pub macros: BTreeMap<String, MacroRef>,
+    /// Callable macros by package and name (`test_<name>` for generic tests).
+    pub macros: MacroTable,
+    /// `dispatch:` of `dbt_project.yml`: the packages searched for each macro namespace.
+    pub dispatch: BTreeMap<String, Vec<String>>,
+    /// dbt's `graph` (nodes and sources), set once the project is loaded.
+    pub graph: std::sync::OnceLock<Json>,
 }
 
-/// Where a macro lives: its template and its (renamed) name inside it.
+impl Shared {
+    /// The vars seen by code of `package`.
+    pub(crate) fn vars_of(&self, package: &str) -> &BTreeMap<String, Json> {
+        self.package_vars.get(package).unwrap_or(&self.vars)
+    }
+}
+
+/// Where a macro lives: its package, its template and its (renamed) name inside it.
 #[derive(Debug, Clone)]
 pub(crate) struct MacroRef {
+    pub package: String,
     pub template: String,
     pub mangled: String,
+}
+
+/// Every macro by package, and how a bare name resolves.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct MacroTable {
+    /// The root project's name.
+    pub root: String,
+    pub packages: BTreeMap<String, BTreeMap<String, MacroRef>>,
+}
+
+impl MacroTable {
+    /// Macro `name` of `package`.
+    pub(crate) fn get(&self, package: &str, name: &str) -> Option<&MacroRef> {
+        self.packages.get(package)?.get(name)
+    }
+
+    /// A bare `name` called from code of `package`: that package's macro, else the root
+    /// project's, else the global project's (as dbt's local, root, then `dbt` namespaces).
+    pub(crate) fn resolve(&self, name: &str, package: &str) -> Option<&MacroRef> {
+        [package, self.root.as_str(), GLOBAL_PROJECT]
+            .into_iter()
+            .find_map(|p| self.get(p, name))
+    }
+
+    /// Every macro name, once.
+    pub(crate) fn names(&self) -> std::collections::BTreeSet<&str> {
+        self.packages
+            .values()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect()
+    }
+
+    /// The packages defining `name`.
+    pub(crate) fn defining(&self, name: &str) -> Vec<&str> {
+        self.packages
+            .iter()
+            .filter(|(_, m)| m.contains_key(name))
+            .map(|(p, _)| p.as_str())
+            .collect()
+    }
 }
 
 /// Whether a string holds Jinja that needs rendering.
@@ -82,6 +162,10 @@ pub(crate) fn new_env(shared: Arc<Shared>) -> Environment<'static> {
     env.set_formatter(methods::python_formatter);
 
     functions::add_globals(&mut env, &shared);
+    adapter::add_globals(&mut env, &shared);
+    statement::add_globals(&mut env, &shared);
+    modules::add_globals(&mut env);
+    mutable::add_globals(&mut env);
     macros::add_globals(&mut env, &shared);
     env
 }

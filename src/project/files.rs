@@ -15,7 +15,7 @@ use super::ProjectError;
 pub(crate) const PROJECT_FILE: &str = "dbt_project.yml";
 
 /// What Strata reads from `dbt_project.yml`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ProjectFile {
     pub name: String,
     #[serde(default, rename = "model-paths", alias = "source-paths")]
@@ -38,6 +38,12 @@ pub(crate) struct ProjectFile {
     /// Where `target/compiled/` goes (dbt's `target-path`).
     #[serde(default, rename = "target-path")]
     pub target_path: Option<String>,
+    /// Where `strata deps` installs packages and the loader reads them (`dbt_packages`).
+    #[serde(default, rename = "packages-install-path")]
+    pub packages_install_path: Option<String>,
+    /// dbt's `dispatch:`: the packages `adapter.dispatch` searches for a macro namespace.
+    #[serde(default)]
+    pub dispatch: Option<Vec<DispatchEntry>>,
     #[serde(default)]
     pub vars: Option<JsonMap<String, Json>>,
     #[serde(default)]
@@ -48,9 +54,29 @@ pub(crate) struct ProjectFile {
     pub data_tests: Option<Json>,
     #[serde(default)]
     pub tests: Option<Json>,
+    /// Every other key (reported as not supported unless it needs nothing).
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, Json>,
+}
+
+/// One `dispatch:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DispatchEntry {
+    pub macro_namespace: String,
+    pub search_order: Vec<String>,
 }
 
 impl ProjectFile {
+    /// The folder packages are installed in (`dbt_packages` by default).
+    pub(crate) fn packages_install_path(&self) -> PathBuf {
+        PathBuf::from(
+            self.packages_install_path
+                .as_deref()
+                .unwrap_or("dbt_packages"),
+        )
+    }
+
     pub(crate) fn model_paths(&self) -> Vec<String> {
         self.model_paths
             .clone()

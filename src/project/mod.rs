@@ -7,10 +7,13 @@
 //! Templates are rendered by the [`crate::jinja`] runtime; compiling a node for execution is
 //! `compile`'s job.
 
+pub mod deps;
 pub(crate) mod files;
 mod load;
 pub(crate) mod node_config;
+pub mod packages;
 pub(crate) mod schema;
+pub mod unsupported;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,6 +49,9 @@ pub struct Project {
     pub root: PathBuf,
     /// `name:` in `dbt_project.yml`.
     pub name: String,
+    /// The installed packages whose nodes and macros were read, by name, with their folder
+    /// (relative to `root`).
+    pub packages: BTreeMap<String, PathBuf>,
     /// dbt's `target-path` (default `target`), relative to `root`: compiled SQL goes under it.
     pub target_path: PathBuf,
     /// The vars templates see: global project vars, then those scoped to this project,
@@ -64,6 +70,8 @@ pub struct Project {
     /// Things dbt would warn about (properties for a missing model, tests skipped because
     /// what they test is disabled).
     pub warnings: Vec<String>,
+    /// Keys the project sets that Strata does not apply, each once, in file order.
+    pub unsupported: Vec<unsupported::Unsupported>,
     pub(crate) env: Arc<Environment<'static>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -73,6 +81,7 @@ impl fmt::Debug for Project {
         f.debug_struct("Project")
             .field("root", &self.root)
             .field("name", &self.name)
+            .field("packages", &self.packages)
             .field("target_path", &self.target_path)
             .field("vars", &self.vars)
             .field("nodes", &self.nodes)
@@ -81,6 +90,7 @@ impl fmt::Debug for Project {
             .field("macros", &self.macros)
             .field("target", &self.target)
             .field("warnings", &self.warnings)
+            .field("unsupported", &self.unsupported)
             .finish_non_exhaustive()
     }
 }
@@ -201,6 +211,8 @@ pub struct Node {
     pub unique_id: String,
     pub name: String,
     pub resource: Resource,
+    /// The package defining it: the project's name, or an installed package's.
+    pub package: String,
     /// The file defining the node, relative to the project root (for a generic test, the
     /// properties file).
     pub path: PathBuf,
@@ -242,7 +254,7 @@ impl Node {
             "unique_id": self.unique_id,
             "name": self.name,
             "resource_type": self.resource.as_str(),
-            "package_name": self.fqn.first(),
+            "package_name": self.package,
             "original_file_path": template_name(&self.path),
             "path": template_name(&self.path),
             "fqn": self.fqn,
@@ -271,6 +283,8 @@ pub enum TestKind {
     /// `{% test %}`), `args` its arguments other than `model` and `column_name`.
     Generic {
         name: String,
+        /// The package whose test macro it calls (`dbt` for the built-in ones).
+        package: String,
         column: Option<String>,
         args: BTreeMap<String, Json>,
     },
@@ -281,8 +295,10 @@ pub enum TestKind {
 /// A table of a declared source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceTable {
-    /// `source.<project>.<source>.<table>`.
+    /// `source.<package>.<source>.<table>`.
     pub unique_id: String,
+    /// The package declaring it.
+    pub package: String,
     pub source_name: String,
     pub name: String,
     /// The table's name in storage (`identifier:`, default the name).
@@ -360,7 +376,7 @@ pub enum ProjectError {
         table: String,
         suggestion: Option<String>,
     },
-    #[error("{}: {node} refers to package '{package}', but Strata only resolves the project's own nodes ('{project}')", .path.display())]
+    #[error("{}: {node} refers to package '{package}', which is neither the project ('{project}') nor an installed package (declare it in packages.yml and run strata deps)", .path.display())]
     UnknownPackage {
         path: PathBuf,
         node: String,
@@ -392,6 +408,13 @@ pub enum ProjectError {
         path: PathBuf,
         node: String,
         message: String,
+    },
+    #[error("{}: {declared} package(s) are declared but {installed} are installed in {}: run strata deps", .path.display(), .install_path.display())]
+    NotInstalled {
+        path: PathBuf,
+        declared: usize,
+        installed: usize,
+        install_path: PathBuf,
     },
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 
 use super::ProjectError;
 use super::files::{SourceFile, parse_yaml};
+use super::unsupported::{Unsupported, patch_keys, properties_keys, unknown_keys};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -17,6 +18,9 @@ pub(crate) struct PropertiesFile {
     pub models: Option<Vec<ResourcePatch>>,
     pub seeds: Option<Vec<ResourcePatch>>,
     pub sources: Option<Vec<SourceDef>>,
+    /// Every other key (reported as not supported unless it only documents).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
 }
 
 /// The properties of a model or seed.
@@ -39,6 +43,9 @@ pub(crate) struct ResourcePatch {
     pub tags: Option<Json>,
     #[serde(default)]
     pub versions: Option<Json>,
+    /// Every other key (reported as not supported unless it only documents).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +67,9 @@ pub(crate) struct ColumnDef {
     pub data_tests: Option<Vec<Json>>,
     #[serde(default)]
     pub config: Option<JsonMap<String, Json>>,
+    /// Every other key (reported as not supported unless it only documents).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +91,9 @@ pub(crate) struct SourceDef {
     pub tags: Option<Json>,
     #[serde(default)]
     pub tables: Option<Vec<SourceTableDef>>,
+    /// Every other key (reported as not supported unless it only documents).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +117,9 @@ pub(crate) struct SourceTableDef {
     pub data_tests: Option<Vec<Json>>,
     #[serde(default)]
     pub external: Option<Json>,
+    /// Every other key (reported as not supported unless it only documents).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
 }
 
 /// A properties entry with the file it came from.
@@ -119,6 +135,8 @@ pub(crate) struct Properties {
     pub models: BTreeMap<String, Patch<ResourcePatch>>,
     pub seeds: BTreeMap<String, Patch<ResourcePatch>>,
     pub sources: Vec<Patch<SourceDef>>,
+    /// Keys the files set that Strata does not apply.
+    pub unsupported: Vec<Unsupported>,
 }
 
 pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, ProjectError> {
@@ -139,11 +157,17 @@ pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, Projec
                 )));
             }
         }
+        let path = &file.rel;
+        let found = &mut props.unsupported;
+        found.extend(properties_keys(&parsed.other, path));
         for (kind, list, into) in [
             ("model", parsed.models, &mut props.models),
             ("seed", parsed.seeds, &mut props.seeds),
         ] {
             for def in list.unwrap_or_default() {
+                let what = format!("{kind} '{}'", def.name);
+                found.extend(patch_keys(&def.other, path, &what));
+                found.extend(column_keys(def.columns.as_ref(), path, &what));
                 if def.versions.is_some() {
                     return Err(invalid(format!(
                         "{kind} '{}': model versions are not supported by Strata",
@@ -167,6 +191,14 @@ pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, Projec
             }
         }
         for def in parsed.sources.unwrap_or_default() {
+            let what = format!("source '{}'", def.name);
+            let effect = "the source is read without it";
+            found.extend(unknown_keys(&def.other, &[], path, &what, effect));
+            for table in def.tables.iter().flatten() {
+                let what = format!("source '{}', table '{}'", def.name, table.name);
+                found.extend(unknown_keys(&table.other, &[], path, &what, effect));
+                found.extend(column_keys(table.columns.as_ref(), path, &what));
+            }
             if let Some(previous) = props.sources.iter().find(|p| p.def.name == def.name) {
                 return Err(invalid(format!(
                     "source '{}' is also defined in {}",
@@ -181,6 +213,22 @@ pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, Projec
         }
     }
     Ok(props)
+}
+
+/// Column properties Strata does not apply (`constraints`, ...).
+fn column_keys(
+    columns: Option<&Vec<ColumnDef>>,
+    path: &std::path::Path,
+    what: &str,
+) -> Vec<Unsupported> {
+    columns
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            let what = format!("{what}, column '{}'", c.name);
+            unknown_keys(&c.other, &[], path, &what, "the column is built without it")
+        })
+        .collect()
 }
 
 /// `tests:` and `data_tests:` of one resource or column (both at once is an error in dbt).

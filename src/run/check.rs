@@ -3,8 +3,12 @@
 //! models that are not built yet), executing nothing, so a bad column, type or ref is reported
 //! before any model runs. The compiled SQL is written under `target/compiled/` as it is
 //! planned, so an error's line can be read there and traced to the model's own line.
+//!
+//! A node whose rendering queries a relation the run builds (`run_query` over a model) cannot
+//! be rendered before that relation is built: it is deferred, with its descendants, and
+//! checked when it runs; the report says which and why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,11 +18,14 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use parking_lot::RwLock;
 
 use super::execute::compile_node;
-use super::nodes::relation_of;
+use super::introspect::{Planned, SessionWarehouse};
+use super::materialize::seed_frame;
+use super::nodes::{column_types, relation_of};
+use crate::compile::CompileError;
 use crate::compile::origin::{Origin, origin};
 use crate::compile::output::write_compiled;
 use crate::lake::{Lake, delta, layout};
@@ -34,6 +41,22 @@ pub struct CheckError {
     pub message: String,
 }
 
+/// A node checked only when it runs, and why.
+#[derive(Debug, Clone)]
+pub struct Deferred {
+    pub id: String,
+    pub reason: String,
+}
+
+/// What a check found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// How many nodes compiled and planned.
+    pub checked: usize,
+    pub errors: Vec<CheckError>,
+    pub deferred: Vec<Deferred>,
+}
+
 /// Plans `ids` (in dependency order) in `ctx`, whose `strata` catalog this overlays with the
 /// planned schemas. Keeps going after an error so every broken node is reported at once;
 /// nodes downstream of a broken one are reported as such.
@@ -42,8 +65,8 @@ pub async fn check(
     lake: &Lake,
     project: &Project,
     ids: &[String],
-) -> (usize, Vec<CheckError>) {
-    let planned = Arc::new(RwLock::new(HashMap::new()));
+) -> CheckReport {
+    let planned: Planned = Arc::new(RwLock::new(HashMap::new()));
     if let Some(inner) = ctx.catalog(CATALOG) {
         ctx.register_catalog(
             CATALOG,
@@ -53,10 +76,36 @@ pub async fn check(
             }),
         );
     }
+    let built: HashSet<(String, String)> = ids
+        .iter()
+        .map(|id| &project.nodes[id])
+        .filter(|n| n.resource != Resource::Test)
+        .map(|n| {
+            let r = relation_of(n);
+            (r.schema, r.name)
+        })
+        .collect();
+    let warehouse: Arc<dyn crate::jinja::Warehouse> = Arc::new(SessionWarehouse::checking(
+        ctx.clone(),
+        built,
+        Arc::clone(&planned),
+    ));
     let mut checked = 0;
     let mut errors: Vec<CheckError> = Vec::new();
+    let mut deferred: Vec<Deferred> = Vec::new();
     for id in ids {
         let node = &project.nodes[id];
+        if let Some(parent) = node
+            .depends_on
+            .iter()
+            .find(|d| deferred.iter().any(|e| &e.id == *d))
+        {
+            deferred.push(Deferred {
+                id: id.clone(),
+                reason: format!("it depends on {parent}, which is checked when it is built"),
+            });
+            continue;
+        }
         let broken_parent = node
             .depends_on
             .iter()
@@ -76,7 +125,7 @@ pub async fn check(
         };
         let planned_node = match node.resource {
             Resource::Seed => plan_seed(ctx, project, node).await,
-            _ => plan(ctx, project, node, incremental).await,
+            _ => plan(ctx, project, node, incremental, &warehouse).await,
         };
         match planned_node {
             Ok(schema) => {
@@ -88,14 +137,34 @@ pub async fn check(
                 }
                 checked += 1;
             }
-            Err(message) => errors.push(CheckError {
+            Err(Failed::Deferred(reason)) => deferred.push(Deferred {
+                id: id.clone(),
+                reason,
+            }),
+            Err(Failed::Error(message)) => errors.push(CheckError {
                 id: id.clone(),
                 path: node.path.display().to_string(),
                 message,
             }),
         }
     }
-    (checked, errors)
+    CheckReport {
+        checked,
+        errors,
+        deferred,
+    }
+}
+
+/// Why a node did not plan.
+enum Failed {
+    Deferred(String),
+    Error(String),
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Failed::Error(message)
+    }
 }
 
 /// Renders the node, writes its compiled SQL under `target/compiled/`, and plans it.
@@ -104,8 +173,13 @@ async fn plan(
     project: &Project,
     node: &Node,
     incremental: bool,
-) -> Result<SchemaRef, String> {
-    let sql = compile_node(project, node, incremental)?;
+    warehouse: &Arc<dyn crate::jinja::Warehouse>,
+) -> Result<SchemaRef, Failed> {
+    let sql = match compile_node(project, node, incremental, Some(Arc::clone(warehouse))) {
+        Ok(sql) => sql,
+        Err(CompileError::Deferred { reason, .. }) => return Err(Failed::Deferred(reason)),
+        Err(e) => return Err(Failed::Error(e.to_string())),
+    };
     let compiled = write_compiled(project, node, &sql).map_err(|e| e.to_string())?;
     let plan = ctx
         .state()
@@ -144,20 +218,13 @@ async fn plan_seed(
     ctx: &SessionContext,
     project: &Project,
     node: &Node,
-) -> Result<SchemaRef, String> {
+) -> Result<SchemaRef, Failed> {
     let path = project.root.join(&node.path);
-    let frame = ctx
-        .read_csv(
-            path.to_string_lossy().as_ref(),
-            CsvReadOptions::new().has_header(true),
-        )
+    let frame = seed_frame(ctx, &path, &column_types(node))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Arc::new(frame.schema().as_arrow().clone()))
 }
-
-/// Planned-but-unbuilt models in front of the lake's catalog.
-type Planned = Arc<RwLock<HashMap<(String, String), SchemaRef>>>;
 
 #[derive(Debug)]
 struct Overlay {

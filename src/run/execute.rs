@@ -13,11 +13,13 @@ use deltalake::kernel::transaction::CommitProperties;
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
-use super::nodes::{graph_of, relation_of, relation_sql, source_sql};
+use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
-use crate::compile::{self, CompileContext};
+use crate::compile::{self, CompileContext, CompileError};
+use crate::jinja::Warehouse;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
@@ -288,7 +290,9 @@ async fn run_node(
         Resource::Test => run_test(ctx, project, node).await,
         Resource::Seed => {
             let relation = relation_of(node);
-            materialize::seed(ctx, lake, &relation, &project.root.join(&node.path), commit)
+            let csv = project.root.join(&node.path);
+            let types = nodes::column_types(node);
+            materialize::seed(ctx, lake, &relation, &csv, &types, commit)
                 .await
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
@@ -313,20 +317,23 @@ async fn run_node(
     }
 }
 
-/// Renders a node's SQL with relations spelled for this lake.
+/// Renders a node's SQL with relations spelled for this lake, its compile-time queries going
+/// to `warehouse`.
 pub fn compile_node(
     project: &Project,
     node: &Node,
     is_incremental: bool,
-) -> Result<String, String> {
+    warehouse: Option<Arc<dyn Warehouse>>,
+) -> Result<String, CompileError> {
     let relation = |n: &Node| relation_sql(&relation_of(n));
     let ctx = CompileContext {
         is_incremental,
         target: project.target.clone(),
         relation: &relation,
         source_relation: &source_sql,
+        warehouse,
     };
-    compile::compile(project, &node.unique_id, &ctx).map_err(|e| e.to_string())
+    compile::compile(project, &node.unique_id, &ctx)
 }
 
 async fn run_model(
@@ -344,7 +351,8 @@ async fn run_model(
         .map_err(|e| format!("{relation}: {e}"))?
         .is_some();
     let incremental = node.config.materialized == Materialized::Incremental && exists && !refresh;
-    let sql = compile_node(project, node, incremental)?;
+    let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
+        .map_err(|e| e.to_string())?;
     let in_file = |e: materialize::MaterializeError| format!("{}: {e}", node.path.display());
     let committed = match node.config.materialized {
         Materialized::View => materialize::view(ctx, lake, &relation, &sql)
@@ -362,6 +370,11 @@ async fn run_model(
     Ok((Status::Success, committed, String::new()))
 }
 
+/// The warehouse a node's compile-time queries go to while it runs: its inputs are built.
+fn warehouse(ctx: &SessionContext) -> Arc<dyn Warehouse> {
+    Arc::new(SessionWarehouse::new(ctx.clone()))
+}
+
 /// Failing rows shown for a failed test.
 const FAILURE_SAMPLE: usize = 5;
 
@@ -370,7 +383,8 @@ async fn run_test(
     project: &Project,
     node: &Node,
 ) -> Result<(Status, Committed, String), String> {
-    let sql = compile_node(project, node, false)?;
+    let sql =
+        compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
     // Planned once: the proof and the queries below all read this plan.
     let plan = ctx
@@ -378,7 +392,34 @@ async fn run_test(
         .create_logical_plan(&sql)
         .await
         .map_err(in_file)?;
-    let failures = if unique::proven_unique(ctx, &plan).await.map_err(in_file)? {
+    let fail_calc = node
+        .config
+        .extra
+        .get("fail_calc")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|c| !c.eq_ignore_ascii_case("count(*)"));
+    let failures = if let Some(calc) = fail_calc {
+        // dbt's `fail_calc`: the number of failures is computed over the failing rows.
+        let calc_sql = format!("select cast(coalesce({calc}, 0) as bigint) from ({sql}) dbt_test");
+        let batches = ctx
+            .sql(&calc_sql)
+            .await
+            .map_err(in_file)?
+            .collect()
+            .await
+            .map_err(in_file)?;
+        batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0).max(0) as u64)
+            })
+            .unwrap_or(0)
+    } else if unique::proven_unique(ctx, &plan).await.map_err(in_file)? {
         0
     } else {
         let count = DataFrame::new(ctx.state(), plan.clone())

@@ -1,10 +1,12 @@
 //! How a model's SELECT becomes a relation in the lake: one function per materialization, each
 //! ending in a single commit, so a model that fails leaves its relation at the previous version.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
@@ -246,13 +248,10 @@ pub async fn seed(
     lake: &Lake,
     relation: &Relation,
     csv: &FsPath,
+    column_types: &BTreeMap<String, String>,
     commit: CommitProperties,
 ) -> Result<Committed, MaterializeError> {
-    let frame = ctx
-        .read_csv(
-            csv.to_string_lossy().as_ref(),
-            CsvReadOptions::new().has_header(true),
-        )
+    let frame = seed_frame(ctx, csv, column_types)
         .await
         .map_err(MaterializeError::query(relation))?;
     let table = open_or_new(lake, relation).await?;
@@ -269,6 +268,57 @@ pub async fn seed(
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
+}
+
+/// A seed's rows: the CSV with its types inferred, but for the columns of dbt's
+/// `column_types`, which are read as text (keeping `007` as written) and cast to their type.
+pub async fn seed_frame(
+    ctx: &SessionContext,
+    csv: &FsPath,
+    column_types: &BTreeMap<String, String>,
+) -> Result<DataFrame, DataFusionError> {
+    let path = csv.to_string_lossy();
+    let inferred = ctx
+        .read_csv(path.as_ref(), CsvReadOptions::new().has_header(true))
+        .await?;
+    if column_types.is_empty() {
+        return Ok(inferred);
+    }
+    let fields = inferred.schema().as_arrow().fields().clone();
+    for name in column_types.keys() {
+        if !fields.iter().any(|f| f.name() == name) {
+            return Err(DataFusionError::Plan(format!(
+                "column_types names the column '{name}', which {} does not have",
+                csv.display()
+            )));
+        }
+    }
+    let as_text: Vec<Field> = fields
+        .iter()
+        .map(|f| match column_types.contains_key(f.name()) {
+            true => Field::new(f.name(), DataType::Utf8, true),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Schema::new(as_text);
+    let frame = ctx
+        .read_csv(
+            path.as_ref(),
+            CsvReadOptions::new().has_header(true).schema(&schema),
+        )
+        .await?;
+    let columns: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let quoted = format!("\"{}\"", f.name().replace('"', "\"\""));
+            match column_types.get(f.name()) {
+                Some(t) => format!("cast({quoted} as {t}) as {quoted}"),
+                None => quoted,
+            }
+        })
+        .collect();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    frame.select_exprs(&columns)
 }
 
 async fn open_or_new(lake: &Lake, relation: &Relation) -> Result<DeltaTable, MaterializeError> {

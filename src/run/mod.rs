@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod execute;
+pub mod introspect;
 pub mod materialize;
 pub mod nodes;
 pub mod priority;

@@ -12,7 +12,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
         .values()
         .map(|s| {
             GraphNode::new(&s.unique_id, &s.name, NodeKind::Source)
-                .with_package(&project.name)
+                .with_package(&s.package)
                 .with_path(&s.path)
                 .with_tags(s.tags.clone())
                 .with_source_name(&s.source_name)
@@ -30,7 +30,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             .filter_map(|key| project.sources.get(key).map(|s| s.unique_id.clone()));
         nodes.push(
             GraphNode::new(&node.unique_id, &node.name, kind)
-                .with_package(&project.name)
+                .with_package(&node.package)
                 .with_path(&node.path)
                 .with_tags(node.config.tags.clone())
                 .with_materialized(node.config.materialized.as_str())
@@ -38,6 +38,17 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
         );
     }
     Graph::new(nodes)
+}
+
+/// A seed's `column_types` config: column name to SQL type.
+pub fn column_types(node: &Node) -> std::collections::BTreeMap<String, String> {
+    match node.config.extra.get("column_types") {
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+        _ => Default::default(),
+    }
 }
 
 /// Where a model or seed is materialized.
@@ -57,12 +68,18 @@ pub fn relation_sql(relation: &Relation) -> String {
 /// table in another schema, or the raw path of `meta.external_location`.
 pub fn source_sql(source: &SourceTable) -> String {
     if let Some(location) = &source.external_location {
-        // A full expression (`read_csv('…')`) is used as written; a path is read by extension.
-        return if location.contains('(') || crate::bronze::functions::format_of(location).is_none()
-        {
-            location.clone()
+        // A call (`read_csv('…', header = true)`, as dbt-duckdb users write it) is read by its
+        // function; a path, quoted or not, by its extension.
+        let location = location.trim();
+        if location.contains('(') {
+            return crate::sql::rewrite::relation_call(location)
+                .unwrap_or_else(|| location.to_string());
+        }
+        let path = location.trim_matches('\'');
+        return if crate::bronze::functions::format_of(path).is_none() {
+            location.to_string()
         } else {
-            format!("'{}'", location.replace('\'', "''"))
+            format!("'{}'", path.replace('\'', "''"))
         };
     }
     if source.schema == BRONZE {

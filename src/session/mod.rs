@@ -146,10 +146,12 @@ pub fn with_type_planner(state: SessionState, planner: Arc<dyn TypePlanner>) -> 
         .build()
 }
 
-/// The full session users query: the `bronze` schema over landed raw files, the raw-read
-/// table functions and bare quoted paths, confined to the lake and declared source folders.
+/// The full session a local user queries (`strata sql`, the REPL, the model commands): the
+/// `bronze` schema over landed raw files, the raw-read table functions and bare quoted paths
+/// over any local file the user can read (or, with `[sql] read_roots`, only the lake, the
+/// source folders, the project directory and those roots).
 pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, DataFusionError> {
-    Sessions::new(config, lake).await?.context(None).await
+    Sessions::local(config, lake).await?.context(None).await
 }
 
 /// Makes user sessions over one lake, sharing what is costly to load (the bronze layer's
@@ -163,7 +165,37 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// The server's sessions: raw reads confined to the lake, the declared source folders and
+    /// `[server] read_roots`, as its users are remote.
     pub async fn new(config: &Config, lake: &Lake) -> Result<Self, DataFusionError> {
+        Self::with_roots(config, lake, |folders| {
+            let mut folders = folders;
+            folders.extend(config.server.read_roots.iter().cloned());
+            AllowedRoots::new(&config.project_dir, config.lake.clone(), folders)
+        })
+        .await
+    }
+
+    /// A local user's sessions: see [`context`].
+    pub async fn local(config: &Config, lake: &Lake) -> Result<Self, DataFusionError> {
+        Self::with_roots(config, lake, |folders| match &config.sql.read_roots {
+            Some(roots) => {
+                let mut folders = folders;
+                folders.push(PathBuf::new());
+                folders.extend(roots.iter().cloned());
+                AllowedRoots::new(&config.project_dir, config.lake.clone(), folders)
+            }
+            None => AllowedRoots::anywhere(&config.project_dir, config.lake.clone()),
+        })
+        .await
+    }
+
+    /// Sessions whose raw reads `roots` allows, given the declared source folders.
+    async fn with_roots(
+        config: &Config,
+        lake: &Lake,
+        roots: impl FnOnce(Vec<PathBuf>) -> AllowedRoots,
+    ) -> Result<Self, DataFusionError> {
         let sources_path = config.project_path(&config.land.sources);
         let declaration = if sources_path.exists() {
             Some(
@@ -184,7 +216,7 @@ impl Sessions {
                 | SourceKind::Nats { .. } => None,
             })
             .collect();
-        let roots = AllowedRoots::new(&config.project_dir, config.lake.clone(), folders);
+        let roots = roots(folders);
         let bronze = Arc::new(Bronze::new(lake.clone(), declaration.as_ref(), roots));
         Ok(Self {
             lake: lake.clone(),

@@ -10,6 +10,7 @@ pub(crate) mod position;
 pub(crate) mod render;
 pub(crate) mod results;
 pub(crate) mod rewrite;
+pub(crate) mod search_path;
 pub(crate) mod timetravel;
 
 pub use exec::{Outcome, SqlError, run_statement, split_statements, stream_statement};

@@ -11,10 +11,12 @@ use super::Loader;
 use super::render::render_error;
 use super::resolve::{Pending, closest};
 use crate::jinja::config_call::merge_config;
-use crate::jinja::{eval_test_arg, run_in_frame};
-use crate::project::node_config::folder_config;
+use crate::jinja::context::JinjaRelation;
+use crate::jinja::{call_macro, eval_test_arg, run_in_frame};
 use crate::project::schema::{ColumnDef, Properties, parse_test, test_entries, test_name};
 use crate::project::{ProjectError, Resource, TestInfo, TestKind};
+use minijinja::Value;
+use minijinja::value::Kwargs;
 
 /// What a generic test is attached to.
 enum TestTarget {
@@ -31,8 +33,7 @@ impl Loader {
             for (name, patch) in patches {
                 let kind = resource.as_str();
                 let attached = self
-                    .by_name
-                    .get(name)
+                    .named(name)
                     .filter(|id| self.nodes[*id].resource == resource)
                     .cloned();
                 let Some(unique_id) = attached else {
@@ -127,24 +128,38 @@ impl Loader {
             Some(ns) => format!("{ns}.{}", spec.test_name),
             None => spec.test_name.clone(),
         };
-        if spec.namespace.as_ref().is_some_and(|ns| ns != &self.name)
-            || !self
-                .shared
-                .macros
-                .contains_key(&format!("test_{}", spec.test_name))
-        {
-            let known = self
-                .shared
-                .macros
-                .keys()
-                .filter_map(|m| m.strip_prefix("test_"));
+        // `package.test` names that package's test; a bare name resolves as a bare macro call
+        // from this package does (its own, the root project's, then the built-in ones).
+        let macro_name = format!("test_{}", spec.test_name);
+        let macros = &self.shared.macros;
+        let found = match &spec.namespace {
+            Some(ns) => macros.get(ns, &macro_name),
+            None => macros.resolve(&macro_name, &self.name),
+        };
+        let Some(test_macro) = found.cloned() else {
+            let root = self.root_name.as_str();
+            let known: Vec<String> = macros
+                .packages
+                .iter()
+                .flat_map(|(p, m)| {
+                    m.keys().filter_map(move |k| {
+                        k.strip_prefix("test_").map(|t| {
+                            if p == root || p == crate::jinja::GLOBAL_PROJECT {
+                                t.to_string()
+                            } else {
+                                format!("{p}.{t}")
+                            }
+                        })
+                    })
+                })
+                .collect();
             return Err(ProjectError::UnknownTest {
                 path: path.to_path_buf(),
                 node: subject,
-                test: full_test_name,
-                suggestion: closest(&spec.test_name, known),
+                test: full_test_name.clone(),
+                suggestion: closest(&full_test_name, known.iter().map(String::as_str)),
             });
-        }
+        };
         let column_name = spec.column_name.clone().or_else(|| {
             column.map(|c| {
                 if c.quote == Some(true) {
@@ -174,7 +189,7 @@ impl Loader {
             unique_id = format!("test.{}.{name}_{n}", self.name);
             n += 1;
         }
-        let mut raw = folder_config(self.file.test_configs(), &self.name, &fqn);
+        let mut raw = self.folder_configs(|f| f.test_configs(), &fqn);
         merge_config(
             &mut raw,
             &self.rendered_config(&spec.config, path, &unique_id)?,
@@ -186,18 +201,45 @@ impl Loader {
         // Evaluate the arguments in parse mode to capture `ref`s (`to: ref('customers')`).
         let frame = self.node_frame(&unique_id, &name, Resource::Test, path, &fqn, &raw);
         let ctx = frame.ctx.clone();
-        run_in_frame(frame.clone(), || {
-            for arg in spec.args.values() {
-                eval_test_arg(&self.env, &ctx, arg)?;
+        let mut kwargs = run_in_frame(frame.clone(), || {
+            let mut kwargs = Vec::new();
+            for (key, arg) in &spec.args {
+                kwargs.push((key.clone(), eval_test_arg(&self.env, &ctx, arg)?));
             }
-            Ok(())
+            Ok(kwargs)
         })
         .map_err(|f| render_error(path, &unique_id, f))?;
+        // As dbt does, the test macro is rendered at parse time too, for the `config()` it
+        // sets (`fail_calc`, `severity`, ...), which the properties file's config overrides.
+        // A macro that cannot render before its inputs exist is rendered when compiled.
+        kwargs.push((
+            "model".into(),
+            JinjaRelation {
+                rendered: target_name.clone(),
+                database: None,
+                schema: None,
+                identifier: target_name.clone(),
+            }
+            .value(),
+        ));
+        if let Some(column) = &column_name {
+            kwargs.push(("column_name".into(), Value::from(column.clone())));
+        }
+        let kwargs: Kwargs = kwargs.into_iter().collect();
+        let rendered = run_in_frame(frame.clone(), || {
+            call_macro(&self.env, &test_macro, &[Value::from(kwargs)])
+        });
+        if rendered.is_ok() {
+            let mut merged = frame.captured_config.take();
+            merge_config(&mut merged, &raw);
+            raw = merged;
+        }
 
-        let raw_code = format!(
-            "{{{{ test_{}(**_dbt_generic_test_kwargs) }}}}",
-            spec.test_name
-        );
+        let call = match &spec.namespace {
+            Some(ns) => format!("{ns}.{macro_name}"),
+            None => macro_name.clone(),
+        };
+        let raw_code = format!("{{{{ {call}(**_dbt_generic_test_kwargs) }}}}");
         let mut node = self.make_node(
             unique_id.clone(),
             name,
@@ -219,6 +261,7 @@ impl Loader {
         node.test = Some(TestInfo {
             kind: TestKind::Generic {
                 name: spec.test_name.clone(),
+                package: test_macro.package.clone(),
                 column: column_name,
                 args: spec.args.clone(),
             },

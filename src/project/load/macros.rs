@@ -1,6 +1,7 @@
 //! Docs blocks and macros, read before any node: `{% docs %}` blocks from the docs paths, the
-//! built-in generic tests and the project's macro files (a name defined twice is an error),
-//! and the project's one Jinja environment holding them and every model and test template.
+//! global project's macros (built-in generic tests, cross-database macros) and each package's
+//! macro files (a name defined twice in a package is an error), and the project's one Jinja
+//! environment holding them and every model and test template.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use minijinja::Environment;
 use crate::jinja::blocks::{docs_blocks, preprocess_macros};
 use crate::jinja::error::{column_of, describe};
 use crate::jinja::{
-    BUILTIN_TESTS, BUILTIN_TESTS_TEMPLATE, MACRO_PREFIX, MacroRef, Shared, new_env,
+    BUILTIN_MACROS, GLOBAL_PROJECT, MACRO_PREFIX, MacroRef, Shared, mutable_literals, new_env,
 };
 use crate::project::ProjectError;
 use crate::project::files::SourceFile;
@@ -46,31 +47,22 @@ pub(super) fn read_docs(
     Ok(docs)
 }
 
-/// A project's macros, as read from its macro files.
+/// A package's macros, as read from its macro files.
 pub(super) struct Macros<'f> {
-    /// Callable macros by name: the built-in generic tests, then the project's (which may
-    /// override them).
+    /// Callable macros by name.
     pub callable: BTreeMap<String, MacroRef>,
-    /// Project macros by name, with their file.
+    /// Macros by name, with their file.
     pub origin: BTreeMap<String, PathBuf>,
-    /// The built-in generic tests, rewritten for minijinja.
-    pub builtin_source: String,
     /// Each macro file, rewritten for minijinja.
     pub sources: Vec<(&'f SourceFile, String)>,
 }
 
-pub(super) fn read_macros(macro_files: &[SourceFile]) -> Result<Macros<'_>, ProjectError> {
+/// The macros of `package`'s macro files; a name defined twice is an error.
+pub(super) fn read_macros<'f>(
+    package: &str,
+    macro_files: &'f [SourceFile],
+) -> Result<Macros<'f>, ProjectError> {
     let mut macros = BTreeMap::new();
-    let (builtin_source, builtin_decls) = preprocess_macros(BUILTIN_TESTS);
-    for decl in builtin_decls {
-        macros.insert(
-            decl.name.clone(),
-            MacroRef {
-                template: BUILTIN_TESTS_TEMPLATE.into(),
-                mangled: format!("{MACRO_PREFIX}{}", decl.name),
-            },
-        );
-    }
     let mut macro_origin: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut macro_sources = Vec::new();
     for mf in macro_files {
@@ -88,6 +80,7 @@ pub(super) fn read_macros(macro_files: &[SourceFile]) -> Result<Macros<'_>, Proj
             macros.insert(
                 decl.name.clone(),
                 MacroRef {
+                    package: package.to_string(),
                     template: mf.template_name(),
                     mangled: format!("{MACRO_PREFIX}{}", decl.name),
                 },
@@ -98,31 +91,60 @@ pub(super) fn read_macros(macro_files: &[SourceFile]) -> Result<Macros<'_>, Proj
     Ok(Macros {
         callable: macros,
         origin: macro_origin,
-        builtin_source,
         sources: macro_sources,
     })
 }
 
-/// The environment every render of the project uses: the built-in tests and the macro files,
-/// then `templates` (the model and singular test files).
+/// Strata's global project (`dbt`): its macros, and each file's template name and source
+/// rewritten for minijinja.
+pub(super) fn builtin_macros() -> (BTreeMap<String, MacroRef>, Vec<(String, String)>) {
+    let mut macros = BTreeMap::new();
+    let mut sources = Vec::new();
+    for (template, text) in BUILTIN_MACROS {
+        let (source, decls) = preprocess_macros(text);
+        for decl in decls {
+            macros.insert(
+                decl.name.clone(),
+                MacroRef {
+                    package: GLOBAL_PROJECT.to_string(),
+                    template: template.to_string(),
+                    mangled: format!("{MACRO_PREFIX}{}", decl.name),
+                },
+            );
+        }
+        sources.push((template.to_string(), source));
+    }
+    (macros, sources)
+}
+
+/// The environment every render of the project uses: the built-in macros and the macro
+/// files, then `templates` (the model and singular test files). Lists and dicts that `{% set %}`
+/// assigns as literals are made mutable in every template.
 pub(super) fn build_env<'f>(
     shared: Arc<Shared>,
-    builtin_source: String,
+    builtin_sources: Vec<(String, String)>,
     macro_sources: Vec<(&SourceFile, String)>,
     templates: impl Iterator<Item = &'f SourceFile>,
 ) -> Result<Environment<'static>, ProjectError> {
     let mut env = new_env(shared);
-    add_template(
-        &mut env,
-        BUILTIN_TESTS_TEMPLATE,
-        builtin_source,
-        Path::new(BUILTIN_TESTS_TEMPLATE),
-    )?;
+    for (name, source) in builtin_sources {
+        add_template(&mut env, &name, mutable_literals(&source), Path::new(&name))?;
+    }
     for (mf, source) in macro_sources {
-        add_template(&mut env, &mf.template_name(), source, &mf.rel)?;
+        add_template(
+            &mut env,
+            &mf.template_name(),
+            mutable_literals(&source),
+            &mf.rel,
+        )?;
     }
     for f in templates {
-        add_template(&mut env, &f.template_name(), f.text.clone(), &f.rel)?;
+        add_template(
+            &mut env,
+            &f.template_name(),
+            mutable_literals(&f.text),
+            &f.rel,
+        )?;
     }
     Ok(env)
 }

@@ -11,9 +11,10 @@ use serde_json::{Map as JsonMap, Value as Json};
 
 use super::{Loader, string_list};
 use crate::jinja::config_call::merge_config;
-use crate::project::files::SourceFile;
-use crate::project::node_config::{build_node_config, folder_config};
+use crate::project::files::{ProjectFile, SourceFile};
+use crate::project::node_config::build_node_config;
 use crate::project::schema::{ColumnDef, Patch, ResourcePatch};
+use crate::project::unsupported::{Unsupported, config_effect, config_key};
 use crate::project::{ColumnDoc, Node, ProjectError, Resource};
 
 /// What a node read from a file starts from.
@@ -39,12 +40,12 @@ impl Loader {
         let name = file.stem();
         let fqn = self.fqn(file.dirs(), &name);
         let unique_id = format!("{}.{}.{name}", resource.as_str(), self.name);
-        let folders = match resource {
-            Resource::Model => self.file.models.as_ref(),
-            Resource::Seed => self.file.seeds.as_ref(),
-            Resource::Test => self.file.test_configs(),
+        let tree: fn(&ProjectFile) -> Option<&Json> = match resource {
+            Resource::Model => |f| f.models.as_ref(),
+            Resource::Seed => |f| f.seeds.as_ref(),
+            Resource::Test => |f| f.test_configs(),
         };
-        let mut raw = folder_config(folders, &self.name, &fqn);
+        let mut raw = self.folder_configs(tree, &fqn);
         let patch = patches.and_then(|patches| patches.get(&name));
         if let Some(p) = patch {
             merge_config(&mut raw, &self.patch_config(&p.def, &p.path, &unique_id)?);
@@ -126,7 +127,7 @@ impl Loader {
     /// Builds a node from its merged raw config; resolves its schema and alias.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn make_node(
-        &self,
+        &mut self,
         unique_id: String,
         name: String,
         resource: Resource,
@@ -142,6 +143,16 @@ impl Loader {
             message,
         };
         let (mut config, custom_schema) = build_node_config(resource, raw).map_err(config_error)?;
+        for (key, value) in &config.extra {
+            if let Some(effect) = config_effect(resource, key, value) {
+                self.unsupported.push(Unsupported {
+                    path: path.clone(),
+                    node: unique_id.clone(),
+                    key: config_key(key, value),
+                    effect,
+                });
+            }
+        }
         config.schema = self.target.schema.clone();
         let (description, columns, patch_path) = match patch {
             Some(p) => (
@@ -155,6 +166,7 @@ impl Loader {
             unique_id,
             name,
             resource,
+            package: self.name.clone(),
             path,
             fqn,
             raw_code,
@@ -167,7 +179,7 @@ impl Loader {
             test: None,
         };
         node.config.schema = self.schema_for(&node, custom_schema.as_deref())?;
-        if let Some(target) = self.shared.macros.get("generate_alias_name") {
+        if let Some(target) = self.naming_macro("generate_alias_name") {
             let custom = node.config.alias.clone();
             let args = [
                 custom.map_or(Value::from(()), Value::from),
@@ -179,6 +191,15 @@ impl Loader {
         Ok(node)
     }
 
+    /// A naming macro (`generate_schema_name`, ...) as dbt picks it for a node of the current
+    /// package: the root project's, else the package's own; else Strata's default applies.
+    fn naming_macro(&self, name: &str) -> Option<&crate::jinja::MacroRef> {
+        let macros = &self.shared.macros;
+        macros
+            .get(&self.root_name, name)
+            .or_else(|| macros.get(&self.name, name))
+    }
+
     /// `generate_schema_name(custom_schema_name, node)`: the project's macro if it defines
     /// one, else Strata's default (the custom schema as is, or the target's schema).
     pub(super) fn schema_for(
@@ -186,7 +207,7 @@ impl Loader {
         node: &Node,
         custom: Option<&str>,
     ) -> Result<String, ProjectError> {
-        match self.shared.macros.get("generate_schema_name") {
+        match self.naming_macro("generate_schema_name") {
             Some(target) => {
                 let args = [
                     custom.map_or(Value::from(()), Value::from),

@@ -62,16 +62,18 @@ pub(super) fn render_error(path: &Path, node: &str, failure: RenderFailure) -> P
             RenderError::MissingEnvVar { path, node, var }.into()
         }
         Some(FrameFailure::UnknownDoc(name)) => ProjectError::UnknownDoc { path, node, name },
-        Some(FrameFailure::Raised(message) | FrameFailure::Unsupported(message)) => {
-            RenderError::Template {
-                path,
-                line: None,
-                node,
-                phase: Phase::Parse,
-                message,
-            }
-            .into()
+        Some(
+            FrameFailure::Raised(message)
+            | FrameFailure::Unsupported(message)
+            | FrameFailure::Deferred(message),
+        ) => RenderError::Template {
+            path,
+            line: None,
+            node,
+            phase: Phase::Parse,
+            message,
         }
+        .into(),
         Some(FrameFailure::UndeclaredRef(_) | FrameFailure::UndeclaredSource(..)) | None => {
             RenderError::Template {
                 path: failure.template.map_or(path, PathBuf::from),
@@ -89,13 +91,13 @@ impl Loader {
     /// A parse-mode frame for rendering outside any node (properties values).
     pub(super) fn yaml_frame(&self) -> Rc<Frame> {
         let ctx = template_context(
-            &self.name,
+            &self.root_name,
             &self.target,
             false,
             Value::from(()),
             Value::from(()),
         );
-        Rc::new(Frame::new(Mode::Parse, ctx, false, JsonMap::new()))
+        Rc::new(Frame::new(Mode::Parse, ctx, false, JsonMap::new()).in_package(&self.name))
     }
 
     /// A parse-mode frame for a node whose config so far is `config`.
@@ -126,8 +128,8 @@ impl Loader {
             "config": config,
             "tags": config.get("tags").cloned().unwrap_or(json!([])),
         }));
-        let ctx = template_context(&self.name, &self.target, false, this, model);
-        Rc::new(Frame::new(Mode::Parse, ctx, false, config.clone()))
+        let ctx = template_context(&self.root_name, &self.target, false, this, model);
+        Rc::new(Frame::new(Mode::Parse, ctx, false, config.clone()).in_package(&self.name))
     }
 
     pub(super) fn render_text(

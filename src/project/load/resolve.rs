@@ -23,6 +23,26 @@ pub(super) struct Pending {
 }
 
 impl Loader {
+    /// The node `ref([package,] name)` names from a node of package `own`: the named
+    /// package's, else the root project's, the node's own package's, or the only other one.
+    fn ref_target(&self, package: Option<&str>, name: &str, own: &str) -> Option<String> {
+        let get = |p: &str| {
+            self.by_name
+                .get(&(p.to_string(), name.to_string()))
+                .cloned()
+        };
+        match package {
+            Some(p) => get(p),
+            None => get(&self.root_name).or_else(|| get(own)).or_else(|| {
+                let mut any = self.by_name.iter().filter(|((_, n), _)| n == name);
+                match (any.next(), any.next()) {
+                    (Some((_, id)), None) => Some(id.clone()),
+                    _ => None,
+                }
+            }),
+        }
+    }
+
     /// Resolves captured `ref`s and `source`s into dependencies.
     pub(super) fn resolve(&mut self) -> Result<(), ProjectError> {
         for pending in std::mem::take(&mut self.pending) {
@@ -32,21 +52,23 @@ impl Loader {
             let mut depends_on = node.depends_on.clone();
             let mut sources = node.sources.clone();
             let mut skip = None;
+            let own = node.package.clone();
             for (package, name) in &pending.refs {
                 if let Some(package) = package
-                    && package != &self.name
+                    && package != &self.root_name
+                    && !self.shared.macros.packages.contains_key(package)
                 {
                     return Err(ProjectError::UnknownPackage {
                         path,
                         node: pending.unique_id.clone(),
                         package: package.clone(),
-                        project: self.name.clone(),
+                        project: self.root_name.clone(),
                     });
                 }
-                match self.by_name.get(name) {
+                match self.ref_target(package.as_deref(), name, &own) {
                     Some(id) => {
-                        if !depends_on.contains(id) {
-                            depends_on.push(id.clone());
+                        if !depends_on.contains(&id) {
+                            depends_on.push(id);
                         }
                     }
                     None if self.disabled.contains_key(name) => {
@@ -65,7 +87,7 @@ impl Loader {
                             path,
                             node: pending.unique_id.clone(),
                             name: name.clone(),
-                            suggestion: closest(name, self.by_name.keys().map(String::as_str)),
+                            suggestion: closest(name, self.by_name.keys().map(|(_, n)| n.as_str())),
                         });
                     }
                 }

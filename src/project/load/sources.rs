@@ -95,6 +95,7 @@ impl Loader {
                 tags.extend(string_list(table.tags.as_ref()));
                 let source_table = SourceTable {
                     unique_id: unique_id.clone(),
+                    package: self.name.clone(),
                     source_name: def.name.clone(),
                     name: table.name.clone(),
                     identifier,
