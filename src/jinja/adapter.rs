@@ -16,6 +16,7 @@ use super::functions::{split_args, str_arg};
 use super::macros::MacroFn;
 use super::warehouse::{WarehouseColumn, WarehouseError};
 use super::{GLOBAL_PROJECT, Shared};
+use crate::sql::ident::{ident, quoted};
 
 /// The adapter prefixes dispatch tries, most specific first.
 const PREFIXES: [&str; 3] = ["strata", "postgres", "default"];
@@ -54,7 +55,7 @@ impl Object for Adapter {
             "dispatch" => self.dispatch(&frame, args),
             "quote" => {
                 let (name,): (String,) = from_args(args)?;
-                Ok(Value::from(quote_ident(&name)))
+                Ok(Value::from(quoted(&name)))
             }
             "type" => Ok(Value::from("strata")),
             "get_columns_in_relation" => {
@@ -163,11 +164,6 @@ impl Adapter {
     }
 }
 
-/// A double-quoted identifier.
-pub(super) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The warehouse's answer to `ask`, or the error that fails (or defers) the render. While
 /// parsing nothing is asked: the answer is empty, as dbt's is then.
 pub(super) fn ask<T: Default>(
@@ -269,18 +265,6 @@ pub(super) fn relation_value(
     .value()
 }
 
-fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        name.to_string()
-    } else {
-        quote_ident(name)
-    }
-}
-
 /// dbt's `Column`: `name`/`column`, `data_type`/`dtype`, `quoted`, and type questions.
 #[derive(Debug)]
 struct Column(WarehouseColumn);
@@ -298,7 +282,7 @@ impl Object for Column {
         Some(match key.as_str()? {
             "name" | "column" => Value::from(self.0.name.clone()),
             "data_type" | "dtype" => Value::from(self.0.data_type.clone()),
-            "quoted" => Value::from(quote_ident(&self.0.name)),
+            "quoted" => Value::from(quoted(&self.0.name)),
             _ => return None,
         })
     }

@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 
 use super::backend::TableName;
 use super::input;
+use crate::sql::ident::ident;
 
 /// The meta commands, for completion and `\?`.
 pub const META_COMMANDS: &[&str] = &[
@@ -347,22 +348,6 @@ fn relations(tokens: &[Token]) -> Vec<ReadRelation> {
     out
 }
 
-/// `name` as SQL: double-quoted unless it is a plain lower-case identifier.
-pub fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
 /// The tables `name` (as typed: `t`, `s.t`, quoted parts) can refer to.
 pub fn matching_tables(name: &str, tables: &[TableName]) -> Vec<TableName> {
     let parsed = TableName::parse(name);
@@ -412,7 +397,7 @@ fn table_candidates(word: &str, catalog: &mut dyn Catalog) -> Vec<String> {
     let mut out: Vec<String> = catalog
         .tables()
         .iter()
-        .map(|t| format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name)))
+        .map(|t| format!("{}.{}", ident(&t.schema), ident(&t.name)))
         .filter(|qualified| {
             qualified.starts_with(&lower)
                 || (!lower.contains('.')
@@ -427,7 +412,7 @@ fn table_candidates(word: &str, catalog: &mut dyn Catalog) -> Vec<String> {
                 .schemas()
                 .iter()
                 .filter(|s| s.starts_with(&lower))
-                .map(|s| format!("{}.", quote_ident(s))),
+                .map(|s| format!("{}.", ident(s))),
         );
     }
     out
@@ -454,7 +439,7 @@ fn word_candidates(
                 .columns(table)
                 .iter()
                 .filter(|c| c.starts_with(part))
-                .map(|c| format!("{qualifier}.{}", quote_ident(c)))
+                .map(|c| format!("{qualifier}.{}", ident(c)))
                 .collect();
         }
         return table_candidates(word, catalog);
@@ -479,7 +464,7 @@ fn word_candidates(
                     .columns(table)
                     .into_iter()
                     .filter(|c| c.starts_with(word))
-                    .map(|c| quote_ident(&c)),
+                    .map(|c| ident(&c)),
             );
         }
     }

@@ -3,6 +3,7 @@
 use crate::graph::{Graph, GraphError, GraphNode, NodeKind};
 use crate::project::{Node, Project, Resource, SourceTable};
 use crate::run::materialize::Relation;
+use crate::sql::ident::ident;
 use crate::warehouse::catalog::BRONZE;
 
 /// The DAG of `project`: its models, seeds and tests, and the sources they read.
@@ -87,18 +88,5 @@ pub fn source_sql(source: &SourceTable) -> String {
         format!("{BRONZE}.{}", ident(&table))
     } else {
         format!("{}.{}", ident(&source.schema), ident(&source.identifier))
-    }
-}
-
-/// An identifier, quoted only when it must be.
-fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod dialect;
 pub(crate) mod exec;
+pub(crate) mod ident;
 pub(crate) mod names;
 pub(crate) mod position;
 pub(crate) mod render;
