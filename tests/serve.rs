@@ -2063,13 +2063,12 @@ async fn result_columns_are_named_as_postgresql_names_them() {
             ));
         }
         // `strata sql` (and the REPL, which runs statements the same way) names them too:
-        // the header of its table.
+        // the first line of its aligned table.
         let table = strata_ok(&shop().dir, &["sql", "-c", &sql]);
         let header: Vec<String> = table
             .lines()
-            .nth(1)
+            .next()
             .unwrap_or_default()
-            .trim_matches('|')
             .split('|')
             .map(|name| name.trim().to_string())
             .collect();

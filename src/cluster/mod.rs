@@ -3,10 +3,10 @@
 //! opens the same lake from the project's `strata.toml`; plans travel as DataFusion protobuf,
 //! with Strata's own nodes in [`codec`].
 
-pub mod client;
-pub mod codec;
-pub mod executor;
-pub mod scheduler;
+pub(crate) mod client;
+pub(crate) mod codec;
+pub(crate) mod executor;
+pub(crate) mod scheduler;
 pub mod status;
 
 use std::path::PathBuf;
