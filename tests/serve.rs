@@ -89,13 +89,7 @@ fn strata_ok(dir: &Path, args: &[&str]) -> String {
 /// CSV rows of a query run by `strata sql` on the lake (header first): the expectations come
 /// from the lake directly, never from the server under test.
 fn lake_query(dir: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = strata_ok(dir, &["sql", "--format", "csv", "-c", sql]);
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(out.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
+    common::csv_rows(&strata_ok(dir, &["sql", "--format", "csv", "-c", sql]))
 }
 
 /// A project directory holding the example dbt project and a strata.toml of `toml`.

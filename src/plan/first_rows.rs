@@ -173,6 +173,12 @@ impl PhysicalOptimizerRule for GuardedWindowTopN {
         plan: Arc<dyn ExecutionPlan>,
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Most plans have no window: they pay one walk, not a copy of the config and a rewrite.
+        let windowed =
+            plan.exists(|node| Ok(node.downcast_ref::<BoundedWindowAggExec>().is_some()))?;
+        if !windowed {
+            return Ok(plan);
+        }
         let mut enabled = config.clone();
         enabled.optimizer.enable_window_topn = true;
         let split = Arc::clone(&plan).transform_up(filter_on_window)?.data;

@@ -71,9 +71,7 @@ pub fn run(
     let mut shell = Shell {
         backend,
         runtime,
-        color: interactive
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none(),
+        color: interactive && render::color_on_stdout(),
         format: options.format,
         expanded: Expanded::Off,
         null: "NULL".to_string(),

@@ -61,15 +61,20 @@ impl Style {
     /// How a one-shot command (`strata sql`, `explore`) draws results on stdout: whole, in
     /// color only on a terminal with `NO_COLOR` unset.
     pub fn for_stdout(format: Format) -> Self {
-        use std::io::IsTerminal;
         Self {
             format,
             expanded: Expanded::Off,
             width: None,
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: color_on_stdout(),
             null: "NULL".to_string(),
         }
     }
+}
+
+/// Whether stdout takes ANSI colors: a terminal, and `NO_COLOR` unset.
+pub fn color_on_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Writes `set` to `out` in `style`.
