@@ -59,5 +59,13 @@ flagged as (
 -- A re-sent order (same order_id) is the same order later in its life (pending -> paid ->
 -- shipped -> delivered) or spelled by another system: the latest landed file wins, then the
 -- most advanced status. Exact duplicates tie on everything and collapse to one.
-{{ ranked_versions('flagged', ['order_id'],
-    '_ingested_at desc, _file desc, ' ~ status_rank('status') ~ ' desc, order_ts_parsed desc nulls last, amount_parsed desc nulls last, status_raw') }}
+select
+    flagged.*,
+    row_number() over (
+        partition by order_id
+        order by
+            _ingested_at desc, _file desc, {{ status_rank('status') }} desc,
+            order_ts_parsed desc nulls last, amount_parsed desc nulls last, status_raw
+    ) as version_rank,
+    count(*) over (partition by order_id) as n_versions
+from flagged

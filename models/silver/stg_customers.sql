@@ -30,7 +30,14 @@ parsed as (
 ),
 
 ranked as (
-    {{ ranked_versions('parsed', ['customer_id'], '_ingested_at desc, _file desc, email nulls last, city, signup_date_raw') }}
+    select
+        parsed.*,
+        row_number() over (
+            partition by customer_id
+            order by _ingested_at desc, _file desc, email nulls last, city, signup_date_raw
+        ) as version_rank,
+        count(*) over (partition by customer_id) as n_versions
+    from parsed
 )
 
 select

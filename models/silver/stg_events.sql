@@ -45,7 +45,14 @@ parsed as (
 ),
 
 ranked as (
-    {{ ranked_versions('parsed', ['event_id'], '_ingested_at desc, _file desc, ts_parsed desc nulls last, session_id nulls last') }}
+    select
+        parsed.*,
+        row_number() over (
+            partition by event_id
+            order by _ingested_at desc, _file desc, ts_parsed desc nulls last, session_id nulls last
+        ) as version_rank,
+        count(*) over (partition by event_id) as n_versions
+    from parsed
 )
 
 select

@@ -23,7 +23,14 @@ keyed as (
 ),
 
 ranked as (
-    {{ ranked_versions('keyed', ['order_id', 'line_no'], '_ingested_at desc, _file desc, quantity_raw desc, product_id nulls last') }}
+    select
+        keyed.*,
+        row_number() over (
+            partition by order_id, line_no
+            order by _ingested_at desc, _file desc, quantity_raw desc, product_id nulls last
+        ) as version_rank,
+        count(*) over (partition by order_id, line_no) as n_versions
+    from keyed
 ),
 
 cleaned as (

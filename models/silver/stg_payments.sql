@@ -25,7 +25,14 @@ parsed as (
 ),
 
 ranked as (
-    {{ ranked_versions('parsed', ['payment_id'], '_ingested_at desc, _file desc, paid_at_parsed desc nulls last, amount_parsed desc nulls last') }}
+    select
+        parsed.*,
+        row_number() over (
+            partition by payment_id
+            order by _ingested_at desc, _file desc, paid_at_parsed desc nulls last, amount_parsed desc nulls last
+        ) as version_rank,
+        count(*) over (partition by payment_id) as n_versions
+    from parsed
 )
 
 select

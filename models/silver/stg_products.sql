@@ -30,7 +30,14 @@ parsed as (
 ),
 
 ranked as (
-    {{ ranked_versions('parsed', ['product_id'], '_ingested_at desc, _file desc, case when sku is null then 1 else 0 end, case when product_name is null then 1 else 0 end, case when price_parsed is null then 1 else 0 end, price_parsed desc, product_name') }}
+    select
+        parsed.*,
+        row_number() over (
+            partition by product_id
+            order by _ingested_at desc, _file desc, case when sku is null then 1 else 0 end, case when product_name is null then 1 else 0 end, case when price_parsed is null then 1 else 0 end, price_parsed desc, product_name
+        ) as version_rank,
+        count(*) over (partition by product_id) as n_versions
+    from parsed
 )
 
 select

@@ -31,7 +31,14 @@ parsed as (
 ),
 
 ranked as (
-    {{ ranked_versions('parsed', ['shipment_id'], '_ingested_at desc, _file desc, delivered_at_parsed desc nulls last, tracking_no nulls last') }}
+    select
+        parsed.*,
+        row_number() over (
+            partition by shipment_id
+            order by _ingested_at desc, _file desc, delivered_at_parsed desc nulls last, tracking_no nulls last
+        ) as version_rank,
+        count(*) over (partition by shipment_id) as n_versions
+    from parsed
 )
 
 select

@@ -1,16 +1,21 @@
-//! The first rows per key without sorting everything: `row_number() over (partition by k order
-//! by t) <= n` (or `rank()`) is computed from a heap of the best `n` rows per key, by
-//! DataFusion's per-partition top-K (`WindowTopN`, `PartitionedTopKExec`).
+//! Windows as dedupes use them, without sorting everything. [`GroupedWindowExec`] computes
+//! ranking functions over one `partition by … order by …` and aggregates over whole
+//! partitions of the same keys by hash grouping; filtered to the first row per key
+//! (`row_number() = 1`, or `rank()`), it keeps only those. The first `n > 1` rows come from a
+//! heap of the best `n` per key, DataFusion's per-partition top-K (`WindowTopN`,
+//! `PartitionedTopKExec`).
 //!
 //! Two rules make that apply to SQL as users write it, and only where it is exact:
 //! - [`FirstRows`] (logical) turns `rank = 1` (in a `WHERE` over a subquery, or in `QUALIFY`)
 //!   into `rank <= 1`, the shape `WindowTopN` recognizes; the two agree on every row, since a
 //!   rank is never below 1.
-//! - [`GuardedWindowTopN`] (physical) runs `WindowTopN` in place of DataFusion's own (which
-//!   DataFusion 55 ships switched off) and keeps its result only where every function of the
-//!   window it feeds is a ranking one over the same keys and order. DataFusion's rule also
-//!   fires when that window computes, say, a running `sum` beside the `row_number`, whose
-//!   value then misses the rows the heap dropped.
+//! - [`GuardedWindowTopN`] (physical) plans `rank <= 1` over windows [`GroupedWindowExec`] can
+//!   compute as one that keeps the first rows; then runs `WindowTopN` in place of DataFusion's
+//!   own (which DataFusion 55 ships switched off), keeping its result only where every
+//!   function of the window it feeds is a ranking one over the same keys and order
+//!   (DataFusion's rule also fires when that window computes, say, a running `sum` beside the
+//!   `row_number`, whose value then misses the rows the heap dropped); then plans the
+//!   remaining windows [`GroupedWindowExec`] can compute, unless their input comes sorted.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,16 +29,21 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::expressions::{BinaryExpr as PhysicalBinary, Literal};
 use datafusion::physical_expr::projection::ProjectionExpr;
 use datafusion::physical_expr::window::{StandardWindowExpr, WindowExpr};
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr, conjunction, split_conjunction};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_optimizer::window_topn::WindowTopN;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::sorts::partitioned_topk::PartitionedTopKExec;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowUDFExpr};
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowUDFExpr};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+
+use super::grouped_window::{GroupedWindowExec, Keep, Output, Ranking};
 
 /// The optimizer rule; see the module documentation.
 #[derive(Debug, Default)]
@@ -174,16 +184,19 @@ impl PhysicalOptimizerRule for GuardedWindowTopN {
         config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Most plans have no window: they pay one walk, not a copy of the config and a rewrite.
-        let windowed =
-            plan.exists(|node| Ok(node.downcast_ref::<BoundedWindowAggExec>().is_some()))?;
-        if !windowed {
+        if !plan.exists(|node| Ok(is_window(node)))? {
             return Ok(plan);
         }
         let mut enabled = config.clone();
         enabled.optimizer.enable_window_topn = true;
-        let split = Arc::clone(&plan).transform_up(filter_on_window)?.data;
-        let rewritten = WindowTopN::new().optimize(split, &enabled)?;
-        Ok(if exact(&rewritten)? { rewritten } else { plan })
+        let first = plan
+            .transform_up(filter_on_window)?
+            .data
+            .transform_up(first_rows)?
+            .data;
+        let rewritten = WindowTopN::new().optimize(Arc::clone(&first), &enabled)?;
+        let chosen = if exact(&rewritten)? { rewritten } else { first };
+        Ok(chosen.transform_down(whole_windows)?.data)
     }
 
     fn name(&self) -> &str {
@@ -244,7 +257,7 @@ fn filter_on_window(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn 
         above.push(projection.expr().to_vec());
         input = Arc::clone(projection.input());
     }
-    if above.is_empty() || input.downcast_ref::<BoundedWindowAggExec>().is_none() {
+    if above.is_empty() || !is_window(&input) {
         return Ok(Transformed::no(node));
     }
     let mut plan: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, input)?);
@@ -252,6 +265,168 @@ fn filter_on_window(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn 
         plan = Arc::new(ProjectionExec::try_new(projection, plan)?);
     }
     Ok(Transformed::yes(plan))
+}
+
+fn is_window(node: &Arc<dyn ExecutionPlan>) -> bool {
+    node.downcast_ref::<BoundedWindowAggExec>().is_some()
+        || node.downcast_ref::<WindowAggExec>().is_some()
+}
+
+/// The functions of the stack of windows at `node`, in output order (the bottom window's
+/// first), and what the stack reads.
+fn window_stack(
+    node: &Arc<dyn ExecutionPlan>,
+) -> (Vec<&Arc<dyn WindowExpr>>, &Arc<dyn ExecutionPlan>) {
+    let mut stack: Vec<&[Arc<dyn WindowExpr>]> = Vec::new();
+    let mut input = node;
+    loop {
+        if let Some(window) = input.downcast_ref::<BoundedWindowAggExec>() {
+            stack.push(window.window_expr());
+            input = window.input();
+        } else if let Some(window) = input.downcast_ref::<WindowAggExec>() {
+            stack.push(window.window_expr());
+            input = window.input();
+        } else {
+            break;
+        }
+    }
+    (stack.iter().rev().flat_map(|w| w.iter()).collect(), input)
+}
+
+/// What [`GroupedWindowExec`] computes for `exprs`, if it can: each a ranking function over
+/// `keys` and `order`, or an aggregate over whole partitions of `keys`.
+fn grouped_outputs(
+    exprs: &[&Arc<dyn WindowExpr>],
+    keys: &[Arc<dyn PhysicalExpr>],
+    order: &[PhysicalSortExpr],
+    keep: Keep,
+) -> Option<Vec<Output>> {
+    exprs
+        .iter()
+        .map(|&e| {
+            let same_keys = e.partition_by().len() == keys.len()
+                && e.partition_by()
+                    .iter()
+                    .zip(keys)
+                    .all(|(a, b)| a.as_ref() == b.as_ref());
+            if !same_keys {
+                return None;
+            }
+            match ranking_name(e).and_then(Ranking::named) {
+                // Among rows tied for first, row_number still counts 1, 2, 3.
+                Some(Ranking::RowNumber) if keep == Keep::Ties => None,
+                Some(rank) => (e.order_by() == order).then_some(Output::Rank(rank)),
+                None => Output::aggregate(e),
+            }
+        })
+        .collect()
+}
+
+/// A filter reading `rank <= 1` right off a stack of windows, as a [`GroupedWindowExec`] that
+/// keeps the first rows per key (under a filter of the predicate's other conjuncts, if any).
+fn first_rows(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
+    let Some(filter) = node.downcast_ref::<FilterExec>() else {
+        return Ok(Transformed::no(node));
+    };
+    if filter.projection().is_some() {
+        return Ok(Transformed::no(node));
+    }
+    let (exprs, input) = window_stack(filter.input());
+    let first_output = input.schema().fields().len();
+    let conjuncts = split_conjunction(filter.predicate());
+    let Some((at, chosen, rank)) = conjuncts.iter().enumerate().find_map(|(at, c)| {
+        let expr = *exprs.get(first_rank(c)?.checked_sub(first_output)?)?;
+        Some((at, expr, ranking_name(expr).and_then(Ranking::named)?))
+    }) else {
+        return Ok(Transformed::no(node));
+    };
+    let keep = match rank {
+        Ranking::RowNumber => Keep::First,
+        Ranking::Rank | Ranking::DenseRank => Keep::Ties,
+    };
+    let (keys, order) = (chosen.partition_by(), chosen.order_by());
+    // Without keys it is one global first row: a sort's top-K does that.
+    if keys.is_empty() {
+        return Ok(Transformed::no(node));
+    }
+    let Some(outputs) = grouped_outputs(&exprs, keys, order, keep) else {
+        return Ok(Transformed::no(node));
+    };
+    let grouped: Arc<dyn ExecutionPlan> = Arc::new(GroupedWindowExec::new(
+        Arc::clone(input),
+        keys.to_vec(),
+        LexOrdering::new(order.to_vec()),
+        keep,
+        outputs,
+        filter.input().schema(),
+    ));
+    let rest: Vec<_> = conjuncts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, c)| Arc::clone(c))
+        .collect();
+    Ok(Transformed::yes(if rest.is_empty() {
+        grouped
+    } else {
+        Arc::new(FilterExec::try_new(conjunction(rest), grouped)?)
+    }))
+}
+
+/// A stack of windows [`GroupedWindowExec`] can compute for every row, as one, unless its
+/// input already comes sorted as the windows need (then they stream).
+fn whole_windows(node: Arc<dyn ExecutionPlan>) -> Result<Transformed<Arc<dyn ExecutionPlan>>> {
+    if !is_window(&node) {
+        return Ok(Transformed::no(node));
+    }
+    let (exprs, input) = window_stack(&node);
+    let ranked = exprs
+        .iter()
+        .find(|e| ranking_name(e).and_then(Ranking::named).is_some())
+        .unwrap_or(&exprs[0]);
+    let (keys, order) = (ranked.partition_by(), ranked.order_by());
+    if keys.is_empty() {
+        return Ok(Transformed::no(node));
+    }
+    let Some(outputs) = grouped_outputs(&exprs, keys, order, Keep::All) else {
+        return Ok(Transformed::no(node));
+    };
+    let sorted = keys
+        .iter()
+        .map(|k| PhysicalSortExpr::new_default(Arc::clone(k)))
+        .chain(order.iter().cloned());
+    if input.equivalence_properties().ordering_satisfy(sorted)? {
+        return Ok(Transformed::no(node));
+    }
+    Ok(Transformed::yes(Arc::new(GroupedWindowExec::new(
+        Arc::clone(input),
+        keys.to_vec(),
+        LexOrdering::new(order.to_vec()),
+        Keep::All,
+        outputs,
+        node.schema(),
+    ))))
+}
+
+/// The column index of `rank` in `rank <= 1`, `rank = 1`, `1 >= rank` or `1 = rank`.
+fn first_rank(predicate: &Arc<dyn PhysicalExpr>) -> Option<usize> {
+    let binary = predicate.downcast_ref::<PhysicalBinary>()?;
+    let index = |e: &Arc<dyn PhysicalExpr>| {
+        e.downcast_ref::<PhysicalColumn>()
+            .map(PhysicalColumn::index)
+    };
+    let one = |e: &Arc<dyn PhysicalExpr>| {
+        e.downcast_ref::<Literal>().is_some_and(|l| {
+            let value = l.value();
+            value.data_type().is_integer()
+                && value.cast_to(&DataType::Int64).ok() == Some(ScalarValue::Int64(Some(1)))
+        })
+    };
+    match binary.op() {
+        Operator::LtEq | Operator::Eq if one(binary.right()) => index(binary.left()),
+        Operator::GtEq | Operator::Eq if one(binary.left()) => index(binary.right()),
+        _ => None,
+    }
 }
 
 fn column(name: &str, index: usize) -> ProjectionExpr {
@@ -398,23 +573,138 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn equal_to_one_plans_a_top_k_per_key() {
+    async fn equal_to_one_plans_the_first_row_per_key() {
         let ctx = context(true).await;
         let dedupe = "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY o DESC) AS rn \
                       FROM t) WHERE rn = 1";
         assert!(
-            plan(&ctx, dedupe).await.contains("PartitionedTopKExec"),
+            plan(&ctx, dedupe).await.contains("GroupedWindowExec"),
             "{}",
             plan(&ctx, dedupe).await
         );
         let projected = "SELECT count(*), sum(o) FROM (SELECT k, o, row_number() OVER (PARTITION BY k \
                          ORDER BY o DESC) AS rn FROM t) WHERE rn = 1";
-        assert!(plan(&ctx, projected).await.contains("PartitionedTopKExec"));
+        assert!(plan(&ctx, projected).await.contains("GroupedWindowExec"));
         let qualify = "SELECT * FROM t QUALIFY rank() OVER (PARTITION BY k ORDER BY o) = 1";
-        assert!(plan(&ctx, qualify).await.contains("PartitionedTopKExec"));
-        // Not a ranking function: left alone.
+        assert!(plan(&ctx, qualify).await.contains("rows=ties"));
+        let counted = "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY o) AS rn, \
+                       count(*) OVER (PARTITION BY k) AS n FROM t) WHERE rn = 1";
+        assert!(plan(&ctx, counted).await.contains("GroupedWindowExec"));
+        // More than the first: the per-key heap.
+        let top2 = "SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY k ORDER BY o) <= 2";
+        assert!(plan(&ctx, top2).await.contains("PartitionedTopKExec"));
+        // A running sum's first value depends on the rows tied with the first: the plain window.
+        let running = "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY o) AS rn, \
+                       sum(o) OVER (PARTITION BY k ORDER BY o) AS s FROM t) WHERE rn = 1";
+        assert!(!plan(&ctx, running).await.contains("GroupedWindowExec"));
+        // Not a ranking function: every row's count, then the filter.
         let other =
             "SELECT * FROM (SELECT *, count(*) OVER (PARTITION BY k) AS n FROM t) WHERE n = 1";
         assert!(!plan(&ctx, other).await.contains("<= Int64(1)"));
+        assert!(plan(&ctx, other).await.contains("rows=all"));
+    }
+
+    /// Window aggregates over the whole partition beside the ranking, and filters on them.
+    const WITH_AGGREGATES: [&str; 5] = [
+        "SELECT k, o, n FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY o DESC NULLS \
+         LAST, x) AS rn, count(*) OVER (PARTITION BY k) AS n FROM t) WHERE rn = 1 ORDER BY k",
+        "SELECT k, x, n, s, lo FROM (SELECT *, rank() OVER (PARTITION BY k ORDER BY o) AS r, \
+         count(o) OVER (PARTITION BY k) AS n, sum(o) OVER (PARTITION BY k) AS s, min(x) OVER \
+         (PARTITION BY k) AS lo FROM t) WHERE r = 1 ORDER BY k, x",
+        "SELECT k, x FROM t QUALIFY dense_rank() OVER (PARTITION BY k ORDER BY o DESC) = 1 \
+         AND count(*) FILTER (WHERE o > 5) OVER (PARTITION BY k) >= 0 ORDER BY k, x",
+        "SELECT k, x, n FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY o, x) AS rn, \
+         count(*) OVER (PARTITION BY k) AS n FROM t) WHERE rn = 1 AND n > 1 ORDER BY k",
+        "SELECT k, x FROM t QUALIFY row_number() OVER (ORDER BY o DESC NULLS LAST, x) = 1",
+    ];
+
+    #[tokio::test]
+    async fn first_rows_with_aggregates_equal_the_plain_window() {
+        let (plain, fast) = (context(false).await, context(true).await);
+        for sql in WITH_AGGREGATES {
+            assert_eq!(rows(&fast, sql).await, rows(&plain, sql).await, "{sql}");
+        }
+    }
+
+    /// Enough rows, in batches small enough, that the kept rows are gathered several times.
+    #[tokio::test]
+    async fn first_rows_survive_gathering_the_kept_rows() {
+        let contexts = [context(false).await, context(true).await];
+        let mut answers = Vec::new();
+        for ctx in &contexts {
+            ctx.sql("SET datafusion.execution.batch_size = 64")
+                .await
+                .unwrap();
+            ctx.sql(
+                "CREATE TABLE many AS SELECT value % 997 AS k, (value * 7919) % 10007 AS o, value AS x \
+                 FROM generate_series(1, 200000)",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+            let sql = "SELECT count(*), sum(k), sum(o), sum(x), sum(n) FROM (SELECT *, row_number() \
+                       OVER (PARTITION BY k ORDER BY o DESC, x) AS rn, count(*) OVER (PARTITION BY k) \
+                       AS n FROM many) WHERE rn = 1";
+            answers.push(rows(ctx, sql).await);
+        }
+        assert_eq!(answers[0], answers[1]);
+    }
+
+    /// Unfiltered windows computed for every row.
+    const WHOLE: [&str; 4] = [
+        "SELECT k, o, x, row_number() OVER w AS rn, rank() OVER w AS r, dense_rank() OVER w AS d, \
+         count(*) OVER (PARTITION BY k) AS n FROM t WINDOW w AS (PARTITION BY k ORDER BY o DESC \
+         NULLS LAST, x) ORDER BY k, x",
+        "SELECT k, x, rank() OVER (PARTITION BY k ORDER BY o) AS r, dense_rank() OVER (PARTITION BY \
+         k ORDER BY o) AS d FROM t ORDER BY k, x",
+        "SELECT k, x, count(*) OVER (PARTITION BY k) AS n, sum(o) OVER (PARTITION BY k) AS s, \
+         max(x) OVER (PARTITION BY k) AS hi FROM t ORDER BY k, x",
+        "SELECT k, x, rn FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY x DESC) AS rn \
+         FROM t) WHERE rn = 2 ORDER BY k",
+    ];
+
+    #[tokio::test]
+    async fn whole_windows_equal_the_plain_window() {
+        let (plain, fast) = (context(false).await, context(true).await);
+        for sql in WHOLE {
+            assert_eq!(rows(&fast, sql).await, rows(&plain, sql).await, "{sql}");
+            assert!(
+                plan(&fast, sql).await.contains("rows=all"),
+                "{}",
+                plan(&fast, sql).await
+            );
+        }
+        // lag reads another row of the partition: the plain window.
+        let lag = "SELECT k, x, lag(x) OVER (PARTITION BY k ORDER BY x) FROM t ORDER BY k, x";
+        assert_eq!(rows(&fast, lag).await, rows(&plain, lag).await);
+        assert!(!plan(&fast, lag).await.contains("GroupedWindowExec"));
+    }
+
+    #[tokio::test]
+    async fn whole_windows_over_many_keys_equal_the_plain_window() {
+        let contexts = [context(false).await, context(true).await];
+        let mut answers = Vec::new();
+        for ctx in &contexts {
+            ctx.sql("SET datafusion.execution.batch_size = 100")
+                .await
+                .unwrap();
+            ctx.sql(
+                "CREATE TABLE many AS SELECT CASE WHEN value % 13 = 0 THEN NULL ELSE value % 5003 END \
+                 AS k, (value * 7919) % 101 AS o, value AS x FROM generate_series(1, 50000)",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+            let sql = "SELECT count(*), sum(rn * x), sum(r * x), sum(d * x), sum(n) FROM (SELECT *, \
+                       row_number() OVER (PARTITION BY k ORDER BY o, x) AS rn, rank() OVER \
+                       (PARTITION BY k ORDER BY o, x) AS r, dense_rank() OVER (PARTITION BY k \
+                       ORDER BY o, x) AS d, count(*) OVER (PARTITION BY k) AS n FROM many)";
+            answers.push(rows(ctx, sql).await);
+        }
+        assert_eq!(answers[0], answers[1]);
     }
 }

@@ -1,13 +1,13 @@
 //! Raw reads a model's query makes more than once are made once. DataFusion 55 plans every
 //! reference to a CTE as its own copy of the CTE's plan, so a model whose CTE over a bronze
-//! table is read twice (the `ranked_versions` macro reads its relation four times) decodes the
+//! table is read twice (a self-join, or both sides of a `union all`) decodes the
 //! raw files, and parses their text, once per reference. Like DuckDB's CTE materialization,
 //! such a repeated subplan is computed once into memory first, and every copy then reads that.
 //!
 //! Only subplans that read a bronze table qualify: decoding raw text is what repeats at a cost,
 //! while a Delta table read twice is read with each reference's own columns and filters. Once a
 //! result is held, a subplan that aggregates, joins or windows it and is itself repeated is
-//! computed once too (the macro's repeated keys, aggregated from the held CTE for two joins);
+//! computed once too (a CTE's repeated keys, aggregated from the held CTE for two joins);
 //! one that only filters or projects it streams from memory per reference at little cost. A
 //! repeated-keys aggregate over a held result aggregates only the rows whose key hash repeats
 //! (see `unique`).
@@ -281,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn an_aggregate_of_a_held_result_read_twice_is_computed_once_too() {
         let (_dir, feed, ctx) = session_over("k,v\n1,a\n1,b\n2,c\n,d\n3,e\n").await;
-        // The macro's shape: the repeated keys split the rows by a semi and an anti join.
+        // Repeated keys that split the rows by a semi and an anti join.
         let sql = format!(
             "WITH t AS (SELECT k, v FROM '{}'), \
                   r AS (SELECT k FROM t WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1) \

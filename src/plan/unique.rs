@@ -8,8 +8,8 @@
 //! - A `unique` test passes when no two hashes are equal. Equal hashes prove nothing (a real
 //!   duplicate, or a collision), and then the test's own SQL decides, as it does for every test
 //!   of another shape.
-//! - A query of that shape over rows held in memory (the repeated keys of `ranked_versions`)
-//!   needs to aggregate only the rows whose hash occurs more than once: the others are in
+//! - A query of that shape over rows held in memory (the keys of a CTE that repeat, to be joined
+//!   back to it) needs to aggregate only the rows whose hash occurs more than once: the others are in
 //!   groups of one, which its filter drops.
 
 use std::sync::Arc;
