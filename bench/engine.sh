@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Engine against engine on window functions as users write them: `strata sql` and DuckDB run
-# the same SQL over the same CSV files, best of N wall times each (whole commands: start-up,
-# reading and planning included), after checking that both give the same answer.
+# Engine against engine on SQL as users write it: `strata sql` and DuckDB run the same SQL
+# over the same files, best of N wall times each (whole commands: start-up, reading and
+# planning included), after checking that both give the same answer.
+#   csv      a filter and aggregates (count distinct too) over the orders CSV
+#   ndjson   the same over the orders as NDJSON
+#   parquet  the same over the orders as Parquet
+#   join     the orders joined with their versions (two tables of 1M and 1.2M rows)
+#   topn     the 100 largest orders (ORDER BY ... LIMIT)
 #   dedupe   row_number() over (partition by order_id order by version desc) = 1, over orders
 #            in which every fifth order was sent again (1.2M rows at 1M orders)
 #   qualify  the same dedupe written with QUALIFY
+#   versions every version with its row_number and count(*) over its order (not filtered)
 #   running  lag() and a running sum per customer over the orders
 #
 # Usage: bench/engine.sh [orders (default 1000000)] [repetitions (default 3)]
@@ -34,24 +40,42 @@ printf '[lake]\nroot = "lake"\n' >"$work/strata.toml"
 "$strata" --project-dir "$work" generate --out "$work/drop" --formats csv --scale "$orders" \
   --batches 1 --clean >/dev/null
 plain="$(find "$work/drop/orders" -name '*.csv' | head -1)"
-# Re-sent orders: every fifth order a second time, with a higher version.
-"$python" - "$plain" "$work/versions.csv" <<'PY'
+# Re-sent orders: every fifth order a second time, with a higher version. The orders also as
+# NDJSON and Parquet.
+"$python" - "$plain" "$work" <<'PY'
 import duckdb, sys
+plain, work = sys.argv[1], sys.argv[2]
 duckdb.sql(f"""
 COPY (
-  SELECT *, 1 AS version FROM read_csv('{sys.argv[1]}')
+  SELECT *, 1 AS version FROM read_csv('{plain}')
   UNION ALL
-  SELECT *, 2 AS version FROM read_csv('{sys.argv[1]}') WHERE order_id % 5 = 0
-) TO '{sys.argv[2]}' (HEADER)""")
+  SELECT *, 2 AS version FROM read_csv('{plain}') WHERE order_id % 5 = 0
+) TO '{work}/versions.csv' (HEADER)""")
+duckdb.sql(f"COPY (SELECT * FROM read_csv('{plain}')) TO '{work}/orders.ndjson' (FORMAT JSON)")
+duckdb.sql(f"COPY (SELECT * FROM read_csv('{plain}')) TO '{work}/orders.parquet' (FORMAT PARQUET)")
 PY
 echo "orders: $orders; versions.csv: $(wc -l <"$work/versions.csv") lines, $(du -h "$work/versions.csv" | cut -f1)"
 
+filtered="SELECT count(*) AS n, count(DISTINCT customer_id) AS customers,
+    CAST(round(sum(total_amount)) AS BIGINT) AS total FROM %s
+    WHERE status = 'shipped' AND total_amount > 100"
 declare -A queries=(
+  [csv]="$(printf "$filtered" orders)"
+  [ndjson]="$(printf "$filtered" orders_json)"
+  [parquet]="$(printf "$filtered" orders_parquet)"
+  [join]="SELECT count(*) AS n, sum(v.version) AS versions, count(DISTINCT o.customer_id) AS customers
+    FROM orders o JOIN versions v ON o.order_id = v.order_id WHERE o.channel = 'store'"
+  [topn]="SELECT sum(order_id) AS ids, CAST(round(sum(total_amount)) AS BIGINT) AS total FROM (
+      SELECT order_id, total_amount FROM orders ORDER BY total_amount DESC, order_id LIMIT 100)"
   [dedupe]="SELECT count(*) AS n, sum(order_id) AS ids, sum(version) AS versions FROM (
       SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY version DESC) AS rn FROM versions
     ) WHERE rn = 1"
   [qualify]="SELECT count(*) AS n, sum(order_id) AS ids, sum(version) AS versions FROM (
       SELECT * FROM versions QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY version DESC) = 1)"
+  [versions]="SELECT count(*) AS n, sum(rn) AS rns, sum(n) AS ns FROM (
+      SELECT row_number() OVER (PARTITION BY order_id ORDER BY version DESC) AS rn,
+             count(*) OVER (PARTITION BY order_id) AS n
+      FROM versions)"
   [running]="SELECT count(prev) AS n, round(sum(prev), 2) AS prev, round(sum(running), 2) AS running FROM (
       SELECT lag(total_amount) OVER (PARTITION BY customer_id ORDER BY order_id) AS prev,
              sum(total_amount) OVER (PARTITION BY customer_id ORDER BY order_id
@@ -59,9 +83,13 @@ declare -A queries=(
       FROM orders)"
 )
 strata_setup="CREATE EXTERNAL TABLE versions STORED AS CSV LOCATION '$work/versions.csv' OPTIONS ('format.has_header' 'true');
-CREATE EXTERNAL TABLE orders STORED AS CSV LOCATION '$plain' OPTIONS ('format.has_header' 'true');"
+CREATE EXTERNAL TABLE orders STORED AS CSV LOCATION '$plain' OPTIONS ('format.has_header' 'true');
+CREATE EXTERNAL TABLE orders_json STORED AS JSON LOCATION '$work/orders.ndjson';
+CREATE EXTERNAL TABLE orders_parquet STORED AS PARQUET LOCATION '$work/orders.parquet';"
 duck_setup="CREATE VIEW versions AS SELECT * FROM read_csv('$work/versions.csv');
-CREATE VIEW orders AS SELECT * FROM read_csv('$plain');"
+CREATE VIEW orders AS SELECT * FROM read_csv('$plain');
+CREATE VIEW orders_json AS SELECT * FROM read_json('$work/orders.ndjson');
+CREATE VIEW orders_parquet AS SELECT * FROM read_parquet('$work/orders.parquet');"
 
 run_strata() { "$strata" --project-dir "$work" sql --format csv -c "$strata_setup $1" | tail -n +2; }
 run_duckdb() {
@@ -85,7 +113,7 @@ best() {
 }
 
 printf '%-8s %10s %10s %8s\n' query strata duckdb ratio
-for name in dedupe qualify running; do
+for name in csv ndjson parquet join topn dedupe qualify versions running; do
   sql="${queries[$name]}"
   ours="$(run_strata "$sql")"
   theirs="$(run_duckdb "$sql")"
