@@ -12,7 +12,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ballista_core::config::BallistaConfig;
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::catalog::Session;
@@ -44,19 +43,15 @@ use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
 use super::codec::StrataCodec;
+use crate::lake::delta_files::ParquetReads;
 
 /// A context over `ctx`'s session whose cluster jobs are named `name` (the node they run for),
 /// so the scheduler's job list and the build log say which node each job ran for. Outside a
 /// cluster it reads and runs as `ctx` does.
 pub fn naming_jobs(ctx: &SessionContext, name: &str) -> SessionContext {
     let mut state = ctx.state();
-    if state
-        .config()
-        .options()
-        .extensions
-        .get::<BallistaConfig>()
-        .is_some()
-    {
+    // A session on a cluster marks itself so (see `crate::session`).
+    if state.config().get_extension::<ParquetReads>().is_some() {
         let config = state.config().clone().with_ballista_job_name(name);
         *state.config_mut() = config;
     }
