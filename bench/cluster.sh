@@ -3,8 +3,8 @@
 # scheduler and two executors (each one task slot, pinned to one core when taskset exists),
 # all `strata` processes over the same local lake. Prints both wall times, the tasks each
 # executor ran, and where the cluster build's time went: inside the cluster's jobs (planning
-# of stages, scans, shuffles, returning results) and in the client (planning, writing the
-# models' Parquet files and Delta commits, which the client still does).
+# of stages, scans, shuffles, the executors writing the models' Parquet files) and in the
+# client (planning, the Delta commits, the MERGE of keyed incremental models).
 #
 # On one machine the cluster cannot be faster: the point is that it works and what it costs.
 #
@@ -96,5 +96,5 @@ echo
 echo "in process         ${local_time} s"
 echo "on the cluster     ${cluster_time} s ($(awk -v a="$cluster_time" -v b="$local_time" 'BEGIN { printf "%.2f", a / b }')x)"
 echo "  in cluster jobs  ${in_jobs} s (sum of the jobs' wall times: stage planning, scans, shuffles,"
-echo "                   and the client writing each model's Parquet files as its results stream back)"
-echo "  outside jobs     $(awk -v a="$cluster_time" -v b="$in_jobs" 'BEGIN { printf "%.2f", a - b }') s (planning, Delta commits, tests' local work, start-up)"
+echo "                   the executors writing the models' Parquet files)"
+echo "  outside jobs     $(awk -v a="$cluster_time" -v b="$in_jobs" 'BEGIN { printf "%.2f", a - b }') s (planning, Delta commits, keyed MERGEs, tests' local work, start-up)"

@@ -244,18 +244,17 @@ fn bronze_reads_on_the_cluster_match_in_process_on_hdfs() {
     bronze_reads_match_in_process(LakeKind::Hdfs);
 }
 
+/// The mini project's second batch of raw orders: order 2 updated, order 4 new, order 0 late.
+const BATCH_2: &str = "order_id,customer_id,amount,order_date,loaded_at\n\
+                       1,10,100.0,2026-01-01,1\n2,11,55.0,2026-01-01,2\n3,10,25.5,2026-01-02,1\n\
+                       4,12,10.0,2026-01-03,2\n0,12,7.25,2025-12-31,2\n";
+
 /// Delta tables are read on the cluster as the Parquet files of the version asked for.
 #[test]
 fn delta_tables_and_time_travel_on_the_cluster_match_in_process() {
     let project = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
     project.ok(&["build"]);
-    std::fs::write(
-        project.path("seeds/raw_orders.csv"),
-        "order_id,customer_id,amount,order_date,loaded_at\n\
-         1,10,100.0,2026-01-01,1\n2,11,55.0,2026-01-01,2\n3,10,25.5,2026-01-02,1\n\
-         4,12,10.0,2026-01-03,2\n0,12,7.25,2025-12-31,2\n",
-    )
-    .unwrap();
+    std::fs::write(project.path("seeds/raw_orders.csv"), BATCH_2).unwrap();
     project.ok(&["build"]);
     let cluster = Cluster::start(&project, 2);
     for sql in [
@@ -276,6 +275,106 @@ fn delta_tables_and_time_travel_on_the_cluster_match_in_process() {
     assert!(
         status.jobs.iter().any(|job| job.state == "successful"),
         "the Delta reads ran as jobs: {status:#?}"
+    );
+}
+
+/// The mini project built on the cluster over two batches of raw orders: the incremental
+/// models' merge and append, the tables and seeds give the rows and versions they give in
+/// process, and each node's files are written by jobs named for it (listed in the build log).
+#[test]
+fn incremental_models_across_two_batches_on_the_cluster_match_in_process() {
+    let in_process = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
+    let on_cluster = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
+    let cluster = Cluster::start(&on_cluster, 2);
+    cluster.configure(&on_cluster);
+    let queries = [
+        "SELECT * FROM gold.fct_orders ORDER BY order_id",
+        "SELECT * FROM gold.events_log ORDER BY order_id, loaded_at",
+        "SELECT * FROM gold.dim_customers ORDER BY customer_id",
+        "SELECT * FROM raw.raw_orders ORDER BY order_id",
+        "SELECT node, delta_version FROM _strata.runs WHERE delta_version IS NOT NULL \
+         ORDER BY run_id IS NULL, node, delta_version",
+    ];
+    let mut log = String::new();
+    for batch in [None, Some(BATCH_2)] {
+        for project in [&in_process, &on_cluster] {
+            if let Some(rows) = batch {
+                std::fs::write(project.path("seeds/raw_orders.csv"), rows).unwrap();
+            }
+            let out = project.ok(&["build"]);
+            assert!(out.contains("ERROR=0"), "{out}");
+            log = out;
+        }
+        for sql in queries {
+            assert_eq!(
+                cluster.query(&on_cluster, sql),
+                in_process.query(sql),
+                "on the cluster and in process: {sql}"
+            );
+        }
+    }
+    // The keyed increment's MERGE runs in the client (delta-rs plans its own join).
+    for node in [
+        "model.mini.events_log",
+        "model.mini.dim_customers",
+        "seed.mini.raw_orders",
+    ] {
+        assert!(
+            log.contains(&format!("  {node}: ")),
+            "{node} in the build log: {log}"
+        );
+    }
+    let status = cluster.status();
+    assert!(
+        status
+            .jobs
+            .iter()
+            .any(|job| job.name == "model.mini.dim_customers"
+                && job.state == "successful"
+                && !job.tasks.is_empty()),
+        "the table's files were written by a job of its own: {status:#?}"
+    );
+}
+
+/// `strata repl` with a cluster answers piped statements from it, as in process.
+#[test]
+fn the_repl_answers_from_the_cluster() {
+    let project = Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini");
+    project.ok(&["build"]);
+    let statements = "SELECT customer_id, sum(amount) AS amount FROM gold.fct_orders \
+                      GROUP BY customer_id ORDER BY customer_id;\n\
+                      SELECT count(*) FROM raw.raw_orders o JOIN gold.dim_customers d \
+                      ON o.customer_id = d.customer_id;\n";
+    let repl = |args: &[&str]| {
+        let mut child = project
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), statements.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let expected = repl(&["repl"]);
+    assert!(expected.contains("amount"), "{expected}");
+    let cluster = Cluster::start(&project, 2);
+    assert_eq!(repl(&["--cluster", &cluster.url, "repl"]), expected);
+    let status = cluster.status();
+    assert_eq!(
+        status
+            .jobs
+            .iter()
+            .filter(|job| job.state == "successful")
+            .count(),
+        2,
+        "each statement ran as a job: {status:#?}"
     );
 }
 

@@ -628,6 +628,41 @@ fn a_unique_test_passes_on_distinct_keys_and_shows_the_repeated_ones() {
     assert!(stdout.contains("| ADA          | 2         |"), "{stdout}");
 }
 
+/// The actions of a Delta table's commit `version`, one JSON value each.
+fn commit_actions(table: &std::path::Path, version: u64) -> Vec<serde_json::Value> {
+    let log = table.join(format!("_delta_log/{version:020}.json"));
+    std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// A small model's table is one Parquet file, committed once per build; a rebuild adds its new
+/// file and removes the old one in the same commit.
+#[test]
+fn a_small_table_is_one_file_committed_once_per_build() {
+    let project = mini(LakeKind::Local);
+    project.ok(&["build"]);
+    let table = project.path("lake/gold/dim_customers");
+    let count = |actions: &[serde_json::Value], kind: &str| {
+        actions.iter().filter(|a| a.get(kind).is_some()).count()
+    };
+    let first = commit_actions(&table, 0);
+    assert_eq!(count(&first, "add"), 1, "{first:?}");
+    assert_eq!(count(&first, "metaData"), 1, "{first:?}");
+    project.ok(&["run", "-s", "dim_customers"]);
+    let second = commit_actions(&table, 1);
+    assert_eq!(count(&second, "add"), 1, "{second:?}");
+    assert_eq!(count(&second, "remove"), 1, "{second:?}");
+    assert!(!table.join("_delta_log/00000000000000000002.json").exists());
+    let info = second.iter().find_map(|a| a.get("commitInfo")).unwrap();
+    assert_eq!(info["operationMetrics"]["num_added_rows"], 3, "{info}");
+    assert!(info.get("strataRun").is_some(), "the run's stamp: {info}");
+    let dims = project.query("SELECT count(*) FROM gold.dim_customers");
+    assert_eq!(dims[1], ["3"]);
+}
+
 #[test]
 fn delta_tables_open_in_another_reader() {
     let project = mini(LakeKind::Local);

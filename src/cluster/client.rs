@@ -3,7 +3,9 @@
 //! plan is then sent to the scheduler, which cuts it into stages at its shuffles and runs them
 //! on the executors; the results stream back here. Plans that read only what lives in this
 //! process (the catalog's tables, `information_schema`, in-memory tables, a Delta table delta-rs
-//! must read) run here as before; a write runs here over its input read on the cluster.
+//! must read) run here as before. A Delta write's files are written on the cluster (its
+//! write node travels with the query) and committed here; a DataFusion sink runs here over its
+//! input read on the cluster.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -33,6 +35,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use datafusion::prelude::SessionContext;
 use datafusion_datasource::sink::DataSinkExec;
 use datafusion_proto::physical_plan::AsExecutionPlan;
 use datafusion_proto::protobuf::PhysicalPlanNode;
@@ -40,6 +43,20 @@ use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
 use super::codec::StrataCodec;
+use crate::lake::delta_files::ParquetReads;
+
+/// A context over `ctx`'s session whose cluster jobs are named `name` (the node they run for),
+/// so the scheduler's job list and the build log say which node each job ran for. Outside a
+/// cluster it reads and runs as `ctx` does.
+pub fn naming_jobs(ctx: &SessionContext, name: &str) -> SessionContext {
+    let mut state = ctx.state();
+    // A session on a cluster marks itself so (see `crate::session`).
+    if state.config().get_extension::<ParquetReads>().is_some() {
+        let config = state.config().clone().with_ballista_job_name(name);
+        *state.config_mut() = config;
+    }
+    SessionContext::new_with_state(state)
+}
 
 /// Plans queries here and runs those that read lake files on the cluster at `scheduler`.
 #[derive(Debug)]

@@ -5,7 +5,8 @@
 //! [`StrataCodec`] wraps Ballista's and tags every blob with the codec that wrote it.
 //!
 //! Strata's own nodes: bronze scans of text formats (a [`TextSource`] with its reader options,
-//! rows or rejected records, and each file's decode schema), the [`Fetch`] limit and the
+//! rows or rejected records, and each file's decode schema), the writing of a Delta table's
+//! files ([`DeltaWriteExec`], whose `add` actions the client commits), the [`Fetch`] limit and the
 //! functions Strata's planning rules add (the shared JSON reads). UDFs are otherwise looked up
 //! by name in the executor's registry, which holds the same functions as the client's session.
 
@@ -27,10 +28,12 @@ use datafusion_proto::physical_plan::{
 };
 use datafusion_proto::protobuf;
 use prost::Message;
+use url::Url;
 
 use crate::bronze::catalog::parse_format;
 use crate::bronze::format::Reader;
 use crate::bronze::scan::{DecodeSchema, ScanMode, TextSource};
+use crate::lake::write::exec::{DeltaWriteExec, WriteTarget};
 use crate::plan::{json_reads, leaf_limits::Fetch};
 
 /// Which codec wrote a blob: its first byte.
@@ -46,7 +49,7 @@ pub struct StrataCodec {
 /// A Strata node on the wire.
 #[derive(Clone, PartialEq, Message)]
 struct StrataNode {
-    #[prost(oneof = "Node", tags = "1, 2")]
+    #[prost(oneof = "Node", tags = "1, 2, 3")]
     node: Option<Node>,
 }
 
@@ -56,6 +59,8 @@ enum Node {
     TextScan(Box<TextScan>),
     #[prost(message, tag = "2")]
     Fetch(FetchNode),
+    #[prost(message, tag = "3")]
+    DeltaWrite(DeltaWriteNode),
 }
 
 /// A bronze scan of a text format.
@@ -80,6 +85,56 @@ struct TextScan {
 struct FetchNode {
     #[prost(uint64, optional, tag = "1")]
     limit: Option<u64>,
+}
+
+/// The writing of a Delta table's files ([`DeltaWriteExec`]).
+#[derive(Clone, PartialEq, Message)]
+struct DeltaWriteNode {
+    #[prost(string, tag = "1")]
+    table: String,
+    #[prost(uint64, tag = "2")]
+    target_file_size: u64,
+    #[prost(int64, tag = "3")]
+    stats_num_columns: i64,
+    /// Present when the table names its statistics columns.
+    #[prost(message, optional, tag = "4")]
+    stats_columns: Option<ColumnNames>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ColumnNames {
+    #[prost(string, repeated, tag = "1")]
+    names: Vec<String>,
+}
+
+impl DeltaWriteNode {
+    fn of(target: &WriteTarget) -> Self {
+        Self {
+            table: target.table.to_string(),
+            target_file_size: target.target_file_size,
+            stats_num_columns: target.stats_num_columns,
+            stats_columns: target
+                .stats_columns
+                .clone()
+                .map(|names| ColumnNames { names }),
+        }
+    }
+
+    /// Each task of a cluster writes its own partition's files: nothing is shared between them.
+    fn exec(self, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = inputs else {
+            return Err(internal_datafusion_err!("DeltaWriteExec takes one input"));
+        };
+        let table = Url::parse(&self.table)
+            .map_err(|e| internal_datafusion_err!("a Delta write to {}: {e}", self.table))?;
+        let target = WriteTarget {
+            table,
+            target_file_size: self.target_file_size,
+            stats_num_columns: self.stats_num_columns,
+            stats_columns: self.stats_columns.map(|c| c.names),
+        };
+        Ok(Arc::new(DeltaWriteExec::alone(Arc::clone(input), target)))
+    }
 }
 
 fn decode_err(e: prost::DecodeError) -> DataFusionError {
@@ -181,6 +236,9 @@ impl StrataCodec {
         node: &Arc<dyn ExecutionPlan>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Option<Node>> {
+        if let Some(write) = node.downcast_ref::<DeltaWriteExec>() {
+            return Ok(Some(Node::DeltaWrite(DeltaWriteNode::of(write.target()))));
+        }
         if let Some(fetch) = node.downcast_ref::<Fetch>() {
             return Ok(Some(Node::Fetch(FetchNode {
                 limit: fetch.limit().map(|n| n as u64),
@@ -216,6 +274,7 @@ impl PhysicalExtensionCodec for StrataCodec {
                             fetch.limit.map(|n| n as usize),
                         )))
                     }
+                    Some(Node::DeltaWrite(write)) => write.exec(inputs),
                     None => Err(internal_datafusion_err!("an empty Strata plan node")),
                 }
             }

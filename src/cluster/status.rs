@@ -151,14 +151,24 @@ pub async fn fetch(url: &Url) -> Result<ClusterStatus, ClusterError> {
     })
 }
 
-/// The jobs started at or after `since_ms` and the tasks each executor (`host:port`) ran for
-/// them, as a build log line.
+/// The jobs started at or after `since_ms` as build log lines: per job name (the node a job ran
+/// for), its jobs and tasks, then the tasks each executor (`host:port`) ran for all of them.
 pub fn work_since(status: &ClusterStatus, since_ms: u64) -> String {
     let jobs: Vec<&JobStatus> = status
         .jobs
         .iter()
         .filter(|j| j.started_ms >= since_ms)
         .collect();
+    let mut out = String::new();
+    let mut per_name: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for job in &jobs {
+        let counts = per_name.entry(job.name.as_str()).or_default();
+        counts.0 += 1;
+        counts.1 += job.tasks.values().sum::<usize>();
+    }
+    for (name, (jobs, tasks)) in per_name {
+        let _ = writeln!(out, "  {name}: {jobs} job(s), {tasks} task(s)");
+    }
     let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
     for job in &jobs {
         for (id, n) in &job.tasks {
@@ -179,7 +189,8 @@ pub fn work_since(status: &ClusterStatus, since_ms: u64) -> String {
     } else {
         nodes.join(", ")
     };
-    format!("{} job(s) on the cluster: {nodes}", jobs.len())
+    let _ = write!(out, "{} job(s) on the cluster: {nodes}", jobs.len());
+    out
 }
 
 /// The status as `strata cluster status` prints it.
@@ -237,4 +248,50 @@ pub fn render(status: &ClusterStatus, jobs: usize) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, started_ms: u64, tasks: &[(&str, usize)]) -> JobStatus {
+        JobStatus {
+            id: format!("{name}-{started_ms}"),
+            name: name.into(),
+            state: "successful".into(),
+            error: None,
+            stages: 1,
+            tasks: tasks.iter().map(|(e, n)| (e.to_string(), *n)).collect(),
+            failed_tasks: 0,
+            started_ms,
+            ended_ms: started_ms + 1,
+        }
+    }
+
+    #[test]
+    fn the_build_log_counts_jobs_and_tasks_per_node_and_per_executor() {
+        let executor = |id: &str, port| ExecutorStatus {
+            id: id.into(),
+            host: "h".into(),
+            port,
+            grpc_port: 0,
+            slots: 1,
+            state: "active".into(),
+            last_seen_secs: None,
+        };
+        let status = ClusterStatus {
+            executors: vec![executor("a", 1), executor("b", 2)],
+            jobs: vec![
+                job("model.p.big", 10, &[("a", 2), ("b", 2)]),
+                job("model.p.big", 11, &[("a", 1)]),
+                job("test.p.unique", 12, &[("b", 1)]),
+                job("model.p.old", 1, &[("a", 9)]),
+            ],
+        };
+        assert_eq!(
+            work_since(&status, 10),
+            "  model.p.big: 2 job(s), 5 task(s)\n  test.p.unique: 1 job(s), 1 task(s)\n\
+             3 job(s) on the cluster: h:1 3 task(s), h:2 3 task(s)"
+        );
+    }
 }

@@ -11,7 +11,6 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
-use deltalake::delta_datafusion::planner::DeltaPlanner;
 
 use super::Lake;
 
@@ -34,9 +33,10 @@ pub fn state_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
         .with_query_planner(local_planner())
 }
 
-/// The planner of queries run in this process: DataFusion's, with Delta's nodes.
+/// The planner of queries run in this process: DataFusion's, with Delta's nodes and the
+/// parallel write of Delta files ([`super::write`]).
 pub fn local_planner() -> Arc<dyn QueryPlanner + Send + Sync> {
-    DeltaPlanner::new()
+    Arc::new(super::write::LakePlanner)
 }
 
 /// A context with `state` and the lake's file system registered, so paths and URLs in the lake

@@ -9,7 +9,6 @@ use std::time::Instant;
 use arrow::util::pretty::pretty_format_batches;
 use chrono::{DateTime, Utc};
 use datafusion::prelude::{DataFrame, SessionContext};
-use deltalake::kernel::transaction::CommitProperties;
 use tokio::task::JoinSet;
 
 use super::RunError;
@@ -18,8 +17,10 @@ use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
+use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
+use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
@@ -285,7 +286,8 @@ async fn run_node(
 ) -> NodeResult {
     let node = &project.nodes[id];
     let started = Instant::now();
-    let commit = stamp.commit_properties();
+    let ctx = &naming_jobs(ctx, id);
+    let commit = stamp.commit_metadata();
     let outcome = match node.resource {
         Resource::Test => run_test(ctx, project, node).await,
         Resource::Seed => {
@@ -342,7 +344,7 @@ async fn run_model(
     project: &Project,
     node: &Node,
     full_refresh: bool,
-    commit: CommitProperties,
+    commit: CommitMetadata,
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
     let refresh = node.config.full_refresh.unwrap_or(full_refresh);

@@ -12,12 +12,11 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
 use deltalake::kernel::CommitInfo;
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::operations::write::SchemaMode;
-use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
+use crate::lake::write::{CommitMetadata, DeltaWrite, WriteMode};
 use crate::lake::{Lake, delta, layout};
 use crate::plan::reuse::{self, Held};
 use crate::warehouse::views;
@@ -108,27 +107,17 @@ async fn planned(
     Ok((plan, held))
 }
 
-/// Replaces the table with the query's rows (and schema) in one commit, made with `commit`'s
-/// properties (as every commit here: they say which run made it).
+/// Replaces the table with the query's rows (and schema) in one commit carrying `commit` (as
+/// every commit here: it says which run made it).
 pub async fn table(
     ctx: &SessionContext,
     lake: &Lake,
     relation: &Relation,
     sql: &str,
-    commit: CommitProperties,
+    commit: CommitMetadata,
 ) -> Result<Committed, MaterializeError> {
     let (plan, _held) = planned(ctx, relation, sql).await?;
-    let table = open_or_new(lake, relation).await?;
-    let table = table
-        .write(Vec::new())
-        .with_input_plan(plan)
-        .with_session_state(Arc::new(ctx.state()))
-        .with_commit_properties(commit)
-        .with_save_mode(SaveMode::Overwrite)
-        .with_schema_mode(SchemaMode::Overwrite)
-        .with_table_name(&relation.name)
-        .await
-        .map_err(MaterializeError::delta(relation))?;
+    let table = write(ctx, lake, relation, WriteMode::Replace, plan, commit).await?;
     // A model that used to be a view is a table now.
     views::remove(lake, &relation.schema, &relation.name)
         .await
@@ -136,6 +125,28 @@ pub async fn table(
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
+}
+
+/// Writes `plan`'s rows into the relation's table in one commit, its files in parallel.
+async fn write(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    mode: WriteMode,
+    plan: LogicalPlan,
+    commit: CommitMetadata,
+) -> Result<DeltaTable, MaterializeError> {
+    let path = layout::model_table(&relation.schema, &relation.name);
+    DeltaWrite {
+        lake,
+        path: &path,
+        name: &relation.name,
+        mode,
+        target_file_size: None,
+    }
+    .run(&ctx.state(), plan, commit)
+    .await
+    .map_err(MaterializeError::delta(relation))
 }
 
 /// Checks that the query plans, then saves it as the view's definition.
@@ -179,7 +190,7 @@ pub async fn incremental(
     relation: &Relation,
     sql: &str,
     unique_key: &[String],
-    commit: CommitProperties,
+    commit: CommitMetadata,
 ) -> Result<Committed, MaterializeError> {
     let path = layout::model_table(&relation.schema, &relation.name);
     let Some(existing) = delta::open(lake, &path)
@@ -191,15 +202,7 @@ pub async fn incremental(
     let (plan, _held) = planned(ctx, relation, sql).await?;
     let frame = DataFrame::new(ctx.state(), plan.clone());
     if unique_key.is_empty() {
-        let table = existing
-            .write(Vec::new())
-            .with_input_plan(plan)
-            .with_session_state(Arc::new(ctx.state()))
-            .with_commit_properties(commit)
-            .with_save_mode(SaveMode::Append)
-            .with_schema_mode(SchemaMode::Merge)
-            .await
-            .map_err(MaterializeError::delta(relation))?;
+        let table = write(ctx, lake, relation, WriteMode::Append, plan, commit).await?;
         return committed(&table)
             .await
             .map_err(MaterializeError::delta(relation));
@@ -221,7 +224,7 @@ pub async fn incremental(
         .with_target_alias("target")
         .with_merge_schema(true)
         .with_session_state(Arc::new(ctx.state()))
-        .with_commit_properties(commit)
+        .with_commit_properties(CommitProperties::default().with_metadata(commit))
         .when_matched_update(|update| {
             columns.iter().fold(update, |u, c| {
                 u.update(c.as_str(), format!("source.{}", quote(c)).as_str())
@@ -249,22 +252,13 @@ pub async fn seed(
     relation: &Relation,
     csv: &FsPath,
     column_types: &BTreeMap<String, String>,
-    commit: CommitProperties,
+    commit: CommitMetadata,
 ) -> Result<Committed, MaterializeError> {
     let frame = seed_frame(ctx, csv, column_types)
         .await
         .map_err(MaterializeError::query(relation))?;
-    let table = open_or_new(lake, relation).await?;
-    let table = table
-        .write(Vec::new())
-        .with_input_plan(frame.logical_plan().clone())
-        .with_session_state(Arc::new(ctx.state()))
-        .with_commit_properties(commit)
-        .with_save_mode(SaveMode::Overwrite)
-        .with_schema_mode(SchemaMode::Overwrite)
-        .with_table_name(&relation.name)
-        .await
-        .map_err(MaterializeError::delta(relation))?;
+    let plan = frame.logical_plan().clone();
+    let table = write(ctx, lake, relation, WriteMode::Replace, plan, commit).await?;
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
@@ -319,26 +313,6 @@ pub async fn seed_frame(
         .collect();
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     frame.select_exprs(&columns)
-}
-
-async fn open_or_new(lake: &Lake, relation: &Relation) -> Result<DeltaTable, MaterializeError> {
-    let path = layout::model_table(&relation.schema, &relation.name);
-    if let Some(table) = delta::open(lake, &path)
-        .await
-        .map_err(MaterializeError::delta(relation))?
-    {
-        return Ok(table);
-    }
-    let url = lake.url_of(&path);
-    if let Ok(dir) = url.to_file_path() {
-        std::fs::create_dir_all(&dir).map_err(|e| MaterializeError::Delta {
-            relation: relation.to_string(),
-            source: DeltaTableError::Generic(format!("cannot create {}: {e}", dir.display())),
-        })?;
-    }
-    DeltaTableBuilder::from_url(url)
-        .and_then(|b| b.build())
-        .map_err(MaterializeError::delta(relation))
 }
 
 /// Rows and version of the table's latest commit, from the commit's own metrics.

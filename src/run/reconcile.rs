@@ -12,12 +12,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use deltalake::kernel::CommitInfo;
-use deltalake::kernel::transaction::CommitProperties;
 use serde::{Deserialize, Serialize};
 
 use super::RunError;
 use super::materialize::rows_written;
 use super::nodes::relation_of;
+use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::RunRecord;
 use crate::project::{Materialized, Project, Resource};
@@ -39,10 +39,10 @@ pub struct RunStamp {
 }
 
 impl RunStamp {
-    /// Commit properties that write this stamp into the commit info.
-    pub fn commit_properties(&self) -> CommitProperties {
+    /// The commit-info entries that write this stamp.
+    pub fn commit_metadata(&self) -> CommitMetadata {
         let stamp = serde_json::to_value(self).expect("a run stamp serializes");
-        CommitProperties::default().with_metadata([(KEY.to_string(), stamp)])
+        CommitMetadata::from([(KEY.to_string(), stamp)])
     }
 
     fn of(info: &CommitInfo) -> Option<RunStamp> {
