@@ -9,6 +9,7 @@ mod format;
 pub(crate) mod layout;
 mod root;
 pub(crate) mod s3;
+pub mod snapshots;
 
 use std::sync::Arc;
 
