@@ -16,6 +16,9 @@ async fn main() -> ExitCode {
                     .into()
             }),
         )
+        // With `STRATA_LOG=strata=debug`, each phase of a query (planning, table lookups,
+        // physical planning, execution) logs its time when it closes.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();

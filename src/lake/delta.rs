@@ -29,17 +29,40 @@ pub async fn open(lake: &Lake, path: &Path) -> Result<Option<DeltaTable>, DeltaT
 /// The latest committed version of the Delta table at `path`, read from its log's file names
 /// (one listing, no file read); `None` before the first commit.
 pub async fn latest_version(lake: &Lake, path: &Path) -> Result<Option<u64>, object_store::Error> {
+    let commits = commits(lake, path).await?;
+    Ok(commits.iter().map(|commit| commit.version).max())
+}
+
+/// A commit file of a Delta table's log: its version, and when it was written and how long it
+/// is, which tell it from the same version of a table re-created since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub version: u64,
+    pub written: chrono::DateTime<chrono::Utc>,
+    pub size: u64,
+}
+
+/// The commit files in the log of the Delta table at `path`, in no order (one listing, no
+/// file read); empty before the first commit.
+pub async fn commits(lake: &Lake, path: &Path) -> Result<Vec<Commit>, object_store::Error> {
     let log = path.clone().join("_delta_log");
     let listing = match lake.store().list_with_delimiter(Some(&log)).await {
         Ok(listing) => listing,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     Ok(listing
         .objects
         .iter()
-        .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok())
-        .max())
+        .filter_map(|o| {
+            let version = o.location.filename()?.strip_suffix(".json")?.parse().ok()?;
+            Some(Commit {
+                version,
+                written: o.last_modified,
+                size: o.size,
+            })
+        })
+        .collect())
 }
 
 /// The commit info of version `version` of the Delta table at `path`, read from that commit's

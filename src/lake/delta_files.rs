@@ -9,18 +9,19 @@
 //! uses either is read through delta-rs (and so in this process), with a warning saying why.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::{DataFusionError, Result, ScalarValue, Statistics};
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::TableProvider;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::execution::SessionState;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -30,33 +31,76 @@ use deltalake::DeltaTable;
 use object_store::path::Path;
 use url::Url;
 
-/// Session config extension: read Delta tables as Parquet scans ([`DeltaParquetTable`]).
+/// Session config extension: read Delta tables as Parquet scans ([`DeltaParquetTable`]), for
+/// sessions whose plans travel to a cluster (`remote`) or that read many small queries (the
+/// server: the scan is planned from the cached file list, footers come from the file-metadata
+/// cache).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ParquetReads;
+pub struct ParquetReads {
+    pub remote: bool,
+}
+
+/// A loaded Delta table version and, once a session asked for it, that version's files as a
+/// [`DeltaParquetTable`] (built once per version: listing a version's files walks its log data).
+#[derive(Debug, Clone)]
+pub struct TableVersion {
+    table: DeltaTable,
+    files: Arc<OnceLock<Result<Arc<DeltaParquetTable>, NotPlainParquet>>>,
+}
+
+impl TableVersion {
+    pub fn new(table: DeltaTable) -> Self {
+        Self {
+            table,
+            files: Arc::default(),
+        }
+    }
+
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// The provider `state` reads this version with; `name` names the table in warnings.
+    pub async fn provider(
+        &self,
+        name: &str,
+        state: &dyn Session,
+    ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(reads) = state.config().get_extension::<ParquetReads>() {
+            let files = match self.files.get() {
+                Some(files) => files.clone(),
+                None => {
+                    let files = DeltaParquetTable::try_new(&self.table)?.map(Arc::new);
+                    self.files.get_or_init(|| files).clone()
+                }
+            };
+            match files {
+                Ok(files) => return Ok(files),
+                Err(why) if reads.remote => {
+                    tracing::warn!("{name} is read in this process, not on the cluster: {why}")
+                }
+                Err(why) => tracing::debug!("{name} is read through delta-rs: {why}"),
+            }
+        }
+        self.table
+            .update_datafusion_session(state)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.table.table_provider().await
+    }
+}
 
 /// The provider `state` reads the Delta table `table` (at the version it was loaded at) with;
 /// `name` names it in warnings.
 pub async fn provider(
     table: &DeltaTable,
     name: &str,
-    state: &SessionState,
+    state: &dyn Session,
 ) -> Result<Arc<dyn TableProvider>> {
-    if state.config().get_extension::<ParquetReads>().is_some() {
-        match DeltaParquetTable::try_new(table)? {
-            Ok(files) => return Ok(Arc::new(files)),
-            Err(why) => {
-                tracing::warn!("{name} is read in this process, not on the cluster: {why}")
-            }
-        }
-    }
-    table
-        .update_datafusion_session(state)
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    table.table_provider().await
+    TableVersion::new(table.clone()).provider(name, state).await
 }
 
 /// Why a table cannot be read as plain Parquet files.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NotPlainParquet {
     #[error("its file {0} has a deletion vector")]
     DeletionVectors(String),
@@ -198,7 +242,20 @@ impl TableProvider for DeltaParquetTable {
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
             .with_table_partition_cols(self.partition_columns.clone())
             .build();
-        let source = Arc::new(ParquetSource::new(table_schema));
+        // The session's Parquet options (pruning by statistics and page index, filter
+        // pushdown), and footers and page indexes read once per file across queries.
+        let store = state.runtime_env().object_store(&self.store_url)?;
+        let footers = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let source = Arc::new(
+            ParquetSource::new(table_schema)
+                .with_table_parquet_options(TableParquetOptions {
+                    global: state.config_options().execution.parquet.clone(),
+                    ..TableParquetOptions::default()
+                })
+                .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
+                    store, footers,
+                ))),
+        );
         let partitions = state.config().target_partitions().max(1);
         let groups = FileGroup::new(self.files.clone()).split_files(partitions);
         let indices = columns.iter().map(|&i| self.scan_index(i)).collect();

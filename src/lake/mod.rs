@@ -9,6 +9,7 @@ mod format;
 pub(crate) mod layout;
 mod root;
 pub(crate) mod s3;
+pub mod snapshots;
 pub mod write;
 
 use std::sync::Arc;

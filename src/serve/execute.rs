@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
 
 use super::interruptible;
 
@@ -102,6 +103,7 @@ async fn drive(
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| Err(panicked(panic)));
+    let execution = tracing::debug_span!("execution");
     let mut stream = match started {
         Ok((plan, stream)) => {
             let _ = planned.send(Ok((plan, stream.schema())));
@@ -115,6 +117,7 @@ async fn drive(
     loop {
         let next = AssertUnwindSafe(stream.next())
             .catch_unwind()
+            .instrument(execution.clone())
             .await
             .unwrap_or_else(|panic| Some(Err(panicked(panic))));
         let Some(item) = next else { break };
@@ -130,7 +133,11 @@ async fn plan_and_execute(
     stop: &CancellationToken,
 ) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
     let task_ctx = Arc::new(frame.task_ctx());
-    let plan = interruptible::wrap(frame.create_physical_plan().await?, stop)?;
+    let physical = frame
+        .create_physical_plan()
+        .instrument(tracing::debug_span!("physical plan"))
+        .await?;
+    let plan = interruptible::wrap(physical, stop)?;
     let stream = execute_stream(Arc::clone(&plan), task_ctx)?;
     Ok((plan, stream))
 }

@@ -18,6 +18,7 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::{ClientInfo, Type};
 use pgwire::error::{PgWireError, PgWireResult};
+use tracing::Instrument;
 
 use super::cursor::Cursors;
 use super::encode;
@@ -117,17 +118,21 @@ impl Planner {
     pub(super) async fn plan(&self, statement: Statement) -> PgWireResult<LogicalPlan> {
         let mut statement = statement;
         let (ctx, lake) = self.parts()?;
-        self.refresh_listing(ctx).await?;
+        self.refresh_listing(ctx)
+            .instrument(tracing::debug_span!("listing"))
+            .await?;
         let (default_schema, pins) = {
             let travel = self.travel.lock();
             (travel.default_schema.clone(), travel.pins.clone())
         };
         rewrite::before_planning(ctx, lake, &mut statement, &default_schema, pins.as_ref())
+            .instrument(tracing::debug_span!("rewrite"))
             .await
             .map_err(from_time_travel)?;
         let state = ctx.state();
         let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+            .instrument(tracing::debug_span!("logical plan"))
             .await
             .map_err(from_datafusion)?;
         refuse_writes(&plan)?;
@@ -228,7 +233,11 @@ impl QueryParser for Planner {
         let (statement, names) = statements.remove(0);
         let command = ServerCommand::of(statement);
         let plan = match &command {
-            ServerCommand::Query(statement) => Some(self.plan(*statement.clone()).await?),
+            ServerCommand::Query(statement) => Some(
+                self.plan(*statement.clone())
+                    .instrument(tracing::debug_span!("parse"))
+                    .await?,
+            ),
             _ => None,
         };
         let fetched = match &command {

@@ -25,6 +25,7 @@ use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::types::format::FormatOptions;
+use tracing::Instrument;
 
 use super::errors::{from_datafusion, from_time_travel, sqlstate, user_error};
 use super::handler::Handler;
@@ -445,6 +446,7 @@ impl SimpleQueryHandler for Handler {
                     None,
                     &Format::UnifiedText,
                 )
+                .instrument(tracing::debug_span!("statement"))
                 .await
             {
                 Ok(response) => responses.push(response),
@@ -519,6 +521,7 @@ impl ExtendedQueryHandler for Handler {
             planned,
             &portal.result_column_format,
         )
+        .instrument(tracing::debug_span!("statement"))
         .await
     }
 }

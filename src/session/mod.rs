@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::catalog::{CatalogProvider, DynamicFileCatalog};
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -25,6 +26,7 @@ use crate::bronze::paths::AllowedRoots;
 use crate::cluster::client::ClusterPlanner;
 use crate::config::Config;
 use crate::lake::delta_files::ParquetReads;
+use crate::lake::snapshots::Snapshots;
 use crate::lake::{Lake, context};
 use crate::land::{SourceKind, SourcesFile};
 use crate::plan::{first_rows, json_reads, leaf_limits};
@@ -40,14 +42,27 @@ pub const DEFAULT_SCHEMA: &str = crate::warehouse::catalog::PUBLIC;
 /// rules in [`crate::plan`]. Users' sessions add the catalog to it. With a `cluster` (a
 /// scheduler's `df://` URL), queries that read lake files run there ([`ClusterPlanner`]), and
 /// Delta tables are read as the Parquet files they resolve to, which can travel.
-fn bare_context(lake: &Lake, runtime: Arc<RuntimeEnv>, cluster: Option<&Url>) -> SessionContext {
+fn bare_context(
+    lake: &Lake,
+    runtime: Arc<RuntimeEnv>,
+    cluster: Option<&Url>,
+    reads: Reads,
+) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA);
     // Planning errors then carry the line and column they refer to.
     config.options_mut().sql_parser.collect_spans = true;
+    if reads == Reads::Lookups && cluster.is_none() {
+        config = config.with_extension(Arc::new(ParquetReads { remote: false }));
+        // A point lookup decodes the filtered column first and only the matching rows of
+        // the others.
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
+    }
     if cluster.is_some() {
-        config = config.with_extension(Arc::new(ParquetReads));
+        config = config.with_extension(Arc::new(ParquetReads { remote: true }));
         // The scheduler may swap a join's inputs when it plans stages, which a join whose
         // dynamic filter was already built here refuses (and the job then never ends).
         let optimizer = &mut config.options_mut().optimizer;
@@ -154,12 +169,29 @@ pub async fn context(config: &Config, lake: &Lake) -> Result<SessionContext, Dat
     Sessions::local(config, lake).await?.context(None).await
 }
 
-/// Makes user sessions over one lake, sharing what is costly to load (the bronze layer's
-/// ingest log and inferred schemas): the server makes one session per connection.
+/// What a session's queries mostly are, which decides how it reads Delta tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// Building and exploring: Delta tables through delta-rs.
+    Scans,
+    /// Many small queries (the server): each Delta table version as the Parquet files it
+    /// resolves to, planned from a file list made once per version, with the rows a filter
+    /// keeps decoded alone.
+    Lookups,
+}
+
+/// Makes user sessions over one lake, sharing what is costly to load: the bronze layer's
+/// ingest log and inferred schemas, Delta snapshots, Parquet footers and page indexes, and
+/// the registered object stores. The server makes one session per connection.
 #[derive(Debug, Clone)]
 pub struct Sessions {
     lake: Lake,
     bronze: Arc<Bronze>,
+    /// The runtime whose file-metadata cache and object stores every session shares.
+    runtime: Arc<RuntimeEnv>,
+    reads: Reads,
+    /// Delta tables as last loaded, re-read only when a commit has happened since.
+    snapshots: Arc<Snapshots>,
     /// The scheduler queries run on, if not in this process.
     cluster: Option<Url>,
 }
@@ -168,12 +200,16 @@ impl Sessions {
     /// The server's sessions: raw reads confined to the lake, the declared source folders and
     /// `[server] read_roots`, as its users are remote.
     pub async fn new(config: &Config, lake: &Lake) -> Result<Self, DataFusionError> {
-        Self::with_roots(config, lake, |folders| {
+        let sessions = Self::with_roots(config, lake, |folders| {
             let mut folders = folders;
             folders.extend(config.server.read_roots.iter().cloned());
             AllowedRoots::new(&config.project_dir, config.lake.clone(), folders)
         })
-        .await
+        .await?;
+        Ok(Self {
+            reads: Reads::Lookups,
+            ..sessions
+        })
     }
 
     /// A local user's sessions: see [`context`].
@@ -221,6 +257,9 @@ impl Sessions {
         Ok(Self {
             lake: lake.clone(),
             bronze,
+            snapshots: Arc::default(),
+            runtime: Arc::new(RuntimeEnv::default()),
+            reads: Reads::Scans,
             cluster: config.cluster.scheduler.clone(),
         })
     }
@@ -237,16 +276,29 @@ impl Sessions {
         memory: Option<Arc<dyn MemoryPool>>,
     ) -> Result<SessionContext, DataFusionError> {
         let runtime = match memory {
-            Some(pool) => RuntimeEnvBuilder::new()
-                .with_memory_pool(pool)
-                .build_arc()?,
-            None => Arc::new(RuntimeEnv::default()),
+            Some(pool) => {
+                let shared = &self.runtime;
+                let footers = shared.cache_manager.get_file_metadata_cache();
+                RuntimeEnvBuilder::new()
+                    .with_memory_pool(pool)
+                    .with_object_store_registry(Arc::clone(&shared.object_store_registry))
+                    .with_cache_manager(
+                        CacheManagerConfig::default()
+                            .with_file_metadata_cache(Some(footers))
+                            .with_metadata_cache_limit(
+                                shared.cache_manager.get_metadata_cache_limit(),
+                            ),
+                    )
+                    .build_arc()?
+            }
+            None => Arc::clone(&self.runtime),
         };
         self.bronze.refresh().await?;
         let lake = &self.lake;
-        let ctx = bare_context(lake, runtime, self.cluster.as_ref());
+        let ctx = bare_context(lake, runtime, self.cluster.as_ref(), self.reads);
         let catalog = Arc::new(LakeCatalog::new(
             lake.clone(),
+            Arc::clone(&self.snapshots),
             Arc::new(BronzeSchema(Arc::clone(&self.bronze))),
         ));
         catalog.refresh().await?;

@@ -12,9 +12,12 @@ use datafusion::execution::SessionState;
 use object_store::ObjectStore;
 use object_store::path::Path;
 use parking_lot::RwLock;
+use tracing::Instrument;
 
+use super::lake_table::LakeTable;
 use super::views;
-use crate::lake::{Lake, delta, delta_files, layout};
+use crate::lake::snapshots::Snapshots;
+use crate::lake::{Lake, layout};
 
 /// Schema of session-local objects.
 pub const PUBLIC: &str = "public";
@@ -47,6 +50,7 @@ impl SessionHandle {
 #[derive(Debug)]
 pub struct LakeCatalog {
     lake: Lake,
+    snapshots: Arc<Snapshots>,
     bronze: Arc<dyn SchemaProvider>,
     public: Arc<dyn SchemaProvider>,
     session: Arc<SessionHandle>,
@@ -59,9 +63,12 @@ pub struct LakeCatalog {
 }
 
 impl LakeCatalog {
-    pub fn new(lake: Lake, bronze: Arc<dyn SchemaProvider>) -> Self {
+    /// A catalog over `lake`, reading Delta tables through `snapshots` (shared by the
+    /// sessions over one lake).
+    pub fn new(lake: Lake, snapshots: Arc<Snapshots>, bronze: Arc<dyn SchemaProvider>) -> Self {
         Self {
             lake,
+            snapshots,
             bronze,
             public: Arc::new(MemorySchemaProvider::new()),
             session: Arc::default(),
@@ -77,6 +84,7 @@ impl LakeCatalog {
     fn model_schema(&self, name: &str) -> ModelSchema {
         ModelSchema {
             lake: self.lake.clone(),
+            snapshots: Arc::clone(&self.snapshots),
             schema: name.to_string(),
             session: Arc::clone(&self.session),
             listing: Arc::clone(&self.listing),
@@ -175,9 +183,35 @@ impl CatalogProvider for LakeCatalog {
 #[derive(Debug)]
 struct ModelSchema {
     lake: Lake,
+    snapshots: Arc<Snapshots>,
     schema: String,
     session: Arc<SessionHandle>,
     listing: Arc<RwLock<BTreeMap<String, BTreeSet<String>>>>,
+}
+
+impl ModelSchema {
+    /// The table or view `name` of this schema: a Delta table at its latest version.
+    async fn lookup(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if !plain_identifier(name) || (self.schema == META && !self.table_exist(name)) {
+            return Ok(None);
+        }
+        let path = layout::model_table(&self.schema, name);
+        let qualified = format!("{}.{name}", self.schema);
+        let state = self.session.state()?;
+        if let Some(table) =
+            LakeTable::latest(&self.lake, &self.snapshots, path, qualified, &state).await?
+        {
+            return Ok(Some(Arc::new(table)));
+        }
+        if let Some(sql) = views::load(&self.lake, &self.schema, name).await? {
+            let plan = state
+                .create_logical_plan(&sql)
+                .await
+                .map_err(|e| e.context(format!("planning view {}.{name}", self.schema)))?;
+            return Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))));
+        }
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -191,25 +225,8 @@ impl SchemaProvider for ModelSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if !plain_identifier(name) || (self.schema == META && !self.table_exist(name)) {
-            return Ok(None);
-        }
-        let path = layout::model_table(&self.schema, name);
-        let external = |e: deltalake::DeltaTableError| DataFusionError::External(Box::new(e));
-        if let Some(table) = delta::open(&self.lake, &path).await.map_err(external)? {
-            let name = format!("{}.{name}", self.schema);
-            let provider = delta_files::provider(&table, &name, &self.session.state()?).await?;
-            return Ok(Some(provider));
-        }
-        if let Some(sql) = views::load(&self.lake, &self.schema, name).await? {
-            let state = self.session.state()?;
-            let plan = state
-                .create_logical_plan(&sql)
-                .await
-                .map_err(|e| e.context(format!("planning view {}.{name}", self.schema)))?;
-            return Ok(Some(Arc::new(ViewTable::new(plan, Some(sql)))));
-        }
-        Ok(None)
+        let span = tracing::debug_span!("table", schema = %self.schema, name);
+        self.lookup(name).instrument(span).await
     }
 
     fn register_table(

@@ -3,6 +3,7 @@
 //! server see what `strata run` built, at its latest version.
 
 pub mod catalog;
+mod lake_table;
 pub mod views;
 
 pub use catalog::LakeCatalog;
