@@ -698,6 +698,11 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
             "models/customers.sql",
             "select p.id, p.name, s.score, (select sum(n) from {{ source('raw', 'visits') }} v where v.id = p.id) as visits\nfrom {{ source('raw', 'people') }} p left join {{ source('raw', 'scores') }} s on p.id = s.id",
         ),
+        // A model reading a file in DuckDB's spelling, and dbt's flags.
+        (
+            "models/direct.sql",
+            "select count(*) as people, '{{ flags.WHICH }}' as which\nfrom read_csv('raw_data/people.csv', header = true,\n  delim = '|')",
+        ),
     ];
     for (path, text) in files {
         let path = project.path(path);
@@ -706,7 +711,11 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
     }
     let out = project.run(&["build"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("PASS=2 WARN=0 ERROR=0"), "{stdout}");
+    assert!(stdout.contains("PASS=3 WARN=0 ERROR=0"), "{stdout}");
+    assert_eq!(
+        project.query("SELECT people, which FROM direct")[1],
+        ["3", "build"]
+    );
     // A seed's `column_types` is applied (so not reported): the zip code keeps its zero.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("column_types"));
     assert_eq!(project.scalar("SELECT zip FROM zips"), "01234");

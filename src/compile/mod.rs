@@ -200,9 +200,10 @@ impl Compiler<'_, '_> {
         }
         for key in &node.sources {
             if let Some(table) = project.sources.get(key) {
+                let (_, source, name) = key.clone();
                 resolved
                     .sources
-                    .insert(key.clone(), source_relation(table, self.ctx));
+                    .insert((source, name), source_relation(table, self.ctx));
             }
         }
         let is_incremental =

@@ -318,7 +318,8 @@ async fn run_node(
 }
 
 /// Renders a node's SQL with relations spelled for this lake, its compile-time queries going
-/// to `warehouse`.
+/// to `warehouse`; DuckDB-style named table-function arguments are taken as `strata sql`
+/// takes them (`read_csv('x.csv', header = true)`).
 pub fn compile_node(
     project: &Project,
     node: &Node,
@@ -334,6 +335,7 @@ pub fn compile_node(
         warehouse,
     };
     compile::compile(project, &node.unique_id, &ctx)
+        .map(|sql| crate::sql::rewrite::named_args_in_text(&sql).into_owned())
 }
 
 async fn run_model(

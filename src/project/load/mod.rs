@@ -32,7 +32,7 @@ use crate::project::node_config::{folder_config, is_enabled};
 use crate::project::packages;
 use crate::project::schema::read_properties;
 use crate::project::unsupported::{Unsupported, project_keys};
-use crate::project::{Node, Project, ProjectError, SourceTable};
+use crate::project::{Node, Project, ProjectError, SourceKey, SourceTable};
 use macros::{build_env, builtin_macros, read_docs, read_macros};
 use project_file::{merge_vars, parse_cli_vars, render_project_configs};
 use resolve::Pending;
@@ -253,10 +253,7 @@ impl Unit {
 }
 
 /// dbt's `graph` as templates see it: nodes and sources by unique id.
-fn graph_json(
-    nodes: &BTreeMap<String, Node>,
-    sources: &BTreeMap<(String, String), SourceTable>,
-) -> Json {
+fn graph_json(nodes: &BTreeMap<String, Node>, sources: &BTreeMap<SourceKey, SourceTable>) -> Json {
     let nodes: JsonMap<String, Json> = nodes
         .values()
         .map(|n| {
@@ -302,8 +299,8 @@ struct Loader {
     /// Disabled models and seeds by name.
     disabled: BTreeMap<String, PathBuf>,
     pending: Vec<Pending>,
-    sources: BTreeMap<(String, String), SourceTable>,
-    disabled_sources: BTreeSet<(String, String)>,
+    sources: BTreeMap<SourceKey, SourceTable>,
+    disabled_sources: BTreeSet<SourceKey>,
     warnings: Vec<String>,
     /// Keys read but not applied, as found.
     unsupported: Vec<Unsupported>,
