@@ -347,8 +347,12 @@ async fn run_selection(
         .as_ref()
         .map(|url| format!(", queries on the cluster at {url}"))
         .unwrap_or_default();
+    let snapshots = match counts(Resource::Snapshot) {
+        0 => String::new(),
+        n => format!("{n} snapshot(s), "),
+    };
     println!(
-        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {}){on_cluster}",
+        "Running {} model(s), {} seed(s), {snapshots}{} test(s) on {} with {threads} thread(s) (run {}){on_cluster}",
         counts(Resource::Model),
         counts(Resource::Seed),
         counts(Resource::Test),

@@ -100,9 +100,9 @@ impl fmt::Debug for Project {
 }
 
 impl Project {
-    /// The model or seed `ref(name)` resolves to.
+    /// The model, seed or snapshot `ref(name)` resolves to.
     pub fn by_name(&self, name: &str) -> Option<&Node> {
-        ["model", "seed"]
+        ["model", "seed", "snapshot"]
             .iter()
             .find_map(|kind| self.nodes.get(&format!("{kind}.{}.{name}", self.name)))
     }
@@ -124,6 +124,8 @@ pub enum Resource {
     Model,
     Seed,
     Test,
+    /// A dbt snapshot: slowly changing dimension (type 2) history of a query.
+    Snapshot,
 }
 
 impl Resource {
@@ -133,6 +135,7 @@ impl Resource {
             Resource::Model => "model",
             Resource::Seed => "seed",
             Resource::Test => "test",
+            Resource::Snapshot => "snapshot",
         }
     }
 }
@@ -147,6 +150,7 @@ pub enum Materialized {
     Ephemeral,
     Seed,
     Test,
+    Snapshot,
 }
 
 impl Materialized {
@@ -158,6 +162,7 @@ impl Materialized {
             Materialized::Ephemeral => "ephemeral",
             Materialized::Seed => "seed",
             Materialized::Test => "test",
+            Materialized::Snapshot => "snapshot",
         }
     }
 }

@@ -18,6 +18,7 @@ use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
+use super::snapshot;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
 use crate::lake::{Lake, delta, layout};
@@ -34,7 +35,9 @@ pub enum RunCommand {
     Test,
     /// Seeds.
     Seed,
-    /// Seeds, models and tests, each model tested before its children are built.
+    /// Snapshots.
+    Snapshot,
+    /// Seeds, snapshots, models and tests, each model tested before its children are built.
     Build,
 }
 
@@ -44,6 +47,7 @@ impl RunCommand {
             RunCommand::Run => "run",
             RunCommand::Test => "test",
             RunCommand::Seed => "seed",
+            RunCommand::Snapshot => "snapshot",
             RunCommand::Build => "build",
         }
     }
@@ -53,6 +57,7 @@ impl RunCommand {
             RunCommand::Run => resource == Resource::Model,
             RunCommand::Test => resource == Resource::Test,
             RunCommand::Seed => resource == Resource::Seed,
+            RunCommand::Snapshot => resource == Resource::Snapshot,
             RunCommand::Build => true,
         }
     }
@@ -298,6 +303,7 @@ async fn run_node(
                 .map_err(|e| e.to_string())
         }
         Resource::Model => run_model(ctx, lake, project, node, full_refresh, commit).await,
+        Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
         let status = Status::Error;
@@ -369,6 +375,21 @@ async fn run_model(
             .await
             .map_err(in_file)?,
     };
+    Ok((Status::Success, committed, String::new()))
+}
+
+async fn run_snapshot(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    node: &Node,
+    commit: CommitProperties,
+) -> Result<(Status, Committed, String), String> {
+    let sql =
+        compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
+    let committed = snapshot::snapshot(ctx, lake, &relation_of(node), node, &sql, commit)
+        .await
+        .map_err(|e| format!("{}: {e}", node.path.display()))?;
     Ok((Status::Success, committed, String::new()))
 }
 

@@ -29,6 +29,7 @@ impl Loader {
         for (resource, patches) in [
             (Resource::Model, &props.models),
             (Resource::Seed, &props.seeds),
+            (Resource::Snapshot, &props.snapshots),
         ] {
             for (name, patch) in patches {
                 let kind = resource.as_str();
