@@ -63,7 +63,11 @@ pub enum Command {
     Test(RunArgs),
     /// Load the selected seeds (CSV files) into Delta tables
     Seed(RunArgs),
-    /// Seed, run and test the selection in DAG order, testing each model before its children
+    /// Take the selected snapshots: record how their rows changed since the last snapshot
+    /// (dbt's slowly changing dimensions, type 2), one Delta commit each
+    Snapshot(RunArgs),
+    /// Seed, snapshot, run and test the selection in DAG order, testing each model before its
+    /// children
     Build(RunArgs),
     /// List the nodes a selection picks
     Ls(SelectArgs),
@@ -199,6 +203,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,
         Command::Test(args) => models::run(&config()?, args, run::RunCommand::Test).await,
         Command::Seed(args) => models::run(&config()?, args, run::RunCommand::Seed).await,
+        Command::Snapshot(args) => models::run(&config()?, args, run::RunCommand::Snapshot).await,
         Command::Build(args) => models::run(&config()?, args, run::RunCommand::Build).await,
         Command::Serve(args) => serve::serve(&config()?, args).await,
         Command::Passwd => serve::passwd(),

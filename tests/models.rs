@@ -721,6 +721,11 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
             "models/customers.sql",
             "select p.id, p.name, s.score, (select sum(n) from {{ source('raw', 'visits') }} v where v.id = p.id) as visits\nfrom {{ source('raw', 'people') }} p left join {{ source('raw', 'scores') }} s on p.id = s.id",
         ),
+        // A model reading a file in DuckDB's spelling, and dbt's flags.
+        (
+            "models/direct.sql",
+            "select count(*) as people, '{{ flags.WHICH }}' as which\nfrom read_csv('raw_data/people.csv', header = true,\n  delim = '|')",
+        ),
     ];
     for (path, text) in files {
         let path = project.path(path);
@@ -729,7 +734,11 @@ fn duckdb_style_sources_local_files_and_unqualified_names() {
     }
     let out = project.run(&["build"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("PASS=2 WARN=0 ERROR=0"), "{stdout}");
+    assert!(stdout.contains("PASS=3 WARN=0 ERROR=0"), "{stdout}");
+    assert_eq!(
+        project.query("SELECT people, which FROM direct")[1],
+        ["3", "build"]
+    );
     // A seed's `column_types` is applied (so not reported): the zip code keeps its zero.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("column_types"));
     assert_eq!(project.scalar("SELECT zip FROM zips"), "01234");
@@ -829,4 +838,213 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
     text.push_str("\n[project]\nstrict = true\n");
     std::fs::write(&config, text).unwrap();
     assert!(!project.run(&["compile"]).status.success());
+}
+
+/// The raw customers a snapshot test's source reads, as `id,region,name,updated_at` rows.
+fn write_customers(project: &Project, rows: &[&str]) {
+    let mut text = String::from("id,region,name,updated_at\n");
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    std::fs::create_dir_all(project.path("raw_data")).unwrap();
+    std::fs::write(project.path("raw_data/customers.csv"), text).unwrap();
+}
+
+/// Snapshots as dbt keeps them: a `{% snapshot %}` block with the timestamp strategy and
+/// `hard_deletes: invalidate`, and the YAML form with the check strategy over a two-column key,
+/// `hard_deletes: new_record`, `dbt_valid_to_current` and renamed meta columns; a model reading
+/// a snapshot is built after it; each run is one Delta commit, earlier ones read by time travel.
+fn snapshots_keep_every_version(kind: LakeKind) {
+    let project = Project::new(kind, NO_SOURCES);
+    let files = [
+        ("dbt_project.yml", "name: snap\nconfig-version: 2\n"),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true)\"\n    tables:\n      - name: customers\n",
+        ),
+        (
+            "snapshots/customers.sql",
+            "{% snapshot customers_history %}\n{{ config(unique_key='id', strategy='timestamp', updated_at='updated_at', hard_deletes='invalidate') }}\nselect id, name, cast(updated_at as timestamp) as updated_at\nfrom {{ source('raw', 'customers') }}\n{% endsnapshot %}\n",
+        ),
+        (
+            "snapshots/snapshots.yml",
+            "version: 2\nsnapshots:\n  - name: customers_checked\n    relation: source('raw', 'customers')\n    config:\n      unique_key: [id, region]\n      strategy: check\n      check_cols: [name]\n      hard_deletes: new_record\n      dbt_valid_to_current: \"cast('2199-12-31' as timestamp)\"\n      snapshot_meta_column_names:\n        dbt_valid_from: valid_from\n        dbt_valid_to: valid_to\n    columns:\n      - name: valid_from\n        tests: [not_null]\n",
+        ),
+        (
+            "models/current_customers.sql",
+            "{{ config(materialized='table') }}\nselect id, name from {{ ref('customers_history') }} where dbt_valid_to is null",
+        ),
+    ];
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    write_customers(
+        &project,
+        &[
+            "1,eu,ann,2026-01-01",
+            "2,us,bob,2026-01-01",
+            "3,eu,cy,2026-01-01",
+        ],
+    );
+    let listed = project.ok(&["ls", "-s", "resource_type:snapshot"]);
+    assert!(listed.contains("customers_history"), "{listed}");
+    assert!(listed.contains("customers_checked"), "{listed}");
+    let out = project.run(&["build"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 snapshot(s)"), "{stdout}");
+    assert!(stdout.contains("ERROR=0"), "{stdout}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("not supported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM current_customers"),
+        "3"
+    );
+    let history = "SELECT id, name, cast(updated_at as varchar) AS u, cast(dbt_valid_from as varchar) AS f, \
+                   dbt_valid_to IS NULL AS open, dbt_scd_id IS NOT NULL AS k FROM customers_history ORDER BY id, f";
+    assert_eq!(
+        project.query(history)[1..],
+        [
+            [
+                "1",
+                "ann",
+                "2026-01-01T00:00:00",
+                "2026-01-01T00:00:00",
+                "true",
+                "true"
+            ],
+            [
+                "2",
+                "bob",
+                "2026-01-01T00:00:00",
+                "2026-01-01T00:00:00",
+                "true",
+                "true"
+            ],
+            [
+                "3",
+                "cy",
+                "2026-01-01T00:00:00",
+                "2026-01-01T00:00:00",
+                "true",
+                "true"
+            ],
+        ]
+    );
+
+    // Ann renamed, Bob deleted, Dee new.
+    write_customers(
+        &project,
+        &[
+            "1,eu,anna,2026-01-02",
+            "3,eu,cy,2026-01-01",
+            "4,us,dee,2026-01-02",
+        ],
+    );
+    let out = project.ok(&["snapshot"]);
+    assert!(out.contains("version 1"), "{out}");
+    let closed = "SELECT id, name, cast(dbt_valid_to as varchar) AS t FROM customers_history \
+                  WHERE dbt_valid_to IS NOT NULL ORDER BY id";
+    let rows = project.query(closed);
+    assert_eq!(rows[1], ["1", "ann", "2026-01-02T00:00:00"]);
+    assert_eq!(rows[2][..2], ["2", "bob"]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        project
+            .query("SELECT id, name FROM customers_history WHERE dbt_valid_to IS NULL ORDER BY id")
+            [1..],
+        [["1", "anna"], ["3", "cy"], ["4", "dee"]]
+    );
+    // new_record: Bob's last version closed and a deleted version opened; current versions
+    // hold dbt_valid_to_current.
+    let checked = "SELECT id, name, dbt_is_deleted FROM customers_checked \
+                   WHERE valid_to = cast('2199-12-31' as timestamp) ORDER BY id";
+    assert_eq!(
+        project.query(checked)[1..],
+        [
+            ["1", "anna", "False"],
+            ["2", "bob", "True"],
+            ["3", "cy", "False"],
+            ["4", "dee", "False"]
+        ]
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_checked"),
+        "6"
+    );
+    // The first version of the history, by Delta time travel.
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_history VERSION AS OF 0"),
+        "3"
+    );
+
+    // Nothing changed: nothing is added (a deleted key stays deleted once).
+    project.ok(&["snapshot"]);
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_history"),
+        "5"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_checked"),
+        "6"
+    );
+
+    // Bob is back.
+    write_customers(
+        &project,
+        &[
+            "1,eu,anna,2026-01-02",
+            "2,us,bob,2026-01-03",
+            "3,eu,cy,2026-01-01",
+            "4,us,dee,2026-01-02",
+        ],
+    );
+    project.ok(&["snapshot", "-s", "customers_checked", "customers_history"]);
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_history"),
+        "6"
+    );
+    assert_eq!(
+        project.query(checked)[1..],
+        [
+            ["1", "anna", "False"],
+            ["2", "bob", "False"],
+            ["3", "cy", "False"],
+            ["4", "dee", "False"]
+        ]
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_checked"),
+        "7"
+    );
+    // Each snapshot run that changed something was one commit (the one with nothing to
+    // change made none): version 0 created it, 1 and 2 merged.
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_checked VERSION AS OF 1"),
+        "6"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM customers_checked VERSION AS OF 2"),
+        "7"
+    );
+}
+
+#[test]
+fn snapshots_keep_every_version_on_local_disk() {
+    snapshots_keep_every_version(LakeKind::Local);
+}
+
+#[test]
+fn snapshots_keep_every_version_on_hdfs() {
+    snapshots_keep_every_version(LakeKind::Hdfs);
 }

@@ -203,7 +203,7 @@ fn dependencies_are_captured_while_parsing() {
     assert_eq!(deps("model.shop.stg_orders"), Vec::<String>::new());
     assert_eq!(
         p.nodes["model.shop.stg_orders"].sources,
-        [("shop".to_string(), "orders".to_string())]
+        [("shop".to_string(), "shop".to_string(), "orders".to_string())]
     );
     assert_eq!(
         deps("model.shop.int_order_payments"),
@@ -240,7 +240,7 @@ fn dependencies_are_captured_while_parsing() {
     assert!(source_test.depends_on.is_empty());
     assert_eq!(
         source_test.sources,
-        [("shop".to_string(), "orders".to_string())]
+        [("shop".to_string(), "shop".to_string(), "orders".to_string())]
     );
 }
 
@@ -331,7 +331,7 @@ fn test_nodes_describe_what_they_test() {
 #[test]
 fn sources_docs_and_descriptions() {
     let p = jinja();
-    let orders = &p.sources[&("shop".to_string(), "orders".to_string())];
+    let orders = &p.sources[&("shop".to_string(), "shop".to_string(), "orders".to_string())];
     assert_eq!(orders.unique_id, "source.shop.shop.orders");
     assert_eq!(orders.schema, "bronze");
     assert_eq!(orders.identifier, "shop_orders");
@@ -342,7 +342,11 @@ fn sources_docs_and_descriptions() {
     );
     assert_eq!(orders.external_location, None);
     assert_eq!(orders.columns[0].name, "id");
-    let customers = &p.sources[&("shop".to_string(), "customers".to_string())];
+    let customers = &p.sources[&(
+        "shop".to_string(),
+        "shop".to_string(),
+        "customers".to_string(),
+    )];
     assert_eq!(customers.identifier, "customers");
     assert_eq!(
         customers.external_location.as_deref(),
@@ -949,6 +953,127 @@ from main.a"#
     )]);
     let err = load(dir.path(), None).unwrap_err().to_string();
     assert!(err.contains("cannot be changed in place"), "{err}");
+}
+
+#[test]
+fn python_datetime_and_the_invocation() {
+    let model = r#"{% set dt = modules.datetime %}
+{%- set d = dt.datetime(2026, 3, 1, 12, 30) -%}
+{%- set td = dt.timedelta(days=1, hours=2, minutes=3, seconds=4) -%}
+{%- set back = dt.datetime.fromtimestamp(d.timestamp() - td.total_seconds()) -%}
+select '{{ td }}|{{ td.days }}|{{ td.seconds }}|{{ td.total_seconds() | int }}' as td,
+    '{{ dt.timedelta(seconds=-1) }}|{{ dt.timedelta(0, 0, 500000) }}|{{ dt.timedelta(weeks=2) }}' as deltas,
+    '{{ back }}|{{ back < d }}|{{ td > dt.timedelta(days=1) }}' as back,
+    '{{ d.replace(day=2, hour=0).isoformat() }}|{{ d.date() }}|{{ d.microsecond }}' as replaced,
+    '{{ flags.WHICH }}|{{ flags.FULL_REFRESH }}|{{ flags.STORE_FAILURES }}' as flags,
+    '{{ invocation_id | length }}|{{ run_started_at.year >= 2026 }}|{{ run_started_at.isoformat()[-6:] }}' as run"#;
+    let dir = temp_project(&[("models/m.sql", model)]);
+    let p = load(dir.path(), None).unwrap();
+    assert_eq!(
+        compiled(&p, "model.tmp.m"),
+        "select '1 day, 2:03:04|1|7384|93784' as td,
+    '-1 day, 23:59:59|0:00:00.500000|14 days, 0:00:00' as deltas,
+    '2026-02-28 10:26:56|True|True' as back,
+    '2026-03-02T00:30:00|2026-03-01|0' as replaced,
+    'run|False|False' as flags,
+    '36|True|+00:00' as run"
+    );
+
+    // flags.WHICH is the command the project is loaded for.
+    let target = Target {
+        invocation: strata::jinja::Invocation {
+            which: "build".into(),
+            full_refresh: true,
+            ..Default::default()
+        },
+        ..Target::default()
+    };
+    let dir = temp_project(&[(
+        "models/m.sql",
+        "select '{{ flags.WHICH }}/{{ flags.FULL_REFRESH }}' as f",
+    )]);
+    let p = load_with_target(dir.path(), None, &target).unwrap();
+    let ctx = CompileContext {
+        target,
+        ..context(false)
+    };
+    assert_eq!(
+        compile(&p, "model.tmp.m", &ctx).unwrap(),
+        "select 'build/True' as f"
+    );
+
+    // Python's operators on dates are not minijinja's: the error says what to write instead;
+    // so does a method these modules do not have.
+    let err = load_error(&[(
+        "models/m.sql",
+        "{{ modules.datetime.datetime(2026, 1, 1) - modules.datetime.timedelta(days=1) }}",
+    )])
+    .to_string();
+    assert!(err.contains("models/m.sql"), "{err}");
+    assert!(err.contains("no + or - on datetimes"), "{err}");
+    assert!(err.contains("dbt.dateadd"), "{err}");
+    let err = load_error(&[(
+        "models/m.sql",
+        "{{ modules.datetime.datetime(2026, 1, 1).astimezone() }}",
+    )])
+    .to_string();
+    assert!(
+        err.contains("astimezone() of a datetime is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sources_are_namespaced_by_package() {
+    // The root project and an installed package both declare source `shop` (as dbt allows):
+    // each package's code reads its own; a source only a package declares is found from the
+    // root project; the root project's declaration wins when both have it.
+    let sources = |schema: &str, tables: &str| {
+        format!("version: 2\nsources:\n  - name: shop\n    schema: {schema}\n    tables:{tables}\n")
+    };
+    let dir = temp_project(&[
+        (
+            "models/sources.yml",
+            &sources("raw_root", "\n      - name: orders"),
+        ),
+        (
+            "models/root_orders.sql",
+            "select * from {{ source('shop', 'orders') }}",
+        ),
+        (
+            "models/root_items.sql",
+            "select * from {{ source('shop', 'items') }}",
+        ),
+        ("dbt_packages/pkg/dbt_project.yml", "name: pkg\n"),
+        (
+            "dbt_packages/pkg/models/sources.yml",
+            &sources("raw_pkg", "\n      - name: orders\n      - name: items"),
+        ),
+        (
+            "dbt_packages/pkg/models/pkg_orders.sql",
+            "select * from {{ source('shop', 'orders') }}",
+        ),
+    ]);
+    let p = load(dir.path(), None).unwrap();
+    assert!(p.source_by_id("source.tmp.shop.orders").is_some());
+    assert!(p.source_by_id("source.pkg.shop.orders").is_some());
+    assert_eq!(
+        compiled(&p, "model.tmp.root_orders"),
+        "select * from raw_root.orders"
+    );
+    assert_eq!(
+        compiled(&p, "model.tmp.root_items"),
+        "select * from raw_pkg.items"
+    );
+    // dbt searches the root project before the node's own package.
+    assert_eq!(
+        compiled(&p, "model.pkg.pkg_orders"),
+        "select * from raw_root.orders"
+    );
+    assert_eq!(
+        p.nodes["model.tmp.root_items"].sources,
+        [("pkg".to_string(), "shop".to_string(), "items".to_string())]
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{RunArgs, SelectArgs, open_session};
 use crate::config::Config;
-use crate::jinja::Target;
+use crate::jinja::{Invocation, Target};
 use crate::lake::Lake;
 use crate::meta::RunRecord;
 use crate::project::{self, Project, Resource};
@@ -19,10 +19,26 @@ use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
 
-fn load_project(config: &Config, args: &SelectArgs, threads: usize) -> Result<Project> {
+/// The project as `which` (dbt's name for the command) sees it.
+fn load_project(
+    config: &Config,
+    args: &SelectArgs,
+    which: &str,
+    full_refresh: bool,
+    threads: usize,
+) -> Result<Project> {
     let vars = args.vars.as_deref();
     let target = Target {
         threads,
+        invocation: Invocation {
+            which: which.to_string(),
+            command_line: std::env::args().collect::<Vec<_>>().join(" "),
+            full_refresh,
+            select: args.select.clone(),
+            exclude: args.exclude.clone(),
+            project_dir: config.project_dir.clone(),
+            ..Invocation::default()
+        },
         ..Target::default()
     };
     let project =
@@ -119,7 +135,7 @@ pub async fn deps(config: &Config) -> Result<()> {
 
 /// `strata ls`: the selected nodes, one per line.
 pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, 1)?;
+    let project = load_project(config, args, "list", false, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     for id in ids {
@@ -136,7 +152,7 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, 1)?;
+    let project = load_project(config, args, "compile", false, 1)?;
     let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
     warn_unmatched(&unmatched);
     let lake = Lake::open(config.lake.clone())?;
@@ -189,7 +205,13 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> R
     if args.watch {
         return watch(config, args, command).await;
     }
-    let project = load_project(config, &args.selection, threads(args))?;
+    let project = load_project(
+        config,
+        &args.selection,
+        command.as_str(),
+        args.full_refresh,
+        threads(args),
+    )?;
     if run_selection(config, args, command, project, &args.selection.select).await? {
         bail!("the {} had failures", command.as_str());
     }
@@ -211,7 +233,13 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
         .with_context(|| format!("reading the ingest log of {}", config.lake))?;
     // A project that does not load stops the watch before it starts; later it is reported
     // and loaded again at the next landing.
-    let mut project = load_project(config, &args.selection, threads(args))?;
+    let mut project = load_project(
+        config,
+        &args.selection,
+        command.as_str(),
+        args.full_refresh,
+        threads(args),
+    )?;
     let mut selection = args.selection.select.clone();
     loop {
         let mut abandon = stop.clone();
@@ -246,7 +274,13 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
             if pending.is_empty() {
                 continue;
             }
-            let project = match load_project(config, &args.selection, threads(args)) {
+            let project = match load_project(
+                config,
+                &args.selection,
+                command.as_str(),
+                args.full_refresh,
+                threads(args),
+            ) {
                 Ok(project) => project,
                 Err(e) => {
                     eprintln!("ERROR: {e:#}");
@@ -313,8 +347,12 @@ async fn run_selection(
         .as_ref()
         .map(|url| format!(", queries on the cluster at {url}"))
         .unwrap_or_default();
+    let snapshots = match counts(Resource::Snapshot) {
+        0 => String::new(),
+        n => format!("{n} snapshot(s), "),
+    };
     println!(
-        "Running {} model(s), {} seed(s), {} test(s) on {} with {threads} thread(s) (run {}){on_cluster}",
+        "Running {} model(s), {} seed(s), {snapshots}{} test(s) on {} with {threads} thread(s) (run {}){on_cluster}",
         counts(Resource::Model),
         counts(Resource::Seed),
         counts(Resource::Test),

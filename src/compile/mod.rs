@@ -22,11 +22,11 @@ use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode, RefTarget, Resolved};
 use crate::jinja::{
-    Phase, RenderError, Target, Warehouse, call_macro, eval_test_arg, is_template, render_template,
-    run_in_frame,
+    Phase, RenderError, Target, Warehouse, call_macro, eval_test_arg, is_template,
+    mutable_literals, render_str, render_template, run_in_frame,
 };
 use crate::project::files::template_name;
-use crate::project::{Materialized, Node, Project, SourceTable, TestKind};
+use crate::project::{Materialized, Node, Project, Resource, SourceTable, TestKind};
 
 /// How to compile: whether the incremental branch is taken, and how relations are spelled.
 pub struct CompileContext<'a> {
@@ -200,9 +200,10 @@ impl Compiler<'_, '_> {
         }
         for key in &node.sources {
             if let Some(table) = project.sources.get(key) {
+                let (_, source, name) = key.clone();
                 resolved
                     .sources
-                    .insert(key.clone(), source_relation(table, self.ctx));
+                    .insert((source, name), source_relation(table, self.ctx));
             }
         }
         let is_incremental =
@@ -248,8 +249,15 @@ impl Compiler<'_, '_> {
     }
 
     fn template(&self, node: &Node, frame: Rc<Frame>) -> Result<String, CompileError> {
-        render_template(&self.project.env, &template_name(&node.path), frame)
-            .map_err(|f| compile_error(node, f))
+        let env = &self.project.env;
+        let name = template_name(&node.path);
+        // A snapshot is one block of its file (or a YAML entry): its own text, not the file.
+        let rendered = if node.resource == Resource::Snapshot {
+            render_str(env, &name, &mutable_literals(&node.raw_code), frame)
+        } else {
+            render_template(env, &name, frame)
+        };
+        rendered.map_err(|f| compile_error(node, f))
     }
 
     fn generic_test(

@@ -26,6 +26,7 @@ pub enum NodeKind {
     Seed,
     Test,
     Source,
+    Snapshot,
 }
 
 impl NodeKind {
@@ -36,6 +37,7 @@ impl NodeKind {
             NodeKind::Seed => "seed",
             NodeKind::Test => "test",
             NodeKind::Source => "source",
+            NodeKind::Snapshot => "snapshot",
         }
     }
 }

@@ -312,13 +312,14 @@ impl Method {
                 "seed" => Some(NodeKind::Seed),
                 "test" => Some(NodeKind::Test),
                 "source" => Some(NodeKind::Source),
-                "snapshot" | "analysis" | "operation" | "exposure" | "metric"
-                | "semantic_model" | "saved_query" | "unit_test" | "function" => None,
+                "snapshot" => Some(NodeKind::Snapshot),
+                "analysis" | "operation" | "exposure" | "metric" | "semantic_model"
+                | "saved_query" | "unit_test" | "function" => None,
                 _ => {
                     return Err(invalid(
                         raw,
                         format!(
-                            "unknown resource type `{value}` (expected model, seed, test or source)"
+                            "unknown resource type `{value}` (expected model, seed, snapshot, test or source)"
                         ),
                     ));
                 }

@@ -1,6 +1,6 @@
 //! dbt's block tags that are not Jinja: `{% test %}` (a generic test, which is a macro named
-//! `test_<name>`), `{% docs %}` (documentation in `.md` files) and `{% materialization %}`
-//! (not supported; skipped). Macro files are rewritten into plain minijinja, keeping every
+//! `test_<name>`), `{% docs %}` (documentation in `.md` files), `{% snapshot %}` (a snapshot's
+//! query) and `{% materialization %}` (not supported; skipped). Macro files are rewritten into plain minijinja, keeping every
 //! line where it was so that error line numbers stay right.
 
 use super::MACRO_PREFIX;
@@ -159,22 +159,60 @@ pub(crate) fn preprocess_macros(src: &str) -> (String, Vec<MacroDecl>) {
 
 /// The `{% docs %}` blocks of a Markdown file, their text trimmed.
 pub(crate) fn docs_blocks(src: &str) -> Result<Vec<DocBlock>, (usize, String)> {
+    Ok(named_blocks(src, "docs")?
+        .into_iter()
+        .map(|(name, line, body)| DocBlock {
+            name,
+            text: src[body].trim().to_string(),
+            line,
+        })
+        .collect())
+}
+
+/// A `{% snapshot %}` block.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SnapshotBlock {
+    pub name: String,
+    pub line: usize,
+    /// The block's body, after as many newlines as the file has before it, so that its
+    /// lines are the file's.
+    pub sql: String,
+}
+
+/// The `{% snapshot name %}…{% endsnapshot %}` blocks of a snapshot file.
+pub(crate) fn snapshot_blocks(src: &str) -> Result<Vec<SnapshotBlock>, (usize, String)> {
+    Ok(named_blocks(src, "snapshot")?
+        .into_iter()
+        .map(|(name, line, body)| {
+            let mut sql = "\n".repeat(line_at(src, body.start) - 1);
+            sql.push_str(&src[body]);
+            SnapshotBlock { name, line, sql }
+        })
+        .collect())
+}
+
+/// A block's name, line and body range.
+type NamedBlock = (String, usize, std::ops::Range<usize>);
+
+/// The blocks `{% <keyword> name %}…{% end<keyword> %}` of `src`.
+fn named_blocks(src: &str, keyword: &str) -> Result<Vec<NamedBlock>, (usize, String)> {
+    let closing = format!("end{keyword}");
     let mut blocks = Vec::new();
     let mut from = 0;
     while let Some(tag) = next_tag(src, from) {
         from = tag.end.max(tag.start + 2);
-        if tag.keyword != "docs" {
+        if tag.keyword != keyword {
             continue;
         }
         let line = line_at(src, tag.start);
         if tag.name.is_empty() {
-            return Err((line, "{% docs %} needs a name".into()));
+            return Err((line, format!("{{% {keyword} %}} needs a name")));
         }
         let mut end = None;
         let mut search = tag.end;
         while let Some(inner) = next_tag(src, search) {
             search = inner.end.max(inner.start + 2);
-            if inner.keyword == "enddocs" {
+            if inner.keyword == closing {
                 end = Some(inner);
                 break;
             }
@@ -182,14 +220,10 @@ pub(crate) fn docs_blocks(src: &str) -> Result<Vec<DocBlock>, (usize, String)> {
         let Some(end) = end else {
             return Err((
                 line,
-                format!("{{% docs {} %}} has no {{% enddocs %}}", tag.name),
+                format!("{{% {keyword} {} %}} has no {{% {closing} %}}", tag.name),
             ));
         };
-        blocks.push(DocBlock {
-            name: tag.name.to_string(),
-            text: src[tag.end..end.start].trim().to_string(),
-            line,
-        });
+        blocks.push((tag.name.to_string(), line, tag.end..end.start));
         from = end.end;
     }
     Ok(blocks)
@@ -240,5 +274,15 @@ mod tests {
         assert_eq!(blocks[0].line, 2);
         assert_eq!(blocks[1].text, "x");
         assert_eq!(docs_blocks("{% docs a %}x").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn snapshots_keep_their_lines() {
+        let src = "{% snapshot a %}\nselect 1\n{% endsnapshot %}\n\n{% snapshot b %}select {{ 2 }}{% endsnapshot %}";
+        let blocks = snapshot_blocks(src).unwrap();
+        assert_eq!(blocks[0].sql, "\nselect 1\n");
+        assert_eq!((blocks[1].name.as_str(), blocks[1].line), ("b", 5));
+        assert_eq!(blocks[1].sql, "\n\n\n\nselect {{ 2 }}");
+        assert!(snapshot_blocks("{% snapshot %}x{% endsnapshot %}").is_err());
     }
 }

@@ -1,9 +1,12 @@
 //! The template context: what every node's render sees besides the dbt functions —
-//! `target`, `this` and other relations, `execute`, `model`, `project_name`, `dbt_version`.
+//! `target`, `this` and other relations, `execute`, `model`, `project_name`, `dbt_version`,
+//! and the invocation's `flags`, `invocation_id` and `run_started_at`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 use serde_json::{Value as Json, json};
@@ -21,6 +24,8 @@ pub struct Target {
     /// `target.schema`: where nodes without a custom schema go (`main`).
     pub schema: String,
     pub threads: usize,
+    /// The command this project is loaded for.
+    pub invocation: Invocation,
 }
 
 impl Default for Target {
@@ -30,8 +35,68 @@ impl Default for Target {
             type_: "strata".into(),
             schema: "main".into(),
             threads: 1,
+            invocation: Invocation::default(),
         }
     }
+}
+
+/// The command being run, as packages read it: dbt's `flags`, `invocation_id` and
+/// `run_started_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// `flags.WHICH`: dbt's name for the command (`run`, `build`, `test`, `seed`,
+    /// `compile`, `list`, `snapshot`).
+    pub which: String,
+    /// The command line, as `flags.INVOCATION_COMMAND`.
+    pub command_line: String,
+    pub full_refresh: bool,
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+    pub project_dir: PathBuf,
+    /// `invocation_id`: a UUID, as dbt's.
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl Default for Invocation {
+    fn default() -> Invocation {
+        Invocation {
+            which: "run".into(),
+            command_line: String::new(),
+            full_refresh: false,
+            select: Vec::new(),
+            exclude: Vec::new(),
+            project_dir: PathBuf::from("."),
+            id: uuid::Uuid::new_v4().to_string(),
+            started_at: Utc::now(),
+        }
+    }
+}
+
+/// dbt's `flags` as templates see them. Strata has no `--store-failures`, `--warn-error`,
+/// `--fail-fast` or `--empty`, so those read false as in a dbt run without them.
+fn flags_value(invocation: &Invocation) -> Json {
+    json!({
+        "WHICH": invocation.which,
+        "INVOCATION_COMMAND": invocation.command_line,
+        "FULL_REFRESH": invocation.full_refresh,
+        "SELECT": invocation.select,
+        "EXCLUDE": invocation.exclude,
+        "PROJECT_DIR": invocation.project_dir.display().to_string(),
+        "STORE_FAILURES": false,
+        "WARN_ERROR": false,
+        "FAIL_FAST": false,
+        "EMPTY": false,
+        "DEBUG": false,
+        "QUIET": false,
+        "USE_COLORS": false,
+        "PARTIAL_PARSE": false,
+        "STATIC_PARSER": true,
+        "INTROSPECT": true,
+        "SEND_ANONYMOUS_USAGE_STATS": false,
+        "LOG_FORMAT": "default",
+        "PRINTER_WIDTH": 80,
+    })
 }
 
 /// `target` as templates see it.
@@ -61,6 +126,9 @@ pub(crate) fn template_context(
         model => model,
         project_name => project_name,
         dbt_version => DBT_VERSION,
+        flags => Value::from_serialize(flags_value(&target.invocation)),
+        invocation_id => target.invocation.id.clone(),
+        run_started_at => super::modules::utc_datetime(target.invocation.started_at),
     }
 }
 

@@ -44,8 +44,16 @@ pub(crate) fn describe(err: &Error) -> String {
         msg.push_str(&inner.to_string());
         source = inner.source();
     }
+    if msg.contains("operator on unsupported types") && msg.contains("object") {
+        msg.push_str(OBJECT_ARITHMETIC);
+    }
     msg
 }
+
+/// Why `date - timedelta(days=1)` fails, and what works in dbt and Strata alike.
+const OBJECT_ARITHMETIC: &str = " (Strata's Jinja has no + or - on datetimes and timedeltas: \
+     write `modules.datetime.datetime.fromtimestamp(d.timestamp() - delta.total_seconds())`, \
+     `d.replace(day=1)`, or do the arithmetic in SQL with `dbt.dateadd`)";
 
 /// The 1-based column of byte `offset` in `source`.
 pub(crate) fn column_of(source: &str, offset: usize) -> usize {

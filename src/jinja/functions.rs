@@ -1,5 +1,5 @@
 //! The dbt context functions (`ref`, `source`, `var`, `env_var`, `is_incremental`, `doc`,
-//! `log`, `print`, `exceptions`, `graph`, `flags`, `tojson`/`fromjson`/`toyaml`/`fromyaml`) and dbt's
+//! `log`, `print`, `exceptions`, `graph`, `tojson`/`fromjson`/`toyaml`/`fromyaml`) and dbt's
 //! filters (`as_bool`, `as_number`, `as_text`, `as_native`). What `ref` and `source` answer
 //! depends on the frame's mode: recorded at parse time, resolved when compiling.
 
@@ -65,16 +65,6 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
     );
     // Strata stores no test failures (`store_failures` is reported as not supported).
     env.add_function("should_store_failures", || false);
-    // The run's flags as packages read them; Strata has no `--store-failures` and the like.
-    env.add_global(
-        "flags",
-        Value::from_iter([
-            ("WHICH", Value::from("run")),
-            ("FULL_REFRESH", Value::from(false)),
-            ("STORE_FAILURES", Value::from(false)),
-            ("WARN_ERROR", Value::from(false)),
-        ]),
-    );
     env.add_global("builtins", Value::from_iter(builtins));
     env.add_filter("as_bool", as_bool);
     env.add_filter("as_number", as_number);

@@ -46,7 +46,7 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior};
 use serde_json::Value as Json;
 
-pub use context::Target;
+pub use context::{Invocation, Target};
 use error::RenderFailure;
 pub use error::{Phase, RenderError};
 use frame::{Frame, with_frame};

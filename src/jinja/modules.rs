@@ -1,11 +1,17 @@
 //! dbt's Python helpers for templates: `modules.datetime`, `modules.re`, `modules.itertools`,
 //! and the `zip` and `set` functions.
+//!
+//! minijinja has no operator overloading, so `date - timedelta(days=1)` cannot work as in
+//! Python: such an expression fails with a hint (see `super::error`) towards the spellings
+//! that work in both dbt and Strata (`d.timestamp()`, `datetime.fromtimestamp(..)`,
+//! `d.replace(..)`, or the arithmetic in SQL with `dbt.dateadd`).
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
-use minijinja::value::{Object, ObjectRepr, Value, from_args};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
+use minijinja::value::{DynObject, Kwargs, Object, ObjectRepr, Value, from_args};
 use minijinja::{Environment, Error, ErrorKind, State};
 
 pub(super) fn add_globals(env: &mut Environment<'static>) {
@@ -25,6 +31,14 @@ pub(super) fn add_globals(env: &mut Environment<'static>) {
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
+}
+
+/// A Python method these modules do not have, said plainly (minijinja's own message would
+/// only say "plain object has no method").
+fn unsupported(what: &str, method: &str) -> Error {
+    invalid(format!(
+        "{method}() of {what} is not supported by Strata's Jinja"
+    ))
 }
 
 /// `zip(a, b, ...)`: a list of tuples (lists), as long as the shortest input.
@@ -52,7 +66,7 @@ fn set(value: Value) -> Result<Value, Error> {
     Ok(Value::from(items))
 }
 
-/// `modules.datetime`: `datetime` and `date`.
+/// `modules.datetime`: `datetime`, `date` and `timedelta`.
 #[derive(Debug)]
 struct DatetimeModule;
 
@@ -65,13 +79,14 @@ impl Object for DatetimeModule {
         match key.as_str()? {
             "datetime" => Some(Value::from_object(DatetimeType { date_only: false })),
             "date" => Some(Value::from_object(DatetimeType { date_only: true })),
+            "timedelta" => Some(Value::from_object(TimedeltaType)),
             _ => None,
         }
     }
 }
 
 /// `datetime.datetime` or `datetime.date`: callable, with `now`, `utcnow`, `today`,
-/// `strptime` and `fromisoformat`.
+/// `strptime`, `fromisoformat` and `fromtimestamp` (Strata's clock is UTC).
 #[derive(Debug)]
 struct DatetimeType {
     date_only: bool,
@@ -145,23 +160,68 @@ impl Object for DatetimeType {
                     })
                     .map_err(|e| invalid(format!("fromisoformat('{text}'): {e}")))?
             }
-            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+            "fromtimestamp" | "utcfromtimestamp" => {
+                let (seconds, _tz): (f64, Option<Value>) = from_args(args)?;
+                chrono::DateTime::from_timestamp_micros((seconds * 1e6).round() as i64)
+                    .ok_or_else(|| invalid(format!("fromtimestamp({seconds}): out of range")))?
+                    .naive_utc()
+            }
+            _ => return Err(unsupported("datetime.datetime", method)),
         };
         let date_only = self.date_only || method == "today";
         Ok(DateTime::value(value, date_only))
     }
 }
 
-/// A `datetime` or `date` value.
-#[derive(Debug)]
+/// A `datetime` or `date` value; `utc` ones are time-zone aware, as dbt's `run_started_at`.
+#[derive(Debug, Clone)]
 struct DateTime {
     value: NaiveDateTime,
     date_only: bool,
+    utc: bool,
+}
+
+/// dbt's `run_started_at`: an aware UTC datetime.
+pub(super) fn utc_datetime(at: chrono::DateTime<Utc>) -> Value {
+    Value::from_object(DateTime {
+        value: at.naive_utc(),
+        date_only: false,
+        utc: true,
+    })
 }
 
 impl DateTime {
     fn value(value: NaiveDateTime, date_only: bool) -> Value {
-        Value::from_object(DateTime { value, date_only })
+        Value::from_object(DateTime {
+            value,
+            date_only,
+            utc: false,
+        })
+    }
+
+    /// Python's `replace(year=.., month=.., ...)`.
+    fn replace(&self, args: &[Value]) -> Result<Value, Error> {
+        let (kwargs,): (Kwargs,) = from_args(args)?;
+        let v = &self.value;
+        let part = |name: &str, current: u32| -> Result<u32, Error> {
+            Ok(kwargs.get::<Option<u32>>(name)?.unwrap_or(current))
+        };
+        let year = kwargs.get::<Option<i32>>("year")?.unwrap_or(v.year());
+        let (month, day) = (part("month", v.month())?, part("day", v.day())?);
+        let (hour, minute) = (part("hour", v.hour())?, part("minute", v.minute())?);
+        let second = part("second", v.second())?;
+        let micro = part("microsecond", v.nanosecond() / 1000)?;
+        let value = NaiveDate::from_ymd_opt(year, month, day)
+            .and_then(|d| d.and_hms_micro_opt(hour, minute, second, micro))
+            .ok_or_else(|| invalid("replace(): the date or time is out of range"))?;
+        // `tzinfo=None` makes an aware datetime naive, as in Python.
+        let naive = matches!(kwargs.get::<Option<Value>>("tzinfo")?, Some(v) if v.is_none());
+        kwargs.assert_all_used()?;
+        Ok(Value::from_object(DateTime {
+            value,
+            date_only: self.date_only,
+            utc: self.utc && !naive,
+        }))
     }
 
     fn iso(&self, sep: char) -> String {
@@ -173,8 +233,9 @@ impl DateTime {
             } else {
                 "%H:%M:%S%.6f"
             };
+            let offset = if self.utc { "+00:00" } else { "" };
             self.value
-                .format(&format!("%Y-%m-%d{sep}{time}"))
+                .format(&format!("%Y-%m-%d{sep}{time}{offset}"))
                 .to_string()
         }
     }
@@ -194,8 +255,14 @@ impl Object for DateTime {
             "hour" => v.hour() as i64,
             "minute" => v.minute() as i64,
             "second" => v.second() as i64,
+            "microsecond" => (v.nanosecond() / 1000) as i64,
             _ => return None,
         }))
+    }
+
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<Ordering> {
+        let other = other.downcast_ref::<DateTime>()?;
+        Some(self.value.cmp(&other.value))
     }
 
     fn call_method(
@@ -211,14 +278,135 @@ impl Object for DateTime {
             }
             "isoformat" => Ok(Value::from(self.iso('T'))),
             "date" => Ok(DateTime::value(self.value, true)),
+            "timestamp" => Ok(Value::from(
+                self.value.and_utc().timestamp_micros() as f64 / 1e6,
+            )),
+            "replace" => self.replace(args),
             "weekday" => Ok(Value::from(self.value.weekday().num_days_from_monday())),
             "isoweekday" => Ok(Value::from(self.value.weekday().number_from_monday())),
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            _ => Err(unsupported("a datetime", method)),
         }
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.iso(' '))
+    }
+}
+
+/// `datetime.timedelta(days=.., seconds=.., microseconds=.., milliseconds=.., minutes=..,
+/// hours=.., weeks=..)`, positionally as Python takes them too.
+#[derive(Debug)]
+struct TimedeltaType;
+
+/// Python's timedelta arguments in order, with their length in microseconds.
+const TIMEDELTA_PARTS: [(&str, f64); 7] = [
+    ("days", 86_400e6),
+    ("seconds", 1e6),
+    ("microseconds", 1.0),
+    ("milliseconds", 1e3),
+    ("minutes", 60e6),
+    ("hours", 3_600e6),
+    ("weeks", 604_800e6),
+];
+
+impl Object for TimedeltaType {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (positional, kwargs) = super::functions::split_args(args);
+        if positional.len() > TIMEDELTA_PARTS.len() {
+            return Err(invalid("timedelta() takes at most 7 arguments"));
+        }
+        let mut micros = 0.0;
+        for (i, (name, unit)) in TIMEDELTA_PARTS.iter().enumerate() {
+            let given = match (positional.get(i), &kwargs) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(k)) => k.get::<Option<Value>>(name)?,
+                (None, None) => None,
+            };
+            if let Some(v) = given {
+                let n = f64::try_from(v)
+                    .map_err(|_| invalid(format!("timedelta(): {name} must be a number")))?;
+                micros += n * unit;
+            }
+        }
+        if let Some(k) = kwargs {
+            k.assert_all_used()?;
+        }
+        Ok(Value::from_object(Timedelta(TimeDelta::microseconds(
+            micros.round() as i64,
+        ))))
+    }
+}
+
+/// A `timedelta`: `days`, `seconds` and `microseconds` normalized as Python's, and
+/// `total_seconds()`.
+#[derive(Debug)]
+struct Timedelta(TimeDelta);
+
+impl Timedelta {
+    /// (days, seconds, microseconds), days carrying the sign as in Python.
+    fn parts(&self) -> (i64, i64, i64) {
+        let micros = self.0.num_microseconds().unwrap_or(i64::MAX);
+        let days = micros.div_euclid(86_400_000_000);
+        let rest = micros.rem_euclid(86_400_000_000);
+        (days, rest / 1_000_000, rest % 1_000_000)
+    }
+}
+
+impl Object for Timedelta {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let (days, seconds, micros) = self.parts();
+        Some(Value::from(match key.as_str()? {
+            "days" => days,
+            "seconds" => seconds,
+            "microseconds" => micros,
+            _ => return None,
+        }))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "total_seconds" => Ok(Value::from(
+                self.0.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6,
+            )),
+            _ => Err(unsupported("a timedelta", method)),
+        }
+    }
+
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<Ordering> {
+        Some(self.0.cmp(&other.downcast_ref::<Timedelta>()?.0))
+    }
+
+    /// Python's `str(timedelta)`: `1 day, 2:03:04`, `-1 day, 23:59:59`, `0:00:00.500000`.
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (days, seconds, micros) = self.parts();
+        if days != 0 {
+            let plural = if days.abs() == 1 { "" } else { "s" };
+            write!(f, "{days} day{plural}, ")?;
+        }
+        write!(
+            f,
+            "{}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )?;
+        if micros != 0 {
+            write!(f, ".{micros:06}")?;
+        }
+        Ok(())
     }
 }
 
@@ -343,7 +531,7 @@ impl Pattern {
                     re.split(&text).map(Value::from).collect::<Vec<_>>(),
                 ))
             }
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            _ => Err(unsupported("a re pattern", method)),
         }
     }
 }
@@ -416,7 +604,7 @@ impl Object for Match {
                     Value::from(if method == "start" { s } else { e })
                 }))
             }
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            _ => Err(unsupported("a re match", method)),
         }
     }
 
@@ -471,7 +659,7 @@ impl Object for Itertools {
                 };
                 combinations(items, r)
             }
-            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+            _ => return Err(unsupported("itertools", method)),
         };
         Ok(Value::from(
             tuples.into_iter().map(Value::from).collect::<Vec<_>>(),

@@ -28,7 +28,7 @@ pub(crate) struct ProjectFile {
     pub test_paths: Option<Vec<String>>,
     #[serde(default, rename = "docs-paths")]
     pub docs_paths: Option<Vec<String>>,
-    /// Read only to check the folders exist: Strata builds no snapshots or analyses.
+    /// Where `{% snapshot %}` files are (`snapshots`).
     #[serde(default, rename = "snapshot-paths")]
     pub snapshot_paths: Option<Vec<String>>,
     #[serde(default, rename = "analysis-paths")]
@@ -50,6 +50,8 @@ pub(crate) struct ProjectFile {
     pub models: Option<Json>,
     #[serde(default)]
     pub seeds: Option<Json>,
+    #[serde(default)]
+    pub snapshots: Option<Json>,
     #[serde(default)]
     pub data_tests: Option<Json>,
     #[serde(default)]
@@ -91,6 +93,11 @@ impl ProjectFile {
         self.macro_paths
             .clone()
             .unwrap_or_else(|| vec!["macros".into()])
+    }
+    pub(crate) fn snapshot_paths(&self) -> Vec<String> {
+        self.snapshot_paths
+            .clone()
+            .unwrap_or_else(|| vec!["snapshots".into()])
     }
     pub(crate) fn test_paths(&self) -> Vec<String> {
         self.test_paths

@@ -42,6 +42,9 @@ pub fn load_with_target(
     load::load(dir, cli_vars, target)
 }
 
+/// A source table's key: its package, source name and table name.
+pub type SourceKey = (String, String, String);
+
 /// A parsed dbt project.
 #[derive(Clone)]
 pub struct Project {
@@ -59,8 +62,9 @@ pub struct Project {
     pub vars: BTreeMap<String, Json>,
     /// Enabled models, seeds and tests by unique id.
     pub nodes: BTreeMap<String, Node>,
-    /// Enabled source tables by (source name, table name).
-    pub sources: BTreeMap<(String, String), SourceTable>,
+    /// Enabled source tables by package, source name and table name (dbt namespaces
+    /// sources by package: two packages may each declare a source `shop`).
+    pub sources: BTreeMap<SourceKey, SourceTable>,
     /// `{% docs %}` blocks by name.
     pub docs: BTreeMap<String, String>,
     /// Project macros (generic tests as `test_<name>`) by name, with their file.
@@ -96,9 +100,9 @@ impl fmt::Debug for Project {
 }
 
 impl Project {
-    /// The model or seed `ref(name)` resolves to.
+    /// The model, seed or snapshot `ref(name)` resolves to.
     pub fn by_name(&self, name: &str) -> Option<&Node> {
-        ["model", "seed"]
+        ["model", "seed", "snapshot"]
             .iter()
             .find_map(|kind| self.nodes.get(&format!("{kind}.{}.{name}", self.name)))
     }
@@ -120,6 +124,8 @@ pub enum Resource {
     Model,
     Seed,
     Test,
+    /// A dbt snapshot: slowly changing dimension (type 2) history of a query.
+    Snapshot,
 }
 
 impl Resource {
@@ -129,6 +135,7 @@ impl Resource {
             Resource::Model => "model",
             Resource::Seed => "seed",
             Resource::Test => "test",
+            Resource::Snapshot => "snapshot",
         }
     }
 }
@@ -143,6 +150,7 @@ pub enum Materialized {
     Ephemeral,
     Seed,
     Test,
+    Snapshot,
 }
 
 impl Materialized {
@@ -154,6 +162,7 @@ impl Materialized {
             Materialized::Ephemeral => "ephemeral",
             Materialized::Seed => "seed",
             Materialized::Test => "test",
+            Materialized::Snapshot => "snapshot",
         }
     }
 }
@@ -223,8 +232,8 @@ pub struct Node {
     pub config: NodeConfig,
     /// Unique ids of the models/seeds it `ref`s (for a test, the tested node first).
     pub depends_on: Vec<String>,
-    /// The `(source, table)`s it reads.
-    pub sources: Vec<(String, String)>,
+    /// The source tables it reads.
+    pub sources: Vec<SourceKey>,
     pub description: String,
     pub columns: Vec<ColumnDoc>,
     /// The properties file that described it, if any.

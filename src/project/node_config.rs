@@ -94,6 +94,7 @@ pub(crate) fn build_node_config(
             Resource::Model => Materialized::View,
             Resource::Seed => Materialized::Seed,
             Resource::Test => Materialized::Test,
+            Resource::Snapshot => Materialized::Snapshot,
         },
         schema: String::new(),
         alias: None,

@@ -17,13 +17,14 @@ pub(crate) struct PropertiesFile {
     pub version: Option<Json>,
     pub models: Option<Vec<ResourcePatch>>,
     pub seeds: Option<Vec<ResourcePatch>>,
+    pub snapshots: Option<Vec<ResourcePatch>>,
     pub sources: Option<Vec<SourceDef>>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
 }
 
-/// The properties of a model or seed.
+/// The properties of a model, seed or snapshot.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ResourcePatch {
     pub name: String,
@@ -43,6 +44,9 @@ pub(crate) struct ResourcePatch {
     pub tags: Option<Json>,
     #[serde(default)]
     pub versions: Option<Json>,
+    /// A snapshot's input in dbt's YAML form (`ref('x')` or `source('a', 'b')`).
+    #[serde(default)]
+    pub relation: Option<String>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
@@ -134,6 +138,7 @@ pub(crate) struct Patch<T> {
 pub(crate) struct Properties {
     pub models: BTreeMap<String, Patch<ResourcePatch>>,
     pub seeds: BTreeMap<String, Patch<ResourcePatch>>,
+    pub snapshots: BTreeMap<String, Patch<ResourcePatch>>,
     pub sources: Vec<Patch<SourceDef>>,
     /// Keys the files set that Strata does not apply.
     pub unsupported: Vec<Unsupported>,
@@ -163,6 +168,7 @@ pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, Projec
         for (kind, list, into) in [
             ("model", parsed.models, &mut props.models),
             ("seed", parsed.seeds, &mut props.seeds),
+            ("snapshot", parsed.snapshots, &mut props.snapshots),
         ] {
             for def in list.unwrap_or_default() {
                 let what = format!("{kind} '{}'", def.name);

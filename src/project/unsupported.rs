@@ -137,6 +137,15 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
         // columns are read as `column_types` says.
         "fail_calc" => true,
         "column_types" => resource == Resource::Seed,
+        // A snapshot's strategy and columns (see `run::snapshot`).
+        "strategy"
+        | "updated_at"
+        | "check_cols"
+        | "hard_deletes"
+        | "invalidate_hard_deletes"
+        | "dbt_valid_to_current"
+        | "snapshot_meta_column_names"
+        | "target_schema" => resource == Resource::Snapshot,
         "store_failures" => value == &Json::Bool(false),
         _ => false,
     };
@@ -148,6 +157,7 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
             Resource::Model => "the model is built without it",
             Resource::Seed => "the seed is loaded without it",
             Resource::Test => "the test is run without it",
+            Resource::Snapshot => "the snapshot is taken without it",
         }
         .to_string(),
     )

@@ -25,6 +25,7 @@ use super::execute::compile_node;
 use super::introspect::{Planned, SessionWarehouse};
 use super::materialize::seed_frame;
 use super::nodes::{column_types, relation_of};
+use super::snapshot;
 use crate::compile::CompileError;
 use crate::compile::origin::{Origin, origin};
 use crate::compile::output::write_compiled;
@@ -125,7 +126,10 @@ pub async fn check(
         };
         let planned_node = match node.resource {
             Resource::Seed => plan_seed(ctx, project, node).await,
-            _ => plan(ctx, project, node, incremental, &warehouse).await,
+            Resource::Snapshot => plan_snapshot(ctx, project, node, &warehouse).await,
+            _ => plan(ctx, project, node, incremental, &warehouse)
+                .await
+                .map(|(_, schema)| schema),
         };
         match planned_node {
             Ok(schema) => {
@@ -167,14 +171,15 @@ impl From<String> for Failed {
     }
 }
 
-/// Renders the node, writes its compiled SQL under `target/compiled/`, and plans it.
+/// Renders the node, writes its compiled SQL under `target/compiled/`, and plans it; the SQL
+/// and the schema it plans to.
 async fn plan(
     ctx: &SessionContext,
     project: &Project,
     node: &Node,
     incremental: bool,
     warehouse: &Arc<dyn crate::jinja::Warehouse>,
-) -> Result<SchemaRef, Failed> {
+) -> Result<(String, SchemaRef), Failed> {
     let sql = match compile_node(project, node, incremental, Some(Arc::clone(warehouse))) {
         Ok(sql) => sql,
         Err(CompileError::Deferred { reason, .. }) => return Err(Failed::Deferred(reason)),
@@ -186,6 +191,26 @@ async fn plan(
         .create_logical_plan(&sql)
         .await
         .map_err(|e| located(node, &sql, &compiled, &e))?;
+    let schema = Arc::new(plan.schema().as_arrow().clone());
+    Ok((sql, schema))
+}
+
+/// A snapshot's config, its query, and the table it keeps (the query's columns and the
+/// snapshot's own).
+async fn plan_snapshot(
+    ctx: &SessionContext,
+    project: &Project,
+    node: &Node,
+    warehouse: &Arc<dyn crate::jinja::Warehouse>,
+) -> Result<SchemaRef, Failed> {
+    let spec = snapshot::Spec::of(node).map_err(|e| e.to_string())?;
+    let (sql, _) = plan(ctx, project, node, false, warehouse).await?;
+    let table = spec.first_build_sql(&sql, &snapshot::time_literal(chrono::Utc::now()));
+    let plan = ctx
+        .state()
+        .create_logical_plan(&table)
+        .await
+        .map_err(|e| format!("{}: {}: {e}", node.path.display(), node.unique_id))?;
     Ok(Arc::new(plan.schema().as_arrow().clone()))
 }
 

@@ -17,6 +17,7 @@ use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
+use super::snapshot;
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
@@ -35,7 +36,9 @@ pub enum RunCommand {
     Test,
     /// Seeds.
     Seed,
-    /// Seeds, models and tests, each model tested before its children are built.
+    /// Snapshots.
+    Snapshot,
+    /// Seeds, snapshots, models and tests, each model tested before its children are built.
     Build,
 }
 
@@ -45,6 +48,7 @@ impl RunCommand {
             RunCommand::Run => "run",
             RunCommand::Test => "test",
             RunCommand::Seed => "seed",
+            RunCommand::Snapshot => "snapshot",
             RunCommand::Build => "build",
         }
     }
@@ -54,6 +58,7 @@ impl RunCommand {
             RunCommand::Run => resource == Resource::Model,
             RunCommand::Test => resource == Resource::Test,
             RunCommand::Seed => resource == Resource::Seed,
+            RunCommand::Snapshot => resource == Resource::Snapshot,
             RunCommand::Build => true,
         }
     }
@@ -300,6 +305,7 @@ async fn run_node(
                 .map_err(|e| e.to_string())
         }
         Resource::Model => run_model(ctx, lake, project, node, full_refresh, commit).await,
+        Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
         let status = Status::Error;
@@ -320,7 +326,8 @@ async fn run_node(
 }
 
 /// Renders a node's SQL with relations spelled for this lake, its compile-time queries going
-/// to `warehouse`.
+/// to `warehouse`; DuckDB-style named table-function arguments are taken as `strata sql`
+/// takes them (`read_csv('x.csv', header = true)`).
 pub fn compile_node(
     project: &Project,
     node: &Node,
@@ -336,6 +343,7 @@ pub fn compile_node(
         warehouse,
     };
     compile::compile(project, &node.unique_id, &ctx)
+        .map(|sql| crate::sql::rewrite::named_args_in_text(&sql).into_owned())
 }
 
 async fn run_model(
@@ -369,6 +377,21 @@ async fn run_model(
             .await
             .map_err(in_file)?,
     };
+    Ok((Status::Success, committed, String::new()))
+}
+
+async fn run_snapshot(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    node: &Node,
+    commit: CommitMetadata,
+) -> Result<(Status, Committed, String), String> {
+    let sql =
+        compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
+    let committed = snapshot::snapshot(ctx, lake, &relation_of(node), node, &sql, commit)
+        .await
+        .map_err(|e| format!("{}: {e}", node.path.display()))?;
     Ok((Status::Success, committed, String::new()))
 }
 

@@ -8,6 +8,7 @@ pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reconcile;
+pub mod snapshot;
 pub mod watch;
 
 pub use execute::{NodeResult, RunCommand, RunId, RunOptions, Status};

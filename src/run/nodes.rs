@@ -24,6 +24,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             Resource::Model => NodeKind::Model,
             Resource::Seed => NodeKind::Seed,
             Resource::Test => NodeKind::Test,
+            Resource::Snapshot => NodeKind::Snapshot,
         };
         let sources = node
             .sources

@@ -73,7 +73,7 @@ pub async fn unrecorded(
     }
     let mut missing = Vec::new();
     let tables = project.nodes.values().filter(|n| match n.resource {
-        Resource::Seed => true,
+        Resource::Seed | Resource::Snapshot => true,
         Resource::Model => !matches!(
             n.config.materialized,
             Materialized::View | Materialized::Ephemeral

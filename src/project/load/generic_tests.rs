@@ -29,6 +29,7 @@ impl Loader {
         for (resource, patches) in [
             (Resource::Model, &props.models),
             (Resource::Seed, &props.seeds),
+            (Resource::Snapshot, &props.snapshots),
         ] {
             for (name, patch) in patches {
                 let kind = resource.as_str();
@@ -58,10 +59,8 @@ impl Loader {
         for patch in &props.sources {
             let def = &patch.def;
             for table in def.tables.iter().flatten() {
-                if !self
-                    .sources
-                    .contains_key(&(def.name.clone(), table.name.clone()))
-                {
+                let key = (self.name.clone(), def.name.clone(), table.name.clone());
+                if !self.sources.contains_key(&key) {
                     continue;
                 }
                 let target = || TestTarget::Source {
@@ -255,7 +254,9 @@ impl Loader {
         match &target {
             TestTarget::Node { unique_id, .. } => node.depends_on.push(unique_id.clone()),
             TestTarget::Source { source, table } => {
-                node.sources.push((source.clone(), table.clone()));
+                // A source test belongs to the package declaring the source.
+                let key = (self.name.clone(), source.clone(), table.clone());
+                node.sources.push(key);
             }
         }
         node.test = Some(TestInfo {

@@ -14,6 +14,7 @@ mod render;
 mod resolve;
 mod seeds;
 mod singular_tests;
+mod snapshots;
 mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +33,7 @@ use crate::project::node_config::{folder_config, is_enabled};
 use crate::project::packages;
 use crate::project::schema::read_properties;
 use crate::project::unsupported::{Unsupported, project_keys};
-use crate::project::{Node, Project, ProjectError, SourceTable};
+use crate::project::{Node, Project, ProjectError, SourceKey, SourceTable};
 use macros::{build_env, builtin_macros, read_docs, read_macros};
 use project_file::{merge_vars, parse_cli_vars, render_project_configs};
 use resolve::Pending;
@@ -153,6 +154,7 @@ pub(super) fn load(
         loader.unsupported.append(&mut props.unsupported);
         loader.models(&unit.model_files, &props)?;
         loader.seeds(&unit.seed_files, &props)?;
+        loader.snapshots(&unit.snapshot_files, &props)?;
         loader.singular_tests(&unit.test_files)?;
         loader.sources(&props)?;
         properties.push(props);
@@ -194,6 +196,7 @@ struct Unit {
     model_files: Vec<SourceFile>,
     test_files: Vec<SourceFile>,
     seed_files: Vec<SourceFile>,
+    snapshot_files: Vec<SourceFile>,
     property_files: Vec<SourceFile>,
     doc_files: Vec<SourceFile>,
 }
@@ -227,9 +230,11 @@ impl Unit {
             .filter(|f| !f.within.starts_with("generic"))
             .collect();
         let seed_files = collect(root, &at(file.seed_paths()), &["csv"], &ignore, false)?;
+        let snapshot_files = collect(root, &at(file.snapshot_paths()), &["sql"], &ignore, true)?;
         let mut property_dirs = at(file.model_paths());
         for d in at(file.seed_paths())
             .into_iter()
+            .chain(at(file.snapshot_paths()))
             .chain(test_paths.clone())
             .chain(at(file.macro_paths()))
         {
@@ -246,6 +251,7 @@ impl Unit {
             model_files,
             test_files,
             seed_files,
+            snapshot_files,
             property_files,
             doc_files,
         })
@@ -253,10 +259,7 @@ impl Unit {
 }
 
 /// dbt's `graph` as templates see it: nodes and sources by unique id.
-fn graph_json(
-    nodes: &BTreeMap<String, Node>,
-    sources: &BTreeMap<(String, String), SourceTable>,
-) -> Json {
+fn graph_json(nodes: &BTreeMap<String, Node>, sources: &BTreeMap<SourceKey, SourceTable>) -> Json {
     let nodes: JsonMap<String, Json> = nodes
         .values()
         .map(|n| {
@@ -302,8 +305,8 @@ struct Loader {
     /// Disabled models and seeds by name.
     disabled: BTreeMap<String, PathBuf>,
     pending: Vec<Pending>,
-    sources: BTreeMap<(String, String), SourceTable>,
-    disabled_sources: BTreeSet<(String, String)>,
+    sources: BTreeMap<SourceKey, SourceTable>,
+    disabled_sources: BTreeSet<SourceKey>,
     warnings: Vec<String>,
     /// Keys read but not applied, as found.
     unsupported: Vec<Unsupported>,

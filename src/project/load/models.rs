@@ -18,7 +18,7 @@ impl Loader {
             let (raw, pending) =
                 self.parse_render(file, &node.unique_id, Resource::Model, &node.fqn, node.raw)?;
             let node = FileNode { raw, ..node };
-            if self.admit(file, Resource::Model, node, file.text.clone())? {
+            if self.admit(&file.rel, Resource::Model, node, file.text.clone())? {
                 self.pending.push(pending);
             }
         }

@@ -44,6 +44,7 @@ impl Loader {
             Resource::Model => |f| f.models.as_ref(),
             Resource::Seed => |f| f.seeds.as_ref(),
             Resource::Test => |f| f.test_configs(),
+            Resource::Snapshot => |f| f.snapshots.as_ref(),
         };
         let mut raw = self.folder_configs(tree, &fqn);
         let patch = patches.and_then(|patches| patches.get(&name));
@@ -87,12 +88,12 @@ impl Loader {
         Ok(columns)
     }
 
-    /// Adds the `resource` node of `file` (a model or a seed), with `node.raw` its final
-    /// config, unless that config disables it: its name is then kept in `disabled`, so a
-    /// `ref` to it says so. Returns whether it was added.
+    /// Adds the `resource` node (a model, seed or snapshot) defined in `path`, with `node.raw`
+    /// its final config, unless that config disables it: its name is then kept in `disabled`,
+    /// so a `ref` to it says so. Returns whether it was added.
     pub(super) fn admit(
         &mut self,
-        file: &SourceFile,
+        path: &Path,
         resource: Resource,
         node: FileNode<'_>,
         raw_code: String,
@@ -104,17 +105,17 @@ impl Loader {
             raw,
             patch,
         } = node;
-        if !self.enabled(&raw, &file.rel, &unique_id)? {
+        if !self.enabled(&raw, path, &unique_id)? {
             self.disabled
                 .entry(name)
-                .or_insert_with(|| file.rel.clone());
+                .or_insert_with(|| path.to_path_buf());
             return Ok(false);
         }
         let node = self.make_node(
             unique_id,
             name,
             resource,
-            file.rel.clone(),
+            path.to_path_buf(),
             fqn,
             raw_code,
             &raw,
@@ -179,6 +180,12 @@ impl Loader {
             test: None,
         };
         node.config.schema = self.schema_for(&node, custom_schema.as_deref())?;
+        // dbt's snapshot config before 1.9: `target_schema` is the schema, as written.
+        if resource == Resource::Snapshot
+            && let Some(Json::String(schema)) = node.config.extra.get("target_schema")
+        {
+            node.config.schema = schema.trim().to_string();
+        }
         if let Some(target) = self.naming_macro("generate_alias_name") {
             let custom = node.config.alias.clone();
             let args = [

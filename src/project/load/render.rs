@@ -14,8 +14,8 @@ use crate::jinja::context::{JinjaRelation, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode};
 use crate::jinja::{
-    MacroRef, Phase, RenderError, call_macro, is_template, render_str, render_template,
-    run_in_frame,
+    MacroRef, Phase, RenderError, call_macro, is_template, mutable_literals, render_str,
+    render_template, run_in_frame,
 };
 use crate::project::files::{SourceFile, template_name};
 use crate::project::node_config::normalize_map;
@@ -195,19 +195,52 @@ impl Loader {
         unique_id: &str,
         resource: Resource,
         fqn: &[String],
-        mut raw: JsonMap<String, Json>,
+        raw: JsonMap<String, Json>,
     ) -> Result<(JsonMap<String, Json>, Pending), ProjectError> {
         let name = file.stem();
         let frame = self.node_frame(unique_id, &name, resource, &file.rel, fqn, &raw);
         render_template(&self.env, &file.template_name(), frame.clone())
             .map_err(|f| render_error(&file.rel, unique_id, f))?;
+        Ok(Self::rendered(frame, raw, unique_id))
+    }
+
+    /// [`Self::parse_render`] for a node whose SQL is `text` rather than a whole file (a
+    /// snapshot block, or a YAML snapshot's `select`), defined in `path`.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub(super) fn parse_render_text(
+        &self,
+        path: &Path,
+        name: &str,
+        unique_id: &str,
+        resource: Resource,
+        fqn: &[String],
+        raw: JsonMap<String, Json>,
+        text: &str,
+    ) -> Result<(JsonMap<String, Json>, Pending), ProjectError> {
+        let frame = self.node_frame(unique_id, name, resource, path, fqn, &raw);
+        render_str(
+            &self.env,
+            &template_name(path),
+            &mutable_literals(text),
+            frame.clone(),
+        )
+        .map_err(|f| render_error(path, unique_id, f))?;
+        Ok(Self::rendered(frame, raw, unique_id))
+    }
+
+    /// The node's config with what its render's `config()` calls set, and what it referenced.
+    fn rendered(
+        frame: Rc<Frame>,
+        mut raw: JsonMap<String, Json>,
+        unique_id: &str,
+    ) -> (JsonMap<String, Json>, Pending) {
         merge_config(&mut raw, &frame.captured_config.borrow());
         let pending = Pending {
             unique_id: unique_id.to_string(),
             refs: frame.refs.take(),
             sources: frame.sources.take(),
         };
-        Ok((raw, pending))
+        (raw, pending)
     }
 
     pub(super) fn call_at_parse(

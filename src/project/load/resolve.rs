@@ -3,7 +3,7 @@
 //! test of something disabled is skipped with a warning.
 
 use super::Loader;
-use crate::project::{ProjectError, Resource};
+use crate::project::{ProjectError, Resource, SourceKey};
 
 /// The closest of `candidates` to `name`, if close enough to be a likely typo.
 pub(super) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
@@ -40,6 +40,28 @@ impl Loader {
                     _ => None,
                 }
             }),
+        }
+    }
+
+    /// The source table `source(source, table)` names in code of package `own`, searched as
+    /// dbt does: the root project, the node's own package, then any package.
+    fn source_target(&self, source: &str, table: &str, own: &str) -> SourceMatch {
+        let key = |p: &str| (p.to_string(), source.to_string(), table.to_string());
+        for package in [self.root_name.as_str(), own] {
+            if self.sources.contains_key(&key(package)) {
+                return SourceMatch::One(key(package));
+            }
+        }
+        let mut found: Vec<SourceKey> = self
+            .sources
+            .keys()
+            .filter(|(_, s, t)| s == source && t == table)
+            .cloned()
+            .collect();
+        match found.len() {
+            0 => SourceMatch::None,
+            1 => SourceMatch::One(found.remove(0)),
+            _ => SourceMatch::Several(found.into_iter().map(|(p, _, _)| p).collect()),
         }
     }
 
@@ -92,30 +114,51 @@ impl Loader {
                     }
                 }
             }
-            for key in &pending.sources {
-                if self.sources.contains_key(key) {
-                    if !sources.contains(key) {
-                        sources.push(key.clone());
+            for (source, table) in &pending.sources {
+                match self.source_target(source, table, &own) {
+                    SourceMatch::One(key) => {
+                        if !sources.contains(&key) {
+                            sources.push(key);
+                        }
                     }
-                } else if is_test && self.disabled_sources.contains(key) {
-                    skip = Some(format!("source '{}.{}' is disabled", key.0, key.1));
-                } else {
-                    let dotted: Vec<String> = self
-                        .sources
-                        .keys()
-                        .map(|(s, t)| format!("{s}.{t}"))
-                        .collect();
-                    let suggestion = closest(
-                        &format!("{}.{}", key.0, key.1),
-                        dotted.iter().map(String::as_str),
-                    );
-                    return Err(ProjectError::UnknownSource {
-                        path,
-                        node: pending.unique_id.clone(),
-                        source_name: key.0.clone(),
-                        table: key.1.clone(),
-                        suggestion,
-                    });
+                    SourceMatch::Several(packages) => {
+                        return Err(ProjectError::Invalid {
+                            path,
+                            message: format!(
+                                "{}: source('{source}', '{table}') is declared by the packages {}; \
+                                 declare it in the root project to choose",
+                                pending.unique_id,
+                                packages.join(", ")
+                            ),
+                        });
+                    }
+                    SourceMatch::None
+                        if is_test
+                            && self
+                                .disabled_sources
+                                .iter()
+                                .any(|(_, s, t)| s == source && t == table) =>
+                    {
+                        skip = Some(format!("source '{source}.{table}' is disabled"));
+                    }
+                    SourceMatch::None => {
+                        let dotted: Vec<String> = self
+                            .sources
+                            .keys()
+                            .map(|(_, s, t)| format!("{s}.{t}"))
+                            .collect();
+                        let suggestion = closest(
+                            &format!("{source}.{table}"),
+                            dotted.iter().map(String::as_str),
+                        );
+                        return Err(ProjectError::UnknownSource {
+                            path,
+                            node: pending.unique_id.clone(),
+                            source_name: source.clone(),
+                            table: table.clone(),
+                            suggestion,
+                        });
+                    }
                 }
             }
             if let Some(reason) = skip {
@@ -136,6 +179,14 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// What a `source()` call names.
+enum SourceMatch {
+    One(SourceKey),
+    None,
+    /// Declared only by packages other than the caller's, by several of them.
+    Several(Vec<String>),
 }
 
 #[cfg(test)]

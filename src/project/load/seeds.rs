@@ -14,7 +14,7 @@ impl Loader {
     ) -> Result<(), ProjectError> {
         for file in files {
             let node = self.file_node(file, Resource::Seed, Some(&props.seeds))?;
-            self.admit(file, Resource::Seed, node, String::new())?;
+            self.admit(&file.rel, Resource::Seed, node, String::new())?;
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ impl Loader {
             }
             let source_tags = string_list(def.tags.as_ref());
             for table in def.tables.iter().flatten() {
-                let key = (def.name.clone(), table.name.clone());
+                let key = (self.name.clone(), def.name.clone(), table.name.clone());
                 let unique_id = format!("source.{}.{}.{}", self.name, def.name, table.name);
                 let mut config = source_config.clone();
                 if let Some(table_config) = &table.config {
