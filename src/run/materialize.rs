@@ -12,6 +12,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
 use deltalake::kernel::CommitInfo;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::merge::MergeBuilder;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -218,13 +219,7 @@ pub async fn incremental(
         .map(|k| format!("target.{0} = source.{0}", quote(k)))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let (table, metrics) = existing
-        .merge(frame, predicate.as_str())
-        .with_source_alias("source")
-        .with_target_alias("target")
-        .with_merge_schema(true)
-        .with_session_state(Arc::new(ctx.state()))
-        .with_commit_properties(CommitProperties::default().with_metadata(commit))
+    let (table, metrics) = merge(ctx, existing, frame, predicate.as_str(), commit)
         .when_matched_update(|update| {
             columns.iter().fold(update, |u, c| {
                 u.update(c.as_str(), format!("source.{}", quote(c)).as_str())
@@ -348,4 +343,23 @@ pub fn rows_written(info: &CommitInfo) -> Option<u64> {
 /// A double-quoted SQL identifier.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A MERGE of `source` into `existing` on `predicate` (over `source.` and `target.`), with
+/// schema evolution, in the session's state, committed with the run's metadata: the opening
+/// every merge of a run shares; the caller adds its matched and unmatched clauses.
+pub(super) fn merge(
+    ctx: &SessionContext,
+    existing: DeltaTable,
+    source: DataFrame,
+    predicate: &str,
+    commit: CommitMetadata,
+) -> MergeBuilder {
+    existing
+        .merge(source, predicate)
+        .with_source_alias("source")
+        .with_target_alias("target")
+        .with_merge_schema(true)
+        .with_session_state(Arc::new(ctx.state()))
+        .with_commit_properties(CommitProperties::default().with_metadata(commit))
 }

@@ -6,11 +6,8 @@
 //! history matches what dbt keeps, with the `dbt_*` columns renamed by
 //! `snapshot_meta_column_names`.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::CommitProperties;
 use serde_json::Value as Json;
 
 use super::materialize::{self, Committed, MaterializeError, Relation};
@@ -501,13 +498,7 @@ pub async fn snapshot(
         Some(_) => None,
     };
     let valid_to = format!("source.{}", ident(&c.valid_to));
-    let (table, metrics) = existing
-        .merge(source, on.as_str())
-        .with_source_alias("source")
-        .with_target_alias("target")
-        .with_merge_schema(true)
-        .with_session_state(Arc::new(ctx.state()))
-        .with_commit_properties(CommitProperties::default().with_metadata(commit))
+    let (table, metrics) = materialize::merge(ctx, existing, source, on.as_str(), commit)
         .when_matched_update(|update| {
             let update = update.update(c.valid_to.as_str(), valid_to.as_str());
             match &close {
