@@ -23,13 +23,8 @@ batches="${2:-3}"
 export DBT="${DBT:-$HOME/.cache/strata/dbt-venv/bin/dbt}"
 python="$(dirname "$DBT")/python"
 
-if [ -n "${STRATA:-}" ]; then
-  strata="$STRATA"
-else
-  . "$repo/scripts/env.sh"
-  (cd "$repo" && cargo build --release --quiet --bin strata)
-  strata="$CARGO_TARGET_DIR/release/strata"
-fi
+. "$repo/scripts/env.sh"
+strata="$(release_strata)"
 [ -x "$DBT" ] || { echo "dbt not found at $DBT (see the install lines at the top of $0)" >&2; exit 1; }
 
 if [ -n "${SHOP_BENCH_DIR:-}" ]; then

@@ -17,13 +17,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 scale="${1:-1000000}"
 batches="${2:-3}"
 
-if [ -n "${STRATA:-}" ]; then
-  strata="$STRATA"
-else
-  . "$repo/scripts/env.sh"
-  (cd "$repo" && cargo build --release --quiet --bin strata)
-  strata="$CARGO_TARGET_DIR/release/strata"
-fi
+. "$repo/scripts/env.sh"
+strata="$(release_strata)"
 
 if [ -n "${CLUSTER_BENCH_DIR:-}" ]; then
   work="$CLUSTER_BENCH_DIR"
@@ -40,6 +35,10 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# Each Delta write logs how long its files, their pooling and its commit took (milliseconds).
+write_log="warn,deltalake_core=error,strata::lake::write=debug"
+# Seconds summed over the write log's `NAME=ms` fields.
+write_secs() { { grep -o "$2=[0-9]*" "$1" || true; } | awk -F= '{ s += $2 } END { printf "%.2f", s / 1000 }'; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
@@ -57,7 +56,7 @@ echo "== generate and land: $scale orders, $batches batches"
 
 echo "== in process: strata build"
 start=$(now)
-"$strata" build >"$work/local.log"
+STRATA_LOG="$write_log" "$strata" build >"$work/local.log" 2>"$work/local.err"
 local_time=$(elapsed "$start" "$(now)")
 grep "^Finished" "$work/local.log"
 
@@ -83,18 +82,34 @@ printf '\n[cluster]\nscheduler = "%s"\nstatus = "%s"\n' "$scheduler" "$status" >
 echo "== cluster: strata build --full-refresh"
 start_ms=$(date +%s%3N)
 start=$(now)
-"$strata" build --full-refresh >"$work/cluster.log"
+STRATA_LOG="$write_log" "$strata" build --full-refresh >"$work/cluster.log" 2>"$work/cluster.err"
 cluster_time=$(elapsed "$start" "$(now)")
 grep -E "^Finished|job\(s\) on the cluster" "$work/cluster.log"
 
-in_jobs=$(curl -s "$status/status" | python3 -c "
+read -r in_jobs waiting shuffle_stages shuffle_write writing results < <(curl -s "$status/status" | python3 -c "
 import json, sys
 jobs = [j for j in json.load(sys.stdin)['jobs'] if j['started_ms'] >= $start_ms]
-print('%.2f' % (sum(max(j['ended_ms'] - j['started_ms'], 0) for j in jobs) / 1000))")
+wall = sum(max(j['ended_ms'] - j['started_ms'], 0) for j in jobs)
+work = lambda k: sum(j['work'][k] for j in jobs)
+print(' '.join('%.2f' % (ms / 1000) for ms in [wall] + [work(k) for k in
+      ['waiting_ms', 'shuffle_stages_ms', 'shuffle_write_ms', 'write_ms', 'result_ms']]))")
+
+breakdown() {
+  local log="$1" total="$2" queries pool commit
+  queries=$(write_secs "$log" write_ms)
+  pool=$(write_secs "$log" pool_ms)
+  commit=$(write_secs "$log" commit_ms)
+  echo "  writes' queries ${queries} s (running each model's query and writing its files)"
+  echo "  pooling files   ${pool} s, Delta commits ${commit} s"
+  echo "  the rest        $(awk -v t="$total" -v a="$queries" -v b="$pool" -v c="$commit" 'BEGIN { printf "%.2f", t - a - b - c }') s (planning, tests, keyed MERGEs, start-up)"
+}
 
 echo
 echo "in process         ${local_time} s"
+breakdown "$work/local.err" "$local_time"
 echo "on the cluster     ${cluster_time} s ($(awk -v a="$cluster_time" -v b="$local_time" 'BEGIN { printf "%.2f", a / b }')x)"
-echo "  in cluster jobs  ${in_jobs} s (sum of the jobs' wall times: stage planning, scans, shuffles,"
-echo "                   the executors writing the models' Parquet files)"
-echo "  outside jobs     $(awk -v a="$cluster_time" -v b="$in_jobs" 'BEGIN { printf "%.2f", a - b }') s (planning, Delta commits, keyed MERGEs, tests' local work, start-up)"
+breakdown "$work/cluster.err" "$cluster_time"
+echo "  in cluster jobs  ${in_jobs} s of wall time; task-seconds (tasks run side by side):"
+echo "    waiting for a slot ${waiting} s, stages feeding shuffles ${shuffle_stages} s (of which writing"
+echo "    shuffle files ${shuffle_write} s), writing models' files ${writing} s, query results ${results} s"
+echo "tasks per executor: $(grep -o 'job(s) on the cluster: .*' "$work/cluster.log" | tail -1)"

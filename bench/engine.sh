@@ -23,12 +23,7 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 orders="${1:-1000000}"
 reps="${2:-3}"
-if [ -n "${STRATA:-}" ]; then
-  strata="$STRATA"
-else
-  cargo build --release --quiet --bin strata
-  strata="$CARGO_TARGET_DIR/release/strata"
-fi
+strata="$(release_strata)"
 python="${DUCKDB_PYTHON:-$STRATA_CACHE_DIR/duckdb-venv/bin/python}"
 if ! "$python" -c "import duckdb" 2>/dev/null; then
   python3 -m venv "$STRATA_CACHE_DIR/duckdb-venv"

@@ -28,13 +28,8 @@ mode="${PGBENCH_MODE:-simple}"
 stream_rows="${STREAM_ROWS:-1000000}"
 pg="${PG:-host=127.0.0.1 port=5432}"
 
-if [ -n "${STRATA:-}" ]; then
-  strata="$STRATA"
-else
-  . "$repo/scripts/env.sh"
-  (cd "$repo" && cargo build --release --quiet --bin strata)
-  strata="$CARGO_TARGET_DIR/release/strata"
-fi
+. "$repo/scripts/env.sh"
+strata="$(release_strata)"
 pgbench="$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -1)"
 for tool in psql "$pgbench"; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/test" >&2; exit 1; }

@@ -3,3 +3,11 @@
 export STRATA_CACHE_DIR="${STRATA_CACHE_DIR:-$HOME/.cache/strata}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$STRATA_CACHE_DIR/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The strata binary a benchmark runs: $STRATA, or a release build of this checkout.
+release_strata() {
+  if [ -z "${STRATA:-}" ]; then
+    (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo build --release --quiet --bin strata) >&2
+  fi
+  echo "${STRATA:-$CARGO_TARGET_DIR/release/strata}"
+}

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{LakeKind, Project, csv_rows};
+use common::{LakeKind, Project, commit_actions, csv_rows};
 use strata::cluster::status::ClusterStatus;
 use strata::generate::{GenerateArgs, generate};
 
@@ -304,6 +304,12 @@ fn incremental_models_across_two_batches_on_the_cluster_match_in_process() {
             let out = project.ok(&["build"]);
             assert!(out.contains("ERROR=0"), "{out}");
             log = out;
+        }
+        if batch.is_none() {
+            // The tasks' small files are pooled into one before the commit, as in process.
+            let first = commit_actions(&on_cluster.path("lake/gold/dim_customers"), 0);
+            let adds = first.iter().filter(|a| a.get("add").is_some()).count();
+            assert_eq!(adds, 1, "one file for a small table: {first:?}");
         }
         for sql in queries {
             assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{LakeKind, Project, python};
+use common::{LakeKind, Project, commit_actions, python};
 
 const NO_SOURCES: &str = "sources: []\n";
 
@@ -626,16 +626,6 @@ fn a_unique_test_passes_on_distinct_keys_and_shows_the_repeated_ones() {
     );
     assert!(stdout.contains("1 failing"), "{stdout}");
     assert!(stdout.contains("| ADA          | 2         |"), "{stdout}");
-}
-
-/// The actions of a Delta table's commit `version`, one JSON value each.
-fn commit_actions(table: &std::path::Path, version: u64) -> Vec<serde_json::Value> {
-    let log = table.join(format!("_delta_log/{version:020}.json"));
-    std::fs::read_to_string(&log)
-        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 /// A small model's table is one Parquet file, committed once per build; a rebuild adds its new

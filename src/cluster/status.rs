@@ -9,10 +9,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ballista_core::serde::protobuf::{executor_status, job_status, task_status};
 use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::ClusterError;
+use crate::lake::write::exec::DeltaWriteExec;
 
 /// The cluster as its scheduler sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +56,75 @@ pub struct JobStatus {
     /// Milliseconds since the epoch.
     pub started_ms: u64,
     pub ended_ms: u64,
+    #[serde(default)]
+    pub work: JobWork,
+}
+
+/// Where a job's time went, in task milliseconds: summed over its tasks, which run side by
+/// side, so the sum can exceed the job's wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobWork {
+    /// From a task's scheduling to its launch on an executor (waiting for a slot).
+    pub waiting_ms: u64,
+    /// Running tasks of the stages that feed a shuffle (scans, joins, partial aggregates).
+    pub shuffle_stages_ms: u64,
+    /// Of those, writing the shuffle files.
+    pub shuffle_write_ms: u64,
+    /// Running tasks of final stages that write a Delta table's files.
+    pub write_ms: u64,
+    /// Running tasks of other final stages (a query's result).
+    pub result_ms: u64,
+}
+
+impl JobWork {
+    fn add_stage(&mut self, stage: &ExecutionStage) {
+        let tasks = stage.task_infos().unwrap_or_default();
+        let span = |from: u128, to: u128| u64::try_from(to.saturating_sub(from)).unwrap_or(0);
+        self.waiting_ms += tasks
+            .iter()
+            .map(|t| span(t.scheduled_time, t.launch_time))
+            .sum::<u64>();
+        let running: u64 = tasks
+            .iter()
+            .filter(|t| t.end_exec_time > 0)
+            .map(|t: &TaskInfo| span(t.start_exec_time, t.end_exec_time))
+            .sum();
+        if !stage.output_links().is_empty() {
+            self.shuffle_stages_ms += running;
+            self.shuffle_write_ms += metric_ms(stage_metrics(stage), "write_time");
+        } else if writes_delta_files(stage.plan()) {
+            self.write_ms += running;
+        } else {
+            self.result_ms += running;
+        }
+    }
+}
+
+fn stage_metrics(stage: &ExecutionStage) -> &[MetricsSet] {
+    match stage {
+        ExecutionStage::Running(s) => s.stage_metrics.as_deref().unwrap_or_default(),
+        ExecutionStage::Successful(s) => &s.stage_metrics,
+        ExecutionStage::Failed(s) => s.stage_metrics.as_deref().unwrap_or_default(),
+        ExecutionStage::UnResolved(_) | ExecutionStage::Resolved(_) => &[],
+    }
+}
+
+/// A time metric (nanoseconds) summed over a stage's operators, in milliseconds.
+fn metric_ms(metrics: &[MetricsSet], name: &str) -> u64 {
+    let nanos: usize = metrics
+        .iter()
+        .filter_map(|set| set.sum_by_name(name))
+        .map(|value| value.as_usize())
+        .sum();
+    (nanos / 1_000_000) as u64
+}
+
+fn writes_delta_files(plan: &dyn ExecutionPlan) -> bool {
+    plan.is::<DeltaWriteExec>()
+        || plan
+            .children()
+            .into_iter()
+            .any(|child| writes_delta_files(child.as_ref()))
 }
 
 /// Reads the status of the cluster `scheduler` from its job and executor state.
@@ -101,7 +174,9 @@ pub async fn collect(cluster: &BallistaCluster) -> Result<ClusterStatus, Cluster
         };
         let mut tasks = BTreeMap::new();
         let mut failed_tasks = 0;
+        let mut work = JobWork::default();
         for stage in graph.stages().values() {
+            work.add_stage(stage);
             for task in stage.task_infos().unwrap_or_default() {
                 let executor = match &task.task_status {
                     task_status::Status::Running(t) => &t.executor_id,
@@ -124,6 +199,7 @@ pub async fn collect(cluster: &BallistaCluster) -> Result<ClusterStatus, Cluster
             failed_tasks,
             started_ms: graph.start_time(),
             ended_ms: graph.end_time(),
+            work,
         });
     }
     jobs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then(b.id.cmp(&a.id)));
@@ -265,6 +341,7 @@ mod tests {
             failed_tasks: 0,
             started_ms,
             ended_ms: started_ms + 1,
+            work: JobWork::default(),
         }
     }
 

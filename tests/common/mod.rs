@@ -195,6 +195,16 @@ impl Project {
     }
 }
 
+/// The actions of a local Delta table's commit `version`, one JSON value each.
+pub fn commit_actions(table: &Path, version: u64) -> Vec<serde_json::Value> {
+    let log = table.join(format!("_delta_log/{version:020}.json"));
+    std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// The rows (header first) of what `strata sql --format csv` printed.
 pub fn csv_rows(out: &str) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()

@@ -9,7 +9,8 @@
 //! produced a quarter of the target size in memory; until then its rows are held. In one
 //! process the last partition to finish writes all the rows every other partition held into
 //! its file, so a small model is one file. A node decoded on a cluster executor runs alone,
-//! so there each partition writes the rows it held itself.
+//! so there each partition writes the rows it held itself, and the client pools those files
+//! (see [`super::pool`]).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,12 @@ impl WriteTarget {
         self
     }
 
-    fn writer_config(&self, schema: SchemaRef) -> WriterConfig {
+    /// What a partition holds in memory before it writes files of its own.
+    pub fn held_size(&self) -> u64 {
+        (self.target_file_size / 4).max(1)
+    }
+
+    pub(super) fn writer_config(&self, schema: SchemaRef) -> WriterConfig {
         let num_indexed_cols = match u64::try_from(self.stats_num_columns) {
             Ok(n) => delta_kernel::table_properties::DataSkippingNumIndexedCols::NumColumns(n),
             Err(_) => delta_kernel::table_properties::DataSkippingNumIndexedCols::AllColumns,
@@ -200,7 +206,7 @@ impl ExecutionPlan for DeltaWriteExec {
         let input = self.input.execute(partition, Arc::clone(&context))?;
         let store = self.target.store(&context)?;
         let config = self.target.writer_config(self.input.schema());
-        let threshold = (self.target.target_file_size / 4).max(1) as usize;
+        let threshold = self.target.held_size() as usize;
         let held = self.held.clone();
         let written = async move {
             let mut writer = PartitionFiles::new(store, config, threshold);
@@ -354,7 +360,7 @@ fn adds_batch(adds: &[Add]) -> Result<RecordBatch> {
 }
 
 /// The rows of a file, from the statistics its `add` action carries.
-fn rows_of(add: &Add) -> u64 {
+pub(super) fn rows_of(add: &Add) -> u64 {
     add.stats
         .as_deref()
         .and_then(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
