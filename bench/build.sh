@@ -44,8 +44,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # landing declaration, the dbt project files, and drop/ with the generated raw files.
 project="$work/project"
 mkdir -p "$project"
-cp -R "$repo/catalog" "$repo/dbt_project.yml" "$repo/models" "$repo/macros" "$repo/seeds" "$project/"
-[ -d "$repo/data-tests" ] && cp -R "$repo/data-tests" "$project/"
+copy_example_project "$project"
 printf '[lake]\nroot = "%s"\n\n[land]\nsources = "catalog/sources.yml"\n' "$work/lake" >"$project/strata.toml"
 
 echo "== generate: $scale orders, $batches batches"

@@ -45,8 +45,7 @@ pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "$
 
 project="$work/project"
 mkdir -p "$project"
-cp -R "$repo/catalog" "$repo/dbt_project.yml" "$repo/models" "$repo/macros" "$repo/seeds" "$project/"
-[ -d "$repo/data-tests" ] && cp -R "$repo/data-tests" "$project/"
+copy_example_project "$project"
 printf '[lake]\nroot = "%s"\n' "$work/lake" >"$project/strata.toml"
 cd "$project"
 

@@ -53,8 +53,7 @@ trap cleanup EXIT
 # -- 1. the lake -----------------------------------------------------------------------------
 project="$work/project"
 mkdir -p "$project"
-cp -R "$repo/catalog" "$repo/dbt_project.yml" "$repo/models" "$repo/macros" "$repo/seeds" "$project/"
-[ -d "$repo/data-tests" ] && cp -R "$repo/data-tests" "$project/"
+copy_example_project "$project"
 printf '[lake]\nroot = "%s"\n\n[land]\nsources = "catalog/sources.yml"\n' "$work/lake" >"$project/strata.toml"
 sql() { "$strata" --project-dir "$project" sql --format csv -c "$1" | tail -n +2; }
 

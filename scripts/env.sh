@@ -11,3 +11,12 @@ release_strata() {
   fi
   echo "${STRATA:-$CARGO_TARGET_DIR/release/strata}"
 }
+
+# Copies the example project (the repository root's dbt project and its catalog) into $1.
+copy_example_project() {
+  local repo part
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for part in catalog dbt_project.yml models macros seeds data-tests snapshots; do
+    cp -R "$repo/$part" "$1/"
+  done
+}

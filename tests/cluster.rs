@@ -441,14 +441,7 @@ fn built_example_project(
     kind: LakeKind,
 ) -> (Project, std::collections::BTreeMap<String, (usize, String)>) {
     let project = landed_shop(kind);
-    for part in ["dbt_project.yml", "models", "macros", "seeds", "data-tests"] {
-        let from = common::repo().join(part);
-        if from.is_dir() {
-            common::copy_tree(&from, &project.path(part));
-        } else {
-            std::fs::copy(&from, project.path(part)).unwrap();
-        }
-    }
+    common::copy_example_project(&project.path(""));
     project.ok(&["build"]);
     let digests = table_digests(&project);
     assert!(digests.len() >= 10, "{digests:?}");

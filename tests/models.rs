@@ -1038,3 +1038,69 @@ fn snapshots_keep_every_version_on_local_disk() {
 fn snapshots_keep_every_version_on_hdfs() {
     snapshots_keep_every_version(LakeKind::Hdfs);
 }
+
+/// The example project's snapshot of customers over the generator's drops, landed and built
+/// one after the other: a customer the CRM re-sent changed has a closed version and a current
+/// one, and the current versions are the customers stg_customers keeps.
+#[test]
+fn the_example_project_keeps_the_history_of_customers_across_drops() {
+    let project = Project::shop(LakeKind::Local);
+    common::copy_example_project(&project.path(""));
+    let mut args = strata::generate::GenerateArgs::new(project.path("stage"));
+    args.scale = 2000;
+    strata::generate::generate(&args).unwrap();
+    let drop = |days: &[&str]| {
+        for entity in std::fs::read_dir(project.path("stage")).unwrap() {
+            let entity = entity.unwrap().path();
+            if !entity.is_dir() {
+                continue;
+            }
+            let to = project.path("drop").join(entity.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(&entity).unwrap() {
+                let file = file.unwrap().path();
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                if days.iter().any(|day| name.contains(day)) {
+                    std::fs::copy(&file, to.join(&name)).unwrap();
+                }
+            }
+        }
+    };
+    // The drifted columns arrive with the second drop, which the project expects.
+    drop(&["2026-01-01", "2026-01-02"]);
+    project.ok(&["land"]);
+    assert!(project.ok(&["build"]).contains("ERROR=0"));
+    assert_eq!(
+        project.scalar(
+            "SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NOT NULL"
+        ),
+        "0"
+    );
+    drop(&["2026-01-03"]);
+    project.ok(&["land"]);
+    assert!(project.ok(&["build"]).contains("ERROR=0"));
+    let closed: u64 = project
+        .scalar("SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NOT NULL")
+        .parse()
+        .unwrap();
+    assert!(closed > 0, "a re-sent customer changed in the third drop");
+    let current_not_staged = "SELECT count(*) FROM (\
+        SELECT customer_id, email, city, segment, loyalty_tier FROM snapshots.customers_history \
+        WHERE dbt_valid_to IS NULL \
+        EXCEPT \
+        SELECT customer_id, email, city, segment, loyalty_tier FROM silver.stg_customers)";
+    assert_eq!(project.scalar(current_not_staged), "0");
+    assert_eq!(
+        project.scalar(
+            "SELECT count(*) - count(DISTINCT customer_id) FROM snapshots.customers_history \
+             WHERE dbt_valid_to IS NULL"
+        ),
+        "0",
+        "one current version per customer"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM silver.stg_customers"),
+        project
+            .scalar("SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NULL"),
+    );
+}

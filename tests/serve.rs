@@ -37,7 +37,7 @@ use serde_json::json;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use common::{copy_tree, python, repo};
+use common::{copy_example_project, python, repo};
 
 // ---------------------------------------------------------------------------------------------
 // The shop lake, built once
@@ -96,21 +96,7 @@ fn lake_query(dir: &Path, sql: &str) -> Vec<Vec<String>> {
 fn project_dir(name: &str, toml: &str) -> PathBuf {
     let dir = work_root().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    for item in [
-        "catalog",
-        "dbt_project.yml",
-        "models",
-        "macros",
-        "seeds",
-        "data-tests",
-    ] {
-        let from = repo().join(item);
-        if from.is_dir() {
-            copy_tree(&from, &dir.join(item));
-        } else if from.exists() {
-            std::fs::copy(&from, dir.join(item)).unwrap();
-        }
-    }
+    copy_example_project(&dir);
     std::fs::write(dir.join("strata.toml"), toml).unwrap();
     dir
 }

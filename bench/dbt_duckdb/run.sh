@@ -33,7 +33,7 @@ project="$twin/project"
 rm -rf "$project"
 mkdir -p "$project" "$(dirname "$SHOP_DUCKDB_PATH")"
 cp "$repo/dbt_project.yml" "$project/"
-for dir in models macros seeds data-tests; do
+for dir in models macros seeds data-tests snapshots; do
   if [ -d "$repo/$dir" ]; then cp -R "$repo/$dir" "$project/$dir"; fi
 done
 cp "$here/models_sources/sources.yml" "$project/models/sources.yml"

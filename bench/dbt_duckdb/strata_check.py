@@ -97,7 +97,7 @@ def main():
     project = os.path.join(work, "project")
     os.makedirs(project)
     shutil.copy(os.path.join(REPO, "dbt_project.yml"), project)
-    for d in ("models", "macros", "seeds", "data-tests"):
+    for d in ("models", "macros", "seeds", "data-tests", "snapshots"):
         if os.path.isdir(os.path.join(REPO, d)):
             shutil.copytree(os.path.join(REPO, d), os.path.join(project, d))
     import yaml  # ships with dbt

@@ -38,6 +38,26 @@ pub fn hdfs_url() -> &'static str {
 }
 
 /// Copies the directory tree `from` into `to`.
+/// Copies the example project (the repository root's dbt project and its catalog) into `to`.
+pub fn copy_example_project(to: &Path) {
+    for part in [
+        "catalog",
+        "dbt_project.yml",
+        "models",
+        "macros",
+        "seeds",
+        "data-tests",
+        "snapshots",
+    ] {
+        let from = repo().join(part);
+        if from.is_dir() {
+            copy_tree(&from, &to.join(part));
+        } else {
+            std::fs::copy(&from, to.join(part)).unwrap();
+        }
+    }
+}
+
 pub fn copy_tree(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.unwrap();
