@@ -279,6 +279,108 @@ async fn postgres_snapshot_then_incremental_on_hdfs() {
     snapshot_then_incremental(LakeKind::Hdfs).await;
 }
 
+/// A dbt snapshot over a PostgreSQL table landed incrementally, run after each landing: it
+/// keeps every version the source showed (closed ones with the time the next one took over),
+/// and Delta's time travel reads the history as it stood after any run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_over_an_incremental_postgres_source_keeps_every_version() {
+    let schema = PgSchema::new().await;
+    let s = &schema.name;
+    let client = pg().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.customers (id int PRIMARY KEY, email text, updated_at timestamptz NOT NULL);
+             INSERT INTO {s}.customers VALUES
+               (1, 'a@x', '2026-01-01 00:00:00+00'), (2, 'b@x', '2026-01-01 00:00:00+00'),
+               (3, 'c@x', '2026-01-01 00:00:00+00');"
+        ))
+        .await
+        .unwrap();
+    let tables = "
+      - name: customers
+        table: $S.customers
+        mode: incremental
+        cursor: updated_at
+";
+    let project = Project::new(LakeKind::Local, &pg_sources(s, tables));
+    std::fs::create_dir_all(project.path("snapshots")).unwrap();
+    std::fs::create_dir_all(project.path("models")).unwrap();
+    std::fs::write(
+        project.path("models/sources.yml"),
+        "sources:\n  - name: crm\n    schema: bronze\n    tables:\n      - name: customers\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path("dbt_project.yml"),
+        "name: crm\nversion: '1'\nconfig-version: 2\nprofile: crm\n",
+    )
+    .unwrap();
+    // Bronze keeps every landed version; the snapshot's query takes each key's latest.
+    std::fs::write(
+        project.path("snapshots/customer_versions.sql"),
+        "{% snapshot customer_versions %}
+{{ config(target_schema='snapshots', unique_key='id', strategy='timestamp', updated_at='updated_at') }}
+select id, email, updated_at from (
+    select *, row_number() over (partition by id order by updated_at desc) as r
+    from {{ source('crm', 'customers') }}
+) as latest where r = 1
+{% endsnapshot %}
+",
+    )
+    .unwrap();
+    let changes = [
+        format!("UPDATE {s}.customers SET email = 'a2@x', updated_at = '2026-01-02 00:00:00+00' WHERE id = 1"),
+        format!(
+            "UPDATE {s}.customers SET email = 'a3@x', updated_at = '2026-01-03 00:00:00+00' WHERE id = 1;
+             UPDATE {s}.customers SET email = 'b2@x', updated_at = '2026-01-03 00:00:00+00' WHERE id = 2;
+             INSERT INTO {s}.customers VALUES (4, 'd@x', '2026-01-03 00:00:00+00')"
+        ),
+    ];
+    for change in [None].into_iter().chain(changes.iter().map(Some)) {
+        if let Some(sql) = change {
+            client.batch_execute(sql).await.unwrap();
+        }
+        let out = project.ok(&["land"]);
+        assert!(out.contains("0 failed"), "{out}");
+        let out = project.ok(&["snapshot"]);
+        assert!(out.contains("ERROR=0"), "{out}");
+    }
+    let history = |version: &str| {
+        bronze_rows(
+            &project,
+            &format!(
+                "SELECT CAST(id AS VARCHAR) || ' ' || email || ' ' || \
+                 CAST(dbt_valid_from AS VARCHAR) || ' ' || coalesce(CAST(dbt_valid_to AS VARCHAR), '-') \
+                 FROM snapshots.customer_versions{version}"
+            ),
+        )
+    };
+    let day = |d: u32| format!("2026-01-0{d}T00:00:00Z");
+    let row = |id: u32, email: &str, from: u32, to: Option<u32>| {
+        format!("{id} {email} {} {}", day(from), to.map_or("-".into(), day))
+    };
+    let mut expected = vec![
+        row(1, "a@x", 1, Some(2)),
+        row(1, "a2@x", 2, Some(3)),
+        row(1, "a3@x", 3, None),
+        row(2, "b@x", 1, Some(3)),
+        row(2, "b2@x", 3, None),
+        row(3, "c@x", 1, None),
+        row(4, "d@x", 3, None),
+    ];
+    expected.sort();
+    assert_eq!(history(""), expected);
+    // After the second run: one change of customer 1.
+    let mut second = vec![
+        row(1, "a@x", 1, Some(2)),
+        row(1, "a2@x", 2, None),
+        row(2, "b@x", 1, None),
+        row(3, "c@x", 1, None),
+    ];
+    second.sort();
+    assert_eq!(history(" VERSION AS OF 1"), second);
+}
+
 /// A backend terminated mid-extract: the run fails, bronze holds only whole committed files
 /// whose rows are exactly those up to the committed watermark, no scratch file is left, and
 /// the next run lands the rest, every row exactly once.
