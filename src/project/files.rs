@@ -118,9 +118,10 @@ impl ProjectFile {
     pub(crate) fn target_path(&self) -> PathBuf {
         PathBuf::from(self.target_path.as_deref().unwrap_or("target"))
     }
-    /// Every folder a `*-paths` key names must exist: a misspelt one would otherwise build
-    /// nothing from it and exit 0 (dbt ignores it silently). Defaulted folders may be absent.
-    pub(crate) fn check_paths(&self, root: &Path) -> Result<(), ProjectError> {
+    /// A warning for each folder a `*-paths` key names that is not there in `dir` (the folder
+    /// of `file`): dbt reads nothing from it and says nothing, so a misspelt one would build
+    /// nothing unnoticed. Not an error, as dbt's own example projects name absent folders.
+    pub(crate) fn missing_folders(&self, dir: &Path, file: &Path) -> Vec<String> {
         let configured = [
             ("model-paths", &self.model_paths),
             ("seed-paths", &self.seed_paths),
@@ -131,18 +132,17 @@ impl ProjectFile {
             ("analysis-paths", &self.analysis_paths),
             ("asset-paths", &self.asset_paths),
         ];
-        for (key, folders) in configured {
-            for folder in folders.iter().flatten() {
-                if !root.join(folder).is_dir() {
-                    return Err(ProjectError::MissingFolder {
-                        path: PathBuf::from(PROJECT_FILE),
-                        key,
-                        folder: folder.clone(),
-                    });
-                }
-            }
-        }
-        Ok(())
+        configured
+            .into_iter()
+            .flat_map(|(key, folders)| folders.iter().flatten().map(move |f| (key, f)))
+            .filter(|(_, folder)| !dir.join(folder).is_dir())
+            .map(|(key, folder)| {
+                format!(
+                    "{}: {key} names the folder '{folder}', which does not exist; nothing is read from it",
+                    file.display()
+                )
+            })
+            .collect()
     }
     /// The folder configs for data tests (`data_tests:`, or the older `tests:`).
     pub(crate) fn test_configs(&self) -> Option<&Json> {

@@ -406,12 +406,6 @@ pub enum ProjectError {
         first: PathBuf,
         second: PathBuf,
     },
-    #[error("{}: {key} names the folder '{folder}', which does not exist (create it, or remove it from {key})", .path.display())]
-    MissingFolder {
-        path: PathBuf,
-        key: &'static str,
-        folder: String,
-    },
     #[error("{}: {node}: {message}", .path.display())]
     Config {
         path: PathBuf,

@@ -175,7 +175,6 @@ pub(crate) fn installed(root: &Path, file: &ProjectFile) -> Result<Vec<Installed
                 message: "'name' is required".into(),
             });
         }
-        package_file.check_paths(&root.join(&dir))?;
         if package_file.name == file.name || packages.iter().any(|p| p.name == package_file.name) {
             return Err(ProjectError::Invalid {
                 path: rel,

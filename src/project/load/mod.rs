@@ -54,7 +54,7 @@ pub(super) fn load(
             message: "'name' is required".into(),
         });
     }
-    file.check_paths(&root)?;
+    let mut warnings = file.missing_folders(&root, project_rel);
     let name = file.name.clone();
     let target_path = file.target_path();
     render_project_configs(&mut file, &cli, target)?;
@@ -82,6 +82,11 @@ pub(super) fn load(
             &package.file.other,
             &package.dir.join(PROJECT_FILE),
         ));
+        warnings.extend(
+            package
+                .file
+                .missing_folders(&root.join(&package.dir), &package.dir.join(PROJECT_FILE)),
+        );
         units.push(Unit::read(&root, &package.dir, &package.file, false)?);
     }
 
@@ -143,7 +148,7 @@ pub(super) fn load(
         pending: Vec::new(),
         sources: BTreeMap::new(),
         disabled_sources: BTreeSet::new(),
-        warnings: Vec::new(),
+        warnings,
         unsupported,
         property_dirs: BTreeMap::new(),
     };
