@@ -40,16 +40,25 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window as a predicate on `column` of type `data_type`.
+    /// The window as a predicate on `column` of type `data_type`: bounds of the column's own
+    /// type where it is a date or timestamp (delta-rs reads the predicate against the table's
+    /// types, and Delta keeps timestamps in microseconds).
     pub fn predicate(&self, column: &str, data_type: &DataType) -> Expr {
-        let bound = |t: DateTime<Utc>| {
-            cast(
+        let bound = |t: DateTime<Utc>| match data_type {
+            DataType::Date32 => lit(ScalarValue::Date32(Some(
+                (t.date_naive() - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32,
+            ))),
+            DataType::Timestamp(_, tz) => lit(ScalarValue::TimestampMicrosecond(
+                Some(t.timestamp_micros()),
+                tz.clone(),
+            )),
+            other => cast(
                 lit(ScalarValue::TimestampMicrosecond(
                     Some(t.timestamp_micros()),
                     None,
                 )),
-                data_type.clone(),
-            )
+                other.clone(),
+            ),
         };
         let column = Expr::Column(datafusion::common::Column::new_unqualified(column));
         column

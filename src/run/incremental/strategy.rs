@@ -18,8 +18,10 @@ use crate::lake::write::{CommitMetadata, WriteMode};
 use crate::run::materialize::{self, Committed, MaterializeError, Placement, Relation, quote};
 
 /// The names dbt gives the table and the new rows in a merge (and `incremental_predicates`).
-const DEST: &str = "dbt_internal_dest";
-const SOURCE: &str = "dbt_internal_source";
+/// delta-rs reads predicates case-sensitively: a predicate's own spelling of them is made
+/// this one ([`dbt_aliases`]).
+const DEST: &str = "DBT_INTERNAL_DEST";
+const SOURCE: &str = "DBT_INTERNAL_SOURCE";
 /// Marks each row of a delete+insert's MERGE source: a key to delete or a row to insert.
 const ACTION: &str = "dbt_internal_action";
 
@@ -88,7 +90,11 @@ impl Apply<'_> {
             .unique_key
             .iter()
             .map(|k| format!("{DEST}.{0} = {SOURCE}.{0}", quote(k)));
-        let predicates = self.config.predicates.iter().map(|p| format!("({p})"));
+        let predicates = self
+            .config
+            .predicates
+            .iter()
+            .map(|p| format!("({})", dbt_aliases(p)));
         keys.chain(extra)
             .chain(predicates)
             .collect::<Vec<_>>()
@@ -401,6 +407,21 @@ fn anti_join(
         .select(projected)
 }
 
+/// `predicate` with dbt's aliases, in whatever case it writes them, spelled as [`DEST`] and
+/// [`SOURCE`] (dbt's adapters read them case-insensitively).
+fn dbt_aliases(predicate: &str) -> String {
+    let mut out = predicate.to_string();
+    for alias in [DEST, SOURCE] {
+        let mut from = 0;
+        while let Some(at) = out[from..].to_ascii_uppercase().find(alias) {
+            let at = from + at;
+            out.replace_range(at..at + alias.len(), alias);
+            from = at + alias.len();
+        }
+    }
+    out
+}
+
 fn names(frame: &DataFrame) -> Vec<String> {
     frame
         .schema()
@@ -408,4 +429,17 @@ fn names(frame: &DataFrame) -> Vec<String> {
         .iter()
         .map(|f| f.name().clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates_name_dbts_aliases_in_any_case() {
+        assert_eq!(
+            dbt_aliases("dbt_internal_dest.at > Dbt_Internal_Source.at - 1 and dbt_internal_dest.x"),
+            "DBT_INTERNAL_DEST.at > DBT_INTERNAL_SOURCE.at - 1 and DBT_INTERNAL_DEST.x"
+        );
+    }
 }
