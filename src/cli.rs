@@ -143,8 +143,9 @@ pub struct RunArgs {
 
 /// A `--event-time-*` value.
 fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    crate::run::incremental::config::parse_time(text)
-        .ok_or_else(|| format!("'{text}' is not a date (2026-01-01) or a timestamp (2026-01-01 10:00:00)"))
+    crate::run::incremental::config::parse_time(text).ok_or_else(|| {
+        format!("'{text}' is not a date (2026-01-01) or a timestamp (2026-01-01 10:00:00)")
+    })
 }
 
 #[derive(Debug, clap::Args)]

@@ -1092,23 +1092,45 @@ fn last_version(project: &Project, model: &str) -> String {
 /// `incremental_predicates` on dbt's aliases, append adds; an unknown strategy fails its model.
 fn incremental_strategies_follow_dbt(kind: LakeKind) {
     let select = "select cast(id as int) as id, cast(line as int) as line, cast(amount as int) as amount, status from {{ source('raw', 'orders') }}";
-    let model = |config: &str| format!("{{{{ config(materialized='incremental', {config}) }}}}\n{select}\n");
+    let model = |config: &str| {
+        format!("{{{{ config(materialized='incremental', {config}) }}}}\n{select}\n")
+    };
     let files = [
-        ("models/di.sql", model("incremental_strategy='delete+insert', unique_key='id'")),
-        ("models/upd.sql", model("unique_key=['id', 'line'], merge_update_columns=['amount']")),
-        ("models/excl.sql", model("incremental_strategy='merge', unique_key=['id', 'line'], merge_exclude_columns=['status']")),
-        ("models/pred.sql", model("unique_key=['id', 'line'], incremental_predicates=['DBT_INTERNAL_DEST.id > 1']")),
+        (
+            "models/di.sql",
+            model("incremental_strategy='delete+insert', unique_key='id'"),
+        ),
+        (
+            "models/upd.sql",
+            model("unique_key=['id', 'line'], merge_update_columns=['amount']"),
+        ),
+        (
+            "models/excl.sql",
+            model(
+                "incremental_strategy='merge', unique_key=['id', 'line'], merge_exclude_columns=['status']",
+            ),
+        ),
+        (
+            "models/pred.sql",
+            model("unique_key=['id', 'line'], incremental_predicates=['DBT_INTERNAL_DEST.id > 1']"),
+        ),
         ("models/app.sql", model("incremental_strategy='append'")),
     ];
     let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let project = orders_project(kind, &files);
-    write_orders(&project, "id,line,amount,status\n1,1,10,new\n1,2,20,new\n2,1,5,new\n");
+    write_orders(
+        &project,
+        "id,line,amount,status\n1,1,10,new\n1,2,20,new\n2,1,5,new\n",
+    );
     let out = project.run(&["run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("not supported"), "{stderr}");
 
-    write_orders(&project, "id,line,amount,status\n1,1,11,paid\n2,1,6,paid\n3,1,7,new\n");
+    write_orders(
+        &project,
+        "id,line,amount,status\n1,1,11,paid\n2,1,6,paid\n3,1,7,new\n",
+    );
     project.ok(&["run"]);
     let rows = |model: &str| {
         project.query(&format!(
@@ -1180,7 +1202,9 @@ fn incremental_strategies_follow_dbt_on_hdfs() {
 fn schema_changes_follow_on_schema_change() {
     let select = "select cast(id as int) as id{% if not var('narrow', false) %}, cast(amount as int) as amount{% endif %}{% if var('wide', false) %}, status{% endif %} from {{ source('raw', 'orders') }}";
     let model = |policy: &str| {
-        format!("{{{{ config(materialized='incremental', on_schema_change='{policy}') }}}}\n{select}\n")
+        format!(
+            "{{{{ config(materialized='incremental', on_schema_change='{policy}') }}}}\n{select}\n"
+        )
     };
     let files = [
         ("models/ign.sql", model("ignore")),
@@ -1203,9 +1227,8 @@ fn schema_changes_follow_on_schema_change() {
     );
     assert!(stdout.contains("schema change: new columns status; new columns added (on_schema_change: append_new_columns)"), "{stdout}");
     assert_eq!(project.scalar("SELECT count(*) FROM fails"), "1");
-    let columns = |model: &str| {
-        project.query(&format!("SELECT * FROM {model} ORDER BY id"))[0].join(",")
-    };
+    let columns =
+        |model: &str| project.query(&format!("SELECT * FROM {model} ORDER BY id"))[0].join(",");
     assert_eq!(columns("ign"), "id,amount");
     assert_eq!(project.scalar("SELECT count(*) FROM ign"), "2");
     assert_eq!(columns("adds"), "id,amount,status");
@@ -1215,7 +1238,15 @@ fn schema_changes_follow_on_schema_change() {
     );
 
     write_orders(&project, "id,amount,status\n3,30,late\n");
-    let out = project.ok(&["run", "-s", "adds", "syncs", "ign", "--vars", "{wide: true, narrow: true}"]);
+    let out = project.ok(&[
+        "run",
+        "-s",
+        "adds",
+        "syncs",
+        "ign",
+        "--vars",
+        "{wide: true, narrow: true}",
+    ]);
     assert!(out.contains("removed columns amount"), "{out}");
     assert_eq!(
         project.query("SELECT id, amount, status FROM adds ORDER BY id")[1..],
@@ -1238,16 +1269,23 @@ fn schema_changes_follow_on_schema_change() {
 /// partitions the new rows touch and keeps the others.
 #[test]
 fn insert_overwrite_replaces_the_partitions_it_touches() {
-    let select = "select cast(day as date) as day, cast(id as int) as id from {{ source('raw', 'orders') }}";
+    let select =
+        "select cast(day as date) as day, cast(id as int) as id from {{ source('raw', 'orders') }}";
     let table = format!("{{{{ config(materialized='table', partition_by='day') }}}}\n{select}\n");
     let overwrite = format!(
         "{{{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by=['day']) }}}}\n{select}\n"
     );
     let project = orders_project(
         LakeKind::Local,
-        &[("models/by_day.sql", &table), ("models/ovr.sql", &overwrite)],
+        &[
+            ("models/by_day.sql", &table),
+            ("models/ovr.sql", &overwrite),
+        ],
     );
-    write_orders(&project, "day,id\n2026-01-01,1\n2026-01-01,2\n2026-01-02,3\n");
+    write_orders(
+        &project,
+        "day,id\n2026-01-01,1\n2026-01-01,2\n2026-01-02,3\n",
+    );
     project.ok(&["run"]);
     for model in ["by_day", "ovr"] {
         let dir = std::fs::read_dir(project.path("lake"))
@@ -1256,12 +1294,16 @@ fn insert_overwrite_replaces_the_partitions_it_touches() {
             .map(|schema| schema.path().join(model))
             .find(|p| p.join("_delta_log").exists())
             .unwrap();
-        let log = std::fs::read_to_string(dir.join("_delta_log/00000000000000000000.json")).unwrap();
+        let log =
+            std::fs::read_to_string(dir.join("_delta_log/00000000000000000000.json")).unwrap();
         assert!(log.contains(r#""partitionColumns":["day"]"#), "{log}");
         assert!(dir.join("day=2026-01-01").is_dir(), "{}", dir.display());
     }
 
-    write_orders(&project, "day,id\n2026-01-02,4\n2026-01-02,5\n2026-01-03,6\n");
+    write_orders(
+        &project,
+        "day,id\n2026-01-02,4\n2026-01-02,5\n2026-01-03,6\n",
+    );
     project.ok(&["run", "-s", "ovr"]);
     assert_eq!(
         project.query("SELECT cast(day as varchar), id FROM ovr ORDER BY id")[1..],
@@ -1301,7 +1343,10 @@ fn microbatch_runs_batch_by_batch(kind: LakeKind) {
     };
     write(&[(&d0, 1, 1), (&d0, 2, 2), (&d1, 3, 5), (&d2, 4, 10)]);
     let out = project.ok(&["run"]);
-    assert!(out.contains(&format!("3 batches: {d0}, {d1}, {d2}")), "{out}");
+    assert!(
+        out.contains(&format!("3 batches: {d0}, {d1}, {d2}")),
+        "{out}"
+    );
     assert_eq!(last_version(&project, "daily"), "2");
     let rows = || project.query("SELECT id, r FROM daily ORDER BY id")[1..].to_vec();
     assert_eq!(rows(), [["1", "10"], ["2", "5"], ["3", "2"], ["4", "1"]]);
@@ -1311,7 +1356,15 @@ fn microbatch_runs_batch_by_batch(kind: LakeKind) {
     let out = project.ok(&["run"]);
     assert!(out.contains(&format!("2 batches: {d1}, {d2}")), "{out}");
     assert_eq!(rows(), [["1", "10"], ["2", "5"], ["3", "10"], ["4", "1"]]);
-    let out = project.ok(&["run", "-s", "daily", "--event-time-start", &d0, "--event-time-end", &d1]);
+    let out = project.ok(&[
+        "run",
+        "-s",
+        "daily",
+        "--event-time-start",
+        &d0,
+        "--event-time-end",
+        &d1,
+    ]);
     assert!(out.contains(&format!("1 batch: {d0}")), "{out}");
     assert_eq!(rows(), [["1", "1"], ["2", "5"], ["3", "10"], ["4", "1"]]);
 
@@ -1322,7 +1375,9 @@ fn microbatch_runs_batch_by_batch(kind: LakeKind) {
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("batch {d2} (3 of 3; committed: {d0}, {d1}) failed")),
+        stdout.contains(&format!(
+            "batch {d2} (3 of 3; committed: {d0}, {d1}) failed"
+        )),
         "{stdout}"
     );
     assert_eq!(rows(), [["1", "2"], ["2", "5"], ["3", "5"], ["4", "1"]]);

@@ -471,7 +471,11 @@ fn result_line(index: usize, total: usize, r: &NodeResult) -> String {
     let line = format!("{index:>4} of {total} {label:<5} {what:<50} {detail}");
     // What a success did beyond its rows (a schema change, the batches of a microbatch model).
     match (r.status, r.message.is_empty()) {
-        (Status::Success, false) => format!("{line}\n{:>14}{}", "", r.message.replace('\n', "\n              ")),
+        (Status::Success, false) => format!(
+            "{line}\n{:>14}{}",
+            "",
+            r.message.replace('\n', "\n              ")
+        ),
         _ => line,
     }
 }

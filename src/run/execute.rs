@@ -308,9 +308,7 @@ async fn run_node(
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
         }
-        Resource::Model => {
-            run_model(ctx, lake, project, node, (full_refresh, times), commit).await
-        }
+        Resource::Model => run_model(ctx, lake, project, node, (full_refresh, times), commit).await,
         Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
@@ -384,7 +382,10 @@ async fn run_model(
         Materialized::Incremental => Some(Incremental::of(node).map_err(|e| in_file(e.into()))?),
         _ => None,
     };
-    if let Some(config) = config.as_ref().filter(|c| c.strategy == Strategy::Microbatch) {
+    if let Some(config) = config
+        .as_ref()
+        .filter(|c| c.strategy == Strategy::Microbatch)
+    {
         let outcome = microbatch::run(ctx, lake, project, node, config, incremental, times, commit)
             .await
             .map_err(in_file)?;

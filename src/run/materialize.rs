@@ -138,7 +138,16 @@ pub async fn table(
 ) -> Result<Committed, MaterializeError> {
     let (plan, _held) = planned(ctx, relation, sql).await?;
     let placement = Placement::partitioned(partition_by);
-    let table = write(ctx, lake, relation, WriteMode::Replace, placement, plan, commit).await?;
+    let table = write(
+        ctx,
+        lake,
+        relation,
+        WriteMode::Replace,
+        placement,
+        plan,
+        commit,
+    )
+    .await?;
     // A model that used to be a view is a table now.
     views::remove(lake, &relation.schema, &relation.name)
         .await
@@ -219,7 +228,16 @@ pub async fn seed(
         .map_err(MaterializeError::query(relation))?;
     let plan = frame.logical_plan().clone();
     let placement = Placement::default();
-    let table = write(ctx, lake, relation, WriteMode::Replace, placement, plan, commit).await?;
+    let table = write(
+        ctx,
+        lake,
+        relation,
+        WriteMode::Replace,
+        placement,
+        plan,
+        commit,
+    )
+    .await?;
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
@@ -321,7 +339,14 @@ pub(super) fn merge(
     predicate: &str,
     commit: CommitMetadata,
 ) -> MergeBuilder {
-    merge_as(ctx, existing, source, predicate, ("target", "source"), commit)
+    merge_as(
+        ctx,
+        existing,
+        source,
+        predicate,
+        ("target", "source"),
+        commit,
+    )
 }
 
 /// [`merge`] with the target and source named `aliases` in `predicate` and the clauses.

@@ -69,9 +69,14 @@ impl Window {
 
     /// The window as a SQL condition on `column`.
     pub fn sql(&self, column: &str) -> String {
-        let at = |t: DateTime<Utc>| format!("cast('{}' as timestamp)", t.format("%Y-%m-%d %H:%M:%S"));
+        let at =
+            |t: DateTime<Utc>| format!("cast('{}' as timestamp)", t.format("%Y-%m-%d %H:%M:%S"));
         let column = quote(column);
-        format!("{column} >= {} and {column} < {}", at(self.start), at(self.end))
+        format!(
+            "{column} >= {} and {column} < {}",
+            at(self.start),
+            at(self.end)
+        )
     }
 }
 
@@ -174,8 +179,17 @@ pub async fn run(
     let mut done = Vec::new();
     for (index, window) in windows.iter().enumerate() {
         let replace_table = !incremental && index == 0;
-        let result = run_batch(ctx, lake, project, node, config, window, replace_table, commit.clone())
-            .await;
+        let result = run_batch(
+            ctx,
+            lake,
+            project,
+            node,
+            config,
+            window,
+            replace_table,
+            commit.clone(),
+        )
+        .await;
         match result {
             Ok(batch_outcome) => {
                 rows += batch_outcome.committed.rows.unwrap_or(0);
@@ -240,7 +254,10 @@ async fn run_batch(
     if replace_table {
         let event_time = config.microbatch.as_ref().map(|b| b.event_time.as_str());
         let windowed = match event_time {
-            Some(column) => format!("select * from ({sql}) dbt_batch where {}", window.sql(column)),
+            Some(column) => format!(
+                "select * from ({sql}) dbt_batch where {}",
+                window.sql(column)
+            ),
             None => sql,
         };
         let committed = materialize::table(
@@ -287,7 +304,10 @@ mod tests {
             shown(&batches(&day, false, none, now)),
             ["2026-03-01", "2026-03-02", "2026-03-03"]
         );
-        assert_eq!(shown(&batches(&day, true, none, now)), ["2026-03-02", "2026-03-03"]);
+        assert_eq!(
+            shown(&batches(&day, true, none, now)),
+            ["2026-03-02", "2026-03-03"]
+        );
         let last = batches(&day, true, none, now)[1];
         assert_eq!(last.end, parse_time("2026-03-04").unwrap());
 

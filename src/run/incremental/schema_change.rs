@@ -26,7 +26,10 @@ pub struct SchemaChange {
 
 impl SchemaChange {
     /// The change from `table` (a Delta table's schema) to `query` (the rows to write).
-    pub fn between(table: &Schema, query: &Schema) -> Result<SchemaChange, deltalake::DeltaTableError> {
+    pub fn between(
+        table: &Schema,
+        query: &Schema,
+    ) -> Result<SchemaChange, deltalake::DeltaTableError> {
         let kernel = |schema: &Schema| -> Result<StructType, deltalake::DeltaTableError> {
             Ok(normalize_for_delta(&std::sync::Arc::new(schema.clone()))
                 .as_ref()
@@ -67,11 +70,19 @@ impl SchemaChange {
     /// What `policy` made of this change, for the run's output.
     pub fn applied(&self, policy: OnSchemaChange) -> String {
         let what = match policy {
-            OnSchemaChange::Ignore => "ignored (on_schema_change: ignore): new columns are not written, removed ones are null in new rows",
+            OnSchemaChange::Ignore => {
+                "ignored (on_schema_change: ignore): new columns are not written, removed ones are null in new rows"
+            }
             OnSchemaChange::Fail => "refused (on_schema_change: fail)",
-            OnSchemaChange::AppendNewColumns => "new columns added (on_schema_change: append_new_columns), removed ones are null in new rows",
-            OnSchemaChange::SyncAllColumns if self.rewrites(policy) => "table rewritten in the same commit to the query's columns (on_schema_change: sync_all_columns)",
-            OnSchemaChange::SyncAllColumns => "new columns added (on_schema_change: sync_all_columns)",
+            OnSchemaChange::AppendNewColumns => {
+                "new columns added (on_schema_change: append_new_columns), removed ones are null in new rows"
+            }
+            OnSchemaChange::SyncAllColumns if self.rewrites(policy) => {
+                "table rewritten in the same commit to the query's columns (on_schema_change: sync_all_columns)"
+            }
+            OnSchemaChange::SyncAllColumns => {
+                "new columns added (on_schema_change: sync_all_columns)"
+            }
         };
         format!("schema change: {self}; {what}")
     }
@@ -81,7 +92,11 @@ impl SchemaChange {
     /// A rewrite (see [`Self::rewrites`]) writes the query's columns as they are.
     pub fn columns(&self, policy: OnSchemaChange, table: &Schema, query: &Schema) -> Vec<Expr> {
         if self.rewrites(policy) {
-            return query.fields().iter().map(|f| col(quoted(f.name()))).collect();
+            return query
+                .fields()
+                .iter()
+                .map(|f| col(quoted(f.name())))
+                .collect();
         }
         let mut columns: Vec<Expr> = table
             .fields()
@@ -182,6 +197,9 @@ mod tests {
             names(OnSchemaChange::AppendNewColumns),
             ["id", "at", "gone", "n", "new"]
         );
-        assert_eq!(names(OnSchemaChange::SyncAllColumns), ["id", "at", "n", "new"]);
+        assert_eq!(
+            names(OnSchemaChange::SyncAllColumns),
+            ["id", "at", "n", "new"]
+        );
     }
 }

@@ -78,8 +78,16 @@ impl Apply<'_> {
             replace_where,
         };
         let plan = rows.logical_plan().clone();
-        let table = materialize::write(self.ctx, self.lake, self.relation, mode, placement, plan, commit)
-            .await?;
+        let table = materialize::write(
+            self.ctx,
+            self.lake,
+            self.relation,
+            mode,
+            placement,
+            plan,
+            commit,
+        )
+        .await?;
         materialize::committed(&table).await.map_err(self.delta())
     }
 
@@ -113,7 +121,8 @@ impl Apply<'_> {
         let updated = self.updated_columns(&columns)?;
         let on = self.condition(None);
         let source = |c: &String| format!("{SOURCE}.{}", quote(c));
-        let mut merge = materialize::merge_as(self.ctx, existing, rows, &on, (DEST, SOURCE), commit);
+        let mut merge =
+            materialize::merge_as(self.ctx, existing, rows, &on, (DEST, SOURCE), commit);
         if !updated.is_empty() {
             merge = merge
                 .when_matched_update(|update| {
@@ -185,10 +194,12 @@ impl Apply<'_> {
             .schema()
             .fields()
             .iter()
-            .map(|f| match self.config.unique_key.iter().any(|k| k == f.name()) {
-                true => Expr::Column(Column::new_unqualified(f.name())),
-                false => null_of(f.data_type()).alias(f.name()),
-            })
+            .map(
+                |f| match self.config.unique_key.iter().any(|k| k == f.name()) {
+                    true => Expr::Column(Column::new_unqualified(f.name())),
+                    false => null_of(f.data_type()).alias(f.name()),
+                },
+            )
             .collect();
         let deletes = rows
             .clone()
@@ -207,9 +218,11 @@ impl Apply<'_> {
                 .when_matched_delete(|delete| delete)
                 .map_err(self.delta())?
                 .when_not_matched_insert(|insert| {
-                    columns.iter().fold(insert.predicate(is_insert.as_str()), |i, c| {
-                        i.set(c.as_str(), format!("{SOURCE}.{}", quote(c)).as_str())
-                    })
+                    columns
+                        .iter()
+                        .fold(insert.predicate(is_insert.as_str()), |i, c| {
+                            i.set(c.as_str(), format!("{SOURCE}.{}", quote(c)).as_str())
+                        })
                 })
                 .map_err(self.delta())?
                 .await
@@ -327,11 +340,16 @@ impl Apply<'_> {
             .schema()
             .fields()
             .iter()
-            .map(|f| match kept.schema().has_column_with_unqualified_name(f.name()) {
-                true => cast(Expr::Column(Column::new_unqualified(f.name())), f.data_type().clone())
+            .map(
+                |f| match kept.schema().has_column_with_unqualified_name(f.name()) {
+                    true => cast(
+                        Expr::Column(Column::new_unqualified(f.name())),
+                        f.data_type().clone(),
+                    )
                     .alias(f.name()),
-                false => null_of(f.data_type()).alias(f.name()),
-            })
+                    false => null_of(f.data_type()).alias(f.name()),
+                },
+            )
             .collect();
         let all = kept
             .select(shaped)
@@ -393,7 +411,11 @@ fn anti_join(
         .iter()
         .map(|k| Expr::Column(Column::new_unqualified(k)))
         .collect();
-    let new_keys = rows.clone().select(key_columns)?.distinct()?.alias(SOURCE)?;
+    let new_keys = rows
+        .clone()
+        .select(key_columns)?
+        .distinct()?
+        .alias(SOURCE)?;
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
     let projected: Vec<Expr> = target
         .schema()
@@ -438,7 +460,9 @@ mod tests {
     #[test]
     fn predicates_name_dbts_aliases_in_any_case() {
         assert_eq!(
-            dbt_aliases("dbt_internal_dest.at > Dbt_Internal_Source.at - 1 and dbt_internal_dest.x"),
+            dbt_aliases(
+                "dbt_internal_dest.at > Dbt_Internal_Source.at - 1 and dbt_internal_dest.x"
+            ),
             "DBT_INTERNAL_DEST.at > DBT_INTERNAL_SOURCE.at - 1 and DBT_INTERNAL_DEST.x"
         );
     }
