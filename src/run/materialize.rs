@@ -138,7 +138,26 @@ pub async fn table(
 ) -> Result<Committed, MaterializeError> {
     let (plan, _held) = planned(ctx, relation, sql).await?;
     let placement = Placement::partitioned(partition_by);
-    let table = write(
+    let table = replace(ctx, lake, relation, placement, plan, commit).await?;
+    // A model that used to be a view is a table now.
+    views::remove(lake, &relation.schema, &relation.name)
+        .await
+        .map_err(MaterializeError::store(relation))?;
+    committed(&table)
+        .await
+        .map_err(MaterializeError::delta(relation))
+}
+
+/// Replaces the relation's table with `plan`'s rows (and schema), laid out by `placement`.
+async fn replace(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    placement: Placement<'_>,
+    plan: LogicalPlan,
+    commit: CommitMetadata,
+) -> Result<DeltaTable, MaterializeError> {
+    write(
         ctx,
         lake,
         relation,
@@ -147,14 +166,7 @@ pub async fn table(
         plan,
         commit,
     )
-    .await?;
-    // A model that used to be a view is a table now.
-    views::remove(lake, &relation.schema, &relation.name)
-        .await
-        .map_err(MaterializeError::store(relation))?;
-    committed(&table)
-        .await
-        .map_err(MaterializeError::delta(relation))
+    .await
 }
 
 /// Writes `plan`'s rows into the relation's table in one commit, its files in parallel.
@@ -227,17 +239,7 @@ pub async fn seed(
         .await
         .map_err(MaterializeError::query(relation))?;
     let plan = frame.logical_plan().clone();
-    let placement = Placement::default();
-    let table = write(
-        ctx,
-        lake,
-        relation,
-        WriteMode::Replace,
-        placement,
-        plan,
-        commit,
-    )
-    .await?;
+    let table = replace(ctx, lake, relation, Placement::default(), plan, commit).await?;
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
