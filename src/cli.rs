@@ -132,6 +132,20 @@ pub struct RunArgs {
     /// How often --watch looks for newly landed data (5s, 1m)
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "watch")]
     pub interval: std::time::Duration,
+    /// Microbatch models build the batches from this time (a backfill: 2026-01-01, or
+    /// 2026-01-01 10:00:00; UTC)
+    #[arg(long, value_parser = event_time)]
+    pub event_time_start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Microbatch models build the batches up to this time (exclusive)
+    #[arg(long, value_parser = event_time)]
+    pub event_time_end: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A `--event-time-*` value.
+fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::run::incremental::config::parse_time(text).ok_or_else(|| {
+        format!("'{text}' is not a date (2026-01-01) or a timestamp (2026-01-01 10:00:00)")
+    })
 }
 
 #[derive(Debug, clap::Args)]

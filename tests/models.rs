@@ -1105,3 +1105,350 @@ fn the_example_project_keeps_the_history_of_customers_across_drops() {
             .scalar("SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NULL"),
     );
 }
+
+/// Writes `files` (path, text) into the project.
+fn write_files(project: &Project, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// A project whose source `raw.orders` reads `raw_data/orders.csv`.
+fn orders_project(kind: LakeKind, models: &[(&str, &str)]) -> Project {
+    let project = Project::new(kind, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: inc\nconfig-version: 2\n"),
+            (
+                "models/sources.yml",
+                "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true)\"\n    tables:\n      - name: orders\n",
+            ),
+        ],
+    );
+    write_files(&project, models);
+    project
+}
+
+/// The rows `raw.orders` reads next.
+fn write_orders(project: &Project, text: &str) {
+    write_files(project, &[("raw_data/orders.csv", text)]);
+}
+
+/// A model's latest Delta version, from the run log.
+fn last_version(project: &Project, model: &str) -> String {
+    project.scalar(&format!(
+        "SELECT max(delta_version) FROM _strata.runs WHERE node = 'model.inc.{model}'"
+    ))
+}
+
+/// Every strategy as dbt documents it: delete+insert replaces all rows of a key (one commit),
+/// merge updates only `merge_update_columns` (or all but `merge_exclude_columns`) and honours
+/// `incremental_predicates` on dbt's aliases, append adds; an unknown strategy fails its model.
+/// (dbt-duckdb 1.11 gives the same rows for this project.)
+fn incremental_strategies_follow_dbt(kind: LakeKind) {
+    let select = "select cast(id as int) as id, cast(line as int) as line, cast(amount as int) as amount, status from {{ source('raw', 'orders') }}";
+    let model = |config: &str| {
+        format!("{{{{ config(materialized='incremental', {config}) }}}}\n{select}\n")
+    };
+    let files = [
+        (
+            "models/di.sql",
+            model("incremental_strategy='delete+insert', unique_key='id'"),
+        ),
+        (
+            "models/upd.sql",
+            model(
+                "incremental_strategy='merge', unique_key=['id', 'line'], merge_update_columns=['amount']",
+            ),
+        ),
+        (
+            "models/excl.sql",
+            model(
+                "incremental_strategy='merge', unique_key=['id', 'line'], merge_exclude_columns=['status']",
+            ),
+        ),
+        (
+            "models/pred.sql",
+            model("unique_key=['id', 'line'], incremental_predicates=['DBT_INTERNAL_DEST.id > 1']"),
+        ),
+        ("models/app.sql", model("incremental_strategy='append'")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let project = orders_project(kind, &files);
+    write_orders(
+        &project,
+        "id,line,amount,status\n1,1,10,new\n1,2,20,new\n2,1,5,new\n",
+    );
+    let out = project.run(&["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("not supported"), "{stderr}");
+
+    write_orders(
+        &project,
+        "id,line,amount,status\n1,1,11,paid\n2,1,6,paid\n3,1,7,new\n",
+    );
+    project.ok(&["run"]);
+    let rows = |model: &str| {
+        project.query(&format!(
+            "SELECT id, line, amount, status FROM {model} ORDER BY id, line, amount"
+        ))[1..]
+            .to_vec()
+    };
+    // delete+insert: order 1's two lines gave way to its one new line.
+    assert_eq!(
+        rows("di"),
+        [
+            ["1", "1", "11", "paid"],
+            ["2", "1", "6", "paid"],
+            ["3", "1", "7", "new"]
+        ]
+    );
+    assert_eq!(last_version(&project, "di"), "1");
+    let kept_status = [
+        ["1", "1", "11", "new"],
+        ["1", "2", "20", "new"],
+        ["2", "1", "6", "new"],
+        ["3", "1", "7", "new"],
+    ];
+    assert_eq!(rows("upd"), kept_status);
+    assert_eq!(rows("excl"), kept_status);
+    // The predicate keeps order 1 from matching: its new line is inserted beside the old.
+    assert_eq!(
+        rows("pred"),
+        [
+            ["1", "1", "10", "new"],
+            ["1", "1", "11", "paid"],
+            ["1", "2", "20", "new"],
+            ["2", "1", "6", "paid"],
+            ["3", "1", "7", "new"]
+        ]
+    );
+    assert_eq!(rows("app").len(), 6);
+
+    write_files(
+        &project,
+        &[(
+            "models/bad.sql",
+            "{{ config(materialized='incremental', incremental_strategy='upsert') }}\nselect 1 as id",
+        )],
+    );
+    let out = project.run(&["run", "-s", "bad"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("model 'bad': incremental_strategy 'upsert' is not one Strata has"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn incremental_strategies_follow_dbt_on_local_disk() {
+    incremental_strategies_follow_dbt(LakeKind::Local);
+}
+
+#[test]
+fn incremental_strategies_follow_dbt_on_hdfs() {
+    incremental_strategies_follow_dbt(LakeKind::Hdfs);
+}
+
+/// `on_schema_change`: ignore keeps the table's columns, fail refuses (nothing written),
+/// append_new_columns adds columns (removed ones null in new rows), sync_all_columns adds and
+/// drops them; each change is named in the run's output.
+#[test]
+fn schema_changes_follow_on_schema_change() {
+    let select = "select cast(id as int) as id{% if not var('narrow', false) %}, cast(amount as int) as amount{% endif %}{% if var('wide', false) %}, status{% endif %} from {{ source('raw', 'orders') }}";
+    let model = |policy: &str| {
+        format!(
+            "{{{{ config(materialized='incremental', on_schema_change='{policy}') }}}}\n{select}\n"
+        )
+    };
+    let files = [
+        ("models/ign.sql", model("ignore")),
+        ("models/fails.sql", model("fail")),
+        ("models/adds.sql", model("append_new_columns")),
+        ("models/syncs.sql", model("sync_all_columns")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let project = orders_project(LakeKind::Local, &files);
+    write_orders(&project, "id,amount,status\n1,10,new\n");
+    project.ok(&["run"]);
+
+    write_orders(&project, "id,amount,status\n2,20,paid\n");
+    let out = project.run(&["run", "--vars", "{wide: true}"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("the query's columns differ from the table's (new columns status) and on_schema_change is fail; nothing was written"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("schema change: new columns status; new columns added (on_schema_change: append_new_columns)"), "{stdout}");
+    assert_eq!(project.scalar("SELECT count(*) FROM fails"), "1");
+    let columns =
+        |model: &str| project.query(&format!("SELECT * FROM {model} ORDER BY id"))[0].join(",");
+    assert_eq!(columns("ign"), "id,amount");
+    assert_eq!(project.scalar("SELECT count(*) FROM ign"), "2");
+    assert_eq!(columns("adds"), "id,amount,status");
+    assert_eq!(
+        project.query("SELECT id, status IS NULL FROM adds ORDER BY id")[1..],
+        [["1", "true"], ["2", "false"]]
+    );
+
+    write_orders(&project, "id,amount,status\n3,30,late\n");
+    let out = project.ok(&[
+        "run",
+        "-s",
+        "adds",
+        "syncs",
+        "ign",
+        "--vars",
+        "{wide: true, narrow: true}",
+    ]);
+    assert!(out.contains("removed columns amount"), "{out}");
+    assert_eq!(
+        project.query("SELECT id, amount, status FROM adds ORDER BY id")[1..],
+        [["1", "10", ""], ["2", "20", "paid"], ["3", "", "late"]]
+    );
+    assert_eq!(
+        project.query("SELECT id, amount FROM ign ORDER BY id")[1..],
+        [["1", "10"], ["2", "20"], ["3", ""]]
+    );
+    // sync_all_columns: amount dropped (the table rewritten in one commit), status kept.
+    assert_eq!(columns("syncs"), "id,status");
+    assert_eq!(
+        project.query("SELECT id, status FROM syncs ORDER BY id")[1..],
+        [["1", ""], ["2", "paid"], ["3", "late"]]
+    );
+    assert_eq!(last_version(&project, "syncs"), "2");
+}
+
+/// `partition_by` lays tables out as Delta partitions; insert_overwrite replaces the
+/// partitions the new rows touch and keeps the others.
+#[test]
+fn insert_overwrite_replaces_the_partitions_it_touches() {
+    let select =
+        "select cast(day as date) as day, cast(id as int) as id from {{ source('raw', 'orders') }}";
+    let table = format!("{{{{ config(materialized='table', partition_by='day') }}}}\n{select}\n");
+    let overwrite = format!(
+        "{{{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by=['day']) }}}}\n{select}\n"
+    );
+    let project = orders_project(
+        LakeKind::Local,
+        &[
+            ("models/by_day.sql", &table),
+            ("models/ovr.sql", &overwrite),
+        ],
+    );
+    write_orders(
+        &project,
+        "day,id\n2026-01-01,1\n2026-01-01,2\n2026-01-02,3\n",
+    );
+    project.ok(&["run"]);
+    for model in ["by_day", "ovr"] {
+        let dir = std::fs::read_dir(project.path("lake"))
+            .unwrap()
+            .flatten()
+            .map(|schema| schema.path().join(model))
+            .find(|p| p.join("_delta_log").exists())
+            .unwrap();
+        let log =
+            std::fs::read_to_string(dir.join("_delta_log/00000000000000000000.json")).unwrap();
+        assert!(log.contains(r#""partitionColumns":["day"]"#), "{log}");
+        assert!(dir.join("day=2026-01-01").is_dir(), "{}", dir.display());
+    }
+
+    write_orders(
+        &project,
+        "day,id\n2026-01-02,4\n2026-01-02,5\n2026-01-03,6\n",
+    );
+    project.ok(&["run", "-s", "ovr"]);
+    assert_eq!(
+        project.query("SELECT cast(day as varchar), id FROM ovr ORDER BY id")[1..],
+        [
+            ["2026-01-01", "1"],
+            ["2026-01-01", "2"],
+            ["2026-01-02", "4"],
+            ["2026-01-02", "5"],
+            ["2026-01-03", "6"]
+        ]
+    );
+    assert_eq!(last_version(&project, "ovr"), "1");
+}
+
+/// Microbatch models: the first build runs every batch from `begin`, one commit each, reading
+/// refs with an `event_time` only in the batch's window; a later run redoes the current batch
+/// and `lookback` earlier; `--event-time-start/--event-time-end` backfill; a failed batch fails
+/// the model and keeps the batches before it.
+fn microbatch_runs_batch_by_batch(kind: LakeKind) {
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| (today - chrono::Duration::days(n)).to_string();
+    let (d0, d1, d2) = (day(2), day(1), day(0));
+    let events = "{{ config(materialized='table', event_time='at') }}\nselect cast(at as timestamp) as at, cast(id as int) as id, cast(v as int) as v from {{ source('raw', 'orders') }}";
+    let daily = format!(
+        "{{{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='at', batch_size='day', begin='{d0}', lookback=1) }}}}\nselect at, id, 10 / v as r from {{{{ ref('events') }}}}"
+    );
+    let project = orders_project(
+        kind,
+        &[("models/events.sql", events), ("models/daily.sql", &daily)],
+    );
+    let write = |rows: &[(&str, i32, i32)]| {
+        let mut text = String::from("at,id,v\n");
+        for (at, id, v) in rows {
+            text.push_str(&format!("{at} 06:00:00,{id},{v}\n"));
+        }
+        write_orders(&project, &text);
+    };
+    write(&[(&d0, 1, 1), (&d0, 2, 2), (&d1, 3, 5), (&d2, 4, 10)]);
+    let out = project.ok(&["run"]);
+    assert!(
+        out.contains(&format!("3 batches: {d0}, {d1}, {d2}")),
+        "{out}"
+    );
+    assert_eq!(last_version(&project, "daily"), "2");
+    let rows = || project.query("SELECT id, r FROM daily ORDER BY id")[1..].to_vec();
+    assert_eq!(rows(), [["1", "10"], ["2", "5"], ["3", "2"], ["4", "1"]]);
+
+    // A later run: the current batch and one before it; d0's change waits for a backfill.
+    write(&[(&d0, 1, 10), (&d0, 2, 2), (&d1, 3, 1), (&d2, 4, 10)]);
+    let out = project.ok(&["run"]);
+    assert!(out.contains(&format!("2 batches: {d1}, {d2}")), "{out}");
+    assert_eq!(rows(), [["1", "10"], ["2", "5"], ["3", "10"], ["4", "1"]]);
+    let out = project.ok(&[
+        "run",
+        "-s",
+        "daily",
+        "--event-time-start",
+        &d0,
+        "--event-time-end",
+        &d1,
+    ]);
+    assert!(out.contains(&format!("1 batch: {d0}")), "{out}");
+    assert_eq!(rows(), [["1", "1"], ["2", "5"], ["3", "10"], ["4", "1"]]);
+
+    // d2's batch divides by zero: d0 and d1 stay committed, the model fails naming the batch.
+    write(&[(&d0, 1, 5), (&d0, 2, 2), (&d1, 3, 2), (&d2, 4, 0)]);
+    project.ok(&["run", "-s", "events"]);
+    let out = project.run(&["run", "-s", "daily", "--event-time-start", &d0]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "batch {d2} (3 of 3; committed: {d0}, {d1}) failed"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(rows(), [["1", "2"], ["2", "5"], ["3", "5"], ["4", "1"]]);
+}
+
+#[test]
+fn microbatch_runs_batch_by_batch_on_local_disk() {
+    microbatch_runs_batch_by_batch(LakeKind::Local);
+}
+
+#[test]
+fn microbatch_runs_batch_by_batch_on_hdfs() {
+    microbatch_runs_batch_by_batch(LakeKind::Hdfs);
+}

@@ -15,6 +15,7 @@ use crate::meta::RunRecord;
 use crate::project::{self, Project, Resource};
 use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
+use crate::run::incremental::microbatch::EventTimes;
 use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
@@ -107,6 +108,7 @@ fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
         exclude: args.exclude.clone(),
         full_refresh: false,
         threads: 1,
+        event_times: EventTimes::default(),
     }
 }
 
@@ -314,6 +316,10 @@ async fn run_selection(
         full_refresh: args.full_refresh,
         threads,
         select: select.to_vec(),
+        event_times: EventTimes {
+            start: args.event_time_start,
+            end: args.event_time_end,
+        },
         ..options(&args.selection, command)
     };
     let (ids, unmatched) = selected(&project, &opts)?;
@@ -462,5 +468,14 @@ fn result_line(index: usize, total: usize, r: &NodeResult) -> String {
         }
         _ => format!("[{:.2}s]", r.seconds),
     };
-    format!("{index:>4} of {total} {label:<5} {what:<50} {detail}")
+    let line = format!("{index:>4} of {total} {label:<5} {what:<50} {detail}");
+    // What a success did beyond its rows (a schema change, the batches of a microbatch model).
+    match (r.status, r.message.is_empty()) {
+        (Status::Success, false) => format!(
+            "{line}\n{:>14}{}",
+            "",
+            r.message.replace('\n', "\n              ")
+        ),
+        _ => line,
+    }
 }

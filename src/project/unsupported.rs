@@ -2,8 +2,7 @@
 //! config that Strata reads but does not apply (`contract`, `grants`, hooks, `unit_tests:`,
 //! `exposures:`, ...) is recorded here, naming the file, the node and the key, so the command
 //! can warn about it once (or, with `--strict`, refuse to run). Keys applied outside the typed
-//! config (`fail_calc`, a seed's `column_types`, `incremental_strategy: merge`) are not
-//! reported.
+//! config (`fail_calc`, a seed's `column_types`, `incremental_strategy`) are not reported.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -126,9 +125,19 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
     let text = value.as_str().map(|s| s.trim().to_ascii_lowercase());
     let is = |expected: &str| text.as_deref() == Some(expected);
     let default = match key {
-        // Strata merges on `unique_key` and appends without one: dbt's `merge` and `append`.
-        "incremental_strategy" => is("merge") || is("append"),
-        "on_schema_change" => is("ignore"),
+        // An incremental model's strategy, columns and schema change policy, and a table's
+        // partitions (see `run::incremental`).
+        "incremental_strategy"
+        | "on_schema_change"
+        | "merge_update_columns"
+        | "merge_exclude_columns"
+        | "incremental_predicates"
+        | "partition_by"
+        | "batch_size"
+        | "begin"
+        | "lookback" => resource == Resource::Model,
+        // What a microbatch model filters this node's rows by when it reads them.
+        "event_time" => resource != Resource::Test,
         "contract" => value
             .get("enforced")
             .is_none_or(|e| e == &Json::Bool(false)),
@@ -192,7 +201,8 @@ mod tests {
     fn defaults_are_not_reported() {
         let model = Resource::Model;
         assert!(config_effect(model, "incremental_strategy", &json!("merge")).is_none());
-        assert!(config_effect(model, "incremental_strategy", &json!("delete+insert")).is_some());
+        assert!(config_effect(model, "incremental_strategy", &json!("delete+insert")).is_none());
+        assert!(config_effect(Resource::Seed, "partition_by", &json!("day")).is_some());
         assert!(config_effect(model, "contract", &json!({"enforced": false})).is_none());
         assert!(config_effect(model, "contract", &json!({"enforced": true})).is_some());
         assert!(config_effect(model, "grants", &json!({})).is_none());

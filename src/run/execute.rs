@@ -12,6 +12,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::incremental::microbatch::{self, EventTimes};
+use super::incremental::{self, Incremental, IncrementalError, Strategy, config};
 use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
@@ -72,6 +74,8 @@ pub struct RunOptions {
     /// Rebuild incremental models from scratch.
     pub full_refresh: bool,
     pub threads: usize,
+    /// The windows microbatch models build (`--event-time-start/--event-time-end`).
+    pub event_times: EventTimes,
 }
 
 /// How a node ended.
@@ -212,7 +216,7 @@ pub async fn run(
                 break;
             };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
-            let full_refresh = opts.full_refresh;
+            let (full_refresh, times) = (opts.full_refresh, opts.event_times);
             let stamp = RunStamp {
                 run_id: run.id.clone(),
                 command: opts.command.as_str().to_string(),
@@ -220,7 +224,7 @@ pub async fn run(
                 started_at: run.started_at,
             };
             running.spawn(async move {
-                run_node(&ctx, &lake, &project, &id, full_refresh, &stamp).await
+                run_node(&ctx, &lake, &project, &id, (full_refresh, times), &stamp).await
             });
         }
         let Some(done) = running.join_next().await else {
@@ -286,7 +290,7 @@ async fn run_node(
     lake: &Lake,
     project: &Project,
     id: &str,
-    full_refresh: bool,
+    (full_refresh, times): (bool, EventTimes),
     stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
@@ -304,7 +308,7 @@ async fn run_node(
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
         }
-        Resource::Model => run_model(ctx, lake, project, node, full_refresh, commit).await,
+        Resource::Model => run_model(ctx, lake, project, node, (full_refresh, times), commit).await,
         Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
@@ -335,10 +339,21 @@ pub fn compile_node(
     warehouse: Option<Arc<dyn Warehouse>>,
 ) -> Result<String, CompileError> {
     let relation = |n: &Node| relation_sql(&relation_of(n));
+    compile_node_with(project, node, is_incremental, warehouse, &relation)
+}
+
+/// [`compile_node`] with refs spelled by `relation` (a microbatch's filter their windows).
+pub fn compile_node_with(
+    project: &Project,
+    node: &Node,
+    is_incremental: bool,
+    warehouse: Option<Arc<dyn Warehouse>>,
+    relation: &dyn Fn(&Node) -> String,
+) -> Result<String, CompileError> {
     let ctx = CompileContext {
         is_incremental,
         target: project.target.clone(),
-        relation: &relation,
+        relation,
         source_relation: &source_sql,
         warehouse,
     };
@@ -351,7 +366,7 @@ async fn run_model(
     lake: &Lake,
     project: &Project,
     node: &Node,
-    full_refresh: bool,
+    (full_refresh, times): (bool, EventTimes),
     commit: CommitMetadata,
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
@@ -360,24 +375,41 @@ async fn run_model(
         .await
         .map_err(|e| format!("{relation}: {e}"))?
         .is_some();
+    let in_file = |e: IncrementalError| format!("{}: {e}", node.path.display());
+    let partition_by = config::partition_by(node).map_err(|e| in_file(e.into()))?;
     let incremental = node.config.materialized == Materialized::Incremental && exists && !refresh;
+    let config = match node.config.materialized {
+        Materialized::Incremental => Some(Incremental::of(node).map_err(|e| in_file(e.into()))?),
+        _ => None,
+    };
+    if let Some(config) = config
+        .as_ref()
+        .filter(|c| c.strategy == Strategy::Microbatch)
+    {
+        let outcome = microbatch::run(ctx, lake, project, node, config, incremental, times, commit)
+            .await
+            .map_err(in_file)?;
+        return Ok((Status::Success, outcome.committed, outcome.notes.join("\n")));
+    }
     let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
         .map_err(|e| e.to_string())?;
-    let in_file = |e: materialize::MaterializeError| format!("{}: {e}", node.path.display());
-    let committed = match node.config.materialized {
-        Materialized::View => materialize::view(ctx, lake, &relation, &sql)
+    let (committed, notes) = match (node.config.materialized, &config) {
+        (Materialized::View, _) => materialize::view(ctx, lake, &relation, &sql)
             .await
-            .map_err(in_file)?,
-        Materialized::Incremental if incremental => {
-            materialize::incremental(ctx, lake, &relation, &sql, &node.config.unique_key, commit)
+            .map(|c| (c, Vec::new()))
+            .map_err(|e| in_file(e.into()))?,
+        (_, Some(config)) if incremental => {
+            incremental::apply(ctx, lake, &relation, &sql, config, None, commit)
                 .await
+                .map(|o| (o.committed, o.notes))
                 .map_err(in_file)?
         }
-        _ => materialize::table(ctx, lake, &relation, &sql, commit)
+        _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit)
             .await
-            .map_err(in_file)?,
+            .map(|c| (c, Vec::new()))
+            .map_err(|e| in_file(e.into()))?,
     };
-    Ok((Status::Success, committed, String::new()))
+    Ok((Status::Success, committed, notes.join("\n")))
 }
 
 async fn run_snapshot(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{CsvReadOptions, DataFrame, SessionContext};
 use deltalake::kernel::CommitInfo;
 use deltalake::kernel::transaction::CommitProperties;
@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
 use crate::lake::write::{CommitMetadata, DeltaWrite, WriteMode};
-use crate::lake::{Lake, delta, layout};
+use crate::lake::{Lake, layout};
 use crate::plan::reuse::{self, Held};
 use crate::warehouse::views;
 
@@ -64,14 +64,14 @@ pub enum MaterializeError {
 }
 
 impl MaterializeError {
-    fn query(relation: &Relation) -> impl FnOnce(DataFusionError) -> Self + '_ {
+    pub(super) fn query(relation: &Relation) -> impl FnOnce(DataFusionError) -> Self + '_ {
         move |source| Self::Query {
             relation: relation.to_string(),
             source,
         }
     }
 
-    fn delta(relation: &Relation) -> impl FnOnce(DeltaTableError) -> Self + '_ {
+    pub(super) fn delta(relation: &Relation) -> impl FnOnce(DeltaTableError) -> Self + '_ {
         move |source| Self::Delta {
             relation: relation.to_string(),
             source,
@@ -89,7 +89,7 @@ impl MaterializeError {
 /// The query's plan, analyzed and optimized: only then are expression types final (before
 /// coercion a `CASE` takes its first branch's type), and Delta writes the plan's schema. Raw
 /// reads it repeats are computed first ([`reuse`]); keep the [`Held`] while the plan runs.
-async fn planned(
+pub(super) async fn planned(
     ctx: &SessionContext,
     relation: &Relation,
     sql: &str,
@@ -108,17 +108,37 @@ async fn planned(
     Ok((plan, held))
 }
 
-/// Replaces the table with the query's rows (and schema) in one commit carrying `commit` (as
-/// every commit here: it says which run made it).
+/// Where a write's rows go in the table.
+#[derive(Debug, Clone, Default)]
+pub struct Placement<'a> {
+    /// The table's partition columns (`partition_by`).
+    pub partition_by: &'a [String],
+    /// Replace only the rows this predicate selects (Delta's `replaceWhere`).
+    pub replace_where: Option<Expr>,
+}
+
+impl<'a> Placement<'a> {
+    pub fn partitioned(partition_by: &'a [String]) -> Self {
+        Placement {
+            partition_by,
+            replace_where: None,
+        }
+    }
+}
+
+/// Replaces the table with the query's rows (and schema), partitioned by `partition_by`, in
+/// one commit carrying `commit` (as every commit here: it says which run made it).
 pub async fn table(
     ctx: &SessionContext,
     lake: &Lake,
     relation: &Relation,
     sql: &str,
+    partition_by: &[String],
     commit: CommitMetadata,
 ) -> Result<Committed, MaterializeError> {
     let (plan, _held) = planned(ctx, relation, sql).await?;
-    let table = write(ctx, lake, relation, WriteMode::Replace, plan, commit).await?;
+    let placement = Placement::partitioned(partition_by);
+    let table = replace(ctx, lake, relation, placement, plan, commit).await?;
     // A model that used to be a view is a table now.
     views::remove(lake, &relation.schema, &relation.name)
         .await
@@ -128,12 +148,34 @@ pub async fn table(
         .map_err(MaterializeError::delta(relation))
 }
 
+/// Replaces the relation's table with `plan`'s rows (and schema), laid out by `placement`.
+async fn replace(
+    ctx: &SessionContext,
+    lake: &Lake,
+    relation: &Relation,
+    placement: Placement<'_>,
+    plan: LogicalPlan,
+    commit: CommitMetadata,
+) -> Result<DeltaTable, MaterializeError> {
+    write(
+        ctx,
+        lake,
+        relation,
+        WriteMode::Replace,
+        placement,
+        plan,
+        commit,
+    )
+    .await
+}
+
 /// Writes `plan`'s rows into the relation's table in one commit, its files in parallel.
-async fn write(
+pub(super) async fn write(
     ctx: &SessionContext,
     lake: &Lake,
     relation: &Relation,
     mode: WriteMode,
+    placement: Placement<'_>,
     plan: LogicalPlan,
     commit: CommitMetadata,
 ) -> Result<DeltaTable, MaterializeError> {
@@ -144,6 +186,8 @@ async fn write(
         name: &relation.name,
         mode,
         target_file_size: None,
+        partition_by: placement.partition_by,
+        replace_where: placement.replace_where,
     }
     .run(&ctx.state(), plan, commit)
     .await
@@ -182,64 +226,6 @@ pub async fn view(
     Ok(Committed::default())
 }
 
-/// Adds the query's rows to an existing table: merged on `unique_key` (matching rows updated,
-/// new rows inserted) or appended without one. New columns are added to the table's schema.
-/// The first build, or `full_refresh`, replaces the table like [`table`].
-pub async fn incremental(
-    ctx: &SessionContext,
-    lake: &Lake,
-    relation: &Relation,
-    sql: &str,
-    unique_key: &[String],
-    commit: CommitMetadata,
-) -> Result<Committed, MaterializeError> {
-    let path = layout::model_table(&relation.schema, &relation.name);
-    let Some(existing) = delta::open(lake, &path)
-        .await
-        .map_err(MaterializeError::delta(relation))?
-    else {
-        return table(ctx, lake, relation, sql, commit).await;
-    };
-    let (plan, _held) = planned(ctx, relation, sql).await?;
-    let frame = DataFrame::new(ctx.state(), plan.clone());
-    if unique_key.is_empty() {
-        let table = write(ctx, lake, relation, WriteMode::Append, plan, commit).await?;
-        return committed(&table)
-            .await
-            .map_err(MaterializeError::delta(relation));
-    }
-    let columns: Vec<String> = frame
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let predicate = unique_key
-        .iter()
-        .map(|k| format!("target.{0} = source.{0}", quote(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let (table, metrics) = merge(ctx, existing, frame, predicate.as_str(), commit)
-        .when_matched_update(|update| {
-            columns.iter().fold(update, |u, c| {
-                u.update(c.as_str(), format!("source.{}", quote(c)).as_str())
-            })
-        })
-        .map_err(MaterializeError::delta(relation))?
-        .when_not_matched_insert(|insert| {
-            columns.iter().fold(insert, |i, c| {
-                i.set(c.as_str(), format!("source.{}", quote(c)).as_str())
-            })
-        })
-        .map_err(MaterializeError::delta(relation))?
-        .await
-        .map_err(MaterializeError::delta(relation))?;
-    Ok(Committed {
-        rows: Some((metrics.num_target_rows_inserted + metrics.num_target_rows_updated) as u64),
-        version: table.version(),
-    })
-}
-
 /// Loads a seed CSV (types inferred) into a Delta table, replacing it.
 pub async fn seed(
     ctx: &SessionContext,
@@ -253,7 +239,7 @@ pub async fn seed(
         .await
         .map_err(MaterializeError::query(relation))?;
     let plan = frame.logical_plan().clone();
-    let table = write(ctx, lake, relation, WriteMode::Replace, plan, commit).await?;
+    let table = replace(ctx, lake, relation, Placement::default(), plan, commit).await?;
     committed(&table)
         .await
         .map_err(MaterializeError::delta(relation))
@@ -311,7 +297,7 @@ pub async fn seed_frame(
 }
 
 /// Rows and version of the table's latest commit, from the commit's own metrics.
-async fn committed(table: &DeltaTable) -> Result<Committed, DeltaTableError> {
+pub(super) async fn committed(table: &DeltaTable) -> Result<Committed, DeltaTableError> {
     let mut history = table.history(Some(1));
     let rows = match history.next().await {
         Some(info) => rows_written(&info?),
@@ -341,7 +327,7 @@ pub fn rows_written(info: &CommitInfo) -> Option<u64> {
 }
 
 /// A double-quoted SQL identifier.
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -355,10 +341,29 @@ pub(super) fn merge(
     predicate: &str,
     commit: CommitMetadata,
 ) -> MergeBuilder {
+    merge_as(
+        ctx,
+        existing,
+        source,
+        predicate,
+        ("target", "source"),
+        commit,
+    )
+}
+
+/// [`merge`] with the target and source named `aliases` in `predicate` and the clauses.
+pub(super) fn merge_as(
+    ctx: &SessionContext,
+    existing: DeltaTable,
+    source: DataFrame,
+    predicate: &str,
+    (target, source_alias): (&str, &str),
+    commit: CommitMetadata,
+) -> MergeBuilder {
     existing
         .merge(source, predicate)
-        .with_source_alias("source")
-        .with_target_alias("target")
+        .with_source_alias(source_alias)
+        .with_target_alias(target)
         .with_merge_schema(true)
         .with_session_state(Arc::new(ctx.state()))
         .with_commit_properties(CommitProperties::default().with_metadata(commit))

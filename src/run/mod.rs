@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod execute;
+pub mod incremental;
 pub mod introspect;
 pub mod materialize;
 pub mod nodes;

@@ -467,7 +467,7 @@ pub async fn snapshot(
     };
     let Some(existing) = delta::open(lake, &path).await.map_err(delta_error)? else {
         let first = spec.first_build_sql(sql, &now);
-        return Ok(materialize::table(ctx, lake, relation, &first, commit).await?);
+        return Ok(materialize::table(ctx, lake, relation, &first, &[], commit).await?);
     };
     let query_columns = column_names(ctx, sql).await.map_err(query_error)?;
     let existing_columns: Vec<String> = existing

@@ -4,9 +4,10 @@
 //! actions they return are then committed here, once, with the table's metadata and (for a
 //! replace) the removal of its previous files. Until that commit nothing written is visible.
 //!
-//! A write that changes an existing table's schema (or writes to a partitioned or
-//! column-mapped table, which Strata never makes) goes through delta-rs's own write, which
-//! evolves the schema; it writes through one task.
+//! A write that changes an existing table's schema, writes to a partitioned or column-mapped
+//! table, or replaces only the rows a predicate selects goes through delta-rs's own write,
+//! which evolves the schema, lays out partitions and checks the predicate; it writes through
+//! one task.
 
 pub(crate) mod exec;
 pub(crate) mod node;
@@ -79,6 +80,11 @@ pub struct DeltaWrite<'a> {
     pub mode: WriteMode,
     /// Overrides the table's `delta.targetFileSize` (and delta-rs's default, 100 MiB).
     pub target_file_size: Option<u64>,
+    /// The table's partition columns (a replace sets them; other writes must match them).
+    pub partition_by: &'a [String],
+    /// With [`WriteMode::Replace`]: only the rows this predicate selects are replaced (Delta's
+    /// `replaceWhere`); every written row must satisfy it.
+    pub replace_where: Option<Expr>,
 }
 
 impl DeltaWrite<'_> {
@@ -92,7 +98,15 @@ impl DeltaWrite<'_> {
         let started = Instant::now();
         let plan = normalized(plan)?;
         let schema: StructType = plan.schema().as_arrow().try_into_kernel()?;
-        let (table, new, mut actions) = match delta::open(self.lake, self.path).await? {
+        let existing = delta::open(self.lake, self.path).await?;
+        if !self.partition_by.is_empty() || self.replace_where.is_some() {
+            let table = match existing {
+                Some(table) => table,
+                None => self.uncreated()?,
+            };
+            return self.by_delta_rs(table, state, plan, metadata).await;
+        }
+        let (table, new, mut actions) = match existing {
             None => {
                 let (table, actions) = self.created(&schema).await?;
                 (table, true, actions)
@@ -167,15 +181,20 @@ impl DeltaWrite<'_> {
             Action::Protocol(created.protocol().clone()),
             Action::Metadata(created.metadata().clone()),
         ];
+        let mut table = self.uncreated()?;
+        table.state = memory.state.clone();
+        Ok((table, actions))
+    }
+
+    /// The table at this write's path, not created yet (its folder made on a local lake).
+    fn uncreated(&self) -> Result<DeltaTable, DeltaTableError> {
         let url = self.lake.url_of(self.path);
         if let Ok(dir) = url.to_file_path() {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 DeltaTableError::Generic(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let mut table = DeltaTableBuilder::from_url(url)?.build()?;
-        table.state = memory.state.clone();
-        Ok((table, actions))
+        DeltaTableBuilder::from_url(url)?.build()
     }
 
     /// Where and how the files are written: the table's own file size and statistics
@@ -240,10 +259,23 @@ impl DeltaWrite<'_> {
             .with_session_state(Arc::new(state.clone()))
             .with_commit_properties(CommitProperties::default().with_metadata(metadata))
             .with_save_mode(self.mode.save_mode())
-            .with_schema_mode(self.mode.schema_mode())
+            .with_schema_mode(match self.replace_where {
+                // Rows outside the predicate stay: their columns can only be added to.
+                Some(_) => SchemaMode::Merge,
+                None => self.mode.schema_mode(),
+            })
             .with_table_name(self.name);
         if let Some(size) = self.target_file_size.and_then(std::num::NonZeroU64::new) {
             write = write.with_target_file_size(Some(size));
+        }
+        if let Some(predicate) = &self.replace_where {
+            write = write.with_replace_where(predicate.clone());
+        }
+        // A replace lays the table out anew (also unpartitioned); other writes keep its layout.
+        if (self.mode == WriteMode::Replace && self.replace_where.is_none())
+            || !self.partition_by.is_empty()
+        {
+            write = write.with_partition_columns(self.partition_by.to_vec());
         }
         write.await
     }

@@ -52,6 +52,8 @@ impl Fixture {
             name: "t",
             mode,
             target_file_size,
+            partition_by: &[],
+            replace_where: None,
         }
         .run(&self.ctx.state(), plan, CommitMetadata::new())
         .await
