@@ -2,13 +2,18 @@
 //! recorded.
 
 pub mod check;
+pub mod contract;
 pub mod execute;
+pub mod fixture;
+pub mod hooks;
 pub mod introspect;
 pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reconcile;
 pub mod snapshot;
+pub mod test_config;
+pub mod unit_test;
 pub mod watch;
 
 pub use execute::{NodeResult, RunCommand, RunId, RunOptions, Status};
@@ -23,6 +28,8 @@ pub enum RunError {
     Log(#[from] crate::meta::MetaError),
     #[error("reading the Delta log of {relation} to complete the run log: {message}")]
     Reconcile { relation: String, message: String },
+    #[error("{0}")]
+    Hook(#[from] hooks::HookError),
     #[error("internal error: {0}")]
     Internal(String),
 }
