@@ -50,6 +50,8 @@ pub enum CompileError {
     UnknownNode(String),
     #[error("{0} is a seed: seeds are loaded, not compiled")]
     NotCompilable(String),
+    #[error("{0} is a unit test: it compiles its model on the given rows when it runs")]
+    UnitTest(String),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("{}: {node} calls ref('{name}'), which was not captured when the project was parsed: dbt could not infer all dependencies (a ref() inside {{% if execute %}}?)", .path.display())]
@@ -326,6 +328,9 @@ impl Compiler<'_, '_> {
                     frame.clone(),
                 )?,
                 TestKind::Singular => self.template(node, frame.clone())?,
+                TestKind::Unit(_) => {
+                    return Err(CompileError::UnitTest(node.unique_id.clone()));
+                }
             },
             None => self.template(node, frame.clone())?,
         };

@@ -137,13 +137,8 @@ impl GraphNode {
         self
     }
 
-    /// Whether this is a singular test (a `.sql` file of its own) rather than a generic one
-    /// declared in a `.yml` file.
-    pub fn is_singular_test(&self) -> bool {
-        self.test_type() == Some(TestType::Singular)
-    }
-
-    /// The test's type; `None` for nodes that are not tests.
+    /// The test's type (singular: a `.sql` file of its own; generic: declared in a `.yml`
+    /// file); `None` for nodes that are not tests.
     pub fn test_type(&self) -> Option<TestType> {
         if self.kind != NodeKind::Test {
             return None;
@@ -747,9 +742,10 @@ mod tests {
     #[test]
     fn singular_tests_are_sql_files() {
         let g = graph();
-        assert!(g.node(T_SINGULAR_DAILY).unwrap().is_singular_test());
-        assert!(!g.node(T_NN_FCT).unwrap().is_singular_test());
-        assert!(!g.node(FCT_ORDERS).unwrap().is_singular_test());
+        let test_type = |id| g.node(id).unwrap().test_type();
+        assert_eq!(test_type(T_SINGULAR_DAILY), Some(TestType::Singular));
+        assert_eq!(test_type(T_NN_FCT), Some(TestType::Generic));
+        assert_eq!(test_type(FCT_ORDERS), None);
     }
 
     #[test]

@@ -181,6 +181,10 @@ fn typed(frame: DataFrame, typing: &Typing<'_>) -> Result<DataFrame, FixtureErro
             })
             .collect::<Result<_, _>>()?,
     };
+    // No columns (an empty `rows:` with nothing to type it by): nothing to cast.
+    if exprs.is_empty() {
+        return Ok(frame);
+    }
     Ok(frame.select(exprs)?)
 }
 
