@@ -126,20 +126,24 @@ pub async fn run(
     let expected = fixture::frame(&session, &unit.expect, Typing::Columns(&schema))
         .await
         .map_err(UnitTestError::Expect)?;
-    let columns: Vec<String> = expected
-        .schema()
+    // The expected columns, in the model's order.
+    let columns: Vec<String> = schema
         .fields()
         .iter()
         .map(|f| f.name().clone())
+        .filter(|name| expected.schema().has_column_with_unqualified_name(name))
         .collect();
     // Expecting no rows names no columns: only the number of rows is compared.
     let actual = if columns.is_empty() {
         vec![Vec::new(); actual.count().await.map_err(ran)?]
     } else {
-        let actual = actual
-            .select(columns.iter().map(|c| ident(c)).collect::<Vec<_>>())
-            .map_err(ran)?;
+        let actual = actual.select(idents(&columns)).map_err(ran)?;
         rows(actual.collect().await.map_err(ran)?).map_err(ran)?
+    };
+    let expected = if columns.is_empty() {
+        expected
+    } else {
+        expected.select(idents(&columns)).map_err(ran)?
     };
     let expected = rows(expected.collect().await.map_err(ran)?).map_err(ran)?;
     Ok(diff(&columns, &expected, &actual))
@@ -236,6 +240,10 @@ async fn register(
     let table = MemTable::try_new(schema, vec![batches])?;
     inputs.register_table(name.to_string(), Arc::new(table))?;
     Ok(())
+}
+
+fn idents(columns: &[String]) -> Vec<datafusion::prelude::Expr> {
+    columns.iter().map(|c| ident(c)).collect()
 }
 
 /// Each row's values as text (`null` for nulls).
