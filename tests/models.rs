@@ -1168,7 +1168,10 @@ fn unit_tests_run_on_given_rows() {
         &["test", "-s", "test_type:unit", "--exclude", "tag:broken"],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"), "{out}");
+    assert!(
+        out.contains("PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"),
+        "{out}"
+    );
     assert!(!out.contains("not supported"), "{out}");
     assert_eq!(
         project.scalar(
@@ -1187,9 +1190,18 @@ fn unit_tests_run_on_given_rows() {
     // In a build each unit test runs before its model, on inputs typed like the built ones.
     let (ok, out) = outcome(&project, &["build", "--exclude", "tag:broken"]);
     assert!(ok, "{out}");
-    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle}: {out}"));
-    assert!(at("test cleans_orders") < at("view main.stg_orders"), "{out}");
-    assert!(at("test report_joins_countries") < at("table main.order_report"), "{out}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {out}"))
+    };
+    assert!(
+        at("test cleans_orders") < at("view main.stg_orders"),
+        "{out}"
+    );
+    assert!(
+        at("test report_joins_countries") < at("table main.order_report"),
+        "{out}"
+    );
     assert_eq!(project.scalar("SELECT count(*) FROM order_report"), "2");
     project.ok(&["test", "-s", "test_type:unit", "--exclude", "tag:broken"]);
 
@@ -1239,6 +1251,22 @@ fn contracts_are_checked_before_writing() {
     let columns = project.query("SELECT * FROM customers ORDER BY id");
     assert_eq!(columns[0], ["id", "name", "score"]);
     assert_eq!(columns[1], ["1", "ann", "5.50"]);
+    // The check constraint is the Delta table's too, for other writers.
+    let checked = Command::new(python())
+        .args([
+            "-c",
+            "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
+        ])
+        .arg(project.path("lake/main/customers"))
+        .output()
+        .unwrap();
+    let config = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        config.contains("delta.constraints.id_check_1"),
+        "{config}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    project.ok(&["build"]);
 
     // A declared type the query does not produce: nothing runs, the diff names the column.
     std::fs::write(project.path("models/schema.yml"), schema("bigint")).unwrap();
@@ -1260,7 +1288,10 @@ fn contracts_are_checked_before_writing() {
     .unwrap();
     let (ok, out) = outcome(&project, &["build"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("check constraint (id > 0) is violated"), "{out}");
+    assert!(
+        out.contains("check constraint (id > 0) is violated"),
+        "{out}"
+    );
     std::fs::write(
         project.path("models/customers.sql"),
         model("(1, 'ann', 5.5), (null, 'zed', 1.0)"),
@@ -1310,7 +1341,10 @@ fn hooks_run_around_nodes_and_the_run() {
     assert!(!out.contains("not supported"), "{out}");
     assert_eq!(project.scalar("SELECT n FROM main.a_count"), "2");
     assert_eq!(project.scalar("SELECT ok FROM main.pre_a"), "1");
-    assert_eq!(project.scalar("SELECT state FROM main.run_marker"), "started");
+    assert_eq!(
+        project.scalar("SELECT state FROM main.run_marker"),
+        "started"
+    );
     assert_eq!(project.scalar("SELECT target FROM main.run_end"), "dev");
 
     // A failing on-run-start fails the run before any model.

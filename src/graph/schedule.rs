@@ -324,7 +324,11 @@ impl Graph {
             .copied()
             .filter(|&c| self.nodes[c].unit_test);
         let parents: Box<dyn Iterator<Item = usize> + '_> = if self.nodes[i].unit_test {
-            Box::new(self.parents[i].iter().flat_map(|&m| self.parents[m].iter().copied()))
+            Box::new(
+                self.parents[i]
+                    .iter()
+                    .flat_map(|&m| self.parents[m].iter().copied()),
+            )
         } else {
             Box::new(self.parents[i].iter().copied().chain(unit_tests))
         };

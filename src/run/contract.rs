@@ -2,8 +2,10 @@
 //! be the ones the properties file declares, each of its `data_type` (PostgreSQL's and dbt's
 //! type names, read as Arrow types), before anything is written; the output then has the
 //! declared column order. The `not_null` and `check` constraints are enforced on the rows as
-//! they are written: a violating row fails the write, so nothing is committed.
+//! they are written: a violating row fails the write, so nothing is committed; `check`
+//! constraints are then kept on the Delta table too, for every other writer.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use arrow::array::{Array, AsArray, BooleanArray};
@@ -12,6 +14,7 @@ use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::Value as Json;
 
 use crate::project::Node;
@@ -68,7 +71,11 @@ impl fmt::Display for MismatchTable {
             format!("| {} |", cells.join(" | "))
         };
         writeln!(f, "{}", line(header))?;
-        write!(f, "{}", line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str)))?;
+        write!(
+            f,
+            "{}",
+            line(widths.map(|w| "-".repeat(w)).each_ref().map(String::as_str))
+        )?;
         for row in &self.0 {
             write!(f, "\n{}", line(row.each_ref().map(String::as_str)))?;
         }
@@ -83,7 +90,9 @@ enum Declared {
     Text,
     /// `numeric` without precision: any decimal.
     AnyDecimal,
-    Timestamp { zoned: bool },
+    Timestamp {
+        zoned: bool,
+    },
     Time,
 }
 
@@ -259,6 +268,38 @@ pub fn guarded_sql(node: &Node, sql: &str, with_constraints: bool) -> String {
     guarded
 }
 
+/// The model's `check` constraints as Delta table constraints (`delta.constraints.<name>`),
+/// added to its table when it lacks them, so that every Delta writer enforces them too. A
+/// constraint without a `name` is named `<column>_check_<n>` or `<model>_check_<n>`.
+pub async fn add_table_constraints(table: DeltaTable, node: &Node) -> Result<(), DeltaTableError> {
+    let declared = node
+        .columns
+        .iter()
+        .flat_map(|c| c.constraints.iter().map(move |k| (c.name.as_str(), k)))
+        .chain(node.constraints.iter().map(|k| (node.name.as_str(), k)));
+    let mut wanted = HashMap::new();
+    for (n, (owner, constraint)) in declared
+        .filter(|(_, k)| kind(k).as_deref() == Some("check"))
+        .enumerate()
+    {
+        let Some(expression) = expression(constraint) else {
+            continue;
+        };
+        let name = constraint
+            .get("name")
+            .and_then(Json::as_str)
+            .map_or_else(|| format!("{owner}_check_{}", n + 1), str::to_string);
+        wanted.insert(name, expression);
+    }
+    let configuration = table.snapshot()?.metadata().configuration().clone();
+    wanted.retain(|name, _| !configuration.contains_key(&format!("delta.constraints.{name}")));
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    table.add_constraint().with_constraints(wanted).await?;
+    Ok(())
+}
+
 /// A check constraint's condition: a row passes unless the expression is false (SQL's CHECK).
 fn check_condition(expression: &str, name: &str) -> (String, String) {
     (
@@ -268,7 +309,13 @@ fn check_condition(expression: &str, name: &str) -> (String, String) {
 }
 
 fn kind(constraint: &Json) -> Option<String> {
-    Some(constraint.get("type")?.as_str()?.trim().to_ascii_lowercase())
+    Some(
+        constraint
+            .get("type")?
+            .as_str()?
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 fn expression(constraint: &Json) -> Option<String> {

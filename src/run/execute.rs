@@ -469,6 +469,22 @@ async fn run_model(
             .await
             .map_err(in_file)?,
     };
+    if node.contract_enforced() && node.config.materialized != Materialized::View {
+        let table = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
+            .await
+            .ok()
+            .flatten();
+        if let Some(table) = table {
+            contract::add_table_constraints(table, node)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: {relation}: adding its check constraints: {e}",
+                        node.path.display()
+                    )
+                })?;
+        }
+    }
     Ok((Status::Success, committed, String::new()))
 }
 
@@ -611,7 +627,8 @@ async fn run_test(
                 StoreAs::Table => materialize::table(ctx, lake, &relation, &sql, commit).await,
                 StoreAs::View => materialize::view(ctx, lake, &relation, &sql).await,
             };
-            stored.map_err(|e| format!("{}: storing the failing rows: {e}", node.path.display()))?;
+            stored
+                .map_err(|e| format!("{}: storing the failing rows: {e}", node.path.display()))?;
             format!("\nfailing rows stored in {relation}")
         }
         None => String::new(),

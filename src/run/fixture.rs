@@ -128,7 +128,11 @@ fn csv_value(value: &str, infer: bool) -> Json {
         if let Ok(n) = value.parse::<i64>() {
             return Json::from(n);
         }
-        if let Some(n) = value.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        if let Some(n) = value
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
             return Json::Number(n);
         }
         match value.to_ascii_lowercase().as_str() {

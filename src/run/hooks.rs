@@ -30,7 +30,12 @@ impl HookError {
 }
 
 /// Runs the rendered hook `sql` (`what` names it in errors).
-pub async fn run(ctx: &SessionContext, lake: &Lake, what: &str, sql: &str) -> Result<(), HookError> {
+pub async fn run(
+    ctx: &SessionContext,
+    lake: &Lake,
+    what: &str,
+    sql: &str,
+) -> Result<(), HookError> {
     let failed = |message: String| HookError::new(what, message);
     let statements = split_statements(sql).map_err(|e| failed(e.to_string()))?;
     for statement in statements {

@@ -38,7 +38,9 @@ impl TestConfig {
         let condition = |key: &str| match extra.get(key) {
             None | Some(Json::Null) => Ok("!= 0".to_string()),
             Some(Json::String(s)) => Ok(s.trim().to_string()),
-            Some(other) => Err(format!("config '{key}' must be a condition such as '>10', got {other}")),
+            Some(other) => Err(format!(
+                "config '{key}' must be a condition such as '>10', got {other}"
+            )),
         };
         let limit = match extra.get("limit") {
             None | Some(Json::Null) => None,
@@ -118,7 +120,13 @@ async fn holds(ctx: &SessionContext, failures: u64, condition: &str) -> Result<b
     let bad = |e: datafusion::error::DataFusionError| {
         format!("the condition '{condition}' (warn_if / error_if) does not evaluate: {e}")
     };
-    let batches = ctx.sql(&sql).await.map_err(bad)?.collect().await.map_err(bad)?;
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(bad)?
+        .collect()
+        .await
+        .map_err(bad)?;
     Ok(batches
         .iter()
         .find(|b| b.num_rows() > 0)

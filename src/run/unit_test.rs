@@ -30,7 +30,9 @@ const INPUTS: &str = "dbt_unit_inputs";
 pub enum UnitTestError {
     #[error("given {input}: it is not an input of model '{model}'")]
     NotAnInput { input: String, model: String },
-    #[error("model '{model}' reads {input}, which the unit test does not give (give it, with `rows: []` if empty)")]
+    #[error(
+        "model '{model}' reads {input}, which the unit test does not give (give it, with `rows: []` if empty)"
+    )]
     Missing { input: String, model: String },
     #[error("given {input}: {source}")]
     Given {
@@ -84,7 +86,8 @@ pub async fn run(
     // Seeds not given are read as they are (dbt's rule); any other input must be given.
     for dep in model.depends_on.iter().filter_map(|d| project.nodes.get(d)) {
         // An ephemeral model is inlined, reading the inputs given for it.
-        if names.contains_key(&dep.unique_id) || dep.config.materialized == Materialized::Ephemeral {
+        if names.contains_key(&dep.unique_id) || dep.config.materialized == Materialized::Ephemeral
+        {
             continue;
         }
         if dep.resource != Resource::Seed {
@@ -158,8 +161,7 @@ fn compile_on_inputs(
     let spelled = |id: &str| names.get(id).map(|n| format!("{INPUTS}.{n}"));
     let relation =
         |n: &Node| spelled(&n.unique_id).unwrap_or_else(|| relation_sql(&relation_of(n)));
-    let source_relation =
-        |s: &SourceTable| spelled(&s.unique_id).unwrap_or_else(|| source_sql(s));
+    let source_relation = |s: &SourceTable| spelled(&s.unique_id).unwrap_or_else(|| source_sql(s));
     let compile_ctx = CompileContext {
         is_incremental: unit.is_incremental,
         target: project.target.clone(),
@@ -257,7 +259,12 @@ fn rows(batches: Vec<RecordBatch>) -> Result<Vec<Vec<String>>, DataFusionError> 
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     Ok(out)
@@ -300,7 +307,9 @@ fn diff(
             .zip(&widths)
             .map(|(v, w)| format!("{v:<w$}"))
             .collect();
-        format!("{marker:<3} | {}", cells.join(" | ")).trim_end().to_string()
+        format!("{marker:<3} | {}", cells.join(" | "))
+            .trim_end()
+            .to_string()
     };
     let mut text = String::from("actual differs from expected:\n\n");
     text.push_str(&line(header.0, &header.1));
@@ -332,7 +341,12 @@ mod tests {
             text,
             "actual differs from expected:\n\n@@  | id | name\n    | 1  | ann\n--- | 2  | bob\n+++ | 2  | rob"
         );
-        let (n, _) = diff(&columns, &expected, &rows(&[&["1", "ann"], &["1", "ann"], &["2", "bob"]])).unwrap();
+        let (n, _) = diff(
+            &columns,
+            &expected,
+            &rows(&[&["1", "ann"], &["1", "ann"], &["2", "bob"]]),
+        )
+        .unwrap();
         assert_eq!(n, 1);
     }
 }

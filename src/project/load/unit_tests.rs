@@ -80,8 +80,8 @@ impl Loader {
         for (name, value) in overrides.macros.iter().flatten() {
             match name.as_str() {
                 "is_incremental" => {
-                    is_incremental = boolish(value, "overrides.macros.is_incremental")
-                        .map_err(&invalid)?;
+                    is_incremental =
+                        boolish(value, "overrides.macros.is_incremental").map_err(&invalid)?;
                 }
                 _ => self.unsupported(path, &what, &format!("overrides.macros.{name}")),
             }
@@ -96,7 +96,8 @@ impl Loader {
                 .as_deref()
                 .ok_or_else(|| invalid("every given needs an 'input'".into()))?;
             let parsed = parse_input(text).map_err(&invalid)?;
-            let rows = fixture(input, fixtures).map_err(|m| invalid(format!("given {text}: {m}")))?;
+            let rows =
+                fixture(input, fixtures).map_err(|m| invalid(format!("given {text}: {m}")))?;
             given.push(UnitGiven {
                 input: parsed,
                 rows,
@@ -160,7 +161,9 @@ pub(crate) fn parse_input(text: &str) -> Result<UnitInput, String> {
         return Ok(UnitInput::This);
     }
     let bad = || {
-        format!("input '{text}' must be ref('model'), ref('package', 'model'), source('source', 'table') or this")
+        format!(
+            "input '{text}' must be ref('model'), ref('package', 'model'), source('source', 'table') or this"
+        )
     };
     let (function, rest) = text.split_once('(').ok_or_else(bad)?;
     let args = rest.trim_end().strip_suffix(')').ok_or_else(bad)?;
@@ -219,7 +222,9 @@ fn fixture(def: &FixtureDef, fixtures: &[SourceFile]) -> Result<Fixture, String>
         (Some(Json::String(text)), None, Some(_)) => text.clone(),
         (None, None, Some(_)) => String::new(),
         (Some(other), None, Some(_)) => {
-            return Err(format!("format {format} takes its rows as text, got {other}"));
+            return Err(format!(
+                "format {format} takes its rows as text, got {other}"
+            ));
         }
         (rows, None, None) => return dict_rows(rows.as_ref()).map(Fixture::Rows),
     };
@@ -236,7 +241,9 @@ fn dict_rows(rows: Option<&Json>) -> Result<Vec<JsonMap<String, Json>>, String> 
             .iter()
             .map(|row| match row {
                 Json::Object(map) => Ok(map.clone()),
-                other => Err(format!("each row must be a mapping of column to value, got {other}")),
+                other => Err(format!(
+                    "each row must be a mapping of column to value, got {other}"
+                )),
             })
             .collect(),
         Some(other) => Err(format!("rows must be a list of mappings, got {other}")),
