@@ -132,7 +132,7 @@ impl GraphNode {
     }
 
     /// Marks a test as a unit test of the model it depends on.
-    pub fn as_unit_test(mut self) -> Self {
+    pub fn with_unit_test(mut self) -> Self {
         self.unit_test = true;
         self
     }

@@ -701,7 +701,7 @@ mod tests {
             node("a", NodeKind::Model, &[]),
             node("m", NodeKind::Model, &["a"]),
             node("c", NodeKind::Model, &["m"]),
-            node("u", NodeKind::Test, &["m"]).as_unit_test(),
+            node("u", NodeKind::Test, &["m"]).with_unit_test(),
             node("t", NodeKind::Test, &["m"]),
         ])
         .unwrap();

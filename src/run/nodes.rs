@@ -37,7 +37,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             .with_materialized(node.config.materialized.as_str())
             .with_depends_on(node.depends_on.iter().cloned().chain(sources));
         nodes.push(match node.unit_test() {
-            Some(_) => graph_node.as_unit_test(),
+            Some(_) => graph_node.with_unit_test(),
             None => graph_node,
         });
     }

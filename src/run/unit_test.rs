@@ -245,7 +245,7 @@ async fn register(
 }
 
 fn idents(columns: &[String]) -> Vec<datafusion::prelude::Expr> {
-    columns.iter().map(|c| ident(c)).collect()
+    columns.iter().map(ident).collect()
 }
 
 /// Each row's values as text (`null` for nulls).
