@@ -785,16 +785,16 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
     let files = [
         (
             "dbt_project.yml",
-            "name: t\nconfig-version: 2\non-run-start: [\"select 1\"]\nmodels:\n  t:\n    +materialized: table\n    +grants:\n      select: [bi]\n",
+            "name: t\nconfig-version: 2\nquery-comment: strata\nmodels:\n  t:\n    +materialized: table\n    +grants:\n      select: [bi]\n",
         ),
         (
             "models/a.sql",
-            "{{ config(contract={'enforced': true}, incremental_strategy='merge') }}\nselect 1 as id",
+            "{{ config(materialized_view_refresh='auto', incremental_strategy='merge') }}\nselect 1 as id",
         ),
         ("models/b.sql", "select id from {{ ref('a') }}"),
         (
             "models/schema.yml",
-            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        constraints: [{type: not_null}]\nunit_tests:\n  - name: t1\n    model: a\n",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        policy_tags: [pii]\nexposures:\n  - name: dash\n    type: dashboard\n",
         ),
     ];
     for (path, text) in files {
@@ -806,12 +806,12 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
-        "warning: models/a.sql: model.t.a: `contract.enforced` is not supported yet; the model is built without it",
+        "warning: models/a.sql: model.t.a: `materialized_view_refresh` is not supported yet; the model is built without it",
         "warning: models/a.sql: model.t.a: `grants` is not supported yet; the model is built without it",
         "warning: models/b.sql: model.t.b: `grants` is not supported yet",
-        "warning: dbt_project.yml: the project: `on-run-start` is not supported yet",
-        "warning: models/schema.yml: the properties file: `unit_tests` is not supported yet",
-        "warning: models/schema.yml: model 'a', column 'id': `constraints` is not supported yet",
+        "warning: dbt_project.yml: the project: `query-comment` is not supported yet",
+        "warning: models/schema.yml: the properties file: `exposures` is not supported yet",
+        "warning: models/schema.yml: model 'a', column 'id': `policy_tags` is not supported yet",
     ] {
         assert_eq!(stderr.matches(expected).count(), 1, "{expected}\n{stderr}");
     }
@@ -822,7 +822,7 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("strict mode"), "{stderr}");
-    assert!(stderr.contains("`contract.enforced`"), "{stderr}");
+    assert!(stderr.contains("`grants`"), "{stderr}");
 
     let config = project.path("strata.toml");
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -1451,4 +1451,375 @@ fn microbatch_runs_batch_by_batch_on_local_disk() {
 #[test]
 fn microbatch_runs_batch_by_batch_on_hdfs() {
     microbatch_runs_batch_by_batch(LakeKind::Hdfs);
+}
+
+/// stdout and stderr of a command, and whether it succeeded.
+fn outcome(project: &Project, args: &[&str]) -> (bool, String) {
+    let out = project.run(args);
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const UNIT_TESTS: &str = r#"version: 2
+unit_tests:
+  - name: cleans_orders
+    model: stg_orders
+    overrides:
+      vars: {min_amount: 10}
+    given:
+      - input: source('raw', 'orders')
+        rows:
+          - {order_id: 1, country: fr, amount: 5, status: SHIPPED}
+          - {order_id: 2, country: de, amount: 50, status: Placed}
+    expect:
+      rows:
+        - {order_id: 2, country: DE, status: placed}
+  - name: report_joins_countries
+    model: order_report
+    given:
+      - input: ref('stg_orders')
+        format: csv
+        rows: |
+          order_id,country,amount,status
+          7,FR,1.5,placed
+          8,XX,2.0,placed
+    expect:
+      format: csv
+      fixture: report_expected
+  - name: only_new_orders
+    model: new_orders
+    overrides:
+      macros: {is_incremental: true}
+    given:
+      - input: ref('stg_orders')
+        format: sql
+        rows: "select 1 as order_id, 10.0 as amount union all select 5 as order_id, 20.0 as amount"
+      - input: this
+        rows: [{order_id: 3, amount: 1.0}]
+    expect:
+      rows: [{order_id: 5}]
+  - name: wrong_on_purpose
+    model: stg_orders
+    config: {tags: [broken]}
+    given:
+      - input: source('raw', 'orders')
+        rows: [{order_id: 1, country: fr, amount: 5, status: X}]
+    expect:
+      rows: [{order_id: 1, country: FR, status: y}]
+"#;
+
+/// dbt's unit tests: inputs given as dict rows, CSV text, SQL or a fixture file (a seed not
+/// given is read from its CSV), vars and `is_incremental` overridden, run by `strata test`
+/// without building anything and by `strata build` before their model, whose build a failing
+/// one stops; a failure prints the row diff.
+#[test]
+fn unit_tests_run_on_given_rows() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            (
+                "dbt_project.yml",
+                "name: ut\nconfig-version: 2\nvars:\n  min_amount: 0\n",
+            ),
+            ("seeds/countries.csv", "code,name\nFR,France\nDE,Germany\n"),
+            (
+                "models/sources.yml",
+                "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true)\"\n    tables:\n      - name: orders\n",
+            ),
+            (
+                "raw_data/orders.csv",
+                "order_id,country,amount,status\n1,fr,12.5,SHIPPED\n2,de,3.0,placed\n",
+            ),
+            (
+                "models/stg_orders.sql",
+                "select order_id, upper(country) as country, amount, lower(status) as status\nfrom {{ source('raw', 'orders') }} where amount > {{ var('min_amount') }}",
+            ),
+            (
+                "models/order_report.sql",
+                "{{ config(materialized='table') }}\nselect o.order_id, c.name as country_name, o.amount * 2 as doubled\nfrom {{ ref('stg_orders') }} o join {{ ref('countries') }} c on o.country = c.code",
+            ),
+            (
+                "models/new_orders.sql",
+                "{{ config(materialized='incremental', unique_key='order_id') }}\nselect order_id, amount from {{ ref('stg_orders') }}\n{% if is_incremental() %}where order_id > (select max(order_id) from {{ this }}){% endif %}",
+            ),
+            ("models/unit.yml", UNIT_TESTS),
+            (
+                "tests/fixtures/report_expected.csv",
+                "order_id,country_name,doubled\n7,France,3.0\n",
+            ),
+        ],
+    );
+    let listed = project.ok(&["ls", "-s", "test_type:unit"]);
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+
+    // On an empty lake: the inputs are typed from the rows, nothing is built.
+    let (ok, out) = outcome(
+        &project,
+        &["test", "-s", "test_type:unit", "--exclude", "tag:broken"],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("PASS=3 WARN=0 ERROR=0 SKIP=0 TOTAL=3"),
+        "{out}"
+    );
+    assert!(!out.contains("not supported"), "{out}");
+    assert_eq!(
+        project.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('stg_orders', 'order_report', 'countries')"
+        ),
+        "0"
+    );
+
+    // A failure shows which rows differ.
+    let (ok, out) = outcome(&project, &["test", "-s", "wrong_on_purpose"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("actual differs from expected"), "{out}");
+    assert!(out.contains("--- | 1        | FR      | y"), "{out}");
+    assert!(out.contains("+++ | 1        | FR      | x"), "{out}");
+
+    // In a build each unit test runs before its model, on inputs typed like the built ones.
+    let (ok, out) = outcome(&project, &["build", "--exclude", "tag:broken"]);
+    assert!(ok, "{out}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {out}"))
+    };
+    assert!(
+        at("test cleans_orders") < at("view main.stg_orders"),
+        "{out}"
+    );
+    assert!(
+        at("test report_joins_countries") < at("table main.order_report"),
+        "{out}"
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM order_report"), "2");
+    project.ok(&["test", "-s", "test_type:unit", "--exclude", "tag:broken"]);
+
+    // A failing unit test skips its model and what is built from it.
+    let (ok, out) = outcome(&project, &["build", "-s", "stg_orders+"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("SKIP  view main.stg_orders"), "{out}");
+    assert!(out.contains("SKIP  table main.order_report"), "{out}");
+    assert!(out.contains("PASS  test cleans_orders"), "{out}");
+}
+
+/// An enforced contract: the planned columns and types must be the declared ones before
+/// anything is written (dbt's mismatch table otherwise); the table gets the declared column
+/// order; `not_null` and `check` constraints stop a write that breaks them; `primary_key` is
+/// reported as not enforced.
+#[test]
+fn contracts_are_checked_before_writing() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let model = |rows: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect cast(id as int) as id, cast(score as decimal(10, 2)) as score, name\nfrom (values {rows}) t(id, name, score)"
+        )
+    };
+    let schema = |score_type: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: customers\n    config:\n      contract: {{enforced: true}}\n    constraints:\n      - type: primary_key\n        columns: [id]\n    columns:\n      - name: id\n        data_type: integer\n        constraints:\n          - type: not_null\n          - type: check\n            expression: id > 0\n      - name: name\n        data_type: varchar(20)\n      - name: score\n        data_type: {score_type}\n"
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: c\nconfig-version: 2\n"),
+            (
+                "models/customers.sql",
+                &model("(1, 'ann', 5.5), (2, 'bob', 7.25)"),
+            ),
+            ("models/schema.yml", &schema("numeric(10,2)")),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    assert!(
+        out.contains("the primary_key constraint is not enforced by Strata"),
+        "{out}"
+    );
+    let columns = project.query("SELECT * FROM customers ORDER BY id");
+    assert_eq!(columns[0], ["id", "name", "score"]);
+    assert_eq!(columns[1], ["1", "ann", "5.50"]);
+    // The check constraint is the Delta table's too, for other writers.
+    let checked = Command::new(python())
+        .args([
+            "-c",
+            "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
+        ])
+        .arg(project.path("lake/main/customers"))
+        .output()
+        .unwrap();
+    let config = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        config.contains("delta.constraints.id_check_1"),
+        "{config}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    project.ok(&["build"]);
+
+    // A declared type the query does not produce: nothing runs, the diff names the column.
+    std::fs::write(project.path("models/schema.yml"), schema("bigint")).unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("model.c.customers"), "{out}");
+    assert!(out.contains("enforced contract that failed"), "{out}");
+    assert!(
+        out.contains("| score       | Decimal128(10, 2) | bigint        | data type mismatch |"),
+        "{out}"
+    );
+
+    // Rows breaking a constraint: the write fails, the table keeps its version.
+    std::fs::write(project.path("models/schema.yml"), schema("numeric(10,2)")).unwrap();
+    std::fs::write(
+        project.path("models/customers.sql"),
+        model("(1, 'ann', 5.5), (0, 'zed', 1.0)"),
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("check constraint (id > 0) is violated"),
+        "{out}"
+    );
+    std::fs::write(
+        project.path("models/customers.sql"),
+        model("(1, 'ann', 5.5), (null, 'zed', 1.0)"),
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("not_null constraint on column 'id' is violated"),
+        "{out}"
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM customers"), "2");
+}
+
+/// Hooks: `pre_hook`/`post_hook` (folder configs and `config()`, rendered with `this`) run
+/// around their model, `on-run-start`/`on-run-end` around the run, each SQL run by Strata (a
+/// view a hook creates is kept in the lake); a failing hook fails its model, or the run.
+#[test]
+fn hooks_run_around_nodes_and_the_run() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let dbt_project = |start: &str| {
+        format!(
+            "name: h\nconfig-version: 2\non-run-start:\n  - \"{start}\"\non-run-end: \"create or replace view main.run_end as select '{{{{ target.name }}}}' as target\"\nmodels:\n  h:\n    +pre-hook: \"create or replace view main.pre_{{{{ this.identifier }}}} as select 1 as ok\"\n"
+        )
+    };
+    write_files(
+        &project,
+        &[
+            (
+                "dbt_project.yml",
+                &dbt_project("create or replace view main.run_marker as select 'started' as state"),
+            ),
+            (
+                "models/a.sql",
+                "{{ config(materialized='table', post_hook=['create or replace view main.a_count as select count(*) as n from {{ this }}']) }}\nselect 1 as id union all select 2",
+            ),
+            (
+                "models/b.sql",
+                "{{ config(pre_hook='select * from no_such_table') }}\nselect 1 as id",
+            ),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["run"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("pre-hook 2 of model.h.b"), "{out}");
+    assert!(out.contains("no_such_table"), "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    assert_eq!(project.scalar("SELECT n FROM main.a_count"), "2");
+    assert_eq!(project.scalar("SELECT ok FROM main.pre_a"), "1");
+    assert_eq!(
+        project.scalar("SELECT state FROM main.run_marker"),
+        "started"
+    );
+    assert_eq!(project.scalar("SELECT target FROM main.run_end"), "dev");
+
+    // A failing on-run-start fails the run before any model.
+    std::fs::write(
+        project.path("dbt_project.yml"),
+        dbt_project("select * from missing_start_table"),
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["run", "-s", "a"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("on-run-start 1"), "{out}");
+    assert!(!out.contains("table main.a"), "{out}");
+}
+
+/// A data test's `warn_if` / `error_if`, `limit`, `where` and `store_failures` /
+/// `store_failures_as`: the failing rows are kept in `<schema>_dbt_test__audit`.
+#[test]
+fn test_configs_decide_and_keep_failures() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let test = |name: &str, config: &str| {
+        format!(
+            "          - accepted_values:\n              name: {name}\n              arguments:\n                values: [a, b, c]\n              config: {config}\n"
+        )
+    };
+    let properties = format!(
+        "version: 2\nmodels:\n  - name: letters\n    columns:\n      - name: code\n        data_tests:\n{}{}{}{}",
+        test(
+            "few_values",
+            "{warn_if: '>5', error_if: '>10', store_failures: true}"
+        ),
+        test(
+            "limited",
+            "{limit: 3, error_if: '>5', store_failures_as: view}"
+        ),
+        test("filtered", "{where: \"code < 'd'\"}"),
+        test("strict", "{error_if: '>5'}"),
+    );
+    let codes: String = ('a'..='l').map(|c| format!("{c}\n")).collect();
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: tc\nconfig-version: 2\n"),
+            ("seeds/codes.csv", &format!("code\n{codes}")),
+            ("models/letters.sql", "select code from {{ ref('codes') }}"),
+            ("models/schema.yml", &properties),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!("test {name} ")))
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .to_string()
+    };
+    assert!(line("few_values").contains("WARN"), "{out}");
+    assert!(line("few_values").contains("[9 failing"), "{out}");
+    assert!(line("limited").contains("WARN"), "{out}");
+    assert!(line("limited").contains("[3 failing"), "{out}");
+    assert!(line("filtered").contains("PASS"), "{out}");
+    assert!(line("strict").contains("FAIL"), "{out}");
+    assert!(
+        out.contains("failing rows stored in main_dbt_test__audit.few_values"),
+        "{out}"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM main_dbt_test__audit.few_values"),
+        "9"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM main_dbt_test__audit.limited"),
+        "3"
+    );
+    let kinds = project.query(
+        "SELECT table_name, table_type FROM information_schema.tables \
+         WHERE table_schema = 'main_dbt_test__audit' ORDER BY 1",
+    );
+    assert_eq!(
+        kinds[1..],
+        [["few_values", "BASE TABLE"], ["limited", "VIEW"]]
+    );
 }

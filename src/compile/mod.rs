@@ -9,7 +9,7 @@
 pub(crate) mod origin;
 pub(crate) mod output;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -50,6 +50,8 @@ pub enum CompileError {
     UnknownNode(String),
     #[error("{0} is a seed: seeds are loaded, not compiled")]
     NotCompilable(String),
+    #[error("{0} is a unit test: it compiles its model on the given rows when it runs")]
+    UnitTest(String),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("{}: {node} calls ref('{name}'), which was not captured when the project was parsed: dbt could not infer all dependencies (a ref() inside {{% if execute %}}?)", .path.display())]
@@ -95,6 +97,16 @@ pub fn compile(
     unique_id: &str,
     ctx: &CompileContext<'_>,
 ) -> Result<String, CompileError> {
+    compile_with_vars(project, unique_id, ctx, &BTreeMap::new())
+}
+
+/// [`compile`] with `vars` overriding the project's (a unit test's `overrides.vars`).
+pub fn compile_with_vars(
+    project: &Project,
+    unique_id: &str,
+    ctx: &CompileContext<'_>,
+    vars: &BTreeMap<String, Json>,
+) -> Result<String, CompileError> {
     let node = project
         .nodes
         .get(unique_id)
@@ -105,6 +117,7 @@ pub fn compile(
     let mut compiler = Compiler {
         project,
         ctx,
+        vars,
         compiled: HashMap::new(),
         order: Vec::new(),
         visiting: vec![unique_id.to_string()],
@@ -126,9 +139,77 @@ pub fn compile(
     Ok(inject_ctes(&sql, &ctes))
 }
 
+/// Renders `text` (a `pre_hook` or `post_hook`) in node `unique_id`'s context: `this` is its
+/// relation, `ref`s and `source`s resolve as in its SQL.
+pub fn render_hook(
+    project: &Project,
+    unique_id: &str,
+    text: &str,
+    ctx: &CompileContext<'_>,
+) -> Result<String, CompileError> {
+    let node = project
+        .nodes
+        .get(unique_id)
+        .ok_or_else(|| CompileError::UnknownNode(unique_id.to_string()))?;
+    let vars = BTreeMap::new();
+    let compiler = Compiler {
+        project,
+        ctx,
+        vars: &vars,
+        compiled: HashMap::new(),
+        order: Vec::new(),
+        visiting: Vec::new(),
+    };
+    let frame = compiler.frame(node);
+    render_str(
+        &project.env,
+        &template_name(&node.path),
+        &mutable_literals(text),
+        frame,
+    )
+    .map_err(|f| compile_error(node, f))
+}
+
+/// Renders `text` (an `on-run-start` or `on-run-end` hook, named `what`) in the project's
+/// context: `target`, `var`, macros and compile-time queries, no `this`.
+pub fn render_project_hook(
+    project: &Project,
+    what: &str,
+    text: &str,
+    ctx: &CompileContext<'_>,
+) -> Result<String, CompileError> {
+    let template_ctx = template_context(
+        &project.name,
+        &ctx.target,
+        true,
+        Value::from(()),
+        Value::from(()),
+    );
+    let frame = Rc::new(
+        Frame::new(
+            Mode::Compile(Resolved::default()),
+            template_ctx,
+            false,
+            serde_json::Map::new(),
+        )
+        .with_warehouse(ctx.warehouse.clone()),
+    );
+    render_str(&project.env, what, &mutable_literals(text), frame).map_err(|f| {
+        RenderError::Template {
+            path: PathBuf::from(crate::project::files::PROJECT_FILE),
+            line: f.line,
+            node: what.to_string(),
+            phase: Phase::Compile,
+            message: f.message,
+        }
+        .into()
+    })
+}
+
 struct Compiler<'p, 'c> {
     project: &'p Project,
     ctx: &'c CompileContext<'c>,
+    vars: &'p BTreeMap<String, Json>,
     /// Compiled ephemeral models (without their own CTEs, which are hoisted).
     compiled: HashMap<String, String>,
     /// Ephemeral models in dependency order.
@@ -183,8 +264,8 @@ impl Compiler<'_, '_> {
         }
     }
 
-    /// Renders one node; returns its SQL and the ephemeral models it referenced.
-    fn render(&self, node: &Node) -> Result<(String, Vec<String>), CompileError> {
+    /// The frame a node renders in: its refs and sources resolved, `this` its relation.
+    fn frame(&self, node: &Node) -> Rc<Frame> {
         let project = self.project;
         let mut resolved = Resolved::default();
         for dep in &node.depends_on {
@@ -215,7 +296,7 @@ impl Compiler<'_, '_> {
             self.relation(node),
             node.model_value(),
         );
-        let frame = Rc::new(
+        Rc::new(
             Frame::new(
                 Mode::Compile(resolved),
                 template_ctx,
@@ -223,8 +304,14 @@ impl Compiler<'_, '_> {
                 node.config.to_json(),
             )
             .in_package(&node.package)
-            .with_warehouse(self.ctx.warehouse.clone()),
-        );
+            .with_warehouse(self.ctx.warehouse.clone())
+            .with_vars(self.vars.clone()),
+        )
+    }
+
+    /// Renders one node; returns its SQL and the ephemeral models it referenced.
+    fn render(&self, node: &Node) -> Result<(String, Vec<String>), CompileError> {
+        let frame = self.frame(node);
         let sql = match &node.test {
             Some(info) => match &info.kind {
                 TestKind::Generic {
@@ -241,6 +328,9 @@ impl Compiler<'_, '_> {
                     frame.clone(),
                 )?,
                 TestKind::Singular => self.template(node, frame.clone())?,
+                TestKind::Unit(_) => {
+                    return Err(CompileError::UnitTest(node.unique_id.clone()));
+                }
             },
             None => self.template(node, frame.clone())?,
         };

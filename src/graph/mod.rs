@@ -48,6 +48,17 @@ impl std::fmt::Display for NodeKind {
     }
 }
 
+/// dbt's `test_type:` of a test node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestType {
+    /// Declared in a `.yml` file's `data_tests:`.
+    Generic,
+    /// A `.sql` file of its own.
+    Singular,
+    /// A `unit_tests:` entry: runs before the model it tests, on given rows.
+    Unit,
+}
+
 /// One node of the project, as the parser found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GraphNode {
@@ -73,6 +84,9 @@ pub struct GraphNode {
     pub source_name: Option<String>,
     /// Ids of the nodes this one reads (refs, sources; for tests, the tested nodes).
     pub depends_on: Vec<String>,
+    /// A unit test: its one dependency is the model it tests, which it runs before (on the
+    /// model's own inputs' schedule) rather than after.
+    pub unit_test: bool,
 }
 
 impl GraphNode {
@@ -117,14 +131,27 @@ impl GraphNode {
         self
     }
 
-    /// Whether this is a singular test (a `.sql` file of its own) rather than a generic one
-    /// declared in a `.yml` file.
-    pub fn is_singular_test(&self) -> bool {
-        self.kind == NodeKind::Test
-            && self
-                .path
-                .extension()
-                .is_some_and(|ext| ext.eq_ignore_ascii_case("sql"))
+    /// Marks a test as a unit test of the model it depends on.
+    pub fn with_unit_test(mut self) -> Self {
+        self.unit_test = true;
+        self
+    }
+
+    /// The test's type (singular: a `.sql` file of its own; generic: declared in a `.yml`
+    /// file); `None` for nodes that are not tests.
+    pub fn test_type(&self) -> Option<TestType> {
+        if self.kind != NodeKind::Test {
+            return None;
+        }
+        let singular = self
+            .path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("sql"));
+        Some(match (self.unit_test, singular) {
+            (true, _) => TestType::Unit,
+            (false, true) => TestType::Singular,
+            (false, false) => TestType::Generic,
+        })
     }
 }
 
@@ -715,9 +742,10 @@ mod tests {
     #[test]
     fn singular_tests_are_sql_files() {
         let g = graph();
-        assert!(g.node(T_SINGULAR_DAILY).unwrap().is_singular_test());
-        assert!(!g.node(T_NN_FCT).unwrap().is_singular_test());
-        assert!(!g.node(FCT_ORDERS).unwrap().is_singular_test());
+        let test_type = |id| g.node(id).unwrap().test_type();
+        assert_eq!(test_type(T_SINGULAR_DAILY), Some(TestType::Singular));
+        assert_eq!(test_type(T_NN_FCT), Some(TestType::Generic));
+        assert_eq!(test_type(FCT_ORDERS), None);
     }
 
     #[test]

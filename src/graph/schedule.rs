@@ -244,7 +244,9 @@ impl Graph {
         // Test gates: extra upstream edges from selected tests (dbt's `add_test_edges`).
         let mut gates: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut gated_by_deps: BTreeMap<&[usize], Vec<usize>> = BTreeMap::new();
-        for t in (0..n).filter(|&t| scheduled[t] && self.nodes[t].kind == NodeKind::Test) {
+        let gates_others =
+            |t: usize| self.nodes[t].kind == NodeKind::Test && !self.nodes[t].unit_test;
+        for t in (0..n).filter(|&t| scheduled[t] && gates_others(t)) {
             let deps = self.parents[t].as_slice();
             if deps.is_empty() {
                 continue;
@@ -268,7 +270,7 @@ impl Graph {
         for &i in &nodes {
             let mut found = BTreeSet::new();
             let mut seen = BTreeSet::new();
-            let mut stack: Vec<usize> = self.parents[i].iter().chain(&gates[i]).copied().collect();
+            let mut stack: Vec<usize> = self.waits_for(i).chain(gates[i].iter().copied()).collect();
             while let Some(p) = stack.pop() {
                 if !seen.insert(p) {
                     continue;
@@ -276,7 +278,7 @@ impl Graph {
                 if let Some(pos) = position[p] {
                     found.insert(pos);
                 } else {
-                    stack.extend(self.parents[p].iter().chain(&gates[p]).copied());
+                    stack.extend(self.waits_for(p).chain(gates[p].iter().copied()));
                 }
             }
             upstream.push(found.into_iter().collect::<Vec<usize>>());
@@ -311,6 +313,26 @@ impl Graph {
             state,
             ready,
         }
+    }
+
+    /// The nodes `i` runs after, besides test gates: its parents, and its unit tests (dbt's
+    /// `build` runs a model's unit tests first). A unit test runs after its model's parents,
+    /// not after the model.
+    fn waits_for(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let unit_tests = self.children[i]
+            .iter()
+            .copied()
+            .filter(|&c| self.nodes[c].unit_test);
+        let parents: Box<dyn Iterator<Item = usize> + '_> = if self.nodes[i].unit_test {
+            Box::new(
+                self.parents[i]
+                    .iter()
+                    .flat_map(|&m| self.parents[m].iter().copied()),
+            )
+        } else {
+            Box::new(self.parents[i].iter().copied().chain(unit_tests))
+        };
+        parents
     }
 
     /// Nodes that a test on `deps` gates. dbt adds an edge from the test to every non-test
@@ -668,6 +690,31 @@ mod tests {
         let mut s = g.schedule(&set(&[T_NN_STG_ORDERS, RPT_DAILY]));
         assert_eq!(s.upstream(RPT_DAILY), [T_NN_STG_ORDERS]);
         assert_eq!(s.ready(), [T_NN_STG_ORDERS]);
+    }
+
+    #[test]
+    fn unit_tests_run_before_their_model() {
+        let node = |id: &str, kind, deps: &[&str]| {
+            GraphNode::new(id, id, kind).with_depends_on(deps.iter().copied())
+        };
+        let g = Graph::new(vec![
+            node("a", NodeKind::Model, &[]),
+            node("m", NodeKind::Model, &["a"]),
+            node("c", NodeKind::Model, &["m"]),
+            node("u", NodeKind::Test, &["m"]).with_unit_test(),
+            node("t", NodeKind::Test, &["m"]),
+        ])
+        .unwrap();
+        let mut s = g.schedule(&set(&["a", "m", "c", "u", "t"]));
+        assert_eq!(s.upstream("u"), ["a"]);
+        assert_eq!(s.upstream("m"), ["a", "u"]);
+        assert_eq!(s.upstream("c"), ["m", "t"]);
+        assert_eq!(s.ready(), ["a"]);
+        s.complete("a", true);
+        assert_eq!(s.ready(), ["u"]);
+        // A failing unit test skips its model and what is built from it.
+        assert_eq!(s.complete("u", false), ["c", "m", "t"]);
+        assert!(s.is_done());
     }
 
     #[test]

@@ -298,10 +298,7 @@ impl Graph {
             }
             Method::ConfigTag(value) => node.tags.iter().any(|t| t == value),
             Method::ResourceType(kind) => Some(node.kind) == *kind,
-            Method::TestType(singular) => {
-                node.kind == NodeKind::Test
-                    && singular.is_some_and(|s| s == node.is_singular_test())
-            }
+            Method::TestType(test_type) => node.test_type() == Some(*test_type),
             Method::Source {
                 package,
                 source,

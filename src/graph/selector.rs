@@ -4,7 +4,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::NodeKind;
+use super::{NodeKind, TestType};
 
 /// Methods a selector may name, for error messages.
 const SUPPORTED_METHODS: &str = "fqn, path, file, tag, config.materialized, config.tags, \
@@ -58,8 +58,8 @@ pub(super) enum Method {
     ConfigTag(String),
     /// `None`: a resource type dbt knows but Strata has no nodes of (snapshot, exposure...).
     ResourceType(Option<NodeKind>),
-    /// `Some(true)`: singular; `Some(false)`: generic; `None`: unit tests (none here).
-    TestType(Option<bool>),
+    /// `test_type:` (and `resource_type:unit_test`, the unit tests).
+    TestType(TestType),
     Source {
         package: Option<Pattern>,
         source: Pattern,
@@ -313,8 +313,9 @@ impl Method {
                 "test" => Some(NodeKind::Test),
                 "source" => Some(NodeKind::Source),
                 "snapshot" => Some(NodeKind::Snapshot),
+                "unit_test" => return Ok(Method::TestType(TestType::Unit)),
                 "analysis" | "operation" | "exposure" | "metric" | "semantic_model"
-                | "saved_query" | "unit_test" | "function" => None,
+                | "saved_query" | "function" => None,
                 _ => {
                     return Err(invalid(
                         raw,
@@ -325,13 +326,13 @@ impl Method {
                 }
             }),
             "test_type" => Method::TestType(match value {
-                "generic" | "schema" => Some(false),
-                "singular" | "data" => Some(true),
-                "unit" => None,
+                "generic" | "schema" => TestType::Generic,
+                "singular" | "data" => TestType::Singular,
+                "unit" => TestType::Unit,
                 _ => {
                     return Err(invalid(
                         raw,
-                        format!("unknown test type `{value}` (expected generic or singular)"),
+                        format!("unknown test type `{value}` (expected generic, singular or unit)"),
                     ));
                 }
             }),

@@ -3,7 +3,7 @@
 //! thread-local stack so that the environment's globals can find the node they serve.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -96,6 +96,8 @@ pub(crate) struct Frame {
     pub package: Option<String>,
     /// Where compile-time queries (`run_query`, `statement`, introspection) go.
     pub warehouse: Option<Arc<dyn Warehouse>>,
+    /// Vars that override the project's for this render (a unit test's `overrides.vars`).
+    pub vars: BTreeMap<String, Json>,
     /// `statement` results by name, for `load_result`.
     pub(super) results: RefCell<HashMap<String, Value>>,
     /// The macros being called (their packages and names), innermost last.
@@ -123,6 +125,7 @@ impl Frame {
             failure: RefCell::default(),
             package: None,
             warehouse: None,
+            vars: BTreeMap::new(),
             results: RefCell::default(),
             macro_stack: RefCell::default(),
             returns: RefCell::default(),
@@ -139,6 +142,12 @@ impl Frame {
     /// The frame with compile-time queries going to `warehouse`.
     pub(crate) fn with_warehouse(mut self, warehouse: Option<Arc<dyn Warehouse>>) -> Frame {
         self.warehouse = warehouse;
+        self
+    }
+
+    /// The frame with `vars` overriding the project's.
+    pub(crate) fn with_vars(mut self, vars: BTreeMap<String, Json>) -> Frame {
+        self.vars = vars;
         self
     }
 

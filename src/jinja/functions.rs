@@ -123,7 +123,7 @@ impl Object for VarObj {
         let vars = self
             .shared
             .vars_of(frame.node_package(&self.shared.project_name));
-        match vars.get(&name) {
+        match frame.vars.get(&name).or_else(|| vars.get(&name)) {
             Some(Json::String(s)) if is_template(s) => {
                 Ok(Value::from(state.env().render_str(s, frame.ctx.clone())?))
             }
@@ -151,7 +151,9 @@ impl Object for VarObj {
                 let vars = self
                     .shared
                     .vars_of(frame.node_package(&self.shared.project_name));
-                Ok(Value::from(vars.contains_key(&name)))
+                Ok(Value::from(
+                    frame.vars.contains_key(&name) || vars.contains_key(&name),
+                ))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }

@@ -56,6 +56,12 @@ pub(crate) struct ProjectFile {
     pub data_tests: Option<Json>,
     #[serde(default)]
     pub tests: Option<Json>,
+    /// SQL run before every `run`, `test`, `seed`, `snapshot` and `build` (a string or a list).
+    #[serde(default, rename = "on-run-start")]
+    pub on_run_start: Option<Json>,
+    /// SQL run after them.
+    #[serde(default, rename = "on-run-end")]
+    pub on_run_end: Option<Json>,
     /// Every other key (reported as not supported unless it needs nothing).
     #[serde(flatten)]
     pub other: std::collections::BTreeMap<String, Json>,

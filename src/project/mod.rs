@@ -76,6 +76,10 @@ pub struct Project {
     pub warnings: Vec<String>,
     /// Keys the project sets that Strata does not apply, each once, in file order.
     pub unsupported: Vec<unsupported::Unsupported>,
+    /// The root project's `on-run-start` hooks (SQL with Jinja, unrendered).
+    pub on_run_start: Vec<String>,
+    /// The root project's `on-run-end` hooks.
+    pub on_run_end: Vec<String>,
     pub(crate) env: Arc<Environment<'static>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -95,6 +99,8 @@ impl fmt::Debug for Project {
             .field("target", &self.target)
             .field("warnings", &self.warnings)
             .field("unsupported", &self.unsupported)
+            .field("on_run_start", &self.on_run_start)
+            .field("on_run_end", &self.on_run_end)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +218,8 @@ pub struct ColumnDoc {
     pub data_type: Option<String>,
     pub meta: BTreeMap<String, Json>,
     pub tags: Vec<String>,
+    /// dbt's column `constraints:` as written (`{type: not_null}`, `{type: check, expression: ..}`).
+    pub constraints: Vec<Json>,
 }
 
 /// A model, seed or data test.
@@ -236,6 +244,8 @@ pub struct Node {
     pub sources: Vec<SourceKey>,
     pub description: String,
     pub columns: Vec<ColumnDoc>,
+    /// dbt's model-level `constraints:` as written.
+    pub constraints: Vec<Json>,
     /// The properties file that described it, if any.
     pub patch_path: Option<PathBuf>,
     pub test: Option<TestInfo>,
@@ -245,6 +255,26 @@ impl Node {
     /// The relation's name: the alias, or the node's name.
     pub fn relation_name(&self) -> &str {
         self.config.alias.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether the model's `contract: {enforced: true}`: its columns and their types are the
+    /// ones its properties declare, checked before anything is written.
+    pub fn contract_enforced(&self) -> bool {
+        self.resource == Resource::Model
+            && self
+                .config
+                .extra
+                .get("contract")
+                .and_then(|c| c.get("enforced"))
+                .is_some_and(|e| e == &Json::Bool(true) || e.as_str() == Some("true"))
+    }
+
+    /// The unit test this node is, if it is one.
+    pub fn unit_test(&self) -> Option<&UnitTest> {
+        match &self.test.as_ref()?.kind {
+            TestKind::Unit(unit) => Some(unit),
+            _ => None,
+        }
     }
 
     /// `model` (dbt's node object) as templates see it.
@@ -299,6 +329,70 @@ pub enum TestKind {
     },
     /// A `.sql` file under the test paths.
     Singular,
+    /// A `unit_tests:` entry: the model's SQL run on given rows, compared with expected rows.
+    Unit(UnitTest),
+}
+
+/// A dbt unit test (dbt ≥ 1.8): inputs given as rows, the rows the model must return.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitTest {
+    /// The unique id of the model tested.
+    pub model: String,
+    pub given: Vec<UnitGiven>,
+    pub expect: Fixture,
+    /// `overrides.vars`: vars as the model sees them in this test.
+    pub vars: BTreeMap<String, Json>,
+    /// `overrides.macros.is_incremental`: the branch the model takes.
+    pub is_incremental: bool,
+}
+
+/// One `given:` input of a unit test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitGiven {
+    pub input: UnitInput,
+    pub rows: Fixture,
+}
+
+/// What a given input stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitInput {
+    /// `ref('name')` or `ref('package', 'name')`.
+    Ref {
+        package: Option<String>,
+        name: String,
+    },
+    /// `source('source', 'table')`.
+    Source { source: String, table: String },
+    /// `this`: the model's own table, as an incremental run reads it.
+    This,
+}
+
+impl fmt::Display for UnitInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnitInput::Ref {
+                package: Some(p),
+                name,
+            } => write!(f, "ref('{p}', '{name}')"),
+            UnitInput::Ref {
+                package: None,
+                name,
+            } => write!(f, "ref('{name}')"),
+            UnitInput::Source { source, table } => write!(f, "source('{source}', '{table}')"),
+            UnitInput::This => f.write_str("this"),
+        }
+    }
+}
+
+/// Rows of a unit test, in one of dbt's formats (fixture files already read).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fixture {
+    /// `format: dict`: one mapping of column to value per row.
+    Rows(Vec<serde_json::Map<String, Json>>),
+    /// `format: csv`: a header line, then rows.
+    Csv(String),
+    /// `format: sql`: a query returning the rows.
+    Sql(String),
 }
 
 /// A table of a declared source.

@@ -143,6 +143,23 @@ pub(crate) fn build_node_config(
     Ok((config, custom_schema))
 }
 
+/// A hook key's SQL: a string, or a list of strings or `{sql: ...}` mappings (dbt's forms).
+pub(crate) fn hook_list(value: Option<&Json>) -> Vec<String> {
+    let one = |item: &Json| match item {
+        Json::String(s) => Some(s.clone()),
+        Json::Object(map) => map.get("sql")?.as_str().map(str::to_string),
+        _ => None,
+    };
+    match value {
+        Some(Json::Array(items)) => items.iter().filter_map(one).collect(),
+        Some(item) => one(item).into_iter().collect(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s.trim().is_empty())
+    .collect()
+}
+
 fn materialized(value: &Json) -> Result<Materialized, String> {
     let Json::String(name) = value else {
         return Err(format!(
@@ -208,6 +225,11 @@ fn string_list(value: &Json, key: &str) -> Result<Vec<String>, String> {
 }
 
 impl NodeConfig {
+    /// The `pre_hook` or `post_hook` SQL of the node, in order (folder ones first).
+    pub fn hooks(&self, key: &str) -> Vec<String> {
+        hook_list(self.extra.get(key))
+    }
+
     /// The config as templates see it (`config.get(...)`, `model.config`).
     pub fn to_json(&self) -> JsonMap<String, Json> {
         let mut map = JsonMap::new();

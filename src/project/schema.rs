@@ -19,9 +19,53 @@ pub(crate) struct PropertiesFile {
     pub seeds: Option<Vec<ResourcePatch>>,
     pub snapshots: Option<Vec<ResourcePatch>>,
     pub sources: Option<Vec<SourceDef>>,
+    pub unit_tests: Option<Vec<UnitTestDef>>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
+}
+
+/// A `unit_tests:` entry (dbt ≥ 1.8).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct UnitTestDef {
+    pub name: String,
+    pub model: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub given: Vec<FixtureDef>,
+    pub expect: FixtureDef,
+    #[serde(default)]
+    pub overrides: Option<OverridesDef>,
+    #[serde(default)]
+    pub config: Option<JsonMap<String, Json>>,
+    /// Every other key (`versions`, ...: reported as not supported).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+/// A unit test's `given:` input or its `expect:`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct FixtureDef {
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub rows: Option<Json>,
+    #[serde(default)]
+    pub fixture: Option<String>,
+}
+
+/// A unit test's `overrides:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct OverridesDef {
+    #[serde(default)]
+    pub vars: Option<JsonMap<String, Json>>,
+    #[serde(default)]
+    pub macros: Option<JsonMap<String, Json>>,
+    #[serde(default)]
+    pub env_vars: Option<JsonMap<String, Json>>,
 }
 
 /// The properties of a model, seed or snapshot.
@@ -47,6 +91,9 @@ pub(crate) struct ResourcePatch {
     /// A snapshot's input in dbt's YAML form (`ref('x')` or `source('a', 'b')`).
     #[serde(default)]
     pub relation: Option<String>,
+    /// Model-level `constraints:` (applied with an enforced contract).
+    #[serde(default)]
+    pub constraints: Option<Vec<Json>>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
@@ -71,6 +118,9 @@ pub(crate) struct ColumnDef {
     pub data_tests: Option<Vec<Json>>,
     #[serde(default)]
     pub config: Option<JsonMap<String, Json>>,
+    /// Column `constraints:` (applied with an enforced contract).
+    #[serde(default)]
+    pub constraints: Option<Vec<Json>>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
@@ -140,6 +190,7 @@ pub(crate) struct Properties {
     pub seeds: BTreeMap<String, Patch<ResourcePatch>>,
     pub snapshots: BTreeMap<String, Patch<ResourcePatch>>,
     pub sources: Vec<Patch<SourceDef>>,
+    pub unit_tests: Vec<Patch<UnitTestDef>>,
     /// Keys the files set that Strata does not apply.
     pub unsupported: Vec<Unsupported>,
 }
@@ -195,6 +246,12 @@ pub(crate) fn read_properties(files: &[SourceFile]) -> Result<Properties, Projec
                     },
                 );
             }
+        }
+        for def in parsed.unit_tests.unwrap_or_default() {
+            props.unit_tests.push(Patch {
+                def,
+                path: file.rel.clone(),
+            });
         }
         for def in parsed.sources.unwrap_or_default() {
             let what = format!("source '{}'", def.name);

@@ -1,8 +1,8 @@
 //! Nothing silently ignored: every key of `dbt_project.yml`, a properties file or a node's
-//! config that Strata reads but does not apply (`contract`, `grants`, hooks, `unit_tests:`,
-//! `exposures:`, ...) is recorded here, naming the file, the node and the key, so the command
-//! can warn about it once (or, with `--strict`, refuse to run). Keys applied outside the typed
-//! config (`fail_calc`, a seed's `column_types`, `incremental_strategy`) are not reported.
+//! config that Strata reads but does not apply (`grants`, `exposures:`, ...) is recorded
+//! here, naming the file, the node and the key, so the command can warn about it once (or,
+//! with `--strict`, refuse to run). Keys applied outside the typed config (`fail_calc`, a
+//! seed's `column_types`, `incremental_strategy`) are not reported.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -122,8 +122,6 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
     if is_unset(value) || CONFIG_BENIGN.contains(&key) {
         return None;
     }
-    let text = value.as_str().map(|s| s.trim().to_ascii_lowercase());
-    let is = |expected: &str| text.as_deref() == Some(expected);
     let default = match key {
         // An incremental model's strategy, columns and schema change policy, and a table's
         // partitions (see `run::incremental`).
@@ -138,10 +136,18 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
         | "lookback" => resource == Resource::Model,
         // What a microbatch model filters this node's rows by when it reads them.
         "event_time" => resource != Resource::Test,
-        "contract" => value
-            .get("enforced")
-            .is_none_or(|e| e == &Json::Bool(false)),
-        "warn_if" | "error_if" => is("!= 0") || is("!=0"),
+        // Applied: a model's contract (`run::contract`), hooks around models, seeds and
+        // snapshots, a data test's configs (`run::test_config`).
+        "contract" => {
+            resource == Resource::Model
+                || value
+                    .get("enforced")
+                    .is_none_or(|e| e == &Json::Bool(false))
+        }
+        "pre_hook" | "post_hook" => resource != Resource::Test,
+        "warn_if" | "error_if" | "limit" | "store_failures" | "store_failures_as" => {
+            resource == Resource::Test
+        }
         // Applied: the failures are what `fail_calc` computes over the failing rows; a seed's
         // columns are read as `column_types` says.
         "fail_calc" => true,
@@ -155,7 +161,6 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
         | "dbt_valid_to_current"
         | "snapshot_meta_column_names"
         | "target_schema" => resource == Resource::Snapshot,
-        "store_failures" => value == &Json::Bool(false),
         _ => false,
     };
     if default {
@@ -203,14 +208,15 @@ mod tests {
         assert!(config_effect(model, "incremental_strategy", &json!("merge")).is_none());
         assert!(config_effect(model, "incremental_strategy", &json!("delete+insert")).is_none());
         assert!(config_effect(Resource::Seed, "partition_by", &json!("day")).is_some());
-        assert!(config_effect(model, "contract", &json!({"enforced": false})).is_none());
-        assert!(config_effect(model, "contract", &json!({"enforced": true})).is_some());
+        assert!(config_effect(model, "contract", &json!({"enforced": true})).is_none());
+        assert!(config_effect(Resource::Seed, "contract", &json!({"enforced": true})).is_some());
         assert!(config_effect(model, "grants", &json!({})).is_none());
         assert!(config_effect(model, "grants", &json!({"select": ["bi"]})).is_some());
-        assert!(config_effect(model, "pre_hook", &json!([])).is_none());
+        assert!(config_effect(model, "pre_hook", &json!(["select 1"])).is_none());
         assert!(config_effect(model, "docs", &json!({"show": false})).is_none());
-        assert!(config_effect(Resource::Test, "warn_if", &json!("!= 0")).is_none());
-        assert!(config_effect(Resource::Test, "store_failures", &json!(true)).is_some());
+        assert!(config_effect(Resource::Test, "warn_if", &json!(">10")).is_none());
+        assert!(config_effect(Resource::Test, "store_failures", &json!(true)).is_none());
+        assert!(config_effect(model, "store_failures", &json!(true)).is_some());
         assert_eq!(
             config_key("contract", &json!({"enforced": true})),
             "contract.enforced"

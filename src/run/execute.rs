@@ -12,6 +12,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::contract;
+use super::hooks;
 use super::incremental::microbatch::{self, EventTimes};
 use super::incremental::{self, Incremental, IncrementalError, Strategy, config};
 use super::introspect::SessionWarehouse;
@@ -20,6 +22,8 @@ use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
 use super::snapshot;
+use super::test_config::{self, StoreAs, TestConfig};
+use super::unit_test;
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
@@ -27,7 +31,7 @@ use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
-use crate::project::{Materialized, Node, Project, Resource, Severity};
+use crate::project::{Materialized, Node, Project, Resource, UnitTest};
 
 /// Which nodes a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +204,7 @@ pub async fn run(
     log.append(lake, &recovered).await?;
     let (ids, _) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
+    project_hooks(ctx, lake, &project, "on-run-start", &project.on_run_start).await?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
     // Only an order: without the ingest log every node weighs the same, and the run is as right.
     let landed = IngestLog::new().records(lake).await.unwrap_or_else(|e| {
@@ -261,6 +266,7 @@ pub async fn run(
         })
         .collect();
     log.append(lake, &records).await?;
+    project_hooks(ctx, lake, &project, "on-run-end", &project.on_run_end).await?;
     Ok(RunSummary {
         run_id: run.id,
         results,
@@ -297,8 +303,26 @@ async fn run_node(
     let started = Instant::now();
     let ctx = &naming_jobs(ctx, id);
     let commit = stamp.commit_metadata();
+    let hooked = node.resource != Resource::Test;
+    if hooked && let Err(message) = node_hooks(ctx, lake, project, node, false).await {
+        return NodeResult {
+            id: id.to_string(),
+            name: node.name.clone(),
+            resource: node.resource,
+            materialized: node.config.materialized,
+            relation: Some(relation_of(node)),
+            status: Status::Error,
+            rows: None,
+            version: None,
+            seconds: started.elapsed().as_secs_f64(),
+            message,
+        };
+    }
     let outcome = match node.resource {
-        Resource::Test => run_test(ctx, project, node).await,
+        Resource::Test => match node.unit_test() {
+            Some(unit) => run_unit_test(ctx, project, node, unit).await,
+            None => run_test(ctx, lake, project, node, commit).await,
+        },
         Resource::Seed => {
             let relation = relation_of(node);
             let csv = project.root.join(&node.path);
@@ -310,6 +334,12 @@ async fn run_node(
         }
         Resource::Model => run_model(ctx, lake, project, node, (full_refresh, times), commit).await,
         Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
+    };
+    let outcome = match outcome {
+        Ok(done) if hooked => node_hooks(ctx, lake, project, node, true)
+            .await
+            .map(|()| done),
+        other => other,
     };
     let (status, committed, message) = outcome.unwrap_or_else(|message| {
         let status = Status::Error;
@@ -338,8 +368,9 @@ pub fn compile_node(
     is_incremental: bool,
     warehouse: Option<Arc<dyn Warehouse>>,
 ) -> Result<String, CompileError> {
-    let relation = |n: &Node| relation_sql(&relation_of(n));
-    compile_node_with(project, node, is_incremental, warehouse, &relation)
+    in_lake(project, is_incremental, warehouse, |ctx| {
+        compile_in(project, node, ctx)
+    })
 }
 
 /// [`compile_node`] with refs spelled by `relation` (a microbatch's filter their windows).
@@ -350,6 +381,39 @@ pub fn compile_node_with(
     warehouse: Option<Arc<dyn Warehouse>>,
     relation: &dyn Fn(&Node) -> String,
 ) -> Result<String, CompileError> {
+    in_context(project, is_incremental, warehouse, relation, |ctx| {
+        compile_in(project, node, ctx)
+    })
+}
+
+fn compile_in(
+    project: &Project,
+    node: &Node,
+    ctx: &CompileContext<'_>,
+) -> Result<String, CompileError> {
+    compile::compile(project, &node.unique_id, ctx)
+        .map(|sql| crate::sql::rewrite::named_args_in_text(&sql).into_owned())
+}
+
+/// `f` given the compile context of a run: relations spelled for this lake.
+fn in_lake<R>(
+    project: &Project,
+    is_incremental: bool,
+    warehouse: Option<Arc<dyn Warehouse>>,
+    f: impl FnOnce(&CompileContext<'_>) -> R,
+) -> R {
+    let relation = |n: &Node| relation_sql(&relation_of(n));
+    in_context(project, is_incremental, warehouse, &relation, f)
+}
+
+/// `f` given a compile context whose refs are spelled by `relation`.
+fn in_context<R>(
+    project: &Project,
+    is_incremental: bool,
+    warehouse: Option<Arc<dyn Warehouse>>,
+    relation: &dyn Fn(&Node) -> String,
+    f: impl FnOnce(&CompileContext<'_>) -> R,
+) -> R {
     let ctx = CompileContext {
         is_incremental,
         target: project.target.clone(),
@@ -357,8 +421,52 @@ pub fn compile_node_with(
         source_relation: &source_sql,
         warehouse,
     };
-    compile::compile(project, &node.unique_id, &ctx)
-        .map(|sql| crate::sql::rewrite::named_args_in_text(&sql).into_owned())
+    f(&ctx)
+}
+
+/// Runs the node's `pre_hook`s (`post = false`) or `post_hook`s, each rendered in its context.
+async fn node_hooks(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    node: &Node,
+    post: bool,
+) -> Result<(), String> {
+    let (key, label) = if post {
+        ("post_hook", "post-hook")
+    } else {
+        ("pre_hook", "pre-hook")
+    };
+    for (i, text) in node.config.hooks(key).iter().enumerate() {
+        let what = format!("{label} {} of {}", i + 1, node.unique_id);
+        let sql = in_lake(project, false, Some(warehouse(ctx)), |c| {
+            compile::render_hook(project, &node.unique_id, text, c)
+        })
+        .map_err(|e| format!("{}: {what}: {e}", node.path.display()))?;
+        hooks::run(ctx, lake, &what, &sql)
+            .await
+            .map_err(|e| format!("{}: {e}", node.path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs the project's `on-run-start` or `on-run-end` hooks (`key`), in order.
+async fn project_hooks(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project: &Project,
+    key: &str,
+    texts: &[String],
+) -> Result<(), hooks::HookError> {
+    for (i, text) in texts.iter().enumerate() {
+        let what = format!("{key} {} (dbt_project.yml)", i + 1);
+        let sql = in_lake(project, false, Some(warehouse(ctx)), |c| {
+            compile::render_project_hook(project, key, text, c)
+        })
+        .map_err(|e| hooks::HookError::new(&what, e))?;
+        hooks::run(ctx, lake, &what, &sql).await?;
+    }
+    Ok(())
 }
 
 async fn run_model(
@@ -393,6 +501,11 @@ async fn run_model(
     }
     let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
         .map_err(|e| e.to_string())?;
+    let sql = if node.contract_enforced() {
+        enforce_contract(ctx, node, &sql).await?
+    } else {
+        sql
+    };
     let (committed, notes) = match (node.config.materialized, &config) {
         (Materialized::View, _) => materialize::view(ctx, lake, &relation, &sql)
             .await
@@ -409,7 +522,49 @@ async fn run_model(
             .map(|c| (c, Vec::new()))
             .map_err(|e| in_file(e.into()))?,
     };
+    if node.contract_enforced() && node.config.materialized != Materialized::View {
+        let table = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
+            .await
+            .ok()
+            .flatten();
+        if let Some(table) = table {
+            contract::add_table_constraints(table, node)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: {relation}: adding its check constraints: {e}",
+                        node.path.display()
+                    )
+                })?;
+        }
+    }
     Ok((Status::Success, committed, notes.join("\n")))
+}
+
+/// Checks the model's planned columns against its contract, before anything is written; the
+/// SQL to build, its columns in the contract's order and its constraints enforced.
+async fn enforce_contract(ctx: &SessionContext, node: &Node, sql: &str) -> Result<String, String> {
+    let schema = contract_schema(ctx, sql)
+        .await
+        .map_err(|e| format!("{}: {e}", node.path.display()))?;
+    contract::check(node, &schema).map_err(|e| e.to_string())?;
+    let is_view = node.config.materialized == Materialized::View;
+    if !is_view {
+        ctx.register_udf(contract::constraint_function());
+    }
+    Ok(contract::guarded_sql(node, sql, !is_view))
+}
+
+/// The schema a query writes: its plan's once analyzed and optimized (only then are the
+/// expression types final).
+pub(crate) async fn contract_schema(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<arrow::datatypes::Schema, datafusion::error::DataFusionError> {
+    let state = ctx.state();
+    let plan = state.create_logical_plan(sql).await?;
+    let plan = state.optimize(&plan)?;
+    Ok(plan.schema().as_arrow().clone())
 }
 
 async fn run_snapshot(
@@ -432,16 +587,43 @@ fn warehouse(ctx: &SessionContext) -> Arc<dyn Warehouse> {
     Arc::new(SessionWarehouse::new(ctx.clone()))
 }
 
+/// A unit test: passes when the model returns the expected rows from the given ones.
+async fn run_unit_test(
+    ctx: &SessionContext,
+    project: &Project,
+    node: &Node,
+    unit: &UnitTest,
+) -> Result<(Status, Committed, String), String> {
+    let outcome = unit_test::run(ctx, project, unit)
+        .await
+        .map_err(|e| format!("{}: unit test {}: {e}", node.path.display(), node.name))?;
+    Ok(match outcome {
+        None => (Status::Pass, Committed::default(), String::new()),
+        Some((differing, diff)) => {
+            let committed = Committed {
+                rows: Some(differing as u64),
+                version: None,
+            };
+            (Status::Fail, committed, diff)
+        }
+    })
+}
+
 /// Failing rows shown for a failed test.
 const FAILURE_SAMPLE: usize = 5;
 
 async fn run_test(
     ctx: &SessionContext,
+    lake: &Lake,
     project: &Project,
     node: &Node,
+    commit: CommitMetadata,
 ) -> Result<(Status, Committed, String), String> {
+    let config = TestConfig::of(node)
+        .map_err(|e| format!("{}: {}: {e}", node.path.display(), node.unique_id))?;
     let sql =
         compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
+    let sql = config.failing_rows(&sql);
     let in_file = |e: datafusion::error::DataFusionError| format!("{}: {e}", node.path.display());
     // Planned once: the proof and the queries below all read this plan.
     let plan = ctx
@@ -491,8 +673,22 @@ async fn run_test(
         rows: Some(failures),
         version: None,
     };
-    if failures == 0 {
-        return Ok((Status::Pass, committed, String::new()));
+    let stored = match config.store {
+        Some(kind) => {
+            let relation = test_config::audit_relation(project, node);
+            let stored = match kind {
+                StoreAs::Table => materialize::table(ctx, lake, &relation, &sql, &[], commit).await,
+                StoreAs::View => materialize::view(ctx, lake, &relation, &sql).await,
+            };
+            stored
+                .map_err(|e| format!("{}: storing the failing rows: {e}", node.path.display()))?;
+            format!("\nfailing rows stored in {relation}")
+        }
+        None => String::new(),
+    };
+    let status = config.status(ctx, node.config.severity, failures).await?;
+    if status == Status::Pass {
+        return Ok((Status::Pass, committed, stored.trim_start().to_string()));
     }
     let sample = DataFrame::new(ctx.state(), plan)
         .alias("dbt_test")
@@ -504,10 +700,6 @@ async fn run_test(
     let shown = pretty_format_batches(&sample)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let message = format!("{failures} failing row(s), e.g.\n{shown}");
-    let status = match node.config.severity {
-        Severity::Warn => Status::Warn,
-        Severity::Error => Status::Fail,
-    };
+    let message = format!("{failures} failing row(s), e.g.\n{shown}{stored}");
     Ok((status, committed, message))
 }

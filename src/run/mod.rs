@@ -2,7 +2,10 @@
 //! recorded.
 
 pub mod check;
+pub mod contract;
 pub mod execute;
+pub mod fixture;
+pub mod hooks;
 pub mod incremental;
 pub mod introspect;
 pub mod materialize;
@@ -10,6 +13,8 @@ pub mod nodes;
 pub mod priority;
 pub mod reconcile;
 pub mod snapshot;
+pub mod test_config;
+pub mod unit_test;
 pub mod watch;
 
 pub use execute::{NodeResult, RunCommand, RunId, RunOptions, Status};
@@ -24,6 +29,8 @@ pub enum RunError {
     Log(#[from] crate::meta::MetaError),
     #[error("reading the Delta log of {relation} to complete the run log: {message}")]
     Reconcile { relation: String, message: String },
+    #[error("{0}")]
+    Hook(#[from] hooks::HookError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -30,14 +30,16 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             .sources
             .iter()
             .filter_map(|key| project.sources.get(key).map(|s| s.unique_id.clone()));
-        nodes.push(
-            GraphNode::new(&node.unique_id, &node.name, kind)
-                .with_package(&node.package)
-                .with_path(&node.path)
-                .with_tags(node.config.tags.clone())
-                .with_materialized(node.config.materialized.as_str())
-                .with_depends_on(node.depends_on.iter().cloned().chain(sources)),
-        );
+        let graph_node = GraphNode::new(&node.unique_id, &node.name, kind)
+            .with_package(&node.package)
+            .with_path(&node.path)
+            .with_tags(node.config.tags.clone())
+            .with_materialized(node.config.materialized.as_str())
+            .with_depends_on(node.depends_on.iter().cloned().chain(sources));
+        nodes.push(match node.unit_test() {
+            Some(_) => graph_node.with_unit_test(),
+            None => graph_node,
+        });
     }
     Graph::new(nodes)
 }

@@ -16,6 +16,7 @@ mod seeds;
 mod singular_tests;
 mod snapshots;
 mod sources;
+mod unit_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use crate::jinja::{GLOBAL_PROJECT, MacroTable, Shared, Target};
 use crate::project::files::{
     Ignore, PROJECT_FILE, ProjectFile, SourceFile, collect, parse_yaml, read_text, template_name,
 };
-use crate::project::node_config::{folder_config, is_enabled};
+use crate::project::node_config::{folder_config, hook_list, is_enabled};
 use crate::project::packages;
 use crate::project::schema::read_properties;
 use crate::project::unsupported::{Unsupported, project_keys};
@@ -57,6 +58,8 @@ pub(super) fn load(
     let mut warnings = file.missing_folders(&root, project_rel);
     let name = file.name.clone();
     let target_path = file.target_path();
+    let on_run_start = hook_list(file.on_run_start.as_ref());
+    let on_run_end = hook_list(file.on_run_end.as_ref());
     render_project_configs(&mut file, &cli, target)?;
     let vars = merge_vars(&name, file.vars.as_ref(), &cli);
 
@@ -169,6 +172,10 @@ pub(super) fn load(
         loader.generic_tests(props)?;
     }
     loader.resolve()?;
+    for (unit, props) in units.iter().zip(&properties) {
+        loader.enter(unit);
+        loader.unit_tests(props, &unit.fixture_files)?;
+    }
     let graph = graph_json(&loader.nodes, &loader.sources);
     let mut unsupported = std::mem::take(&mut loader.unsupported);
     unsupported.sort();
@@ -188,6 +195,8 @@ pub(super) fn load(
         target: target.clone(),
         warnings: loader.warnings,
         unsupported,
+        on_run_start,
+        on_run_end,
         env: loader.env,
         shared: loader.shared,
     })
@@ -204,6 +213,8 @@ struct Unit {
     snapshot_files: Vec<SourceFile>,
     property_files: Vec<SourceFile>,
     doc_files: Vec<SourceFile>,
+    /// Unit tests' fixture files (`<test path>/fixtures/**.csv|sql`).
+    fixture_files: Vec<SourceFile>,
 }
 
 impl Unit {
@@ -232,8 +243,11 @@ impl Unit {
         let model_files = collect(root, &at(file.model_paths()), &["sql"], &ignore, true)?;
         let test_files: Vec<SourceFile> = collect(root, &test_paths, &["sql"], &ignore, true)?
             .into_iter()
-            .filter(|f| !f.within.starts_with("generic"))
+            .filter(|f| !f.within.starts_with("generic") && !f.within.starts_with("fixtures"))
             .collect();
+        let fixture_dirs: Vec<String> =
+            test_paths.iter().map(|t| format!("{t}/fixtures")).collect();
+        let fixture_files = collect(root, &fixture_dirs, &["csv", "sql"], &ignore, true)?;
         let seed_files = collect(root, &at(file.seed_paths()), &["csv"], &ignore, false)?;
         let snapshot_files = collect(root, &at(file.snapshot_paths()), &["sql"], &ignore, true)?;
         let mut property_dirs = at(file.model_paths());
@@ -259,6 +273,7 @@ impl Unit {
             snapshot_files,
             property_files,
             doc_files,
+            fixture_files,
         })
     }
 }

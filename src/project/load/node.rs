@@ -83,6 +83,7 @@ impl Loader {
                 data_type: def.data_type.clone(),
                 meta,
                 tags,
+                constraints: def.constraints.clone().unwrap_or_default(),
             });
         }
         Ok(columns)
@@ -176,9 +177,13 @@ impl Loader {
             sources: Vec::new(),
             description,
             columns,
+            constraints: patch
+                .and_then(|p| p.def.constraints.clone())
+                .unwrap_or_default(),
             patch_path,
             test: None,
         };
+        self.warn_unenforced_constraints(&node);
         node.config.schema = self.schema_for(&node, custom_schema.as_deref())?;
         // dbt's snapshot config before 1.9: `target_schema` is the schema, as written.
         if resource == Resource::Snapshot
@@ -196,6 +201,37 @@ impl Loader {
             node.config.alias = (alias != node.name).then_some(alias);
         }
         Ok(node)
+    }
+
+    /// dbt applies constraints only with an enforced contract, and cannot enforce
+    /// `primary_key`, `unique` or `foreign_key` on adapters like Strata's: both are warned of.
+    fn warn_unenforced_constraints(&mut self, node: &Node) {
+        let declared = node
+            .constraints
+            .iter()
+            .chain(node.columns.iter().flat_map(|c| &c.constraints));
+        let kinds: Vec<String> = declared
+            .filter_map(|c| c.get("type")?.as_str().map(str::to_ascii_lowercase))
+            .collect();
+        if kinds.is_empty() {
+            return;
+        }
+        let at = node.patch_path.as_deref().unwrap_or(&node.path).display();
+        if !node.contract_enforced() {
+            self.warnings.push(format!(
+                "{at}: {}: constraints apply only to a model with `contract: {{enforced: true}}`; they are not enforced",
+                node.unique_id
+            ));
+            return;
+        }
+        for kind in ["primary_key", "unique", "foreign_key"] {
+            if kinds.iter().any(|k| k == kind) {
+                self.warnings.push(format!(
+                    "{at}: {}: the {kind} constraint is not enforced by Strata (as dbt on adapters that cannot); it only documents",
+                    node.unique_id
+                ));
+            }
+        }
     }
 
     /// A naming macro (`generate_schema_name`, ...) as dbt picks it for a node of the current
