@@ -1,6 +1,9 @@
 //! `current_setting(name [, missing_ok])`: a session parameter as SHOW reports it (Grafana's
-//! query editor reads `search_path` with it). The connection's parameters live with the
-//! server, not in DataFusion's session, so each connection registers its own function.
+//! query editor reads `search_path` with it), and `set_config(name, value, is_local)`, a SET
+//! as a function (asyncpg turns `jit` off with it before its type lookups). The connection's
+//! parameters live with the server, not in DataFusion's session, so each connection
+//! registers its own functions; a change by `set_config` reaches the planner from the
+//! connection's next statement.
 
 use std::sync::Arc;
 
@@ -14,8 +17,15 @@ use datafusion::prelude::SessionContext;
 
 use super::connection::Connection;
 
-/// Registers `current_setting` in `ctx`, reading the parameters of `conn`.
+/// Registers `current_setting` and `set_config` in `ctx`, over the parameters of `conn`.
 pub fn register(ctx: &SessionContext, conn: Arc<Connection>) {
+    ctx.register_udf(ScalarUDF::new_from_impl(SetConfig {
+        conn: Arc::clone(&conn),
+        signature: Signature::exact(
+            vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+            Volatility::Volatile,
+        ),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
         conn,
         signature: Signature::one_of(
@@ -89,6 +99,75 @@ impl ScalarUDFImpl for CurrentSetting {
                 _ => return exec_err!("unrecognized configuration parameter \"{name}\""),
             }
         }
+        Ok(ColumnarValue::Array(Arc::new(values.finish()) as ArrayRef))
+    }
+}
+
+/// `set_config(name, value, is_local)`: sets the parameter for the session and returns its
+/// new value as SHOW reports it. Transactions change nothing here, so `is_local` (until the
+/// transaction ends) is the session too.
+struct SetConfig {
+    conn: Arc<Connection>,
+    signature: Signature,
+}
+
+impl std::fmt::Debug for SetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("set_config")
+    }
+}
+
+impl PartialEq for SetConfig {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.conn, &other.conn)
+    }
+}
+
+impl Eq for SetConfig {}
+
+impl std::hash::Hash for SetConfig {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.conn).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for SetConfig {
+    fn name(&self) -> &str {
+        "set_config"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let names = arrays[0].as_string::<i32>();
+        let new_values = arrays[1].as_string::<i32>();
+        let mut settings = self.conn.settings.lock();
+        let Some(settings) = settings.as_mut() else {
+            return exec_err!("set_config before the session started");
+        };
+        let mut values = StringBuilder::new();
+        for row in 0..names.len() {
+            if names.is_null(row) {
+                return exec_err!("SET requires parameter name");
+            }
+            let name = names.value(row);
+            let value = new_values.is_valid(row).then(|| new_values.value(row));
+            if let Err(e) = settings.set(name, value) {
+                return exec_err!("{e}");
+            }
+            match settings.show(name) {
+                Ok((_, shown)) => values.append_value(shown),
+                Err(e) => return exec_err!("{e}"),
+            }
+        }
+        self.conn.settings_changed();
         Ok(ColumnarValue::Array(Arc::new(values.finish()) as ArrayRef))
     }
 }
