@@ -5,17 +5,20 @@
 //! asyncpg looks up the types of a result it has no codec for (every array type but `oid[]`
 //! and `text[]`) with `typeinfo_tree`, a recursive query over `pg_type` whose columns are
 //! correlated subqueries, one of them itself recursive (a domain's base type), which
-//! DataFusion cannot decorrelate. Strata's catalog has no user domains, composite result
-//! types or ranges of its own, so the equivalent follows a domain's base type one level and
-//! leaves composite attributes empty; it answers as PostgreSQL does for every type Strata
-//! sends.
+//! DataFusion cannot decorrelate. Strata's catalog has no user domains or composite result
+//! types, so the equivalent follows a domain's base type one level (PostgreSQL's own domains
+//! have one) and leaves composite attributes empty; checked against PostgreSQL, it answers
+//! the same rows for arrays, ranges, multiranges and domains.
 
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement, TableFactor};
 
-/// asyncpg's `INTRO_LOOKUP_TYPES` (PostgreSQL 14 and later) without correlated subqueries:
-/// the same columns, the same `$1::oid[]` parameter, the same order.
+/// asyncpg's `INTRO_LOOKUP_TYPES` (PostgreSQL 14 and later) without correlated subqueries
+/// or recursion (DataFusion 55 loses the work table of a recursive term that joins it with
+/// an OR): the same columns, the same `$1::oid[]` parameter, the same order, the tree
+/// followed four levels deep, deeper than any type of PostgreSQL's or Strata's (an array of
+/// a domain over a base type is three).
 const ASYNCPG_TYPE_LOOKUP: &str = "
-WITH RECURSIVE typeinfo AS (
+WITH typeinfo AS (
     SELECT
         t.oid AS oid,
         ns.nspname AS ns,
@@ -24,7 +27,7 @@ WITH RECURSIVE typeinfo AS (
         CASE WHEN t.typtype = 'd' THEN t.typbasetype END AS basetype,
         t.typelem AS elemtype,
         elem_t.typdelim AS elemdelim,
-        range_t.rngsubtype AS range_subtype,
+        COALESCE(range_t.rngsubtype, multirange_t.rngsubtype) AS range_subtype,
         CAST(NULL AS oid[]) AS attrtypoids,
         CAST(NULL AS text[]) AS attrnames
     FROM pg_catalog.pg_type AS t
@@ -32,24 +35,30 @@ WITH RECURSIVE typeinfo AS (
     LEFT JOIN pg_catalog.pg_type elem_t
         ON t.typlen = -1 AND t.typelem <> 0 AND t.typelem = elem_t.oid
     LEFT JOIN pg_catalog.pg_range range_t ON t.oid = range_t.rngtypid
+    LEFT JOIN pg_catalog.pg_range multirange_t ON t.oid = multirange_t.rngmultitypid
 ),
-typeinfo_tree(
-    oid, ns, name, kind, basetype, elemtype, elemdelim,
-    range_subtype, attrtypoids, attrnames, depth)
-AS (
-    SELECT
-        ti.oid, ti.ns, ti.name, ti.kind, ti.basetype, ti.elemtype, ti.elemdelim,
-        ti.range_subtype, ti.attrtypoids, ti.attrnames, 0
-    FROM typeinfo AS ti
-    WHERE ti.oid = any($1::oid[])
-    UNION ALL
-    SELECT
-        ti.oid, ti.ns, ti.name, ti.kind, ti.basetype, ti.elemtype, ti.elemdelim,
-        ti.range_subtype, ti.attrtypoids, ti.attrnames, tt.depth + 1
-    FROM typeinfo ti, typeinfo_tree tt
-    WHERE (tt.elemtype IS NOT NULL AND ti.oid = tt.elemtype)
+level0 AS (SELECT ti.*, 0 AS depth FROM typeinfo ti WHERE ti.oid = any($1::oid[])),
+level1 AS (
+    SELECT ti.*, 1 AS depth FROM typeinfo ti INNER JOIN level0 tt ON
+        (tt.elemtype IS NOT NULL AND ti.oid = tt.elemtype)
         OR (tt.range_subtype IS NOT NULL AND ti.oid = tt.range_subtype)
         OR (tt.basetype IS NOT NULL AND ti.oid = tt.basetype)
+),
+level2 AS (
+    SELECT ti.*, 2 AS depth FROM typeinfo ti INNER JOIN level1 tt ON
+        (tt.elemtype IS NOT NULL AND ti.oid = tt.elemtype)
+        OR (tt.range_subtype IS NOT NULL AND ti.oid = tt.range_subtype)
+        OR (tt.basetype IS NOT NULL AND ti.oid = tt.basetype)
+),
+level3 AS (
+    SELECT ti.*, 3 AS depth FROM typeinfo ti INNER JOIN level2 tt ON
+        (tt.elemtype IS NOT NULL AND ti.oid = tt.elemtype)
+        OR (tt.range_subtype IS NOT NULL AND ti.oid = tt.range_subtype)
+        OR (tt.basetype IS NOT NULL AND ti.oid = tt.basetype)
+),
+typeinfo_tree AS (
+    SELECT * FROM level0 UNION ALL SELECT * FROM level1
+    UNION ALL SELECT * FROM level2 UNION ALL SELECT * FROM level3
 )
 SELECT DISTINCT
     *,

@@ -1,12 +1,13 @@
 //! Integer literals typed as PostgreSQL types them: `1` is an `integer` (int4) when it fits,
 //! where DataFusion makes every integer literal a bigint. Clients see the difference in the
 //! result's column types (`SELECT 1`, `1 + 1`, `CASE … THEN 1 ELSE 0 END` are int4 in
-//! PostgreSQL, and `int4_column + 1` stays int4), so literals that decide a result column's
+//! PostgreSQL), so literals, and arithmetic of literals alone, that decide a result column's
 //! type are planned as int4, and so are the same expressions repeated in `GROUP BY` and
 //! `ORDER BY` (which must match the select list's). Literals anywhere else keep DataFusion's
 //! type: function arguments (Strata's JSON functions take bigint paths), comparisons,
 //! positions (`GROUP BY 1`), `LIMIT`.
-//! Arithmetic stays PostgreSQL's: int4 + int4 is int4, `count(*)` and `sum` of int4 are int8.
+//! Arithmetic with a column keeps DataFusion's types: `int4_column + 1` is a bigint (int4 in
+//! PostgreSQL), as DataFusion's int4 arithmetic wraps around where PostgreSQL fails.
 
 use std::ops::ControlFlow;
 
@@ -65,32 +66,22 @@ fn repeated_literals(expr: &mut Expr) {
 }
 
 /// Rewrites the literals of `expr` whose type becomes the type of `expr`: the expression
-/// itself, operands of arithmetic, a CASE's results, the arguments of the functions whose
-/// result type is their arguments' common type, array elements.
+/// itself when it is integer arithmetic of literals, a CASE's results, the arguments of the
+/// functions whose result type is their arguments' common type, array elements.
 fn result_literals(expr: &mut Expr) {
+    if int4_arithmetic(expr) {
+        // Computed as DataFusion does (bigint), then cast, so a result beyond int4 fails as
+        // in PostgreSQL: DataFusion's int4 arithmetic would wrap around silently.
+        *expr = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(expr.clone()),
+            data_type: DataType::Int4(None),
+            array: false,
+            format: None,
+        };
+        return;
+    }
     match expr {
-        Expr::Value(value) => {
-            if let Value::Number(digits, false) = &value.value
-                && digits.parse::<i32>().is_ok()
-            {
-                *expr = Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(expr.clone()),
-                    data_type: DataType::Int4(None),
-                    array: false,
-                    format: None,
-                };
-            }
-        }
-        Expr::Nested(inner)
-        | Expr::UnaryOp {
-            op: UnaryOperator::Minus | UnaryOperator::Plus,
-            expr: inner,
-        } => result_literals(inner),
-        Expr::BinaryOp { left, op, right } if arithmetic(op) => {
-            result_literals(left);
-            result_literals(right);
-        }
         Expr::Case {
             conditions,
             else_result,
@@ -112,8 +103,28 @@ fn result_literals(expr: &mut Expr) {
                 }
             }
         }
+        Expr::Nested(inner) => result_literals(inner),
         Expr::Array(array) => array.elem.iter_mut().for_each(result_literals),
         _ => {}
+    }
+}
+
+/// Whether `expr` is an int4 in PostgreSQL made of integer literals alone: a literal that
+/// fits, or arithmetic of such (`1`, `-1`, `(2 * 3) - 1`).
+fn int4_arithmetic(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(value) => {
+            matches!(&value.value, Value::Number(digits, false) if digits.parse::<i32>().is_ok())
+        }
+        Expr::Nested(inner)
+        | Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr: inner,
+        } => int4_arithmetic(inner),
+        Expr::BinaryOp { left, op, right } => {
+            arithmetic(op) && int4_arithmetic(left) && int4_arithmetic(right)
+        }
+        _ => false,
     }
 }
 
@@ -153,8 +164,8 @@ mod tests {
     fn literals_that_type_a_result_column_are_int4() {
         assert_eq!(
             rewritten("SELECT 1, 1 + 1 AS two, -(2), 3000000000, 1.5, ARRAY[1], coalesce(a, 0)"),
-            "SELECT CAST(1 AS INT4), CAST(1 AS INT4) + CAST(1 AS INT4) AS two, \
-             -(CAST(2 AS INT4)), 3000000000, 1.5, ARRAY[CAST(1 AS INT4)], \
+            "SELECT CAST(1 AS INT4), CAST(1 + 1 AS INT4) AS two, \
+             CAST(-(2) AS INT4), 3000000000, 1.5, ARRAY[CAST(1 AS INT4)], \
              coalesce(a, CAST(0 AS INT4))"
         );
         assert_eq!(
@@ -169,9 +180,9 @@ mod tests {
         let sql = "SELECT j -> 0, round(a, 1), sum(1) FROM t WHERE a = 1 GROUP BY 1 ORDER BY 2 LIMIT 1";
         assert_eq!(rewritten(sql), sql);
         assert_eq!(
-            rewritten("SELECT a % 2, count(*) FROM t GROUP BY a % 2 ORDER BY a % 2"),
-            "SELECT a % CAST(2 AS INT4), count(*) FROM t GROUP BY a % CAST(2 AS INT4) \
-             ORDER BY a % CAST(2 AS INT4)"
+            rewritten("SELECT 2 % 2, a + 1 FROM t GROUP BY 2 % 2, a + 1 ORDER BY 2 % 2"),
+            "SELECT CAST(2 % 2 AS INT4), a + 1 FROM t GROUP BY CAST(2 % 2 AS INT4), a + 1 \
+             ORDER BY CAST(2 % 2 AS INT4)"
         );
     }
 }

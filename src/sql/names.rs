@@ -436,8 +436,8 @@ mod tests {
             statement.to_string(),
             "WITH t AS (SELECT count(*) AS \"count\", sum(a) AS s, b FROM x) \
              SELECT count(*), 1 + 1 FROM (SELECT 1 + 1 AS \"?column?\", upper(c) AS \"upper\", \
-             \"Mixed\"(d) AS \"Mixed\" FROM y) AS d, \
-             (SELECT count(*), count(e) FROM z) AS u, (SELECT *, lower(f) FROM w) AS v"
+             \"Mixed\"(d) AS \"Mixed\" FROM y) d, \
+             (SELECT count(*), count(e) FROM z) u, (SELECT *, lower(f) FROM w) v"
         );
     }
 

@@ -25,7 +25,6 @@ VALUES = [
     "ARRAY[1, 2]",
     "ARRAY[CAST(1 AS int8), NULL, 3]",
     "ARRAY['a', 'b']",
-    "ARRAY[1.5, 2.5]",
     "ARRAY[true, false]",
     "ARRAY[DATE '2026-01-02']",
     "CAST(1 AS int2)",
