@@ -2118,7 +2118,11 @@ const TYPED_EXPRESSIONS: &[&str] = &[
 /// The type oids of a statement's result columns, as its Describe reports them.
 async fn column_types(client: &Client, sql: &str) -> Result<Vec<u32>, String> {
     let statement = client.prepare(sql).await.map_err(|e| error_text(&e))?;
-    Ok(statement.columns().iter().map(|c| c.type_().oid()).collect())
+    Ok(statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().oid())
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2132,7 +2136,7 @@ async fn result_column_types_are_postgresql_types() {
             [
                 "SELECT 1, 1 + 1",
                 "SELECT * FROM (SELECT 1 AS one, 2) s",
-                "WITH t AS (SELECT 1 AS n) SELECT n + 1 FROM t",
+                "WITH t AS (SELECT 1 AS n) SELECT n, n AS m FROM t",
                 "SELECT 1 UNION ALL SELECT count(*) FROM gold.fct_orders",
                 "SELECT order_id % 2, count(*) FROM gold.fct_orders GROUP BY order_id % 2 \
                  ORDER BY order_id % 2",
@@ -2156,7 +2160,10 @@ async fn result_column_types_are_postgresql_types() {
     for (sql, value) in [
         ("SELECT 1 + 1", "2"),
         ("SELECT 7 / 2", "3"),
-        ("SELECT CAST(2000000000 AS bigint) + 2000000000", "4000000000"),
+        (
+            "SELECT CAST(2000000000 AS bigint) + 2000000000",
+            "4000000000",
+        ),
     ] {
         assert_eq!(simple_scalar(&strata, sql).await, value, "{sql}");
         assert_eq!(simple_scalar(&postgres, sql).await, value, "{sql}");
@@ -3293,7 +3300,10 @@ async fn search_path_decides_names_visibility_and_dt_as_in_postgresql() {
     let schemas: Vec<&str> = path.split(", ").collect();
     assert_eq!(schemas[..2], ["public", "main"], "{path}");
     assert_eq!(schemas.last(), Some(&"bronze"), "{path}");
-    assert!(schemas.contains(&"gold") && schemas.contains(&"silver"), "{path}");
+    assert!(
+        schemas.contains(&"gold") && schemas.contains(&"silver"),
+        "{path}"
+    );
     assert_eq!(
         simple_scalar(&strata, "SELECT current_setting('search_path')").await,
         path
@@ -3302,8 +3312,14 @@ async fn search_path_decides_names_visibility_and_dt_as_in_postgresql() {
     assert_eq!(simple_scalar(&strata, visible).await, "t");
     // psql's `\dt` with no pattern lists the models of the searched schemas.
     let listed = psql_dt(&shared_server().target(), &path, "");
-    assert!(listed.contains(&"gold|fct_orders|table".to_string()), "{listed:?}");
-    assert!(listed.iter().any(|l| l.starts_with("silver|")), "{listed:?}");
+    assert!(
+        listed.contains(&"gold|fct_orders|table".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|l| l.starts_with("silver|")),
+        "{listed:?}"
+    );
 
     let postgres = connect(reference()).await;
     for search_path in ["gold, public", "public", "\"$user\", gold"] {
@@ -3352,7 +3368,10 @@ async fn serve_reads_files_under_its_read_roots_only() {
     }
     let dir = project_dir(
         "read-roots",
-        &server_toml(&format!("read_roots = [{:?}]\n", root.display().to_string())),
+        &server_toml(&format!(
+            "read_roots = [{:?}]\n",
+            root.display().to_string()
+        )),
     );
     let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
     let client = connect(&server.target()).await;

@@ -32,8 +32,7 @@ use super::handler::Handler;
 use super::interrupt::Guard;
 use super::log::QueryLog;
 use super::planner::{
-    Planner, Prepared, parameter_fields, parse, read_only, show_all_fields,
-    text_field,
+    Planner, Prepared, parameter_fields, parse, read_only, show_all_fields, text_field,
 };
 use super::settings::{REPORTED, Settings};
 use super::statement::ServerCommand;

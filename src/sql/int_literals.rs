@@ -13,48 +13,56 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement, UnaryOperator, Value, VisitMut, VisitorMut,
+    GroupByExpr, OrderBy, OrderByKind, Query, Select, SelectItem, SetExpr, Statement,
+    UnaryOperator, Value, VisitMut, VisitorMut,
 };
 
 /// Types the integer literals of `statement`'s select lists and `VALUES` rows as int4 where
-/// they decide a result column's type and fit.
+/// they decide a result column's type and fit (not in set operations).
 pub fn int4_literals(statement: &mut Statement) {
     struct Literals;
     impl VisitorMut for Literals {
         type Break = ();
-        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-            for item in &mut select.projection {
-                match item {
-                    SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
-                        result_literals(expr);
-                    }
-                    _ => {}
-                }
-            }
-            if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
-                exprs.iter_mut().for_each(repeated_literals);
-            }
-            ControlFlow::Continue(())
-        }
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            if let SetExpr::Values(values) = query.body.as_mut() {
-                values
+            match query.body.as_mut() {
+                SetExpr::Select(select) => select_literals(select),
+                SetExpr::Values(values) => values
                     .rows
                     .iter_mut()
                     .flat_map(|row| row.content.iter_mut())
-                    .for_each(result_literals);
+                    .for_each(result_literals),
+                // A set operation's column type is its branches' common type: an int4
+                // literal beside a bigint is a bigint there, which DataFusion does not do.
+                _ => return ControlFlow::Continue(()),
             }
             if let Some(OrderBy {
                 kind: OrderByKind::Expressions(exprs),
                 ..
             }) = &mut query.order_by
             {
-                exprs.iter_mut().for_each(|e| repeated_literals(&mut e.expr));
+                exprs
+                    .iter_mut()
+                    .for_each(|e| repeated_literals(&mut e.expr));
             }
             ControlFlow::Continue(())
         }
     }
     let _ = statement.visit(&mut Literals);
+}
+
+/// The select list's literals, and the same expressions repeated in `GROUP BY`.
+fn select_literals(select: &mut Select) {
+    for item in &mut select.projection {
+        match item {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                result_literals(expr);
+            }
+            _ => {}
+        }
+    }
+    if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        exprs.iter_mut().for_each(repeated_literals);
+    }
 }
 
 /// [`result_literals`] of a `GROUP BY` or `ORDER BY` expression, so it still matches the
@@ -172,13 +180,24 @@ mod tests {
             rewritten("SELECT CASE WHEN a = 1 THEN 1 ELSE 0 END FROM t"),
             "SELECT CASE WHEN a = 1 THEN CAST(1 AS INT4) ELSE CAST(0 AS INT4) END FROM t"
         );
-        assert_eq!(rewritten("VALUES (1, 'a')"), "VALUES (CAST(1 AS INT4), 'a')");
+        assert_eq!(
+            rewritten("VALUES (1, 'a')"),
+            "VALUES (CAST(1 AS INT4), 'a')"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM (SELECT 1) s WHERE 1 IN (SELECT 2)"),
+            "SELECT * FROM (SELECT CAST(1 AS INT4)) s WHERE 1 IN (SELECT CAST(2 AS INT4))"
+        );
     }
 
     #[test]
     fn other_literals_keep_their_type() {
-        let sql = "SELECT j -> 0, round(a, 1), sum(1) FROM t WHERE a = 1 GROUP BY 1 ORDER BY 2 LIMIT 1";
-        assert_eq!(rewritten(sql), sql);
+        for sql in [
+            "SELECT j -> 0, round(a, 1), sum(1) FROM t WHERE a = 1 GROUP BY 1 ORDER BY 2 LIMIT 1",
+            "SELECT 1 UNION ALL SELECT count(*) FROM t",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
         assert_eq!(
             rewritten("SELECT 2 % 2, a + 1 FROM t GROUP BY 2 % 2, a + 1 ORDER BY 2 % 2"),
             "SELECT CAST(2 % 2 AS INT4), a + 1 FROM t GROUP BY CAST(2 % 2 AS INT4), a + 1 \

@@ -12,8 +12,8 @@ use std::ops::ControlFlow;
 use datafusion::catalog::CatalogProvider;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, Value, Visit,
-    VisitMut, Visitor, VisitorMut,
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, Value, Visit, VisitMut,
+    Visitor, VisitorMut,
 };
 
 use super::ident::ident;
@@ -211,7 +211,10 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
 
     fn set(sql: &str) -> Option<String> {
-        match Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0) {
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+        {
             Statement::Set(Set::SingleAssignment { values, .. }) => setting(&values),
             other => panic!("not a SET: {other}"),
         }
@@ -219,7 +222,10 @@ mod tests {
 
     #[test]
     fn search_path_settings_read_and_show_as_in_postgresql() {
-        assert_eq!(set("SET search_path TO Gold, public").as_deref(), Some("gold, public"));
+        assert_eq!(
+            set("SET search_path TO Gold, public").as_deref(),
+            Some("gold, public")
+        );
         assert_eq!(
             set("SET search_path = \"$user\", 'My Schema'").as_deref(),
             Some("\"$user\", \"My Schema\"")

@@ -435,13 +435,11 @@ fn relation_function(
 /// The first of `searched` holding a relation named `name`: the one an unqualified `name`
 /// reads (`pg_table_is_visible`).
 fn first_found<'p>(snapshot: &Snapshot, searched: &'p [String], name: &str) -> Option<&'p String> {
-    searched
-        .iter()
-        .find(|schema| {
-            snapshot
-                .relation(relation_oid(schema, name))
-                .is_some_and(|r| r.schema == **schema && r.name == name)
-        })
+    searched.iter().find(|schema| {
+        snapshot
+            .relation(relation_oid(schema, name))
+            .is_some_and(|r| r.schema == **schema && r.name == name)
+    })
 }
 
 fn relation_of<'s>(
