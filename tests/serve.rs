@@ -584,21 +584,9 @@ fn error_code(e: &tokio_postgres::Error) -> String {
 
 /// The rows of a simple query, as text.
 async fn simple_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let messages = client
-        .simple_query(sql)
+    answer(client, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
+        .unwrap_or_else(|code| panic!("{sql}: SQLSTATE {code}"))
 }
 
 async fn simple_scalar(client: &Client, sql: &str) -> String {
@@ -3349,6 +3337,15 @@ async fn search_path_decides_names_visibility_and_dt_as_in_postgresql() {
             psql_dt(reference(), search_path, "fct_orders"),
             "{set}; \\dt fct_orders"
         );
+    }
+    // set_config is a SET, seen from the next statement on.
+    for client in [&strata, &postgres] {
+        assert_eq!(
+            simple_scalar(client, "SELECT set_config('search_path', 'gold', false)").await,
+            "gold"
+        );
+        assert_eq!(simple_scalar(client, "SELECT current_schema()").await, "gold");
+        assert_eq!(simple_scalar(client, visible).await, "t");
     }
     // RESET restores the path of a new session.
     strata.batch_execute("RESET search_path").await.unwrap();

@@ -11,7 +11,8 @@ use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -19,56 +20,77 @@ use super::connection::Connection;
 
 /// Registers `current_setting` and `set_config` in `ctx`, over the parameters of `conn`.
 pub fn register(ctx: &SessionContext, conn: Arc<Connection>) {
-    ctx.register_udf(ScalarUDF::new_from_impl(SetConfig {
-        conn: Arc::clone(&conn),
-        signature: Signature::exact(
-            vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
-            Volatility::Volatile,
-        ),
-    }));
-    ctx.register_udf(ScalarUDF::new_from_impl(CurrentSetting {
-        conn,
-        signature: Signature::one_of(
-            vec![
-                datafusion::logical_expr::TypeSignature::Exact(vec![DataType::Utf8]),
-                datafusion::logical_expr::TypeSignature::Exact(vec![
-                    DataType::Utf8,
-                    DataType::Boolean,
-                ]),
-            ],
-            Volatility::Stable,
-        ),
-    }));
+    for kind in [Kind::CurrentSetting, Kind::SetConfig] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Parameters {
+            conn: Arc::clone(&conn),
+            signature: kind.signature(),
+            kind,
+        }));
+    }
 }
 
-struct CurrentSetting {
+/// Which function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    CurrentSetting,
+    /// `set_config(name, value, is_local)`: sets the parameter for the session and returns
+    /// its new value as SHOW reports it. Transactions change nothing here, so `is_local`
+    /// (until the transaction ends) is the session too.
+    SetConfig,
+}
+
+impl Kind {
+    fn signature(self) -> Signature {
+        match self {
+            Kind::CurrentSetting => Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+                ],
+                Volatility::Stable,
+            ),
+            Kind::SetConfig => Signature::exact(
+                vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+                Volatility::Volatile,
+            ),
+        }
+    }
+}
+
+/// A function over one connection's parameters.
+struct Parameters {
     conn: Arc<Connection>,
+    kind: Kind,
     signature: Signature,
 }
 
-impl std::fmt::Debug for CurrentSetting {
+impl std::fmt::Debug for Parameters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("current_setting")
+        f.write_str(self.name())
     }
 }
 
-impl PartialEq for CurrentSetting {
+impl PartialEq for Parameters {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.conn, &other.conn)
+        Arc::ptr_eq(&self.conn, &other.conn) && self.kind == other.kind
     }
 }
 
-impl Eq for CurrentSetting {}
+impl Eq for Parameters {}
 
-impl std::hash::Hash for CurrentSetting {
+impl std::hash::Hash for Parameters {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         Arc::as_ptr(&self.conn).hash(state);
+        self.kind.hash(state);
     }
 }
 
-impl ScalarUDFImpl for CurrentSetting {
+impl ScalarUDFImpl for Parameters {
     fn name(&self) -> &str {
-        "current_setting"
+        match self.kind {
+            Kind::CurrentSetting => "current_setting",
+            Kind::SetConfig => "set_config",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -80,6 +102,15 @@ impl ScalarUDFImpl for CurrentSetting {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        match self.kind {
+            Kind::CurrentSetting => self.current_setting(args),
+            Kind::SetConfig => self.set_config(args),
+        }
+    }
+}
+
+impl Parameters {
+    fn current_setting(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let names = arrays[0].as_string::<i32>();
         let missing_ok = arrays.get(1).map(|a| a.as_boolean());
@@ -101,50 +132,8 @@ impl ScalarUDFImpl for CurrentSetting {
         }
         Ok(ColumnarValue::Array(Arc::new(values.finish()) as ArrayRef))
     }
-}
 
-/// `set_config(name, value, is_local)`: sets the parameter for the session and returns its
-/// new value as SHOW reports it. Transactions change nothing here, so `is_local` (until the
-/// transaction ends) is the session too.
-struct SetConfig {
-    conn: Arc<Connection>,
-    signature: Signature,
-}
-
-impl std::fmt::Debug for SetConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("set_config")
-    }
-}
-
-impl PartialEq for SetConfig {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.conn, &other.conn)
-    }
-}
-
-impl Eq for SetConfig {}
-
-impl std::hash::Hash for SetConfig {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.conn).hash(state);
-    }
-}
-
-impl ScalarUDFImpl for SetConfig {
-    fn name(&self) -> &str {
-        "set_config"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn set_config(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let names = arrays[0].as_string::<i32>();
         let new_values = arrays[1].as_string::<i32>();
