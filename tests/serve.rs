@@ -3344,7 +3344,10 @@ async fn search_path_decides_names_visibility_and_dt_as_in_postgresql() {
             simple_scalar(client, "SELECT set_config('search_path', 'gold', false)").await,
             "gold"
         );
-        assert_eq!(simple_scalar(client, "SELECT current_schema()").await, "gold");
+        assert_eq!(
+            simple_scalar(client, "SELECT current_schema()").await,
+            "gold"
+        );
         assert_eq!(simple_scalar(client, visible).await, "t");
     }
     // RESET restores the path of a new session.
