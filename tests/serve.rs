@@ -570,21 +570,9 @@ fn error_code(e: &tokio_postgres::Error) -> String {
 
 /// The rows of a simple query, as text.
 async fn simple_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let messages = client
-        .simple_query(sql)
+    answer(client, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
+        .unwrap_or_else(|code| panic!("{sql}: SQLSTATE {code}"))
 }
 
 async fn simple_scalar(client: &Client, sql: &str) -> String {
@@ -2002,6 +1990,14 @@ const NAMED_QUERIES: &[&str] = &[
     "SELECT order_id::text, amount FROM gold.fct_orders ORDER BY 1 LIMIT 2",
     "SELECT DISTINCT status::varchar FROM gold.fct_orders",
     "VALUES (1, 'a')",
+    // Through CTEs and derived tables, an outer query reading the inner names.
+    "WITH t AS (SELECT count(*) FROM gold.fct_orders) SELECT * FROM t",
+    "SELECT * FROM (SELECT 1 + 1) s",
+    "SELECT * FROM (SELECT sum(amount) FROM gold.fct_orders) s",
+    "SELECT * FROM (SELECT status, count(*), upper(status) FROM gold.fct_orders GROUP BY 1) s",
+    "SELECT s.count + 1 FROM (SELECT count(*) FROM gold.fct_orders) s",
+    "WITH t AS (SELECT max(order_id), amount::int FROM gold.fct_orders GROUP BY 2) \
+     SELECT t.* FROM t LIMIT 1",
 ];
 
 /// The column names a statement's Describe reports, and those of its simple-protocol rows.
@@ -2058,6 +2054,102 @@ async fn result_columns_are_named_as_postgresql_names_them() {
                 expected.0
             ));
         }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// Expressions whose result type (the oid a Describe reports) must be PostgreSQL's: integer
+/// literals are int4 where they fit, arithmetic keeps PostgreSQL's result types, a cast to
+/// varchar is varchar.
+const TYPED_EXPRESSIONS: &[&str] = &[
+    "1",
+    "-1",
+    "1 + 1",
+    "2 * 3 - 1",
+    "7 / 2",
+    "7 % 2",
+    "2147483647",
+    "2147483648",
+    "(1)",
+    "CASE WHEN amount > 10 THEN 1 ELSE 0 END",
+    "greatest(1, 2)",
+    "coalesce(customer_id, 0)",
+    "ARRAY[1, 2]",
+    "order_id + 1",
+    "count(*)",
+    "count(*) + 1",
+    "sum(CAST(order_id AS int))",
+    "sum(1)",
+    "CAST('x' AS varchar)",
+    "CAST(status AS varchar(10))",
+    "status::varchar",
+    "CAST(status AS character varying)",
+    "status",
+    "CAST('x' AS text)",
+    "status || 'x'",
+];
+
+/// The type oids of a statement's result columns, as its Describe reports them.
+async fn column_types(client: &Client, sql: &str) -> Result<Vec<u32>, String> {
+    let statement = client.prepare(sql).await.map_err(|e| error_text(&e))?;
+    Ok(statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().oid())
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_column_types_are_postgresql_types() {
+    let strata = connect(&shared_server().target()).await;
+    let postgres = connect(reference()).await;
+    let queries = TYPED_EXPRESSIONS
+        .iter()
+        .map(|e| format!("SELECT {e} FROM gold.fct_orders o LIMIT 1"))
+        .chain(
+            [
+                "SELECT 1, 1 + 1",
+                "SELECT * FROM (SELECT 1 AS one, 2) s",
+                "WITH t AS (SELECT 1 AS n) SELECT n, n AS m FROM t",
+                "SELECT 1 UNION ALL SELECT count(*) FROM gold.fct_orders",
+                "SELECT order_id % 2, count(*) FROM gold.fct_orders GROUP BY order_id % 2 \
+                 ORDER BY order_id % 2",
+                "VALUES (1, 'a')",
+            ]
+            .map(str::to_string),
+        );
+    let mut differences = Vec::new();
+    for sql in queries {
+        let expected = column_types(&postgres, &sql)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL: {sql}: {e}"));
+        let got = column_types(&strata, &sql).await;
+        if got.as_ref() != Ok(&expected) {
+            differences.push(format!(
+                "{sql}\n  PostgreSQL: {expected:?}\n  Strata:     {got:?}"
+            ));
+        }
+    }
+    // The values themselves are PostgreSQL's too (int4 arithmetic, no bigint left over).
+    for (sql, value) in [
+        ("SELECT 1 + 1", "2"),
+        ("SELECT 7 / 2", "3"),
+        (
+            "SELECT CAST(2000000000 AS bigint) + 2000000000",
+            "4000000000",
+        ),
+    ] {
+        assert_eq!(simple_scalar(&strata, sql).await, value, "{sql}");
+        assert_eq!(simple_scalar(&postgres, sql).await, value, "{sql}");
+    }
+    // int4 arithmetic that overflows fails as in PostgreSQL, where DataFusion would wrap.
+    for overflow in [
+        "SELECT 2000000000 + 2000000000",
+        "SELECT 50000 * 50000",
+        "SELECT -2147483647 - 2",
+    ] {
+        assert_eq!(sqlstate(&postgres, overflow).await, "22003", "{overflow}");
+        assert_eq!(sqlstate(&strata, overflow).await, "22003", "{overflow}");
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
@@ -3136,6 +3228,160 @@ async fn unqualified_model_names_resolve_through_the_search_path() {
         .await,
         "1"
     );
+}
+
+/// A statement's rows as text, or its SQLSTATE.
+async fn answer(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+    match client.simple_query(sql).await {
+        Ok(messages) => Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(e) => Err(error_code(&e)),
+    }
+}
+
+/// psql's `\dt` rows (schema, name, type; the owner differs) after `SET search_path`.
+fn psql_dt(target: &Target, search_path: &str, pattern: &str) -> Vec<String> {
+    let out = psql(
+        target,
+        &["-X", "-tA", "-F", "|"],
+        &format!("SET search_path TO {search_path};\n\\dt {pattern}\n"),
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout
+        .lines()
+        .filter(|l| l.matches('|').count() >= 3)
+        .map(|l| l.split('|').take(3).collect::<Vec<_>>().join("|"))
+        .collect()
+}
+
+/// A new session's `search_path` is the path Strata searches (the session's schema, the
+/// target schema, the model schemas by name, bronze), and `SET search_path` changes what
+/// unqualified names read, what `pg_table_is_visible` says and what psql's `\dt` lists, as
+/// in PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_path_decides_names_visibility_and_dt_as_in_postgresql() {
+    let strata = connect(&shared_server().target()).await;
+    let path = simple_scalar(&strata, "SHOW search_path").await;
+    let schemas: Vec<&str> = path.split(", ").collect();
+    assert_eq!(schemas[..2], ["public", "main"], "{path}");
+    assert_eq!(schemas.last(), Some(&"bronze"), "{path}");
+    assert!(
+        schemas.contains(&"gold") && schemas.contains(&"silver"),
+        "{path}"
+    );
+    assert_eq!(
+        simple_scalar(&strata, "SELECT current_setting('search_path')").await,
+        path
+    );
+    let visible = "SELECT pg_catalog.pg_table_is_visible('gold.fct_orders'::regclass)";
+    assert_eq!(simple_scalar(&strata, visible).await, "t");
+    // psql's `\dt` with no pattern lists the models of the searched schemas.
+    let listed = psql_dt(&shared_server().target(), &path, "");
+    assert!(
+        listed.contains(&"gold|fct_orders|table".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().any(|l| l.starts_with("silver|")),
+        "{listed:?}"
+    );
+
+    let postgres = connect(reference()).await;
+    for search_path in ["gold, public", "public", "\"$user\", gold"] {
+        let set = format!("SET search_path TO {search_path}");
+        for client in [&strata, &postgres] {
+            client.batch_execute(&set).await.unwrap();
+        }
+        for sql in [
+            "SHOW search_path",
+            "SELECT current_schema()",
+            "SELECT current_schemas(false)",
+            visible,
+            "SELECT c.relname, pg_table_is_visible(c.oid) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'gold' AND c.relname = 'fct_orders'",
+            "SELECT pg_table_is_visible('pg_catalog.pg_class'::regclass)",
+            "SELECT count(*) FROM fct_orders",
+        ] {
+            assert_eq!(
+                answer(&strata, sql).await,
+                answer(&postgres, sql).await,
+                "{set}; {sql}"
+            );
+        }
+        assert_eq!(
+            psql_dt(&shared_server().target(), search_path, "fct_orders"),
+            psql_dt(reference(), search_path, "fct_orders"),
+            "{set}; \\dt fct_orders"
+        );
+    }
+    // set_config is a SET, seen from the next statement on.
+    for client in [&strata, &postgres] {
+        assert_eq!(
+            simple_scalar(client, "SELECT set_config('search_path', 'gold', false)").await,
+            "gold"
+        );
+        assert_eq!(
+            simple_scalar(client, "SELECT current_schema()").await,
+            "gold"
+        );
+        assert_eq!(simple_scalar(client, visible).await, "t");
+    }
+    // RESET restores the path of a new session.
+    strata.batch_execute("RESET search_path").await.unwrap();
+    assert_eq!(simple_scalar(&strata, "SHOW search_path").await, path);
+    assert_eq!(simple_scalar(&strata, visible).await, "t");
+}
+
+/// `[server] read_roots`: a file under a configured root is readable through the server, one
+/// outside every root is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_reads_files_under_its_read_roots_only() {
+    let root = work_root().join("read-root");
+    let outside = work_root().join("not-a-root");
+    for dir in [&root, &outside] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("points.csv"), "x,y\n1,2\n3,4\n").unwrap();
+    }
+    let dir = project_dir(
+        "read-roots",
+        &server_toml(&format!(
+            "read_roots = [{:?}]\n",
+            root.display().to_string()
+        )),
+    );
+    let server = Server::start(&dir, &["--listen", "127.0.0.1:0"]);
+    let client = connect(&server.target()).await;
+    let inside = format!(
+        "SELECT sum(x), sum(y) FROM read_csv('{}')",
+        root.join("points.csv").display()
+    );
+    assert_eq!(
+        simple_rows(&client, &inside).await,
+        [[Some("4".to_string()), Some("6".to_string())]]
+    );
+    let refused = format!(
+        "SELECT * FROM read_csv('{}')",
+        outside.join("points.csv").display()
+    );
+    let err = client.simple_query(&refused).await.expect_err(&refused);
+    let message = err.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("outside")),
+        "{refused}: {err:?}"
+    );
+    // The shared server has no roots: the same file is refused there.
+    let shared = connect(&shared_server().target()).await;
+    assert!(shared.simple_query(&inside).await.is_err(), "{inside}");
 }
 
 /// Appends rows `ids` (and their `id * 10`) to the Delta table `gold.<table>` of `lake`, as

@@ -1,10 +1,12 @@
 //! Session parameters that change how DataFusion plans: `search_path` picks the schema of
-//! unqualified names, `TimeZone` the zone of `now()` and timestamptz arithmetic, and
+//! new objects and of names found nowhere, and tells the catalog functions what is visible;
+//! `TimeZone` the zone of `now()` and timestamptz arithmetic, and
 //! `datafusion.*` reach DataFusion's own options.
 
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
+use super::pg_catalog;
 use super::settings::Settings;
 
 /// Applies every parameter DataFusion cares about (at login and after each SET).
@@ -12,9 +14,9 @@ pub fn session_settings(ctx: &SessionContext, settings: &Settings) -> Result<(),
     let state = ctx.state_ref();
     let mut state = state.write();
     let options = state.config_mut().options_mut();
-    if let Some(schema) = settings.first_schema() {
-        options.catalog.default_schema = schema;
-    }
+    let path = settings.search_path();
+    options.catalog.default_schema = path.first().to_string();
+    pg_catalog::set_search_path(&mut options.extensions, &path);
     if let Some(zone) = settings.get("TimeZone") {
         options.set("datafusion.execution.time_zone", zone)?;
     }

@@ -23,6 +23,8 @@ pub struct Connection {
     authenticated: AtomicBool,
     /// The session parameters, once logged in.
     pub(super) settings: Mutex<Option<Settings>>,
+    /// Whether a query changed the parameters (`set_config`) since they were last applied.
+    settings_changed: AtomicBool,
     pub(super) user: OnceLock<String>,
     pub(super) cancel_key: OnceLock<(i32, SecretKey)>,
     last_active: Mutex<Instant>,
@@ -36,6 +38,7 @@ impl Connection {
             interrupts: Arc::default(),
             authenticated: AtomicBool::new(false),
             settings: Mutex::new(None),
+            settings_changed: AtomicBool::new(false),
             user: OnceLock::new(),
             cancel_key: OnceLock::new(),
             last_active: Mutex::new(Instant::now()),
@@ -73,6 +76,16 @@ impl Connection {
     /// The session's `idle_session_timeout`; before login, the startup deadline applies.
     pub(super) fn idle_timeout(&self) -> Option<Duration> {
         self.settings.lock().as_ref()?.idle_session_timeout()
+    }
+
+    /// Notes that a query changed the parameters, to be applied before the next statement.
+    pub(super) fn settings_changed(&self) {
+        self.settings_changed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the parameters changed since the last call.
+    pub(super) fn take_settings_changed(&self) -> bool {
+        self.settings_changed.swap(false, Ordering::SeqCst)
     }
 
     pub(super) fn user_name(&self) -> &str {

@@ -1,6 +1,6 @@
 //! Values on the wire as PostgreSQL spells them, where arrow-pg's encoding differs: the
 //! types Arrow lacks (`json`, `jsonb`, `uuid`, held as text and marked by the session's type
-//! planner), and fractional seconds without trailing zeros (`13:14:15.5`, not
+//! planner, like `varchar`), and fractional seconds without trailing zeros (`13:14:15.5`, not
 //! `13:14:15.500000`). Everything else is arrow-pg's.
 
 use std::error::Error;
@@ -20,20 +20,16 @@ use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use tokio_postgres::types::{IsNull, ToSql, to_sql_checked};
 
-use crate::session::PG_TYPE_KEY;
+use super::pg_catalog::marked_type;
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
 /// The PostgreSQL type a field is reported as.
 fn pg_type(field: &Field) -> PgWireResult<Type> {
-    Ok(
-        match field.metadata().get(PG_TYPE_KEY).map(String::as_str) {
-            Some("json") => Type::JSON,
-            Some("jsonb") => Type::JSONB,
-            Some("uuid") => Type::UUID,
-            _ => arrow_pg::datatypes::field_into_pg_type(&Arc::new(field.clone()))?,
-        },
-    )
+    match marked_type(field) {
+        Some(ty) => Ok(ty),
+        None => arrow_pg::datatypes::field_into_pg_type(&Arc::new(field.clone())),
+    }
 }
 
 /// The row description of a result.
@@ -76,10 +72,13 @@ pub fn sent_as_text(ty: &Type) -> bool {
     [Type::UUID, Type::JSONB, Type::NUMERIC].contains(ty)
 }
 
-/// The type a parameter is decoded as: Strata holds uuid and json as text.
+/// The type a parameter is decoded as: Strata holds uuid and json as text, and oids as
+/// int4 (an `oid[]` in binary is an `int4[]` but for its element type).
 pub fn read_as(ty: &Type) -> Type {
     if [Type::UUID, Type::JSON, Type::JSONB].contains(ty) {
         Type::TEXT
+    } else if *ty == Type::OID_ARRAY {
+        Type::INT4_ARRAY
     } else {
         ty.clone()
     }

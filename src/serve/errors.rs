@@ -121,6 +121,8 @@ fn arrow_state(error: &ArrowError) -> &'static str {
     use sqlstate::*;
     match error {
         ArrowError::DivideByZero => DIVISION_BY_ZERO,
+        // A number beyond the target type (`CAST(4000000000 AS int4)`, int4 arithmetic).
+        ArrowError::CastError(m) if m.starts_with("Can't cast value") => NUMERIC_OUT_OF_RANGE,
         ArrowError::CastError(_) | ArrowError::ParseError(_) => INVALID_TEXT_REPRESENTATION,
         ArrowError::ArithmeticOverflow(_) => NUMERIC_OUT_OF_RANGE,
         ArrowError::ComputeError(_) | ArrowError::InvalidArgumentError(_) => DATA_EXCEPTION,
@@ -164,6 +166,8 @@ fn execution_state(message: &str) -> &'static str {
         INSUFFICIENT_PRIVILEGE
     } else if m.contains("divide by zero") || m.contains("division by zero") {
         DIVISION_BY_ZERO
+    } else if m.contains("can't cast value") {
+        NUMERIC_OUT_OF_RANGE
     } else if m.contains("cast error") || m.contains("cannot cast") || m.contains("invalid") {
         INVALID_TEXT_REPRESENTATION
     } else if m.contains("overflow") {

@@ -23,9 +23,9 @@ use tracing::Instrument;
 use super::cursor::Cursors;
 use super::encode;
 use super::errors::{from_datafusion, from_time_travel, sqlstate, user_error};
-use super::settings::Settings;
 use super::statement::ServerCommand;
 use crate::lake::Lake;
+use crate::sql::search_path::SearchPath;
 use crate::sql::timetravel::Pins;
 use crate::sql::{ResultNames, dialect, rewrite};
 use crate::warehouse::LakeCatalog;
@@ -57,18 +57,11 @@ pub struct Planner {
 /// How stale a session's table listing may get before a statement re-reads it.
 const LISTING_TTL: Duration = Duration::from_secs(1);
 
-/// What time travel needs from the session's parameters.
+/// What name resolution and time travel need from the session's parameters.
 #[derive(Debug, Default)]
 struct Travel {
-    default_schema: String,
+    path: SearchPath,
     pins: Option<Pins>,
-}
-
-/// The schema unqualified names resolve in.
-pub(super) fn default_schema_of(settings: &Settings) -> String {
-    settings
-        .first_schema()
-        .unwrap_or_else(|| crate::warehouse::catalog::PUBLIC.to_string())
 }
 
 impl Planner {
@@ -106,10 +99,10 @@ impl Planner {
         Ok(())
     }
 
-    /// The schema of unqualified names and, when given, new pins (`Some(None)` unpins).
-    pub(super) fn update_travel(&self, default_schema: String, pins: Option<Option<Pins>>) {
+    /// The search path of unqualified names and, when given, new pins (`Some(None)` unpins).
+    pub(super) fn update_travel(&self, path: SearchPath, pins: Option<Option<Pins>>) {
         let mut travel = self.travel.lock();
-        travel.default_schema = default_schema;
+        travel.path = path;
         if let Some(pins) = pins {
             travel.pins = pins;
         }
@@ -121,11 +114,11 @@ impl Planner {
         self.refresh_listing(ctx)
             .instrument(tracing::debug_span!("listing"))
             .await?;
-        let (default_schema, pins) = {
+        let (path, pins) = {
             let travel = self.travel.lock();
-            (travel.default_schema.clone(), travel.pins.clone())
+            (travel.path.clone(), travel.pins.clone())
         };
-        rewrite::before_planning(ctx, lake, &mut statement, &default_schema, pins.as_ref())
+        rewrite::before_planning(ctx, lake, &mut statement, &path, pins.as_ref())
             .instrument(tracing::debug_span!("rewrite"))
             .await
             .map_err(from_time_travel)?;

@@ -32,8 +32,7 @@ use super::handler::Handler;
 use super::interrupt::Guard;
 use super::log::QueryLog;
 use super::planner::{
-    Planner, Prepared, default_schema_of, parameter_fields, parse, read_only, show_all_fields,
-    text_field,
+    Planner, Prepared, parameter_fields, parse, read_only, show_all_fields, text_field,
 };
 use super::settings::{REPORTED, Settings};
 use super::statement::ServerCommand;
@@ -76,6 +75,9 @@ impl Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self.conn.touch();
+        if self.conn.take_settings_changed() {
+            self.apply_settings()?;
+        }
         if client.transaction_status() == TransactionStatus::Error
             && !matches!(command, ServerCommand::Commit | ServerCommand::Rollback)
         {
@@ -114,6 +116,7 @@ impl Handler {
                         s.reset_all();
                         Ok(())
                     })?;
+                    self.apply_settings()?;
                     Ok(Response::Execution(Tag::new("RESET")))
                 }
             },
@@ -151,6 +154,19 @@ impl Handler {
                 format!("{what} is not supported by Strata"),
             )),
         }
+    }
+
+    /// Applies the session's parameters to its planning (after a RESET ALL, or a
+    /// `set_config` in an earlier query).
+    fn apply_settings(&self) -> PgWireResult<()> {
+        let ctx = self.planner.session()?;
+        let path = self.with_settings(|s| {
+            apply::session_settings(ctx, s)
+                .map_err(|e| user_error(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
+            Ok(s.search_path())
+        })?;
+        self.planner.update_travel(path, None);
+        Ok(())
     }
 
     fn with_settings<T>(
@@ -199,7 +215,7 @@ impl Handler {
         } else {
             None
         };
-        let (canonical, shown, default_schema) = self.with_settings(|s| {
+        let (canonical, shown, path) = self.with_settings(|s| {
             s.set(name, value)
                 .map_err(|e| user_error(e.sqlstate(), e.to_string()))?;
             apply::session_settings(ctx, s)
@@ -207,9 +223,9 @@ impl Handler {
             let (canonical, shown) = s
                 .show(name)
                 .map_err(|e| user_error(e.sqlstate(), e.to_string()))?;
-            Ok((canonical, shown, default_schema_of(s)))
+            Ok((canonical, shown, s.search_path()))
         })?;
-        self.planner.update_travel(default_schema, new_pins);
+        self.planner.update_travel(path, new_pins);
         if REPORTED.contains(&canonical.as_str()) {
             client
                 .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
@@ -403,7 +419,12 @@ fn parameters(portal: &Portal<Prepared>, fields: &[Option<FieldRef>]) -> PgWireR
         named => return Ok(named),
     };
     for (value, field) in values.iter_mut().zip(fields) {
-        if let Some(wanted @ DataType::Decimal128(..)) = field.as_deref().map(|f| f.data_type()) {
+        // Decimals beyond rust_decimal's digits, and lists whose elements the plan marks
+        // (`oid[]`), are decoded as their plain types first.
+        if let Some(wanted @ (DataType::Decimal128(..) | DataType::List(_))) =
+            field.as_deref().map(|f| f.data_type())
+            && value.value.data_type() != *wanted
+        {
             value.value = value.value.cast_to(wanted).map_err(from_datafusion)?;
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::errors::sqlstate;
 use crate::config::ServerConfig;
+use crate::sql::search_path::SearchPath;
 use crate::sql::timetravel::AS_OF_RUN;
 
 /// The version clients parse (SQLAlchemy, pgjdbc and Superset read the leading number).
@@ -77,6 +78,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("max_identifier_length", "63", "Longest identifier length."),
     ("max_index_keys", "32", "Most columns an index may have."),
     ("row_security", "on", "Row security."),
+    // The session's default is the path over the lake's schemas (see `Settings::new`).
     ("search_path", "\"$user\", public", "Schema search order."),
     ("server_encoding", "UTF8", "The server's character set."),
     (
@@ -167,12 +169,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults, with the server's timeouts and the client's startup parameters.
-    pub fn new(server: &ServerConfig, startup: &[(String, String)]) -> Self {
+    /// Defaults, with the server's timeouts, the session's search `path` and the client's
+    /// startup parameters.
+    pub fn new(server: &ServerConfig, path: &SearchPath, startup: &[(String, String)]) -> Self {
         let mut defaults: BTreeMap<String, String> = KNOWN
             .iter()
             .map(|(name, value, _)| (name.to_string(), value.to_string()))
             .collect();
+        defaults.insert("search_path".to_string(), path.to_string());
         defaults.insert(
             "statement_timeout".to_string(),
             server.statement_timeout_ms.to_string(),
@@ -269,12 +273,9 @@ impl Settings {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    /// The first schema of `search_path` that names a real schema (not `"$user"`).
-    pub fn first_schema(&self) -> Option<String> {
-        self.get("search_path")?
-            .split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
-            .find(|s| !s.is_empty() && s != "$user" && s != "pg_catalog")
+    /// The schemas unqualified names are searched in.
+    pub fn search_path(&self) -> SearchPath {
+        SearchPath::parse(self.get("search_path").unwrap_or_default())
     }
 }
 
@@ -371,10 +372,13 @@ mod tests {
 
     #[test]
     fn set_show_reset_follow_postgres() {
+        let path = SearchPath::parse("public, main, gold");
         let mut s = Settings::new(
             &ServerConfig::default(),
+            &path,
             &[("application_name".into(), "psql".into())],
         );
+        assert_eq!(s.show("search_path").unwrap().1, "public, main, gold");
         assert_eq!(
             s.show("APPLICATION_NAME").unwrap(),
             ("application_name".into(), "psql".into())
@@ -399,10 +403,11 @@ mod tests {
         s.set("strata.as_of_run", Some("abc")).unwrap();
         assert_eq!(s.get(AS_OF_RUN), Some("abc"));
         s.set("search_path", Some("gold, public")).unwrap();
-        assert_eq!(s.first_schema().as_deref(), Some("gold"));
+        assert_eq!(s.search_path().first(), "gold");
         s.set("TimeZone", Some("Europe/Paris")).unwrap();
         assert!(s.set("TimeZone", Some("nowhere")).is_err());
         s.reset_all();
         assert_eq!(s.show("timezone").unwrap().1, "UTC");
+        assert_eq!(s.search_path(), path);
     }
 }

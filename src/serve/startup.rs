@@ -19,9 +19,9 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use super::auth::{AuthError, AuthPolicy, ScramExchange};
 use super::errors::{fatal, sqlstate};
 use super::handler::{Handler, Login};
-use super::planner::default_schema_of;
 use super::settings::{REPORTED, SERVER_VERSION, Settings};
 use super::{apply, current_setting, pg_catalog};
+use crate::sql::search_path::SearchPath;
 
 /// The database name clients connect to.
 pub const DATABASE: &str = "strata";
@@ -166,14 +166,14 @@ impl Handler {
             .filter(|(k, _)| k.as_str() != METADATA_USER && k.as_str() != METADATA_DATABASE)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let settings = Settings::new(&self.server.options, &startup);
+        let path = SearchPath::of_catalog(&ctx, crate::session::DEFAULT_SCHEMA);
+        let settings = Settings::new(&self.server.options, &path, &startup);
         apply::session_settings(&ctx, &settings)
             .map_err(|e| fatal(sqlstate::INVALID_PARAMETER_VALUE, e.to_string()))?;
         pg_catalog::set_user(&ctx, self.conn.user_name());
         current_setting::register(&ctx, Arc::clone(&self.conn));
         self.planner.start(ctx, self.server.lake().clone());
-        self.planner
-            .update_travel(default_schema_of(&settings), None);
+        self.planner.update_travel(settings.search_path(), None);
         let (pid, secret) = self.server.register(client, &self.conn);
         self.conn.touch();
         client.set_pid_and_secret_key(pid, secret);

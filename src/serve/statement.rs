@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::sql::exec::set_value;
+use crate::sql::search_path;
 use crate::warehouse::catalog::PUBLIC;
 
 /// A statement, sorted by who answers it.
@@ -268,7 +269,11 @@ fn set_command(set: Set) -> ServerCommand {
             variable, values, ..
         } => {
             let name = variable.to_string();
-            let value = set_value(&values);
+            let value = if name.eq_ignore_ascii_case("search_path") {
+                search_path::setting(&values)
+            } else {
+                set_value(&values)
+            };
             ServerCommand::Set { name, value }
         }
         Set::SetTimeZone { value, .. } => ServerCommand::Set {

@@ -4,7 +4,8 @@
 //! PostgreSQL compatibility parser (which replaces a few whole client queries DataFusion
 //! cannot run and rewrites `= ANY`, `OPERATOR(pg_catalog.~)`, `COLLATE`, `pg_catalog.`
 //! function names, `'x'::regclass`, ...), followed by the rules here for what it leaves that
-//! real clients send (they call functions the server's `pg_catalog` registers).
+//! real clients send (they call functions the server's `pg_catalog` registers), and
+//! [`client_queries`] answers a few more whole client queries by equivalents.
 //! [`parse_datafusion`] reads DataFusion's own statements for `strata sql` and the REPL.
 //! Both accept Delta's `VERSION AS OF` / `TIMESTAMP AS OF` the same way: with
 //! `TimeTravelDialect`, for a statement that fails without it.
@@ -26,6 +27,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
+use super::client_queries;
 use super::names::ResultNames;
 use super::position::{self, LineColumn};
 
@@ -88,7 +90,16 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, DialectError> {
             },
         },
     };
-    Ok(statements.into_iter().map(rewrite).collect())
+    statements
+        .into_iter()
+        .map(|statement| match client_queries::replacement(&statement) {
+            Some(equivalent) => {
+                let mut replaced = COMPATIBILITY.parse(equivalent).map_err(DialectError::new)?;
+                Ok(rewrite(replaced.remove(0)))
+            }
+            None => Ok(rewrite(statement)),
+        })
+        .collect()
 }
 
 /// [`parse`], each statement with the names PostgreSQL gives its result columns. They are

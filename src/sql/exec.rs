@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::ast::{DescribeAlias, Expr, ObjectName, Set, Stat
 use std::sync::Arc;
 
 use super::names::ResultNames;
+use super::search_path::SearchPath;
 use super::timetravel::{self, AS_OF_RUN, Pins, TimeTravelError};
 use super::{dialect, rewrite};
 use crate::explore;
@@ -97,7 +98,8 @@ pub async fn stream_statement(
                 .catalog
                 .default_schema
                 .clone();
-            rewrite::before_planning(ctx, lake, &mut inner, &default_schema, pins.as_ref()).await?;
+            let path = SearchPath::of_catalog(ctx, &default_schema);
+            rewrite::before_planning(ctx, lake, &mut inner, &path, pins.as_ref()).await?;
             DFStatement::Statement(inner)
         }
         other => other,

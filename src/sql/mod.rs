@@ -3,9 +3,11 @@
 //! time travel), planned, executed and rendered. `strata sql`, the REPL and the server all
 //! read SQL through here, so a statement means the same in each.
 
+pub(crate) mod client_queries;
 pub mod dialect;
 pub(crate) mod exec;
 pub(crate) mod ident;
+pub(crate) mod int_literals;
 pub(crate) mod names;
 pub(crate) mod position;
 pub(crate) mod render;

@@ -8,6 +8,7 @@
 //! The names apply to the output only, never to the plan: PostgreSQL lets two columns share
 //! a name (`SELECT count(*), count(x)`), which a DataFusion projection refuses.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
@@ -17,7 +18,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, ArrayElemTypeDef, DataType, ExactNumberInfo, Expr, Ident, ObjectName, Query,
-    SelectItem, SetExpr, Statement, TimezoneInfo, TrimWhereField,
+    Select, SelectItem, SetExpr, Statement, TimezoneInfo, TrimWhereField, VisitMut, VisitorMut,
 };
 use futures::StreamExt;
 
@@ -131,6 +132,64 @@ impl ResultNames {
             names[columns - tail + i] = name(item);
         }
         Some(names)
+    }
+}
+
+/// Aliases the unaliased columns of every query nested in `statement` (CTEs, derived
+/// tables, subqueries) with PostgreSQL's names, so `WITH t AS (SELECT count(*) FROM x)
+/// SELECT * FROM t` yields `count`, and an outer query may refer to that name, as in
+/// PostgreSQL. The statement's own select list is left to [`ResultNames`]. A select list
+/// with a wildcard, or whose names repeat, keeps DataFusion's names where they would clash:
+/// a DataFusion projection refuses two columns of one name.
+pub fn name_nested_columns(statement: &mut Statement) {
+    struct Nested {
+        depth: usize,
+    }
+    impl VisitorMut for Nested {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            if self.depth > 1 {
+                alias_unaliased(&mut select.projection);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Nested { depth: 0 });
+}
+
+/// Gives each unaliased expression of `projection` its PostgreSQL name as an alias, where
+/// that name is unique in the list (plain columns already have theirs).
+fn alias_unaliased(projection: &mut [SelectItem]) {
+    let mut names = Vec::with_capacity(projection.len());
+    for item in projection.iter() {
+        names.push(match item {
+            SelectItem::UnnamedExpr(expr) => column_name(expr),
+            SelectItem::ExprWithAlias { alias, .. } => identifier(alias),
+            SelectItem::ExprWithAliases { .. }
+            | SelectItem::Wildcard(_)
+            | SelectItem::QualifiedWildcard(..) => return,
+        });
+    }
+    for (item, name) in projection.iter_mut().zip(&names) {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        let plain_column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        if plain_column || names.iter().filter(|n| *n == name).count() > 1 {
+            continue;
+        }
+        *item = SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: Ident::with_quote('"', name.as_str()),
+        };
     }
 }
 
@@ -360,6 +419,26 @@ mod tests {
         assert_eq!(names("COPY (SELECT sum(a) FROM t) TO STDOUT"), ["sum"]);
         assert_eq!(names("DECLARE c CURSOR FOR SELECT a::text FROM t"), ["a"]);
         assert!(names("SET x = 1").is_empty());
+    }
+
+    #[test]
+    fn nested_queries_name_their_columns_as_postgresql() {
+        let mut statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "WITH t AS (SELECT count(*), sum(a) AS s, b FROM x) \
+             SELECT count(*), 1 + 1 FROM (SELECT 1 + 1, upper(c), \"Mixed\"(d) FROM y) d, \
+             (SELECT count(*), count(e) FROM z) u, (SELECT *, lower(f) FROM w) v",
+        )
+        .unwrap()
+        .remove(0);
+        name_nested_columns(&mut statement);
+        assert_eq!(
+            statement.to_string(),
+            "WITH t AS (SELECT count(*) AS \"count\", sum(a) AS s, b FROM x) \
+             SELECT count(*), 1 + 1 FROM (SELECT 1 + 1 AS \"?column?\", upper(c) AS \"upper\", \
+             \"Mixed\"(d) AS \"Mixed\" FROM y) d, \
+             (SELECT count(*), count(e) FROM z) u, (SELECT *, lower(f) FROM w) v"
+        );
     }
 
     #[test]

@@ -14,22 +14,27 @@ use datafusion::sql::sqlparser::dialect::{GenericDialect, PostgreSqlDialect};
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Span};
 
+use super::search_path::SearchPath;
 use super::timetravel::{self, Pins, TimeTravelError};
 use crate::lake::Lake;
 
 /// Every rewrite a parsed statement gets before it is planned: named table-function
-/// arguments, unqualified names qualified by the search path, then time travel (explicit
-/// versions, or the `pins` of `strata.as_of_run`) with unqualified names in `default_schema`.
+/// arguments, PostgreSQL's names for the columns of nested queries (before anything else
+/// changes their expressions), int4 integer literals, unqualified names qualified by the search `path`, then time travel (explicit
+/// versions, or the `pins` of `strata.as_of_run`) with names left unqualified in the path's
+/// first schema.
 pub async fn before_planning(
     ctx: &SessionContext,
     lake: &Lake,
     statement: &mut Statement,
-    default_schema: &str,
+    path: &SearchPath,
     pins: Option<&Pins>,
 ) -> Result<(), TimeTravelError> {
     named_args(statement);
-    super::search_path::qualify(ctx, statement, default_schema);
-    timetravel::rewrite(ctx, lake, statement, default_schema, pins).await
+    super::names::name_nested_columns(statement);
+    super::int_literals::int4_literals(statement);
+    super::search_path::qualify(ctx, statement, path);
+    timetravel::rewrite(ctx, lake, statement, path.first(), pins).await
 }
 
 /// DataFusion passes table-function arguments by position only, dropping the names of

@@ -6,15 +6,18 @@
 //! holding it; CTE names and names found nowhere are left as written.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::ops::ControlFlow;
 
+use datafusion::catalog::CatalogProvider;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, Visit, VisitMut, Visitor,
-    VisitorMut,
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, Value, Visit, VisitMut,
+    Visitor, VisitorMut,
 };
 
-use crate::warehouse::catalog::BRONZE;
+use super::ident::ident;
+use crate::warehouse::catalog::{BRONZE, PUBLIC};
 
 /// The project's target schema (dbt's `target.schema`), searched right after the session's.
 pub const TARGET_SCHEMA: &str = "main";
@@ -22,49 +25,123 @@ pub const TARGET_SCHEMA: &str = "main";
 /// Schemas never searched: catalogs and Strata's own tables.
 const NOT_SEARCHED: [&str; 3] = ["information_schema", "pg_catalog", "_strata"];
 
-/// The schemas an unqualified name is looked for in, in order.
-pub fn search_path(ctx: &SessionContext, default_schema: &str) -> Vec<String> {
-    let state = ctx.state();
-    let catalog_name = state.config().options().catalog.default_catalog.clone();
-    let Some(catalog) = ctx.catalog(&catalog_name) else {
-        return vec![default_schema.to_string()];
-    };
-    let mut others: Vec<String> = catalog
-        .schema_names()
-        .into_iter()
-        .filter(|s| {
-            s != default_schema
-                && s != TARGET_SCHEMA
-                && s != BRONZE
-                && !NOT_SEARCHED.contains(&s.as_str())
-        })
-        .collect();
-    others.sort();
-    let mut path = vec![default_schema.to_string(), TARGET_SCHEMA.to_string()];
-    path.extend(others);
-    path.push(BRONZE.to_string());
-    path
+/// The schemas an unqualified name is looked for in, in order: PostgreSQL's `search_path`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPath(Vec<String>);
+
+impl SearchPath {
+    /// Strata's path over `ctx`'s catalog: `session_schema` (temporary views), the target
+    /// schema, the other model schemas by name, `bronze` last.
+    pub fn of_catalog(ctx: &SessionContext, session_schema: &str) -> Self {
+        let state = ctx.state();
+        let catalog_name = state.config().options().catalog.default_catalog.clone();
+        let Some(catalog) = ctx.catalog(&catalog_name) else {
+            return Self(vec![session_schema.to_string()]);
+        };
+        let mut others: Vec<String> = catalog
+            .schema_names()
+            .into_iter()
+            .filter(|s| {
+                s != session_schema
+                    && s != TARGET_SCHEMA
+                    && s != BRONZE
+                    && !NOT_SEARCHED.contains(&s.as_str())
+            })
+            .collect();
+        others.sort();
+        others.dedup();
+        let mut path = vec![session_schema.to_string(), TARGET_SCHEMA.to_string()];
+        path.extend(others);
+        path.push(BRONZE.to_string());
+        Self(path)
+    }
+
+    /// A `search_path` setting as PostgreSQL reads it (`gold, public`, `"$user", public`).
+    /// `$user` names no schema: Strata has none per role.
+    pub fn parse(value: &str) -> Self {
+        Self(
+            value
+                .split(',')
+                .map(|s| {
+                    let s = s.trim();
+                    match s.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                        Some(quoted) => quoted.replace("\"\"", "\""),
+                        None => s.to_lowercase(),
+                    }
+                })
+                .filter(|s| !s.is_empty() && s != "$user")
+                .collect(),
+        )
+    }
+
+    pub fn schemas(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The schema new objects are created in and names found nowhere are planned in: the
+    /// first of the path (PostgreSQL's `current_schema`), `public` when the path is empty.
+    pub fn first(&self) -> &str {
+        self.0.first().map_or(PUBLIC, String::as_str)
+    }
+
+    /// The first schema of the path holding `table` in `catalog`; catalogs are not searched
+    /// here (they are found by their own rules).
+    fn find(&self, catalog: &dyn CatalogProvider, table: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|s| !NOT_SEARCHED.contains(&s.as_str()))
+            .find(|s| {
+                catalog
+                    .schema(s)
+                    .is_some_and(|schema| schema.table_exist(table))
+            })
+            .map(String::as_str)
+    }
 }
 
-/// Qualifies each unqualified table name of `statement` with the first schema of the search
-/// path that holds it.
-pub fn qualify(ctx: &SessionContext, statement: &mut Statement, default_schema: &str) {
+/// The path as `SHOW search_path` prints it: `public, main, gold`.
+impl fmt::Display for SearchPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(|s| ident(s)).collect();
+        f.write_str(&shown.join(", "))
+    }
+}
+
+/// The value of `SET search_path TO …` as PostgreSQL shows it: each schema named as SQL
+/// would (`gold`, `"$user"`, `"My Schema"`), unquoted names folded to lower case; `None` for
+/// `DEFAULT`.
+pub fn setting(values: &[Expr]) -> Option<String> {
+    let mut schemas = Vec::with_capacity(values.len());
+    for value in values {
+        let name = match value {
+            Expr::Identifier(ident) if ident.quote_style.is_none() => {
+                if values.len() == 1 && ident.value.eq_ignore_ascii_case("default") {
+                    return None;
+                }
+                ident.value.to_lowercase()
+            }
+            Expr::Identifier(ident) => ident.value.clone(),
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        schemas.push(ident(&name));
+    }
+    Some(schemas.join(", "))
+}
+
+/// Qualifies each unqualified table name of `statement` with the first schema of `path`
+/// that holds it (names in the path's first schema are left, as the planner looks there).
+pub fn qualify(ctx: &SessionContext, statement: &mut Statement, path: &SearchPath) {
     let ctes = cte_names(statement);
     let state = ctx.state();
     let catalog_name = state.config().options().catalog.default_catalog.clone();
     let Some(catalog) = ctx.catalog(&catalog_name) else {
         return;
     };
-    let path = search_path(ctx, default_schema);
-    let find = |table: &str| -> Option<String> {
-        path.iter()
-            .find(|s| {
-                catalog
-                    .schema(s)
-                    .is_some_and(|schema| schema.table_exist(table))
-            })
-            .cloned()
-    };
+    let find = |table: &str| path.find(catalog.as_ref(), table).map(str::to_string);
     struct Qualify<'a> {
         ctes: &'a HashSet<String>,
         default_schema: &'a str,
@@ -94,7 +171,7 @@ pub fn qualify(ctx: &SessionContext, statement: &mut Statement, default_schema: 
     }
     let _ = statement.visit(&mut Qualify {
         ctes: &ctes,
-        default_schema,
+        default_schema: path.first(),
         find: &find,
     });
 }
@@ -124,4 +201,40 @@ fn cte_names(statement: &Statement) -> HashSet<String> {
     let mut ctes = Ctes(HashSet::new());
     let _ = statement.visit(&mut ctes);
     ctes.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::ast::Set;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn set(sql: &str) -> Option<String> {
+        match Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+        {
+            Statement::Set(Set::SingleAssignment { values, .. }) => setting(&values),
+            other => panic!("not a SET: {other}"),
+        }
+    }
+
+    #[test]
+    fn search_path_settings_read_and_show_as_in_postgresql() {
+        assert_eq!(
+            set("SET search_path TO Gold, public").as_deref(),
+            Some("gold, public")
+        );
+        assert_eq!(
+            set("SET search_path = \"$user\", 'My Schema'").as_deref(),
+            Some("\"$user\", \"My Schema\"")
+        );
+        assert_eq!(set("SET search_path TO DEFAULT"), None);
+        let path = SearchPath::parse("\"$user\", gold, \"My Schema\", PUBLIC");
+        assert_eq!(path.schemas(), ["gold", "My Schema", "public"]);
+        assert_eq!(path.first(), "gold");
+        assert_eq!(path.to_string(), "gold, \"My Schema\", public");
+        assert_eq!(SearchPath::parse("\"$user\"").first(), PUBLIC);
+    }
 }

@@ -15,10 +15,18 @@ import asyncpg
 
 HOST, PORT, DBNAME, USER = sys.argv[1:5]
 
-# asyncpg reads every one of these in PostgreSQL's binary format. (Arrays are not here: asyncpg
-# looks up their element types with a recursive catalog query of correlated subqueries that
-# Strata cannot plan yet; and varchar is not here: it is text in Strata, one string type.)
+# asyncpg reads every one of these in PostgreSQL's binary format; for arrays other than text[]
+# it first looks up the element type in the catalog (its recursive typeinfo_tree query).
 VALUES = [
+    "1",
+    "1 + 1",
+    "CAST('abc' AS varchar)",
+    "CAST('abc' AS varchar(10))",
+    "ARRAY[1, 2]",
+    "ARRAY[CAST(1 AS int8), NULL, 3]",
+    "ARRAY['a', 'b']",
+    "ARRAY[true, false]",
+    "ARRAY[DATE '2026-01-02']",
     "CAST(1 AS int2)",
     "CAST(2 AS int4)",
     "CAST(3000000000 AS int8)",

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use super::live::{Live, OWNER_OID, PG_CATALOG, Snapshot};
+use super::live::{Live, OWNER_OID, PG_CATALOG, Snapshot, relation_oid};
 use super::session::PgSession;
 use super::types;
 
@@ -94,6 +94,18 @@ impl Call<'_> {
 
     fn default_schema(&self) -> String {
         self.options.catalog.default_schema.clone()
+    }
+
+    /// The schemas searched for an unqualified name, in order: `pg_catalog` first unless
+    /// the search path places it, as in PostgreSQL.
+    fn searched_schemas(&self) -> Vec<String> {
+        let path = self.session().search_path();
+        let mut searched = Vec::new();
+        if !path.schemas().iter().any(|s| s == PG_CATALOG) {
+            searched.push(PG_CATALOG.to_string());
+        }
+        searched.extend(path.schemas().iter().cloned());
+        searched
     }
 
     /// One text value per row.
@@ -270,11 +282,10 @@ pub fn register(ctx: &SessionContext, live: &Arc<Live>) {
             let live = Arc::clone(live);
             move |c| {
                 let snapshot = live.latest().unwrap_or_default();
-                let default_schema = c.default_schema();
+                let searched = c.searched_schemas();
                 c.bools(|row| {
-                    let visible = relation_of(c, &snapshot, row)?
-                        .map(|r| r.schema == default_schema || r.schema == PG_CATALOG);
-                    Ok(visible)
+                    Ok(relation_of(c, &snapshot, row)?
+                        .map(|r| first_found(&snapshot, &searched, &r.name) == Some(&r.schema)))
                 })
             }
         }),
@@ -419,6 +430,16 @@ fn relation_function(
             c.texts(|row| f(c, &snapshot, row))
         },
     )
+}
+
+/// The first of `searched` holding a relation named `name`: the one an unqualified `name`
+/// reads (`pg_table_is_visible`).
+fn first_found<'p>(snapshot: &Snapshot, searched: &'p [String], name: &str) -> Option<&'p String> {
+    searched.iter().find(|schema| {
+        snapshot
+            .relation(relation_oid(schema, name))
+            .is_some_and(|r| r.schema == **schema && r.name == name)
+    })
 }
 
 fn relation_of<'s>(
@@ -571,10 +592,14 @@ fn current_schemas(c: &Call) -> Result<ColumnarValue> {
         .with_field(Arc::new(Field::new_list_field(DataType::Utf8, true)));
     for row in 0..c.rows {
         let implicit = c.text(0, row)?.is_some_and(|v| v == "true");
-        if implicit {
-            list.values().append_value(PG_CATALOG);
+        let schemas = if implicit {
+            c.searched_schemas()
+        } else {
+            c.session().search_path().schemas().to_vec()
+        };
+        for schema in schemas {
+            list.values().append_value(schema);
         }
-        list.values().append_value(c.default_schema());
         list.append(true);
     }
     Ok(ColumnarValue::Array(Arc::new(list.finish())))

@@ -31,8 +31,10 @@ use datafusion_pg_catalog::pg_catalog::{
 
 pub use descriptions::{Descriptions, RelationDoc};
 pub use functions::VERSION;
-pub use session::{PgSession, set_user};
-pub use types::{column_type_name, format_type, pg_field_type, pg_type, type_modifier};
+pub use session::{PgSession, set_search_path, set_user};
+pub use types::{
+    column_type_name, format_type, marked_type, pg_field_type, pg_type, type_modifier,
+};
 
 use crate::session::CATALOG;
 use catalog_types::CatalogTypes;

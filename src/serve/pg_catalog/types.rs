@@ -6,6 +6,8 @@ use arrow::datatypes::{DataType, Field};
 use arrow_pg::datatypes::into_pg_type;
 use pgwire::api::Type;
 
+use crate::session::PG_TYPE_KEY;
+
 /// Arrow's extension-type key (a field's metadata), which marks JSON and UUID columns.
 const EXTENSION_NAME: &str = "ARROW:extension:name";
 
@@ -23,8 +25,28 @@ pub fn pg_type(data_type: &DataType) -> Type {
     }
 }
 
-/// [`pg_type`] refined by the field's Arrow extension type (JSON, UUID).
+/// The PostgreSQL type a session's type planner marked a string field with
+/// ([`PG_TYPE_KEY`]): `json`, `jsonb`, `uuid`, which Arrow lacks, `varchar`, which Arrow
+/// does not tell from `text`, and `oid[]` (a list of Int32 marked `oid`).
+pub fn marked_type(field: &Field) -> Option<Type> {
+    if let DataType::List(element) = field.data_type() {
+        return (marked_type(element)? == Type::OID).then_some(Type::OID_ARRAY);
+    }
+    match field.metadata().get(PG_TYPE_KEY)?.as_str() {
+        "oid" => Some(Type::OID),
+        "json" => Some(Type::JSON),
+        "jsonb" => Some(Type::JSONB),
+        "uuid" => Some(Type::UUID),
+        "varchar" => Some(Type::VARCHAR),
+        _ => None,
+    }
+}
+
+/// [`pg_type`] refined by the field's marked type or Arrow extension type (JSON, UUID).
 pub fn pg_field_type(field: &Field) -> Type {
+    if let Some(ty) = marked_type(field) {
+        return ty;
+    }
     match field.metadata().get(EXTENSION_NAME).map(String::as_str) {
         Some("arrow.json") => Type::JSON,
         Some("arrow.uuid") => Type::UUID,

@@ -62,8 +62,12 @@ func main() {
 		out[name] = map[string]interface{}{"columns": columns, "rows": values}
 	}
 
-	// Grafana's query editor: the search path its table list is relative to, the tables of
-	// a schema, then a table's columns and types.
+	// Grafana's query editor: the search path its table list is relative to (set here, as a
+	// new Strata session's default is the lake's schemas, PostgreSQL's "$user", public), the
+	// tables of a schema, then a table's columns and types.
+	if _, err := conn.Exec(ctx, "SET search_path TO gold, public"); err != nil {
+		out["set_search_path"] = err.Error()
+	}
 	query("search_path", "SELECT current_setting('search_path')")
 	query("tables", `SELECT quote_ident(table_name) AS "table" FROM information_schema.tables
 		WHERE quote_ident(table_schema) = 'gold' AND table_name = 'fct_orders' ORDER BY 1`)
