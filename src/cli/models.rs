@@ -202,18 +202,23 @@ fn report_check_errors(errors: &[CheckError]) {
     }
 }
 
-/// `strata run|test|seed|build`.
-pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<()> {
-    if args.watch {
-        return watch(config, args, command).await;
-    }
-    let project = load_project(
+/// The project as `strata run|test|seed|build` with `args` sees it.
+fn run_project(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<Project> {
+    load_project(
         config,
         &args.selection,
         command.as_str(),
         args.full_refresh,
         threads(args),
-    )?;
+    )
+}
+
+/// `strata run|test|seed|build`.
+pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<()> {
+    if args.watch {
+        return watch(config, args, command).await;
+    }
+    let project = run_project(config, args, command)?;
     if run_selection(config, args, command, project, &args.selection.select).await? {
         bail!("the {} had failures", command.as_str());
     }
@@ -235,13 +240,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
         .with_context(|| format!("reading the ingest log of {}", config.lake))?;
     // A project that does not load stops the watch before it starts; later it is reported
     // and loaded again at the next landing.
-    let mut project = load_project(
-        config,
-        &args.selection,
-        command.as_str(),
-        args.full_refresh,
-        threads(args),
-    )?;
+    let mut project = run_project(config, args, command)?;
     let mut selection = args.selection.select.clone();
     loop {
         let mut abandon = stop.clone();
@@ -276,13 +275,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
             if pending.is_empty() {
                 continue;
             }
-            let project = match load_project(
-                config,
-                &args.selection,
-                command.as_str(),
-                args.full_refresh,
-                threads(args),
-            ) {
+            let project = match run_project(config, args, command) {
                 Ok(project) => project,
                 Err(e) => {
                     eprintln!("ERROR: {e:#}");

@@ -20,9 +20,9 @@ use crate::lake::Lake;
 
 /// Every rewrite a parsed statement gets before it is planned: named table-function
 /// arguments, PostgreSQL's names for the columns of nested queries (before anything else
-/// changes their expressions), int4 integer literals, unqualified names qualified by the search `path`, then time travel (explicit
-/// versions, or the `pins` of `strata.as_of_run`) with names left unqualified in the path's
-/// first schema.
+/// changes their expressions), int4 integer literals, unqualified names qualified by the
+/// search `path`, then time travel (explicit versions, or the `pins` of `strata.as_of_run`)
+/// with names left unqualified in the path's first schema.
 pub async fn before_planning(
     ctx: &SessionContext,
     lake: &Lake,
