@@ -793,6 +793,10 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
         ),
         ("models/b.sql", "select id from {{ ref('a') }}"),
         (
+            "models/c.py",
+            "def model(dbt, session):\n    return dbt.ref('a')\n",
+        ),
+        (
             "models/schema.yml",
             "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        policy_tags: [pii]\nexposures:\n  - name: dash\n    type: dashboard\n",
         ),
@@ -812,6 +816,7 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
         "warning: dbt_project.yml: the project: `query-comment` is not supported yet",
         "warning: models/schema.yml: the properties file: `exposures` is not supported yet",
         "warning: models/schema.yml: model 'a', column 'id': `policy_tags` is not supported yet",
+        "warning: models/c.py: model.t.c: `python model` is not supported yet; it is not built (Strata runs SQL models)",
     ] {
         assert_eq!(stderr.matches(expected).count(), 1, "{expected}\n{stderr}");
     }
@@ -1040,11 +1045,13 @@ fn snapshots_keep_every_version_on_hdfs() {
     snapshots_keep_every_version(LakeKind::Hdfs);
 }
 
-/// The example project's snapshot of customers over the generator's drops, landed and built
-/// one after the other: a customer the CRM re-sent changed has a closed version and a current
-/// one, and the current versions are the customers stg_customers keeps.
+/// The example project over the generator's drops, landed and built one after the other: the
+/// snapshot of customers keeps a closed and a current version of a customer the CRM re-sent
+/// changed; the unit test of stg_payments runs before its model; the contract of
+/// agg_daily_revenue keeps its check as a Delta constraint; the microbatch model takes the
+/// late events of an older month only when that month is backfilled.
 #[test]
-fn the_example_project_keeps_the_history_of_customers_across_drops() {
+fn the_example_project_keeps_history_unit_tests_contracts_and_microbatches_across_drops() {
     let project = Project::shop(LakeKind::Local);
     common::copy_example_project(&project.path(""));
     let mut args = strata::generate::GenerateArgs::new(project.path("stage"));
@@ -1070,7 +1077,30 @@ fn the_example_project_keeps_the_history_of_customers_across_drops() {
     // The drifted columns arrive with the second drop, which the project expects.
     drop(&["2026-01-01", "2026-01-02"]);
     project.ok(&["land"]);
-    assert!(project.ok(&["build"]).contains("ERROR=0"));
+    let out = project.ok(&["build"]);
+    assert!(out.contains("ERROR=0"), "{out}");
+    let unit_test = out
+        .find("PASS  test stg_payments_cleans_amounts_times_and_webhook_retries")
+        .expect("the unit test ran");
+    assert!(
+        unit_test < out.find("table silver.stg_payments").unwrap(),
+        "{out}"
+    );
+    let log: String = std::fs::read_dir(project.path("lake/gold/agg_daily_revenue/_delta_log"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(
+        log.contains(r#""delta.constraints.orders_check_1":"orders > 0""#),
+        "{log}"
+    );
+    let january = "SELECT web_events FROM gold.agg_monthly_web_traffic \
+                   WHERE month_start = DATE '2026-01-01'";
+    let january_events = "SELECT count(*) FROM gold.fct_web_events \
+                          WHERE event_ts >= TIMESTAMP '2026-01-01 00:00:00' \
+                          AND event_ts < TIMESTAMP '2026-02-01 00:00:00'";
+    let first = project.scalar(january);
+    assert_eq!(first, project.scalar(january_events));
     assert_eq!(
         project.scalar(
             "SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NOT NULL"
@@ -1080,6 +1110,20 @@ fn the_example_project_keeps_the_history_of_customers_across_drops() {
     drop(&["2026-01-03"]);
     project.ok(&["land"]);
     assert!(project.ok(&["build"]).contains("ERROR=0"));
+    // The build ran the current month and the one before: January keeps its first count
+    // until a backfill of January takes in the third drop's events.
+    assert_eq!(project.scalar(january), first);
+    project.ok(&[
+        "run",
+        "-s",
+        "agg_monthly_web_traffic",
+        "--event-time-start",
+        "2026-01-01",
+        "--event-time-end",
+        "2026-02-01",
+    ]);
+    assert_eq!(project.scalar(january), project.scalar(january_events));
+    assert_ne!(project.scalar(january), first);
     let closed: u64 = project
         .scalar("SELECT count(*) FROM snapshots.customers_history WHERE dbt_valid_to IS NOT NULL")
         .parse()

@@ -160,6 +160,14 @@ pub(super) fn load(
         loader.enter(unit);
         let mut props = read_properties(&unit.property_files)?;
         loader.unsupported.append(&mut props.unsupported);
+        loader
+            .unsupported
+            .extend(unit.python_models.iter().map(|f| Unsupported {
+                path: f.rel.clone(),
+                node: format!("model.{}.{}", unit.file.name, f.stem()),
+                key: "python model".into(),
+                effect: "it is not built (Strata runs SQL models)".into(),
+            }));
         loader.models(&unit.model_files, &props)?;
         loader.seeds(&unit.seed_files, &props)?;
         loader.snapshots(&unit.snapshot_files, &props)?;
@@ -208,6 +216,8 @@ struct Unit {
     is_root: bool,
     macro_files: Vec<SourceFile>,
     model_files: Vec<SourceFile>,
+    /// dbt's Python models (`models/**.py`), which Strata reports rather than builds.
+    python_models: Vec<SourceFile>,
     test_files: Vec<SourceFile>,
     seed_files: Vec<SourceFile>,
     snapshot_files: Vec<SourceFile>,
@@ -241,6 +251,7 @@ impl Unit {
         let mut macro_files = collect(root, &at(file.macro_paths()), &["sql"], &ignore, true)?;
         macro_files.extend(collect(root, &generic_dirs, &["sql"], &ignore, true)?);
         let model_files = collect(root, &at(file.model_paths()), &["sql"], &ignore, true)?;
+        let python_models = collect(root, &at(file.model_paths()), &["py"], &ignore, false)?;
         let test_files: Vec<SourceFile> = collect(root, &test_paths, &["sql"], &ignore, true)?
             .into_iter()
             .filter(|f| !f.within.starts_with("generic") && !f.within.starts_with("fixtures"))
@@ -268,6 +279,7 @@ impl Unit {
             is_root,
             macro_files,
             model_files,
+            python_models,
             test_files,
             seed_files,
             snapshot_files,
