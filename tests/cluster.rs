@@ -474,6 +474,35 @@ fn the_example_project_built_on_the_cluster_matches_in_process(kind: LakeKind) {
         2,
         "the build's tasks ran on both executors: {status:#?}"
     );
+
+    // A row breaking agg_daily_revenue's contract fails the model on the cluster too, and
+    // the table keeps its version (its log is counted on local disk).
+    if !matches!(kind, LakeKind::Local) {
+        return;
+    }
+    let properties = project.path("models/gold/_gold.yml");
+    let text = std::fs::read_to_string(&properties).unwrap();
+    let broken = text.replace(
+        r#"expression: "orders > 0""#,
+        r#"expression: "orders > 1000000""#,
+    );
+    assert_ne!(text, broken);
+    std::fs::write(&properties, broken).unwrap();
+    let versions = || {
+        std::fs::read_dir(project.path("lake/gold/agg_daily_revenue/_delta_log"))
+            .unwrap()
+            .count()
+    };
+    let before = versions();
+    let out = project.run(&["run", "-s", "agg_daily_revenue"]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{printed}");
+    assert!(printed.contains("orders > 1000000"), "{printed}");
+    assert_eq!(versions(), before, "{printed}");
 }
 
 #[test]
