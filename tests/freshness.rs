@@ -183,7 +183,7 @@ fn bronze_freshness_reads_the_ingest_log(kind: LakeKind) {
     write(&project, "drop/orders/a.csv", "order_id,amount\n1,2.5\n");
     dbt_project(
         &project,
-        "version: 2\nsources:\n  - name: shop\n    schema: bronze\n    freshness:\n      error_after: {count: 1, period: hour}\n    tables:\n      - name: orders\n      - name: orders_now\n        identifier: orders\n        freshness: {warn_after: {count: 0, period: minute}}\n      - name: customers\n",
+        "version: 2\nsources:\n  - name: shop\n    schema: bronze\n    freshness:\n      error_after: {count: 1, period: hour}\n    tables:\n      - name: orders\n      - name: orders_now\n        identifier: orders\n        freshness: {warn_after: {count: 0, period: minute}, filter: \"order_id > 0\"}\n      - name: customers\n",
     );
     project.ok(&["land"]);
 
@@ -206,6 +206,10 @@ fn bronze_freshness_reads_the_ingest_log(kind: LakeKind) {
     assert!(!ok, "{text}");
     assert!(
         text.contains("nothing has landed in bronze for shop.customers yet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: models/sources.yml: source.fresh.shop.orders_now: freshness.filter `order_id > 0` needs a loaded_at_field"),
         "{text}"
     );
     assert_eq!(

@@ -38,6 +38,9 @@ async fn check(config: &Config, args: &FreshnessArgs) -> Result<()> {
     let selection = &args.selection;
     let (tables, unmatched) = freshness::selected(&project, &selection.select, &selection.exclude)?;
     warn_unmatched(&unmatched);
+    for warning in tables.iter().filter_map(|t| freshness::unapplied_filter(t)) {
+        eprintln!("warning: {warning}");
+    }
     let (ctx, lake) = open_lake_session(config).await?;
     let clock = std::time::Instant::now();
     println!(

@@ -144,6 +144,20 @@ async fn check(ctx: &SessionContext, landings: &Landings, table: &SourceTable) -
     }
 }
 
+/// Why `table`'s `freshness.filter` does not apply, if it does not: a bronze table without a
+/// `loaded_at_field` is timed by its landings (dbt ignores it on metadata checks too, warning).
+pub fn unapplied_filter(table: &SourceTable) -> Option<String> {
+    let filter = table.freshness.as_ref()?.filter.as_ref()?;
+    (table.loaded_at_field.is_none() && is_bronze(table)).then(|| {
+        format!(
+            "{}: {}: freshness.filter `{filter}` needs a loaded_at_field; the latest landing is \
+             taken without it",
+            table.path.display(),
+            table.unique_id
+        )
+    })
+}
+
 /// Whether the table is a bronze table `strata land` fills.
 fn is_bronze(table: &SourceTable) -> bool {
     table.schema == BRONZE && table.external_location.is_none()
