@@ -18,9 +18,11 @@ use crate::sql::results::ResultSet;
 use crate::{explore, run, session};
 
 mod cluster;
+mod freshness;
 mod models;
 mod repl;
 mod serve;
+mod show;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +73,11 @@ pub enum Command {
     Build(RunArgs),
     /// List the nodes a selection picks
     Ls(SelectArgs),
+    /// Preview the rows of a model, or of an inline query, without building anything
+    Show(show::ShowArgs),
+    /// Commands on the project's sources (dbt's `source freshness`)
+    #[command(subcommand)]
+    Source(freshness::SourceCommand),
     /// Install the packages packages.yml declares (local, git, hub) into dbt_packages/
     Deps,
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, JDBC, BI tools)
@@ -213,6 +220,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Explore(args) => run_explore(&config()?, args).await,
         Command::Compile(args) => models::compile(&config()?, args).await,
         Command::Ls(args) => models::list(&config()?, args),
+        Command::Show(args) => show::show(&config()?, args).await,
+        Command::Source(command) => freshness::source(&config()?, command).await,
         Command::Deps => models::deps(&config()?).await,
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,
         Command::Test(args) => models::run(&config()?, args, run::RunCommand::Test).await,

@@ -1497,6 +1497,186 @@ fn microbatch_runs_batch_by_batch_on_hdfs() {
     microbatch_runs_batch_by_batch(LakeKind::Hdfs);
 }
 
+/// A source with `config: {event_time: ..}` read by a microbatch model: each batch's
+/// `source()` returns only the rows of its window, and the batch is `model.batch` in the SQL
+/// (none outside a batch).
+fn microbatch_reads_a_sources_window(kind: LakeKind) {
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: i64| (today - chrono::Duration::days(n)).to_string();
+    let (d0, d1, d2) = (day(2), day(1), day(0));
+    let daily = format!(
+        "{{{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='at', batch_size='day', begin='{d0}') }}}}\nselect cast(at as timestamp) as at, cast(id as int) as id, count(*) over () as seen, '{{{{ model.batch.id }}}}' as batch, '{{{{ model.batch.event_time_start }}}}' as batch_start from {{{{ source('raw', 'orders') }}}}"
+    );
+    let plain =
+        "{{ config(materialized='table') }}\nselect '{{ model.batch is none }}' as no_batch";
+    let project = orders_project(
+        kind,
+        &[("models/daily.sql", &daily), ("models/plain.sql", plain)],
+    );
+    write_files(
+        &project,
+        &[(
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    meta:\n      external_location: \"read_csv('raw_data/{name}.csv', header = true)\"\n    tables:\n      - name: orders\n        config:\n          event_time: at\n",
+        )],
+    );
+    write_orders(
+        &project,
+        &format!(
+            "at,id\n{d0} 06:00:00,1\n{d0} 07:00:00,2\n{d0} 08:00:00,3\n{d1} 06:00:00,4\n{d2} 06:00:00,5\n{d2} 07:00:00,6\n"
+        ),
+    );
+    let out = project.ok(&["run"]);
+    assert!(
+        out.contains(&format!("3 batches: {d0}, {d1}, {d2}")),
+        "{out}"
+    );
+    // `seen`: the rows the batch's query read, only those of its own day.
+    let rows = project.query("SELECT id, seen, batch, batch_start FROM daily ORDER BY id");
+    let id = |d: &str| d.replace('-', "");
+    let expected: Vec<Vec<String>> = [
+        (1, 3, &d0),
+        (2, 3, &d0),
+        (3, 3, &d0),
+        (4, 1, &d1),
+        (5, 2, &d2),
+        (6, 2, &d2),
+    ]
+    .iter()
+    .map(|(n, seen, d)| vec![n.to_string(), seen.to_string(), id(d)])
+    .collect();
+    let got: Vec<Vec<String>> = rows[1..].iter().map(|r| r[..3].to_vec()).collect();
+    assert_eq!(got, expected);
+    assert!(
+        rows[1][3].starts_with(&format!("{d0} 00:00:00")),
+        "{rows:?}"
+    );
+    assert_eq!(project.scalar("SELECT no_batch FROM plain"), "True");
+}
+
+#[test]
+fn microbatch_reads_a_sources_window_on_local_disk() {
+    microbatch_reads_a_sources_window(LakeKind::Local);
+}
+
+#[test]
+fn microbatch_reads_a_sources_window_on_hdfs() {
+    microbatch_reads_a_sources_window(LakeKind::Hdfs);
+}
+
+/// `strata show`: a model's first rows (`--limit`, `--output json`), an ephemeral model's, an
+/// inline query's with refs, vars and macros; an unbuilt parent and a bad column are errors
+/// naming the model and the line; nothing is written to the lake.
+#[test]
+fn show_previews_models_without_building_them() {
+    let project = orders_project(
+        LakeKind::Local,
+        &[
+            (
+                "models/stg.sql",
+                "{{ config(materialized='table') }}\nselect cast(order_id as int) as order_id, upper(country) as country from {{ source('raw', 'orders') }}",
+            ),
+            (
+                "models/eph.sql",
+                "{{ config(materialized='ephemeral') }}\nselect order_id, country from {{ ref('stg') }} where order_id > 5",
+            ),
+            (
+                "models/top.sql",
+                "select * from {{ ref('eph') }} order by order_id",
+            ),
+            (
+                "macros/shout.sql",
+                "{% macro shout(column) %}upper({{ column }}){% endmacro %}",
+            ),
+        ],
+    );
+    let mut orders = String::from("order_id,country\n");
+    for i in 1..=7 {
+        orders.push_str(&format!("{i},c{i}\n"));
+    }
+    write_orders(&project, &orders);
+
+    let (ok, text) = outcome(&project, &["show", "-s", "top"]);
+    assert!(!ok);
+    assert!(
+        text.contains("models/top.sql: model.inc.top reads main.stg, which is not built: run model.inc.stg first"),
+        "{text}"
+    );
+
+    project.ok(&["run", "-s", "stg"]);
+    let out = project.ok(&["show", "-s", "stg"]);
+    assert!(out.starts_with("Previewing node 'stg':"), "{out}");
+    assert!(
+        out.contains("C5") && !out.contains("C6"),
+        "five rows by default: {out}"
+    );
+
+    let text = project.ok(&["show", "-s", "stg", "--limit", "2", "--output", "json"]);
+    assert!(
+        text.contains(r#"{"order_id":1,"country":"C1"}"#),
+        "columns in the model's order: {text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"node": "stg", "show": [
+            {"order_id": 1, "country": "C1"}, {"order_id": 2, "country": "C2"}
+        ]})
+    );
+    let all = project.ok(&["show", "-s", "stg", "--limit", "-1", "--output", "json"]);
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["show"].as_array().unwrap().len(), 7);
+
+    // An ephemeral model, and a view reading it that was never built.
+    let eph = project.ok(&["show", "-s", "eph", "--output", "json"]);
+    assert!(
+        eph.contains("\"C6\"") && eph.contains("\"C7\"") && !eph.contains("\"C5\""),
+        "{eph}"
+    );
+    let top = project.ok(&["show", "-s", "top", "--limit", "1"]);
+    assert!(top.contains("C6") && !top.contains("C7"), "{top}");
+
+    let inline = project.ok(&[
+        "show",
+        "--inline",
+        "select {{ shout(\"'done'\") }} as word, count(*) as n from {{ ref('stg') }} where order_id <= {{ var('upto', 3) }}",
+        "--vars",
+        "{upto: 4}",
+        "--output",
+        "json",
+    ]);
+    let inline: serde_json::Value = serde_json::from_str(&inline).unwrap();
+    assert_eq!(
+        inline,
+        serde_json::json!({"node": "inline_query", "show": [{"word": "DONE", "n": 4}]})
+    );
+
+    write_files(
+        &project,
+        &[(
+            "models/bad.sql",
+            "select order_id,\n  no_such_column\nfrom {{ ref('stg') }}",
+        )],
+    );
+    let (ok, text) = outcome(&project, &["show", "-s", "bad"]);
+    assert!(!ok);
+    assert!(
+        text.contains(
+            "target/compiled/inc/models/bad.sql line 2, column 3 (models/bad.sql line 2, column 3)"
+        ) && text.contains("no_such_column"),
+        "{text}"
+    );
+
+    // Nothing was built by the previews.
+    let (ok, text) = outcome(&project, &["sql", "-c", "select * from top"]);
+    assert!(!ok, "{text}");
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM _strata.runs"),
+        "1",
+        "only the run of stg is recorded"
+    );
+}
+
 /// stdout and stderr of a command, and whether it succeeded.
 fn outcome(project: &Project, args: &[&str]) -> (bool, String) {
     let out = project.run(args);

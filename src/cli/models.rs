@@ -21,7 +21,7 @@ use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
 
 /// The project as `which` (dbt's name for the command) sees it.
-fn load_project(
+pub(super) fn load_project(
     config: &Config,
     args: &SelectArgs,
     which: &str,
@@ -112,7 +112,7 @@ fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
     }
 }
 
-fn warn_unmatched(unmatched: &[String]) {
+pub(super) fn warn_unmatched(unmatched: &[String]) {
     for selector in unmatched {
         eprintln!("warning: the selection criterion '{selector}' does not match any node");
     }

@@ -18,7 +18,7 @@ use minijinja::Value;
 use minijinja::value::Kwargs;
 use serde_json::Value as Json;
 
-use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, template_context};
+use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, model_with_batch, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode, RefTarget, Resolved};
 use crate::jinja::{
@@ -107,6 +107,27 @@ pub fn compile_with_vars(
     ctx: &CompileContext<'_>,
     vars: &BTreeMap<String, Json>,
 ) -> Result<String, CompileError> {
+    compile_root(project, unique_id, ctx, vars, None)
+}
+
+/// [`compile`] for one batch of a microbatch model: its `model.batch` is `batch` (dbt's
+/// `id`, `event_time_start`, `event_time_end`).
+pub fn compile_batch(
+    project: &Project,
+    unique_id: &str,
+    ctx: &CompileContext<'_>,
+    batch: Value,
+) -> Result<String, CompileError> {
+    compile_root(project, unique_id, ctx, &BTreeMap::new(), Some(batch))
+}
+
+fn compile_root(
+    project: &Project,
+    unique_id: &str,
+    ctx: &CompileContext<'_>,
+    vars: &BTreeMap<String, Json>,
+    batch: Option<Value>,
+) -> Result<String, CompileError> {
     let node = project
         .nodes
         .get(unique_id)
@@ -121,6 +142,7 @@ pub fn compile_with_vars(
         compiled: HashMap::new(),
         order: Vec::new(),
         visiting: vec![unique_id.to_string()],
+        batch: batch.map(|b| (unique_id.to_string(), b)),
     };
     let (sql, ephemerals) = compiler.render(node)?;
     for ephemeral in ephemerals {
@@ -159,6 +181,7 @@ pub fn render_hook(
         compiled: HashMap::new(),
         order: Vec::new(),
         visiting: Vec::new(),
+        batch: None,
     };
     let frame = compiler.frame(node);
     render_str(
@@ -215,6 +238,8 @@ struct Compiler<'p, 'c> {
     /// Ephemeral models in dependency order.
     order: Vec<String>,
     visiting: Vec<String>,
+    /// The node being built batch by batch, and its `model.batch`.
+    batch: Option<(String, Value)>,
 }
 
 impl Compiler<'_, '_> {
@@ -294,7 +319,7 @@ impl Compiler<'_, '_> {
             &self.ctx.target,
             true,
             self.relation(node),
-            node.model_value(),
+            self.model(node),
         );
         Rc::new(
             Frame::new(
@@ -307,6 +332,15 @@ impl Compiler<'_, '_> {
             .with_warehouse(self.ctx.warehouse.clone())
             .with_vars(self.vars.clone()),
         )
+    }
+
+    /// `model` as the node's templates see it: with dbt's `model.batch`, none outside a batch.
+    fn model(&self, node: &Node) -> Value {
+        let batch = match &self.batch {
+            Some((id, batch)) if *id == node.unique_id => batch.clone(),
+            _ => Value::from(()),
+        };
+        model_with_batch(node.model_json(), batch)
     }
 
     /// Renders one node; returns its SQL and the ephemeral models it referenced.
@@ -341,8 +375,9 @@ impl Compiler<'_, '_> {
     fn template(&self, node: &Node, frame: Rc<Frame>) -> Result<String, CompileError> {
         let env = &self.project.env;
         let name = template_name(&node.path);
-        // A snapshot is one block of its file (or a YAML entry): its own text, not the file.
-        let rendered = if node.resource == Resource::Snapshot {
+        // A snapshot is one block of its file (or a YAML entry), and an inline query (`strata
+        // show --inline`) has no file: each is its own text.
+        let rendered = if node.resource == Resource::Snapshot || env.get_template(&name).is_err() {
             render_str(env, &name, &mutable_literals(&node.raw_code), frame)
         } else {
             render_template(env, &name, frame)

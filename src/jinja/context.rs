@@ -1,6 +1,6 @@
 //! The template context: what every node's render sees besides the dbt functions —
-//! `target`, `this` and other relations, `execute`, `model`, `project_name`, `dbt_version`,
-//! and the invocation's `flags`, `invocation_id` and `run_started_at`.
+//! `target`, `this` and other relations, `execute`, `model` (with `model.batch` in a
+//! microbatch), `project_name`, `dbt_version`, and the invocation's `flags`, `invocation_id` and `run_started_at`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use minijinja::{Error, ErrorKind, State};
 use serde_json::{Value as Json, json};
 
 /// The dbt version Strata mirrors, as `dbt_version` in templates.
-const DBT_VERSION: &str = "1.10.0";
+pub(crate) const DBT_VERSION: &str = "1.10.0";
 
 /// dbt's `target`: the environment being built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +130,26 @@ pub(crate) fn template_context(
         invocation_id => target.invocation.id.clone(),
         run_started_at => super::modules::utc_datetime(target.invocation.started_at),
     }
+}
+
+/// dbt's `model.batch` in one batch of a microbatch model: its `id` (`20260301`) and the
+/// window, as aware UTC datetimes.
+pub(crate) fn batch_value(id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Value {
+    minijinja::context! {
+        id => id,
+        event_time_start => super::modules::utc_datetime(start),
+        event_time_end => super::modules::utc_datetime(end),
+    }
+}
+
+/// dbt's `model` (`node`, as JSON) with `model.batch` set to `batch`.
+pub(crate) fn model_with_batch(node: serde_json::Map<String, Json>, batch: Value) -> Value {
+    let mut model: std::collections::BTreeMap<String, Value> = node
+        .into_iter()
+        .map(|(key, value)| (key, Value::from_serialize(value)))
+        .collect();
+    model.insert("batch".into(), batch);
+    Value::from(model)
 }
 
 /// A relation as templates see it: renders as the caller's spelling, with dbt's attributes.

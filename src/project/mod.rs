@@ -9,6 +9,7 @@
 
 pub mod deps;
 pub(crate) mod files;
+pub mod freshness;
 mod load;
 pub(crate) mod node_config;
 pub mod packages;
@@ -279,6 +280,11 @@ impl Node {
 
     /// `model` (dbt's node object) as templates see it.
     pub(crate) fn model_value(&self) -> Value {
+        Value::from_serialize(self.model_json())
+    }
+
+    /// dbt's `model` (the node as its templates see it), as JSON.
+    pub(crate) fn model_json(&self) -> serde_json::Map<String, Json> {
         let columns: serde_json::Map<String, Json> = self
             .columns
             .iter()
@@ -289,7 +295,7 @@ impl Node {
                 )
             })
             .collect();
-        Value::from_serialize(json!({
+        let model = json!({
             "unique_id": self.unique_id,
             "name": self.name,
             "resource_type": self.resource.as_str(),
@@ -304,7 +310,11 @@ impl Node {
             "config": self.config.to_json(),
             "columns": columns,
             "depends_on": {"nodes": self.depends_on},
-        }))
+        });
+        match model {
+            Json::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
     }
 }
 
@@ -419,6 +429,14 @@ pub struct SourceTable {
     /// `meta.external_location` (table or source level, `{name}`/`{identifier}`/`{schema}`
     /// substituted) or `external.location`: where the data is read from directly.
     pub external_location: Option<String>,
+    /// `loaded_at_field` (the table's, else the source's; in `config:` too, as dbt 1.10): the
+    /// SQL expression whose maximum is the table's latest load.
+    pub loaded_at_field: Option<String>,
+    /// `freshness`, the table's merged over the source's; `None` when unset or null.
+    pub freshness: Option<freshness::Freshness>,
+    /// `config: {event_time: ..}`: the column a microbatch model reading the table filters
+    /// by its batch's window.
+    pub event_time: Option<String>,
     /// The properties file declaring it.
     pub path: PathBuf,
 }

@@ -145,6 +145,12 @@ pub(crate) struct SourceDef {
     pub tags: Option<Json>,
     #[serde(default)]
     pub tables: Option<Vec<SourceTableDef>>,
+    /// The column (a SQL expression) `strata source freshness` takes the latest load time of.
+    #[serde(default)]
+    pub loaded_at_field: Option<String>,
+    /// `freshness:` as written; `Some(null)` when set to null (which disables it).
+    #[serde(default, deserialize_with = "present")]
+    pub freshness: Option<Json>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
@@ -171,9 +177,19 @@ pub(crate) struct SourceTableDef {
     pub data_tests: Option<Vec<Json>>,
     #[serde(default)]
     pub external: Option<Json>,
+    #[serde(default)]
+    pub loaded_at_field: Option<String>,
+    /// `freshness:` as written; `Some(null)` when set to null (which disables the source's).
+    #[serde(default, deserialize_with = "present")]
+    pub freshness: Option<Json>,
     /// Every other key (reported as not supported unless it only documents).
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
+}
+
+/// A key that is present, even when null (absent keys take the field's default, `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
 }
 
 /// A properties entry with the file it came from.

@@ -124,11 +124,7 @@ pub async fn check(
             });
             continue;
         }
-        let incremental = node.config.materialized == Materialized::Incremental && {
-            let relation = relation_of(node);
-            let path = layout::model_table(&relation.schema, &relation.name);
-            matches!(delta::open(lake, &path).await, Ok(Some(_)))
-        };
+        let incremental = builds_incrementally(lake, node).await;
         let planned_node = match node.resource {
             Resource::Seed => plan_seed(ctx, project, node).await,
             Resource::Snapshot => plan_snapshot(ctx, project, node, &warehouse).await,
@@ -161,6 +157,16 @@ pub async fn check(
         checked,
         errors,
         deferred,
+    }
+}
+
+/// Whether `node` is an incremental model whose table exists: it compiles with
+/// `is_incremental()` true.
+pub(crate) async fn builds_incrementally(lake: &Lake, node: &Node) -> bool {
+    node.config.materialized == Materialized::Incremental && {
+        let relation = relation_of(node);
+        let path = layout::model_table(&relation.schema, &relation.name);
+        matches!(delta::open(lake, &path).await, Ok(Some(_)))
     }
 }
 
@@ -235,7 +241,7 @@ async fn plan_snapshot(
 
 /// The error, prefixed with where it points: the line of the compiled SQL file, and the line
 /// of the node's own file that text was written on, or the Jinja it was expanded from.
-fn located(node: &Node, sql: &str, compiled: &Path, e: &DataFusionError) -> String {
+pub(crate) fn located(node: &Node, sql: &str, compiled: &Path, e: &DataFusionError) -> String {
     let Some(at) = position::of(e) else {
         return e.to_string();
     };

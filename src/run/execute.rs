@@ -31,7 +31,7 @@ use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
 use crate::meta::{IngestLog, RunLog, RunRecord};
 use crate::plan::unique;
-use crate::project::{Materialized, Node, Project, Resource, UnitTest};
+use crate::project::{Materialized, Node, Project, Resource, SourceTable, UnitTest};
 
 /// Which nodes a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,16 +373,21 @@ pub fn compile_node(
     })
 }
 
-/// [`compile_node`] with refs spelled by `relation` (a microbatch's filter their windows).
-pub fn compile_node_with(
+/// One batch of a microbatch model: refs and sources spelled by `relation` and
+/// `source_relation` (those with an `event_time` filtered to the window), `model.batch` set.
+pub fn compile_batch(
     project: &Project,
     node: &Node,
     is_incremental: bool,
     warehouse: Option<Arc<dyn Warehouse>>,
     relation: &dyn Fn(&Node) -> String,
+    source_relation: &dyn Fn(&SourceTable) -> String,
+    batch: minijinja::Value,
 ) -> Result<String, CompileError> {
-    in_context(project, is_incremental, warehouse, relation, |ctx| {
-        compile_in(project, node, ctx)
+    let spelling = (relation, source_relation);
+    in_context(project, is_incremental, warehouse, spelling, |ctx| {
+        compile::compile_batch(project, &node.unique_id, ctx, batch)
+            .map(|sql| crate::sql::rewrite::named_args_in_text(&sql).into_owned())
     })
 }
 
@@ -403,22 +408,28 @@ fn in_lake<R>(
     f: impl FnOnce(&CompileContext<'_>) -> R,
 ) -> R {
     let relation = |n: &Node| relation_sql(&relation_of(n));
-    in_context(project, is_incremental, warehouse, &relation, f)
+    in_context(
+        project,
+        is_incremental,
+        warehouse,
+        (&relation, &source_sql),
+        f,
+    )
 }
 
-/// `f` given a compile context whose refs are spelled by `relation`.
+/// `f` given a compile context whose refs and sources are spelled by `spelling`.
 fn in_context<R>(
     project: &Project,
     is_incremental: bool,
     warehouse: Option<Arc<dyn Warehouse>>,
-    relation: &dyn Fn(&Node) -> String,
+    (relation, source_relation): (&dyn Fn(&Node) -> String, &dyn Fn(&SourceTable) -> String),
     f: impl FnOnce(&CompileContext<'_>) -> R,
 ) -> R {
     let ctx = CompileContext {
         is_incremental,
         target: project.target.clone(),
         relation,
-        source_relation: &source_sql,
+        source_relation,
         warehouse,
     };
     f(&ctx)

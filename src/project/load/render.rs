@@ -10,7 +10,7 @@ use serde_json::{Map as JsonMap, Value as Json, json};
 use super::Loader;
 use super::resolve::Pending;
 use crate::jinja::config_call::merge_config;
-use crate::jinja::context::{JinjaRelation, template_context};
+use crate::jinja::context::{JinjaRelation, batch_value, model_with_batch, template_context};
 use crate::jinja::error::RenderFailure;
 use crate::jinja::frame::{Frame, FrameFailure, Mode};
 use crate::jinja::{
@@ -117,17 +117,24 @@ impl Loader {
             identifier: name.to_string(),
         }
         .value();
-        let model = Value::from_serialize(json!({
-            "unique_id": unique_id,
-            "name": name,
-            "resource_type": resource.as_str(),
-            "package_name": self.name,
-            "original_file_path": template_name(path),
-            "path": template_name(path),
-            "fqn": fqn,
-            "config": config,
-            "tags": config.get("tags").cloned().unwrap_or(json!([])),
-        }));
+        let model: JsonMap<String, Json> = [
+            ("unique_id", json!(unique_id)),
+            ("name", json!(name)),
+            ("resource_type", json!(resource.as_str())),
+            ("package_name", json!(self.name)),
+            ("original_file_path", json!(template_name(path))),
+            ("path", json!(template_name(path))),
+            ("fqn", json!(fqn)),
+            ("config", json!(config)),
+            ("tags", config.get("tags").cloned().unwrap_or(json!([]))),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        // Whether a model runs in batches is known only once parsed: its SQL may read
+        // `model.batch`, so parsing sees a stand-in (dbt's parse tolerates anything missing).
+        let started = self.target.invocation.started_at;
+        let model = model_with_batch(model, batch_value("", started, started));
         let ctx = template_context(&self.root_name, &self.target, false, this, model);
         Rc::new(Frame::new(Mode::Parse, ctx, false, config.clone()).in_package(&self.name))
     }

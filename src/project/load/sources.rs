@@ -9,6 +9,7 @@ use super::render::{render_error, render_json};
 use super::{Loader, string_list};
 use crate::jinja::config_call::merge_config;
 use crate::project::files::template_name;
+use crate::project::freshness::merged;
 use crate::project::schema::Properties;
 use crate::project::{ProjectError, SourceTable};
 
@@ -91,6 +92,23 @@ impl Loader {
                         _ => None,
                     },
                 };
+                let text = |key: &str| config.get(key).and_then(Json::as_str).map(str::to_string);
+                let loaded_at_field = text("loaded_at_field")
+                    .or_else(|| table.loaded_at_field.clone())
+                    .or_else(|| def.loaded_at_field.clone());
+                // dbt 1.10 moved `freshness` into `config:`; the top-level keys still count.
+                let freshness = merged(
+                    source_config.get("freshness").or(def.freshness.as_ref()),
+                    table
+                        .config
+                        .as_ref()
+                        .and_then(|c| c.get("freshness"))
+                        .or(table.freshness.as_ref()),
+                )
+                .map_err(|message| ProjectError::Invalid {
+                    path: path.clone(),
+                    message: format!("{unique_id}: {message}"),
+                })?;
                 let mut tags = source_tags.clone();
                 tags.extend(string_list(table.tags.as_ref()));
                 let source_table = SourceTable {
@@ -112,6 +130,9 @@ impl Loader {
                     meta,
                     tags,
                     external_location,
+                    loaded_at_field,
+                    freshness,
+                    event_time: text("event_time"),
                     path: path.clone(),
                 };
                 self.sources.insert(key, source_table);

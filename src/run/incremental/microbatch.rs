@@ -1,6 +1,7 @@
 //! dbt's microbatch strategy: the model runs once per `batch_size` window of its `event_time`,
-//! its refs that configure an `event_time` read only that window, and each batch replaces the
-//! table's rows in its window in its own commit. A first build (or `--full-refresh`) runs from
+//! its refs and sources that configure an `event_time` read only that window (its templates
+//! see the batch as `model.batch`), and each batch replaces the table's rows in its window in
+//! its own commit. A first build (or `--full-refresh`) runs from
 //! `begin`; later runs the current batch and `lookback` earlier ones; `--event-time-start` /
 //! `--event-time-end` pick the windows of a backfill. A failed batch fails the model; the
 //! batches before it stay committed.
@@ -16,13 +17,14 @@ use datafusion::prelude::SessionContext;
 
 use super::config::{BatchSize, Incremental, Microbatch};
 use super::{IncrementalError, Outcome};
+use crate::jinja::context::batch_value;
 use crate::lake::Lake;
 use crate::lake::write::CommitMetadata;
-use crate::project::{Node, Project};
-use crate::run::execute::compile_node_with;
+use crate::project::{Node, Project, SourceTable};
+use crate::run::execute::compile_batch;
 use crate::run::introspect::SessionWarehouse;
 use crate::run::materialize::{self, Committed, Relation, quote};
-use crate::run::nodes::{relation_of, relation_sql};
+use crate::run::nodes::{relation_of, relation_sql, source_sql};
 
 /// The `--event-time-start` / `--event-time-end` of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +67,22 @@ impl Window {
             .clone()
             .gt_eq(bound(self.start))
             .and(column.lt(bound(self.end)))
+    }
+
+    /// dbt's batch id: the window's start as `20260301` (`20260301T10` by the hour).
+    pub fn id(&self) -> String {
+        let format = match self.size {
+            BatchSize::Hour => "%Y%m%dT%H",
+            BatchSize::Day => "%Y%m%d",
+            BatchSize::Month => "%Y%m",
+            BatchSize::Year => "%Y",
+        };
+        self.start.format(format).to_string()
+    }
+
+    /// The batch as the model's templates see it: `model.batch`.
+    fn jinja(&self) -> minijinja::Value {
+        batch_value(&self.id(), self.start, self.end)
     }
 
     /// The window as a SQL condition on `column`.
@@ -239,17 +257,26 @@ async fn run_batch(
     replace_table: bool,
     commit: CommitMetadata,
 ) -> Result<Outcome, IncrementalError> {
-    let filtered = |n: &Node| {
-        let sql = relation_sql(&relation_of(n));
-        match n.config.extra.get("event_time").and_then(|v| v.as_str()) {
-            Some(column) if n.unique_id != node.unique_id => {
-                format!("(select * from {sql} where {})", window.sql(column))
-            }
-            _ => sql,
-        }
+    let in_window = |sql: String, event_time: Option<&str>| match event_time {
+        Some(column) => format!("(select * from {sql} where {})", window.sql(column)),
+        None => sql,
     };
+    let filtered = |n: &Node| {
+        let event_time = n.config.extra.get("event_time").and_then(|v| v.as_str());
+        let own = n.unique_id == node.unique_id;
+        in_window(relation_sql(&relation_of(n)), event_time.filter(|_| !own))
+    };
+    let filtered_source = |s: &SourceTable| in_window(source_sql(s), s.event_time.as_deref());
     let warehouse = Arc::new(SessionWarehouse::new(ctx.clone()));
-    let sql = compile_node_with(project, node, !replace_table, Some(warehouse), &filtered)?;
+    let sql = compile_batch(
+        project,
+        node,
+        !replace_table,
+        Some(warehouse),
+        &filtered,
+        &filtered_source,
+        window.jinja(),
+    )?;
     let relation: Relation = relation_of(node);
     if replace_table {
         let event_time = config.microbatch.as_ref().map(|b| b.event_time.as_str());
@@ -338,5 +365,23 @@ mod tests {
             windows[0].sql("at"),
             "\"at\" >= cast('2026-02-10 00:00:00' as timestamp) and \"at\" < cast('2026-02-11 00:00:00' as timestamp)"
         );
+    }
+
+    #[test]
+    fn batch_ids_are_dbts() {
+        let now = parse_time("2026-03-03 10:30:00").unwrap();
+        let id = |size| {
+            batches(
+                &config(size, "2026-03-03 10:00:00", 0),
+                false,
+                EventTimes::default(),
+                now,
+            )[0]
+            .id()
+        };
+        assert_eq!(id(BatchSize::Hour), "20260303T10");
+        assert_eq!(id(BatchSize::Day), "20260303");
+        assert_eq!(id(BatchSize::Month), "202603");
+        assert_eq!(id(BatchSize::Year), "2026");
     }
 }
