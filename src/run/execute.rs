@@ -24,6 +24,7 @@ use super::reconcile::{self, RunStamp};
 use super::snapshot;
 use super::test_config::{self, StoreAs, TestConfig};
 use super::unit_test;
+use super::upkeep::{Upkeep, UpkeepError};
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
@@ -490,54 +491,60 @@ async fn run_model(
         Materialized::Incremental => Some(Incremental::of(node).map_err(|e| in_file(e.into()))?),
         _ => None,
     };
-    if let Some(config) = config
+    let upkeep = Upkeep::of(node).map_err(|e| in_file(e.into()))?;
+    let in_file_upkeep = |e: UpkeepError| format!("{}: {e}", node.path.display());
+    upkeep
+        .before_write(lake, &relation, node)
+        .await
+        .map_err(in_file_upkeep)?;
+    let (committed, notes) = if let Some(config) = config
         .as_ref()
         .filter(|c| c.strategy == Strategy::Microbatch)
     {
-        let outcome = microbatch::run(ctx, lake, project, node, config, incremental, times, commit)
-            .await
-            .map_err(in_file)?;
-        return Ok((Status::Success, outcome.committed, outcome.notes.join("\n")));
-    }
-    let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
-        .map_err(|e| e.to_string())?;
-    let sql = if node.contract_enforced() {
-        enforce_contract(ctx, node, &sql).await?
+        let outcome = microbatch::run(
+            ctx,
+            lake,
+            project,
+            node,
+            config,
+            incremental,
+            times,
+            commit.clone(),
+        )
+        .await
+        .map_err(in_file)?;
+        (outcome.committed, outcome.notes)
     } else {
-        sql
-    };
-    let (committed, notes) = match (node.config.materialized, &config) {
-        (Materialized::View, _) => materialize::view(ctx, lake, &relation, &sql)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(|e| in_file(e.into()))?,
-        (_, Some(config)) if incremental => {
-            incremental::apply(ctx, lake, &relation, &sql, config, None, commit)
+        let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
+            .map_err(|e| e.to_string())?;
+        let sql = if node.contract_enforced() {
+            enforce_contract(ctx, node, &sql).await?
+        } else {
+            sql
+        };
+        match (node.config.materialized, &config) {
+            (Materialized::View, _) => {
+                let committed = materialize::view(ctx, lake, &relation, &sql)
+                    .await
+                    .map_err(|e| in_file(e.into()))?;
+                return Ok((Status::Success, committed, String::new()));
+            }
+            (_, Some(config)) if incremental => {
+                incremental::apply(ctx, lake, &relation, &sql, config, None, commit.clone())
+                    .await
+                    .map(|o| (o.committed, o.notes))
+                    .map_err(in_file)?
+            }
+            _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit.clone())
                 .await
-                .map(|o| (o.committed, o.notes))
-                .map_err(in_file)?
+                .map(|c| (c, Vec::new()))
+                .map_err(|e| in_file(e.into()))?,
         }
-        _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(|e| in_file(e.into()))?,
     };
-    if node.contract_enforced() && node.config.materialized != Materialized::View {
-        let table = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
-            .await
-            .ok()
-            .flatten();
-        if let Some(table) = table {
-            contract::add_table_constraints(table, node)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{}: {relation}: adding its check constraints: {e}",
-                        node.path.display()
-                    )
-                })?;
-        }
-    }
+    let committed = upkeep
+        .after_write(ctx, lake, &relation, node, committed, commit)
+        .await
+        .map_err(in_file_upkeep)?;
     Ok((Status::Success, committed, notes.join("\n")))
 }
 
