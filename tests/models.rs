@@ -2020,6 +2020,50 @@ fn changed_check_constraints_replace_the_tables() {
     assert!(!config.contains("delta.constraints"), "{config}");
 }
 
+/// `--store-failures` (test and build): every data test keeps its failing rows as if
+/// configured `store_failures: true`, but one whose config says `store_failures: false`.
+#[test]
+fn store_failures_flag_keeps_every_tests_failures() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: sf\nconfig-version: 2\n"),
+            (
+                "models/letters.sql",
+                "select * from (values ('a'), (null), (null)) t(code)",
+            ),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: letters\n    columns:\n      - name: code\n        data_tests:\n          - not_null\n          - accepted_values:\n              arguments:\n                values: [b]\n              config: {store_failures: false}\n",
+            ),
+        ],
+    );
+    project.ok(&["run"]);
+    let (ok, out) = outcome(&project, &["test", "--store-failures"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("failing rows stored in main_dbt_test__audit.not_null_letters_code"),
+        "{out}"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM main_dbt_test__audit.not_null_letters_code"),
+        "2"
+    );
+    assert_eq!(
+        project.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main_dbt_test__audit'"
+        ),
+        "1"
+    );
+    let (ok, out) = outcome(&project, &["run", "--store-failures"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("--store-failures is for test and build"),
+        "{out}"
+    );
+}
+
 /// An incremental model's bad config (an unknown strategy, insert_overwrite without
 /// partition_by, microbatch without event_time, a merge key the model does not return) is
 /// found by the static check: `compile` and `build` name each model and its file, nothing runs.

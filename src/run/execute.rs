@@ -81,6 +81,9 @@ pub struct RunOptions {
     pub threads: usize,
     /// The windows microbatch models build (`--event-time-start/--event-time-end`).
     pub event_times: EventTimes,
+    /// Every data test stores its failing rows unless its config says otherwise
+    /// (`--store-failures`).
+    pub store_failures: bool,
 }
 
 /// How a node ended.
@@ -222,16 +225,14 @@ pub async fn run(
                 break;
             };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
-            let (full_refresh, times) = (opts.full_refresh, opts.event_times);
+            let flags = (opts.full_refresh, opts.event_times, opts.store_failures);
             let stamp = RunStamp {
                 run_id: run.id.clone(),
                 command: opts.command.as_str().to_string(),
                 node: id.clone(),
                 started_at: run.started_at,
             };
-            running.spawn(async move {
-                run_node(&ctx, &lake, &project, &id, (full_refresh, times), &stamp).await
-            });
+            running.spawn(async move { run_node(&ctx, &lake, &project, &id, flags, &stamp).await });
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -297,7 +298,7 @@ async fn run_node(
     lake: &Lake,
     project: &Project,
     id: &str,
-    (full_refresh, times): (bool, EventTimes),
+    (full_refresh, times, store_failures): (bool, EventTimes, bool),
     stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
@@ -322,7 +323,7 @@ async fn run_node(
     let outcome = match node.resource {
         Resource::Test => match node.unit_test() {
             Some(unit) => run_unit_test(ctx, project, node, unit).await,
-            None => run_test(ctx, lake, project, node, commit).await,
+            None => run_test(ctx, lake, project, node, store_failures, commit).await,
         },
         Resource::Seed => {
             let relation = relation_of(node);
@@ -624,9 +625,10 @@ async fn run_test(
     lake: &Lake,
     project: &Project,
     node: &Node,
+    store_failures: bool,
     commit: CommitMetadata,
 ) -> Result<(Status, Committed, String), String> {
-    let config = TestConfig::of(node)
+    let config = TestConfig::of(node, store_failures)
         .map_err(|e| format!("{}: {}: {e}", node.path.display(), node.unique_id))?;
     let sql =
         compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;
