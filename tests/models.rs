@@ -2020,6 +2020,88 @@ fn changed_check_constraints_replace_the_tables() {
     assert!(!config.contains("delta.constraints"), "{config}");
 }
 
+/// Unit tests as dbt runs them beyond plain inputs: a given ephemeral model's rows replace its
+/// CTE, `overrides.macros` sets what a macro call returns (a project macro or dbt's own),
+/// `overrides.env_vars` what `env_var` answers; an override of no macro fails naming the test,
+/// and `versions` (Strata has no model versions) is reported as not applied.
+#[test]
+fn unit_tests_give_ephemeral_rows_and_override_macros_and_env_vars() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let unit_tests = |extra_macro: &str| {
+        format!(
+            r#"version: 2
+unit_tests:
+  - name: scaled_and_taxed
+    model: report
+    overrides:
+      env_vars: {{FACTOR: 3}}
+      macros:
+        tax_rate: 0.5
+        current_timestamp: "cast('2024-01-01 00:00:00' as timestamp)"{extra_macro}
+    given:
+      - input: ref('eph')
+        rows: [{{id: 1, amount: 10}}, {{id: 2, amount: 4}}]
+    expect:
+      rows:
+        - {{id: 1, scaled: 30, taxed: 5.0, at: "2024-01-01 00:00:00"}}
+        - {{id: 2, scaled: 12, taxed: 2.0, at: "2024-01-01 00:00:00"}}
+  - name: versioned
+    model: report
+    versions: {{include: [1]}}
+    given:
+      - input: ref('eph')
+        rows: []
+    expect:
+      rows: []
+"#
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: uo\nconfig-version: 2\n"),
+            ("seeds/amounts.csv", "id,amount\n7,100\n"),
+            ("macros/tax.sql", "{% macro tax_rate() %}0.2{% endmacro %}"),
+            (
+                "models/eph.sql",
+                "{{ config(materialized='ephemeral') }}\nselect id, amount from {{ ref('amounts') }}",
+            ),
+            (
+                "models/report.sql",
+                "select id, amount * {{ env_var('FACTOR', '1') }} as scaled, amount * {{ tax_rate() }} as taxed, {{ current_timestamp() }} as at from {{ ref('eph') }}",
+            ),
+            ("models/unit.yml", &unit_tests("")),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("PASS=1"), "{out}");
+    assert!(!out.contains("overrides"), "{out}");
+    assert!(out.contains("`versions` is not supported yet"), "{out}");
+
+    // Without the overrides the model reads its seed, the environment and the macro.
+    project.ok(&["build", "--exclude", "test_type:unit"]);
+    assert_eq!(
+        project.query("SELECT id, scaled, taxed FROM report")[1],
+        ["7", "100", "20.0"]
+    );
+
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(ok, "{out}");
+    std::fs::write(
+        project.path("models/unit.yml"),
+        unit_tests("\n        no_such_macro: 1"),
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("unit test scaled_and_taxed")
+            && out.contains("overrides.macros.no_such_macro: no macro of that name"),
+        "{out}"
+    );
+}
+
 /// `--store-failures` (test and build): every data test keeps its failing rows as if
 /// configured `store_failures: true`, but one whose config says `store_failures: false`.
 #[test]

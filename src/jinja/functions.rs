@@ -356,7 +356,11 @@ fn env_var_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Resul
         "the variable name",
         "env_var() needs a name".into(),
     )?;
-    match std::env::var(&name) {
+    let value = match frame.env_vars.get(&name) {
+        Some(value) => Ok(value.clone()),
+        None => std::env::var(&name),
+    };
+    match value {
         Ok(value) => Ok(Value::from(value)),
         Err(_) => match default {
             Some(default) => Ok(default),

@@ -344,6 +344,10 @@ pub struct UnitTest {
     pub vars: BTreeMap<String, Json>,
     /// `overrides.macros.is_incremental`: the branch the model takes.
     pub is_incremental: bool,
+    /// `overrides.macros` but `is_incremental`: what a call of each returns.
+    pub macros: BTreeMap<String, Json>,
+    /// `overrides.env_vars`: what `env_var` answers.
+    pub env_vars: BTreeMap<String, String>,
 }
 
 /// One `given:` input of a unit test.
