@@ -2102,6 +2102,60 @@ unit_tests:
     );
 }
 
+/// Hooks in dbt's dict form (`{sql: ..., transaction: ...}`, `before_begin()`,
+/// `after_commit()`) run their SQL; `on-run-end` sees dbt's `results` and `schemas`.
+#[test]
+fn hook_dicts_run_and_on_run_end_sees_the_results() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let dbt_project = r#"name: hd
+config-version: 2
+on-run-end:
+  - "create or replace view main.run_results as {% for r in results %}select '{{ r.node.unique_id }}' as id, '{{ r.status }}' as status, {{ r.adapter_response.rows_affected or 0 }} as rows_affected, {{ r.execution_time >= 0 }} as timed, '{{ r.message }}' as message{% if not loop.last %} union all {% endif %}{% endfor %}"
+  - "create or replace view main.run_schemas as select '{{ schemas | join(',') }}' as schemas, '{{ database_schemas | length }}' as pairs"
+models:
+  hd:
+    +post-hook:
+      - sql: "create or replace view main.{{ this.identifier }}_folder as select 3 as ok"
+        transaction: true
+"#;
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", dbt_project),
+            (
+                "models/a.sql",
+                "{{ config(materialized='table', post_hook={'sql': 'create or replace view main.a_post as select 1 as ok', 'transaction': false}) }}\nselect 1 as id union all select 2",
+            ),
+            (
+                "models/b.sql",
+                "{{ config(pre_hook=before_begin('create or replace view main.b_pre as select 2 as ok'), post_hook=[after_commit('create or replace view main.b_post as select 4 as ok')]) }}\nselect 1 as id",
+            ),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["run"]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    assert_eq!(project.scalar("SELECT ok FROM main.a_post"), "1");
+    assert_eq!(project.scalar("SELECT ok FROM main.a_folder"), "3");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_pre"), "2");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_post"), "4");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_folder"), "3");
+    let results = project.query(
+        "SELECT id, status, rows_affected, timed, message FROM main.run_results ORDER BY id",
+    );
+    assert_eq!(
+        results[1..],
+        [
+            ["model.hd.a", "success", "2", "true", "OK"],
+            ["model.hd.b", "success", "0", "true", "OK"]
+        ]
+    );
+    assert_eq!(
+        project.query("SELECT * FROM main.run_schemas")[1],
+        ["main", "1"]
+    );
+}
+
 /// `--store-failures` (test and build): every data test keeps its failing rows as if
 /// configured `store_failures: true`, but one whose config says `store_failures: false`.
 #[test]

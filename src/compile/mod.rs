@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use minijinja::Value;
-use minijinja::value::Kwargs;
+use minijinja::value::{Kwargs, merge_maps};
 use serde_json::Value as Json;
 
 use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, template_context};
@@ -185,20 +185,25 @@ pub fn render_hook(
 }
 
 /// Renders `text` (an `on-run-start` or `on-run-end` hook, named `what`) in the project's
-/// context: `target`, `var`, macros and compile-time queries, no `this`.
+/// context: `target`, `var`, macros and compile-time queries, no `this`; and `run` (an
+/// `on-run-end`'s `results`, `schemas`, ...).
 pub fn render_project_hook(
     project: &Project,
     what: &str,
     text: &str,
     ctx: &CompileContext<'_>,
+    run: &serde_json::Map<String, Json>,
 ) -> Result<String, CompileError> {
-    let template_ctx = template_context(
-        &project.name,
-        &ctx.target,
-        true,
-        Value::from(()),
-        Value::from(()),
-    );
+    let template_ctx = merge_maps([
+        Value::from_serialize(run),
+        template_context(
+            &project.name,
+            &ctx.target,
+            true,
+            Value::from(()),
+            Value::from(()),
+        ),
+    ]);
     let frame = Rc::new(
         Frame::new(
             Mode::Compile(Resolved::default()),

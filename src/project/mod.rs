@@ -279,6 +279,11 @@ impl Node {
 
     /// `model` (dbt's node object) as templates see it.
     pub(crate) fn model_value(&self) -> Value {
+        Value::from_serialize(self.model_json())
+    }
+
+    /// The node as dbt's `model` (and a run result's `node`) shows it.
+    pub(crate) fn model_json(&self) -> Json {
         let columns: serde_json::Map<String, Json> = self
             .columns
             .iter()
@@ -289,7 +294,7 @@ impl Node {
                 )
             })
             .collect();
-        Value::from_serialize(json!({
+        json!({
             "unique_id": self.unique_id,
             "name": self.name,
             "resource_type": self.resource.as_str(),
@@ -304,7 +309,7 @@ impl Node {
             "config": self.config.to_json(),
             "columns": columns,
             "depends_on": {"nodes": self.depends_on},
-        }))
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
+use super::run_context;
 use super::snapshot;
 use super::test_config::{self, StoreAs, TestConfig};
 use super::unit_test;
@@ -208,7 +209,8 @@ pub async fn run(
     log.append(lake, &recovered).await?;
     let (ids, _) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
-    project_hooks(ctx, lake, &project, "on-run-start", &project.on_run_start).await?;
+    let start = ("on-run-start", project.on_run_start.as_slice());
+    project_hooks(ctx, lake, &project, start, &serde_json::Map::new()).await?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
     // Only an order: without the ingest log every node weighs the same, and the run is as right.
     let landed = IngestLog::new().records(lake).await.unwrap_or_else(|e| {
@@ -268,7 +270,9 @@ pub async fn run(
         })
         .collect();
     log.append(lake, &records).await?;
-    project_hooks(ctx, lake, &project, "on-run-end", &project.on_run_end).await?;
+    let end = ("on-run-end", project.on_run_end.as_slice());
+    let context = run_context::on_run_end(&project, &results);
+    project_hooks(ctx, lake, &project, end, &context).await?;
     Ok(RunSummary {
         run_id: run.id,
         results,
@@ -452,18 +456,19 @@ async fn node_hooks(
     Ok(())
 }
 
-/// Runs the project's `on-run-start` or `on-run-end` hooks (`key`), in order.
+/// Runs the project's `on-run-start` or `on-run-end` hooks (`key`), in order, `run` in their
+/// context.
 async fn project_hooks(
     ctx: &SessionContext,
     lake: &Lake,
     project: &Project,
-    key: &str,
-    texts: &[String],
+    (key, texts): (&str, &[String]),
+    run: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), hooks::HookError> {
     for (i, text) in texts.iter().enumerate() {
         let what = format!("{key} {} (dbt_project.yml)", i + 1);
         let sql = in_lake(project, false, Some(warehouse(ctx)), |c| {
-            compile::render_project_hook(project, key, text, c)
+            compile::render_project_hook(project, key, text, c, run)
         })
         .map_err(|e| hooks::HookError::new(&what, e))?;
         hooks::run(ctx, lake, &what, &sql).await?;

@@ -14,6 +14,7 @@ pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reconcile;
+pub mod run_context;
 pub mod snapshot;
 pub mod tblproperties;
 pub mod test_config;
