@@ -2268,3 +2268,35 @@ fn incremental_config_errors_are_found_before_anything_runs() {
     }
     assert!(!project.path("lake/main/fine").exists(), "nothing ran");
 }
+
+/// A `cluster_by` OPTIMIZE that fails after the write (an incremental model whose table does
+/// not take the clustered column: `on_schema_change: ignore`) fails the model saying the
+/// written version is the table's and readable; it is.
+#[test]
+fn a_failed_cluster_by_leaves_the_written_version_readable() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: cf\nconfig-version: 2\n"),
+            (
+                "models/grown.sql",
+                "{{ config(materialized='incremental') }}\nselect value as id from range(10)",
+            ),
+        ],
+    );
+    project.ok(&["build"]);
+    std::fs::write(
+        project.path("models/grown.sql"),
+        "{{ config(materialized='incremental', cluster_by='k') }}\nselect value as id, value % 3 as k from range(10)",
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("main.grown: version 1 is written and readable, but Z-ordering it by k (cluster_by) failed")
+            && out.contains("the table has no column 'k'"),
+        "{out}"
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM grown"), "20");
+}

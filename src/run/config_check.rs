@@ -41,7 +41,7 @@ pub fn check(node: &Node, schema: &Schema) -> Result<(), ConfigError> {
 }
 
 /// Fails naming the first of `columns` (set by config `key`) that `schema` does not have.
-pub fn columns_exist(
+fn columns_exist(
     node: &Node,
     key: &str,
     columns: &[String],
