@@ -146,6 +146,10 @@ pub struct RunArgs {
     /// Microbatch models build the batches up to this time (exclusive)
     #[arg(long, value_parser = event_time)]
     pub event_time_end: Option<chrono::DateTime<chrono::Utc>>,
+    /// test and build: every data test keeps its failing rows in the audit schema, as if
+    /// configured `store_failures: true` (a test's own config still decides)
+    #[arg(long)]
+    pub store_failures: bool,
 }
 
 /// A `--event-time-*` value.

@@ -1190,7 +1190,7 @@ fn last_version(project: &Project, model: &str) -> String {
 
 /// Every strategy as dbt documents it: delete+insert replaces all rows of a key (one commit),
 /// merge updates only `merge_update_columns` (or all but `merge_exclude_columns`) and honours
-/// `incremental_predicates` on dbt's aliases, append adds; an unknown strategy fails its model.
+/// `incremental_predicates` on dbt's aliases, append adds; an unknown strategy stops the run before it starts.
 /// (dbt-duckdb 1.11 gives the same rows for this project.)
 fn incremental_strategies_follow_dbt(kind: LakeKind) {
     let select = "select cast(id as int) as id, cast(line as int) as line, cast(amount as int) as amount, status from {{ source('raw', 'orders') }}";
@@ -1280,12 +1280,12 @@ fn incremental_strategies_follow_dbt(kind: LakeKind) {
             "{{ config(materialized='incremental', incremental_strategy='upsert') }}\nselect 1 as id",
         )],
     );
-    let out = project.run(&["run", "-s", "bad"]);
-    assert!(!out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Found by the check before the run: nothing runs.
+    let (ok, out) = outcome(&project, &["run", "-s", "bad"]);
+    assert!(!ok, "{out}");
     assert!(
-        stdout.contains("model 'bad': incremental_strategy 'upsert' is not one Strata has"),
-        "{stdout}"
+        out.contains("model 'bad': incremental_strategy 'upsert' is not one Strata has"),
+        "{out}"
     );
 }
 
@@ -1871,20 +1871,8 @@ fn contracts_are_checked_before_writing() {
     assert_eq!(columns[0], ["id", "name", "score"]);
     assert_eq!(columns[1], ["1", "ann", "5.50"]);
     // The check constraint is the Delta table's too, for other writers.
-    let checked = Command::new(python())
-        .args([
-            "-c",
-            "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
-        ])
-        .arg(project.path("lake/main/customers"))
-        .output()
-        .unwrap();
-    let config = String::from_utf8_lossy(&checked.stdout);
-    assert!(
-        config.contains("delta.constraints.id_check_1"),
-        "{config}{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    let config = table_configuration(&project, "customers");
+    assert!(config.contains("delta.constraints.id_check_1"), "{config}");
     project.ok(&["build"]);
 
     // A declared type the query does not produce: nothing runs, the diff names the column.
@@ -2046,4 +2034,493 @@ fn test_configs_decide_and_keep_failures() {
         kinds[1..],
         [["few_values", "BASE TABLE"], ["limited", "VIEW"]]
     );
+}
+
+/// The add actions of the Delta commit `version` of table `model` (schema `main`): each file's
+/// path and its statistics' minimum and maximum of `column`.
+fn added_files(project: &Project, model: &str, version: u64, column: &str) -> Vec<(i64, i64)> {
+    commit_actions(&project.path(&format!("lake/main/{model}")), version)
+        .iter()
+        .filter_map(|a| a.get("add"))
+        .map(|add| {
+            let stats: serde_json::Value =
+                serde_json::from_str(add["stats"].as_str().unwrap()).unwrap();
+            (
+                stats["minValues"][column].as_i64().unwrap(),
+                stats["maxValues"][column].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The commit info of version `version` of table `model` (schema `main`).
+fn commit_info(project: &Project, model: &str, version: u64) -> serde_json::Value {
+    commit_actions(&project.path(&format!("lake/main/{model}")), version)
+        .into_iter()
+        .find_map(|a| a.get("commitInfo").cloned())
+        .unwrap()
+}
+
+/// `cluster_by` (and `tblproperties`' `delta.targetFileSize`): after the model's write an
+/// OPTIMIZE commit Z-orders its files by the column, naming it in `zOrderBy`, the rows
+/// unchanged, each file then holding its own range of the column, so a filter on it reads
+/// one file's rows; an unknown column, or clustering a view, stops the build before it runs.
+#[test]
+fn cluster_by_z_orders_the_tables_files() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let model = |cluster: &str| {
+        format!(
+            "{{{{ config(materialized='table', cluster_by={cluster}, tblproperties={{'delta.targetFileSize': 2048}}) }}}}\nselect value as id, (value * 7919) % 1000 as k from range(30000)"
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: cl\nconfig-version: 2\n"),
+            ("models/events.sql", &model("['k']")),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    let version: u64 = project
+        .scalar("SELECT max(delta_version) FROM _strata.runs WHERE node = 'model.cl.events'")
+        .parse()
+        .unwrap();
+    let info = commit_info(&project, "events", version);
+    assert_eq!(info["operation"], "OPTIMIZE", "{info}");
+    assert_eq!(info["operationParameters"]["zOrderBy"], "[\"k\"]", "{info}");
+    assert_eq!(
+        commit_info(&project, "events", version - 2)["operation"],
+        "WRITE"
+    );
+    // The rows are the query's.
+    assert_eq!(
+        project.query("SELECT count(*), sum(id), sum(k) FROM events")[1],
+        project.query("SELECT count(*), sum(value), sum((value * 7919) % 1000) FROM range(30000)")
+            [1]
+    );
+    // Each file holds its own range of k: a filter on k needs one of them.
+    let mut files = added_files(&project, "events", version, "k");
+    files.sort();
+    assert!(files.len() > 2, "{files:?}");
+    for pair in files.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlapping ranges: {files:?}");
+    }
+    let holding_k_500 = files
+        .iter()
+        .filter(|(lo, hi)| (*lo..=*hi).contains(&500))
+        .count();
+    assert!(
+        holding_k_500 <= 2 && holding_k_500 < files.len(),
+        "{files:?}"
+    );
+
+    // dbt-databricks's `zorder` is the same; an unknown column stops the build before it runs.
+    std::fs::write(project.path("models/events.sql"), model("['nope']")).unwrap();
+    for command in ["compile", "build"] {
+        let (ok, out) = outcome(&project, &[command]);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("models/events.sql")
+                && out.contains("model 'events'")
+                && out.contains("`cluster_by` names the column 'nope'"),
+            "{out}"
+        );
+    }
+    let unchanged: u64 = project
+        .scalar("SELECT max(delta_version) FROM _strata.runs WHERE node = 'model.cl.events'")
+        .parse()
+        .unwrap();
+    assert_eq!(unchanged, version);
+    write_files(
+        &project,
+        &[(
+            "models/viewed.sql",
+            "{{ config(materialized='view', zorder='id') }}\nselect 1 as id",
+        )],
+    );
+    std::fs::write(project.path("models/events.sql"), model("'k'")).unwrap();
+    let (ok, out) = outcome(&project, &["compile"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("`zorder` applies to table and incremental models, not to a view model"),
+        "{out}"
+    );
+}
+
+/// The Delta table properties of `main.<model>`, as another reader (delta-rs's Python) sees them.
+fn table_configuration(project: &Project, model: &str) -> String {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
+        ])
+        .arg(project.path(&format!("lake/main/{model}")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A contract's `check` constraint changed between builds replaces the table's Delta
+/// constraint (rows the old one refused but the new one allows are written), and one the
+/// contract no longer declares is dropped from the table.
+#[test]
+fn changed_check_constraints_replace_the_tables() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let schema = |constraints: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: scores\n    config:\n      contract: {{enforced: true}}\n    columns:\n      - name: id\n        data_type: integer\n        constraints:\n{constraints}      - name: score\n        data_type: integer\n"
+        )
+    };
+    let model = |rows: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect cast(id as int) as id, cast(score as int) as score from (values {rows}) t(id, score)"
+        )
+    };
+    let positive =
+        "          - type: check\n            name: positive_id\n            expression: id > 0\n";
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: cc\nconfig-version: 2\n"),
+            ("models/scores.sql", &model("(1, 5), (2, 7)")),
+            ("models/schema.yml", &schema(positive)),
+        ],
+    );
+    project.ok(&["build"]);
+    let config = table_configuration(&project, "scores");
+    assert!(
+        config.contains("'delta.constraints.positive_id': 'id > 0'"),
+        "{config}"
+    );
+
+    // Unchanged: no constraint commit.
+    let before = std::fs::read_dir(project.path("lake/main/scores/_delta_log"))
+        .unwrap()
+        .count();
+    project.ok(&["build"]);
+    let after = std::fs::read_dir(project.path("lake/main/scores/_delta_log"))
+        .unwrap()
+        .count();
+    assert_eq!(after, before + 1, "one write, no constraint commits");
+
+    // The expression changes: id 0 is allowed now, and the table's constraint is the new one.
+    let non_negative =
+        "          - type: check\n            name: positive_id\n            expression: id >= 0\n";
+    std::fs::write(project.path("models/schema.yml"), schema(non_negative)).unwrap();
+    std::fs::write(project.path("models/scores.sql"), model("(0, 5), (2, 7)")).unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(ok, "{out}");
+    let config = table_configuration(&project, "scores");
+    assert!(
+        config.contains("'delta.constraints.positive_id': 'id >= 0'"),
+        "{config}"
+    );
+    assert_eq!(project.scalar("SELECT min(id) FROM scores"), "0");
+
+    // Renamed: the old name goes, the new one comes.
+    let renamed =
+        "          - type: check\n            name: known_id\n            expression: id >= 0\n";
+    std::fs::write(project.path("models/schema.yml"), schema(renamed)).unwrap();
+    project.ok(&["build"]);
+    let config = table_configuration(&project, "scores");
+    assert!(config.contains("delta.constraints.known_id"), "{config}");
+    assert!(!config.contains("positive_id"), "{config}");
+
+    // Removed: dropped from the table.
+    std::fs::write(
+        project.path("models/schema.yml"),
+        schema("          - type: not_null\n"),
+    )
+    .unwrap();
+    project.ok(&["build"]);
+    let config = table_configuration(&project, "scores");
+    assert!(!config.contains("delta.constraints"), "{config}");
+}
+
+/// Unit tests as dbt runs them beyond plain inputs: a given ephemeral model's rows replace its
+/// CTE, `overrides.macros` sets what a macro call returns (a project macro or dbt's own),
+/// `overrides.env_vars` what `env_var` answers; an override of no macro fails naming the test,
+/// and `versions` (Strata has no model versions) is reported as not applied.
+#[test]
+fn unit_tests_give_ephemeral_rows_and_override_macros_and_env_vars() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let unit_tests = |extra_macro: &str| {
+        format!(
+            r#"version: 2
+unit_tests:
+  - name: scaled_and_taxed
+    model: report
+    overrides:
+      env_vars: {{FACTOR: 3}}
+      macros:
+        tax_rate: 0.5
+        current_timestamp: "cast('2024-01-01 00:00:00' as timestamp)"{extra_macro}
+    given:
+      - input: ref('eph')
+        rows: [{{id: 1, amount: 10}}, {{id: 2, amount: 4}}]
+    expect:
+      rows:
+        - {{id: 1, scaled: 30, taxed: 5.0, at: "2024-01-01 00:00:00"}}
+        - {{id: 2, scaled: 12, taxed: 2.0, at: "2024-01-01 00:00:00"}}
+  - name: versioned
+    model: report
+    versions: {{include: [1]}}
+    given:
+      - input: ref('eph')
+        rows: []
+    expect:
+      rows: []
+"#
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: uo\nconfig-version: 2\n"),
+            ("seeds/amounts.csv", "id,amount\n7,100\n"),
+            ("macros/tax.sql", "{% macro tax_rate() %}0.2{% endmacro %}"),
+            (
+                "models/eph.sql",
+                "{{ config(materialized='ephemeral') }}\nselect id, amount from {{ ref('amounts') }}",
+            ),
+            (
+                "models/report.sql",
+                "select id, amount * {{ env_var('FACTOR', '1') }} as scaled, amount * {{ tax_rate() }} as taxed, {{ current_timestamp() }} as at from {{ ref('eph') }}",
+            ),
+            ("models/unit.yml", &unit_tests("")),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("PASS=1"), "{out}");
+    assert!(!out.contains("overrides"), "{out}");
+    assert!(out.contains("`versions` is not supported yet"), "{out}");
+
+    // Without the overrides the model reads its seed, the environment and the macro.
+    project.ok(&["build", "--exclude", "test_type:unit"]);
+    assert_eq!(
+        project.query("SELECT id, scaled, taxed FROM report")[1],
+        ["7", "100", "20.0"]
+    );
+
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(ok, "{out}");
+    std::fs::write(
+        project.path("models/unit.yml"),
+        unit_tests("\n        no_such_macro: 1"),
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["test", "-s", "scaled_and_taxed"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("unit test scaled_and_taxed")
+            && out.contains("overrides.macros.no_such_macro: no macro of that name"),
+        "{out}"
+    );
+}
+
+/// Hooks in dbt's dict form (`{sql: ..., transaction: ...}`, `before_begin()`,
+/// `after_commit()`) run their SQL; `on-run-end` sees dbt's `results` and `schemas`.
+#[test]
+fn hook_dicts_run_and_on_run_end_sees_the_results() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let dbt_project = r#"name: hd
+config-version: 2
+on-run-end:
+  - "create or replace view main.run_results as {% for r in results %}select '{{ r.node.unique_id }}' as id, '{{ r.status }}' as status, {{ r.adapter_response.rows_affected or 0 }} as rows_affected, {{ r.execution_time >= 0 }} as timed, '{{ r.message }}' as message{% if not loop.last %} union all {% endif %}{% endfor %}"
+  - "create or replace view main.run_schemas as select '{{ schemas | join(',') }}' as schemas, '{{ database_schemas | length }}' as pairs"
+models:
+  hd:
+    +post-hook:
+      - sql: "create or replace view main.{{ this.identifier }}_folder as select 3 as ok"
+        transaction: true
+"#;
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", dbt_project),
+            (
+                "models/a.sql",
+                "{{ config(materialized='table', post_hook={'sql': 'create or replace view main.a_post as select 1 as ok', 'transaction': false}) }}\nselect 1 as id union all select 2",
+            ),
+            (
+                "models/b.sql",
+                "{{ config(pre_hook=before_begin('create or replace view main.b_pre as select 2 as ok'), post_hook=[after_commit('create or replace view main.b_post as select 4 as ok')]) }}\nselect 1 as id",
+            ),
+        ],
+    );
+    let (ok, out) = outcome(&project, &["run"]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("not supported"), "{out}");
+    assert_eq!(project.scalar("SELECT ok FROM main.a_post"), "1");
+    assert_eq!(project.scalar("SELECT ok FROM main.a_folder"), "3");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_pre"), "2");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_post"), "4");
+    assert_eq!(project.scalar("SELECT ok FROM main.b_folder"), "3");
+    let results = project.query(
+        "SELECT id, status, rows_affected, timed, message FROM main.run_results ORDER BY id",
+    );
+    assert_eq!(
+        results[1..],
+        [
+            ["model.hd.a", "success", "2", "true", "OK"],
+            ["model.hd.b", "success", "0", "true", "OK"]
+        ]
+    );
+    assert_eq!(
+        project.query("SELECT * FROM main.run_schemas")[1],
+        ["main", "1"]
+    );
+}
+
+/// `--store-failures` (test and build): every data test keeps its failing rows as if
+/// configured `store_failures: true`, but one whose config says `store_failures: false`.
+#[test]
+fn store_failures_flag_keeps_every_tests_failures() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: sf\nconfig-version: 2\n"),
+            (
+                "models/letters.sql",
+                "select * from (values ('a'), (null), (null)) t(code)",
+            ),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: letters\n    columns:\n      - name: code\n        data_tests:\n          - not_null\n          - accepted_values:\n              arguments:\n                values: [b]\n              config: {store_failures: false}\n",
+            ),
+        ],
+    );
+    project.ok(&["run"]);
+    let (ok, out) = outcome(&project, &["test", "--store-failures"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("failing rows stored in main_dbt_test__audit.not_null_letters_code"),
+        "{out}"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM main_dbt_test__audit.not_null_letters_code"),
+        "2"
+    );
+    assert_eq!(
+        project.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main_dbt_test__audit'"
+        ),
+        "1"
+    );
+    let (ok, out) = outcome(&project, &["run", "--store-failures"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("--store-failures is for test and build"),
+        "{out}"
+    );
+}
+
+/// An incremental model's bad config (an unknown strategy, insert_overwrite without
+/// partition_by, microbatch without event_time, a merge key the model does not return) is
+/// found by the static check: `compile` and `build` name each model and its file, nothing runs.
+#[test]
+fn incremental_config_errors_are_found_before_anything_runs() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    let model = |config: &str| {
+        format!(
+            "{{{{ config(materialized='incremental', {config}) }}}}\nselect 1 as id, date '2026-01-01' as day"
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: ic\nconfig-version: 2\n"),
+            (
+                "models/fine.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id",
+            ),
+            ("models/upsert.sql", &model("incremental_strategy='upsert'")),
+            (
+                "models/overwrite.sql",
+                &model("incremental_strategy='insert_overwrite'"),
+            ),
+            (
+                "models/batches.sql",
+                &model("incremental_strategy='microbatch', batch_size='day', begin='2026-01-01'"),
+            ),
+            ("models/merged.sql", &model("unique_key='order_id'")),
+            (
+                "models/updated.sql",
+                &model("unique_key='id', merge_update_columns=['amount']"),
+            ),
+        ],
+    );
+    for command in ["compile", "build"] {
+        let (ok, out) = outcome(&project, &[command]);
+        assert!(!ok, "{out}");
+        for (file, message) in [
+            (
+                "models/upsert.sql",
+                "incremental_strategy 'upsert' is not one Strata has",
+            ),
+            (
+                "models/overwrite.sql",
+                "'insert_overwrite' needs partition_by",
+            ),
+            ("models/batches.sql", "'microbatch' needs `event_time`"),
+            (
+                "models/merged.sql",
+                "`unique_key` names the column 'order_id'",
+            ),
+            (
+                "models/updated.sql",
+                "`merge_update_columns` names the column 'amount'",
+            ),
+        ] {
+            let model = file.trim_start_matches("models/").trim_end_matches(".sql");
+            assert!(
+                out.contains(&format!("model.ic.{model} ({file})"))
+                    && out.contains(&format!("model '{model}': "))
+                    && out.contains(message),
+                "{command} {file}: {out}"
+            );
+        }
+    }
+    assert!(!project.path("lake/main/fine").exists(), "nothing ran");
+}
+
+/// A `cluster_by` OPTIMIZE that fails after the write (an incremental model whose table does
+/// not take the clustered column: `on_schema_change: ignore`) fails the model saying the
+/// written version is the table's and readable; it is.
+#[test]
+fn a_failed_cluster_by_leaves_the_written_version_readable() {
+    let project = Project::new(LakeKind::Local, NO_SOURCES);
+    write_files(
+        &project,
+        &[
+            ("dbt_project.yml", "name: cf\nconfig-version: 2\n"),
+            (
+                "models/grown.sql",
+                "{{ config(materialized='incremental') }}\nselect value as id from range(10)",
+            ),
+        ],
+    );
+    project.ok(&["build"]);
+    std::fs::write(
+        project.path("models/grown.sql"),
+        "{{ config(materialized='incremental', cluster_by='k') }}\nselect value as id, value % 3 as k from range(10)",
+    )
+    .unwrap();
+    let (ok, out) = outcome(&project, &["build"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("main.grown: version 1 is written and readable, but Z-ordering it by k (cluster_by) failed")
+            && out.contains("the table has no column 'k'"),
+        "{out}"
+    );
+    assert_eq!(project.scalar("SELECT count(*) FROM grown"), "20");
 }

@@ -109,6 +109,7 @@ fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
         full_refresh: false,
         threads: 1,
         event_times: EventTimes::default(),
+        store_failures: false,
     }
 }
 
@@ -215,6 +216,9 @@ fn run_project(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
 
 /// `strata run|test|seed|build`.
 pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<()> {
+    if args.store_failures && !matches!(command, run::RunCommand::Test | run::RunCommand::Build) {
+        bail!("--store-failures is for test and build");
+    }
     if args.watch {
         return watch(config, args, command).await;
     }
@@ -313,6 +317,7 @@ async fn run_selection(
             start: args.event_time_start,
             end: args.event_time_end,
         },
+        store_failures: args.store_failures,
         ..options(&args.selection, command)
     };
     let (ids, unmatched) = selected(&project, &opts)?;

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use minijinja::Value;
-use minijinja::value::Kwargs;
+use minijinja::value::{Kwargs, merge_maps};
 use serde_json::Value as Json;
 
 use crate::jinja::context::{EPHEMERAL_PREFIX, JinjaRelation, model_with_batch, template_context};
@@ -97,15 +97,29 @@ pub fn compile(
     unique_id: &str,
     ctx: &CompileContext<'_>,
 ) -> Result<String, CompileError> {
-    compile_with_vars(project, unique_id, ctx, &BTreeMap::new())
+    compile_with(project, unique_id, ctx, &Overrides::default())
 }
 
-/// [`compile`] with `vars` overriding the project's (a unit test's `overrides.vars`).
-pub fn compile_with_vars(
+/// What a unit test changes in its model's render: dbt's `overrides` and the given rows of
+/// ephemeral inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `overrides.vars`: vars over the project's.
+    pub vars: BTreeMap<String, Json>,
+    /// `overrides.env_vars`: what `env_var` answers.
+    pub env_vars: BTreeMap<String, String>,
+    /// `overrides.macros`: what a call of these macros (`name` or `package.name`) returns.
+    pub macros: BTreeMap<String, Json>,
+    /// Ephemeral models' CTE bodies in place of their SQL, by unique id.
+    pub ephemerals: BTreeMap<String, String>,
+}
+
+/// [`compile`] with `overrides` (a unit test's).
+pub fn compile_with(
     project: &Project,
     unique_id: &str,
     ctx: &CompileContext<'_>,
-    vars: &BTreeMap<String, Json>,
+    overrides: &Overrides,
 ) -> Result<String, CompileError> {
     compile_root(project, unique_id, ctx, vars, None)
 }
@@ -138,7 +152,7 @@ fn compile_root(
     let mut compiler = Compiler {
         project,
         ctx,
-        vars,
+        overrides,
         compiled: HashMap::new(),
         order: Vec::new(),
         visiting: vec![unique_id.to_string()],
@@ -173,11 +187,11 @@ pub fn render_hook(
         .nodes
         .get(unique_id)
         .ok_or_else(|| CompileError::UnknownNode(unique_id.to_string()))?;
-    let vars = BTreeMap::new();
+    let overrides = Overrides::default();
     let compiler = Compiler {
         project,
         ctx,
-        vars: &vars,
+        overrides: &overrides,
         compiled: HashMap::new(),
         order: Vec::new(),
         visiting: Vec::new(),
@@ -194,20 +208,25 @@ pub fn render_hook(
 }
 
 /// Renders `text` (an `on-run-start` or `on-run-end` hook, named `what`) in the project's
-/// context: `target`, `var`, macros and compile-time queries, no `this`.
+/// context: `target`, `var`, macros and compile-time queries, no `this`; and `run` (an
+/// `on-run-end`'s `results`, `schemas`, ...).
 pub fn render_project_hook(
     project: &Project,
     what: &str,
     text: &str,
     ctx: &CompileContext<'_>,
+    run: &serde_json::Map<String, Json>,
 ) -> Result<String, CompileError> {
-    let template_ctx = template_context(
-        &project.name,
-        &ctx.target,
-        true,
-        Value::from(()),
-        Value::from(()),
-    );
+    let template_ctx = merge_maps([
+        Value::from_serialize(run),
+        template_context(
+            &project.name,
+            &ctx.target,
+            true,
+            Value::from(()),
+            Value::from(()),
+        ),
+    ]);
     let frame = Rc::new(
         Frame::new(
             Mode::Compile(Resolved::default()),
@@ -232,7 +251,7 @@ pub fn render_project_hook(
 struct Compiler<'p, 'c> {
     project: &'p Project,
     ctx: &'c CompileContext<'c>,
-    vars: &'p BTreeMap<String, Json>,
+    overrides: &'p Overrides,
     /// Compiled ephemeral models (without their own CTEs, which are hoisted).
     compiled: HashMap<String, String>,
     /// Ephemeral models in dependency order.
@@ -257,6 +276,12 @@ impl Compiler<'_, '_> {
             .nodes
             .get(unique_id)
             .ok_or_else(|| CompileError::UnknownNode(unique_id.to_string()))?;
+        // A unit test's given rows stand for the model: its SQL is not rendered.
+        if let Some(given) = self.overrides.ephemerals.get(unique_id) {
+            self.compiled.insert(unique_id.to_string(), given.clone());
+            self.order.push(unique_id.to_string());
+            return Ok(());
+        }
         self.visiting.push(unique_id.to_string());
         let (sql, ephemerals) = self.render(node)?;
         for ephemeral in ephemerals {
@@ -330,7 +355,11 @@ impl Compiler<'_, '_> {
             )
             .in_package(&node.package)
             .with_warehouse(self.ctx.warehouse.clone())
-            .with_vars(self.vars.clone()),
+            .with_vars(self.overrides.vars.clone())
+            .with_overrides(
+                self.overrides.env_vars.clone(),
+                self.overrides.macros.clone(),
+            ),
         )
     }
 

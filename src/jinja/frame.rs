@@ -98,6 +98,11 @@ pub(crate) struct Frame {
     pub warehouse: Option<Arc<dyn Warehouse>>,
     /// Vars that override the project's for this render (a unit test's `overrides.vars`).
     pub vars: BTreeMap<String, Json>,
+    /// What `env_var` answers before the environment (a unit test's `overrides.env_vars`).
+    pub env_vars: BTreeMap<String, String>,
+    /// What a call of these macros returns instead of running them (a unit test's
+    /// `overrides.macros`), by `name` or `package.name`.
+    pub macros: BTreeMap<String, Json>,
     /// `statement` results by name, for `load_result`.
     pub(super) results: RefCell<HashMap<String, Value>>,
     /// The macros being called (their packages and names), innermost last.
@@ -126,6 +131,8 @@ impl Frame {
             package: None,
             warehouse: None,
             vars: BTreeMap::new(),
+            env_vars: BTreeMap::new(),
+            macros: BTreeMap::new(),
             results: RefCell::default(),
             macro_stack: RefCell::default(),
             returns: RefCell::default(),
@@ -149,6 +156,25 @@ impl Frame {
     pub(crate) fn with_vars(mut self, vars: BTreeMap<String, Json>) -> Frame {
         self.vars = vars;
         self
+    }
+
+    /// The frame with `env_vars` answering `env_var` and `macros` answering their calls.
+    pub(crate) fn with_overrides(
+        mut self,
+        env_vars: BTreeMap<String, String>,
+        macros: BTreeMap<String, Json>,
+    ) -> Frame {
+        self.env_vars = env_vars;
+        self.macros = macros;
+        self
+    }
+
+    /// What a call of macro `name` of `package` returns when overridden.
+    pub(super) fn macro_override(&self, package: &str, name: &str) -> Option<Value> {
+        self.macros
+            .get(&format!("{package}.{name}"))
+            .or_else(|| self.macros.get(name))
+            .map(Value::from_serialize)
     }
 
     /// The package whose code runs now: the innermost macro's, else the node's (`root` when

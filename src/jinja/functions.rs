@@ -65,11 +65,19 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
     );
     // Strata stores no test failures (`store_failures` is reported as not supported).
     env.add_function("should_store_failures", || false);
+    // dbt's hooks outside the model's transaction: Strata runs none, so they are plain hooks.
+    env.add_function("before_begin", outside_transaction);
+    env.add_function("after_commit", outside_transaction);
     env.add_global("builtins", Value::from_iter(builtins));
     env.add_filter("as_bool", as_bool);
     env.add_filter("as_number", as_number);
     env.add_filter("as_text", as_text);
     env.add_filter("as_native", as_native);
+}
+
+/// `before_begin(sql)` / `after_commit(sql)`: the hook as dbt's dict form.
+fn outside_transaction(sql: String) -> Value {
+    Value::from_serialize(serde_json::json!({"sql": sql, "transaction": false}))
 }
 
 type NativeFn = fn(&Shared, &State<'_, '_>, &[Value]) -> Result<Value, Error>;
@@ -356,7 +364,11 @@ fn env_var_fn(_shared: &Shared, _state: &State<'_, '_>, args: &[Value]) -> Resul
         "the variable name",
         "env_var() needs a name".into(),
     )?;
-    match std::env::var(&name) {
+    let value = match frame.env_vars.get(&name) {
+        Some(value) => Ok(value.clone()),
+        None => std::env::var(&name),
+    };
+    match value {
         Ok(value) => Ok(Value::from(value)),
         Err(_) => match default {
             Some(default) => Ok(default),

@@ -125,13 +125,20 @@ impl Object for PackageNamespace {
 }
 
 /// Calls a project macro in the current frame; its value is its output, or what it passed
-/// to `return()`.
+/// to `return()` (or the frame's override of it: a unit test's `overrides.macros`).
 pub(crate) fn call_macro(
     env: &Environment<'_>,
     target: &MacroRef,
     args: &[Value],
 ) -> Result<Value, Error> {
     let frame = current()?;
+    let name = target
+        .mangled
+        .strip_prefix(super::MACRO_PREFIX)
+        .unwrap_or(&target.mangled);
+    if let Some(value) = frame.macro_override(&target.package, name) {
+        return Ok(value);
+    }
     if frame.depth.get() >= MAX_MACRO_DEPTH {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -144,10 +151,6 @@ pub(crate) fn call_macro(
     let state = captured.state();
     frame.depth.set(frame.depth.get() + 1);
     frame.returns.borrow_mut().push(None);
-    let name = target
-        .mangled
-        .strip_prefix(super::MACRO_PREFIX)
-        .unwrap_or(&target.mangled);
     frame
         .macro_stack
         .borrow_mut()

@@ -283,7 +283,7 @@ impl Node {
         Value::from_serialize(self.model_json())
     }
 
-    /// dbt's `model` (the node as its templates see it), as JSON.
+    /// dbt's `model` (the node as its templates and a run result's `node` see it), as JSON.
     pub(crate) fn model_json(&self) -> serde_json::Map<String, Json> {
         let columns: serde_json::Map<String, Json> = self
             .columns
@@ -354,6 +354,10 @@ pub struct UnitTest {
     pub vars: BTreeMap<String, Json>,
     /// `overrides.macros.is_incremental`: the branch the model takes.
     pub is_incremental: bool,
+    /// `overrides.macros` but `is_incremental`: what a call of each returns.
+    pub macros: BTreeMap<String, Json>,
+    /// `overrides.env_vars`: what `env_var` answers.
+    pub env_vars: BTreeMap<String, String>,
 }
 
 /// One `given:` input of a unit test.

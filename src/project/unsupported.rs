@@ -134,6 +134,8 @@ pub(crate) fn config_effect(resource: Resource, key: &str, value: &Json) -> Opti
         | "batch_size"
         | "begin"
         | "lookback" => resource == Resource::Model,
+        // A table's clustering and Delta properties, applied after its write (`run::upkeep`).
+        "cluster_by" | "zorder" | "tblproperties" => resource == Resource::Model,
         // What a microbatch model filters this node's rows by when it reads them.
         "event_time" => resource != Resource::Test,
         // Applied: a model's contract (`run::contract`), hooks around models, seeds and

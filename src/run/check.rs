@@ -1,8 +1,9 @@
 //! `strata compile`: every selected node rendered and planned by DataFusion against its
 //! upstream schemas (bronze's inferred ones, built tables, and the planned output of upstream
-//! models that are not built yet), executing nothing, so a bad column, type or ref is reported
-//! before any model runs. The compiled SQL is written under `target/compiled/` as it is
-//! planned, so an error's line can be read there and traced to the model's own line.
+//! models that are not built yet), executing nothing, so a bad column, type, ref or model
+//! config (`run::config_check`) is reported before any model runs. The compiled SQL is written
+//! under `target/compiled/` as it is planned, so an error's line can be read there and traced
+//! to the model's own line.
 //!
 //! A node whose rendering queries a relation the run builds (`run_query` over a model) cannot
 //! be rendered before that relation is built: it is deferred, with its descendants, and
@@ -21,6 +22,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use parking_lot::RwLock;
 
+use super::config_check;
 use super::contract;
 use super::execute::{compile_node, contract_schema};
 use super::introspect::{Planned, SessionWarehouse};
@@ -131,6 +133,12 @@ pub async fn check(
             _ => plan(ctx, project, node, incremental, &warehouse)
                 .await
                 .map(|(_, schema)| schema),
+        };
+        let planned_node = match planned_node {
+            Ok(schema) if node.resource == Resource::Model => config_check::check(node, &schema)
+                .map(|()| schema)
+                .map_err(|e| Failed::Error(e.to_string())),
+            other => other,
         };
         match planned_node {
             Ok(schema) => {

@@ -3,7 +3,8 @@
 //! type names, read as Arrow types), before anything is written; the output then has the
 //! declared column order. The `not_null` and `check` constraints are enforced on the rows as
 //! they are written: a violating row fails the write, so nothing is committed; `check`
-//! constraints are then kept on the Delta table too, for every other writer.
+//! constraints are then kept on the Delta table too, for every other writer, replaced when
+//! the contract changes them and dropped when it no longer declares them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,8 @@ use datafusion::common::{Result as DfResult, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::Value as Json;
 
@@ -22,6 +25,9 @@ use crate::sql::ident::ident;
 
 /// The function the constraint filter calls: fails the query at the first row breaking one.
 pub const CONSTRAINT_FUNCTION: &str = "strata_enforce_constraint";
+
+/// The prefix of a Delta check constraint's table property.
+const DELTA_CONSTRAINT: &str = "delta.constraints.";
 
 /// Why a contract does not hold.
 #[derive(Debug, thiserror::Error)]
@@ -268,10 +274,9 @@ pub fn guarded_sql(node: &Node, sql: &str, with_constraints: bool) -> String {
     guarded
 }
 
-/// The model's `check` constraints as Delta table constraints (`delta.constraints.<name>`),
-/// added to its table when it lacks them, so that every Delta writer enforces them too. A
+/// The model's `check` constraints as Delta table constraints (name to expression). A
 /// constraint without a `name` is named `<column>_check_<n>` or `<model>_check_<n>`.
-pub async fn add_table_constraints(table: DeltaTable, node: &Node) -> Result<(), DeltaTableError> {
+fn table_constraints(node: &Node) -> HashMap<String, String> {
     let declared = node
         .columns
         .iter()
@@ -291,13 +296,75 @@ pub async fn add_table_constraints(table: DeltaTable, node: &Node) -> Result<(),
             .map_or_else(|| format!("{owner}_check_{}", n + 1), str::to_string);
         wanted.insert(name, expression);
     }
-    let configuration = table.snapshot()?.metadata().configuration().clone();
-    wanted.retain(|name, _| !configuration.contains_key(&format!("delta.constraints.{name}")));
-    if wanted.is_empty() {
-        return Ok(());
+    wanted
+}
+
+/// The table's Delta check constraints (name to expression).
+fn existing_constraints(table: &DeltaTable) -> Result<HashMap<String, String>, DeltaTableError> {
+    Ok(table
+        .snapshot()?
+        .metadata()
+        .configuration()
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix(DELTA_CONSTRAINT)?;
+            Some((name.to_string(), value.clone()))
+        })
+        .collect())
+}
+
+/// Drops the table's Delta check constraints the contract no longer declares, or declares
+/// with another expression, before the model's write: rows meeting the new contract must
+/// not be refused by the old one. The table as it is then.
+pub async fn drop_stale_constraints(
+    table: DeltaTable,
+    node: &Node,
+) -> Result<DeltaTable, DeltaTableError> {
+    let wanted = table_constraints(node);
+    let mut stale: Vec<String> = existing_constraints(&table)?
+        .into_iter()
+        .filter(|(name, existing)| {
+            wanted
+                .get(name)
+                .is_none_or(|declared| !same_expression(declared, existing))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    stale.sort();
+    let mut table = table;
+    for name in stale {
+        table = table.drop_constraints().with_constraint(name).await?;
     }
-    table.add_constraint().with_constraints(wanted).await?;
-    Ok(())
+    Ok(table)
+}
+
+/// Adds the contract's check constraints the table lacks as Delta table constraints
+/// (`delta.constraints.<name>`), so that every Delta writer enforces them too; the table as
+/// it is then.
+pub async fn add_table_constraints(
+    table: DeltaTable,
+    node: &Node,
+) -> Result<DeltaTable, DeltaTableError> {
+    let existing = existing_constraints(&table)?;
+    let mut wanted = table_constraints(node);
+    wanted.retain(|name, _| !existing.contains_key(name));
+    if wanted.is_empty() {
+        return Ok(table);
+    }
+    table.add_constraint().with_constraints(wanted).await
+}
+
+/// Whether a declared expression is the one Delta stored (which delta-rs wrote back from its
+/// parse: spacing and keyword case may differ).
+fn same_expression(declared: &str, stored: &str) -> bool {
+    let normal = |sql: &str| {
+        Parser::new(&GenericDialect {})
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_expr())
+            .map(|e| e.to_string().to_ascii_lowercase())
+            .unwrap_or_else(|_| sql.trim().to_ascii_lowercase())
+    };
+    normal(declared) == normal(stored)
 }
 
 /// A check constraint's condition: a row passes unless the expression is false (SQL's CHECK).
@@ -412,5 +479,15 @@ mod tests {
         assert!(accepts("double precision", DataType::Float64));
         assert!(accepts("date", DataType::Date32));
         assert!(declared("geometry").is_none());
+    }
+
+    #[test]
+    fn stored_expressions_compare_as_parsed() {
+        assert!(same_expression("id>0", "id > 0"));
+        assert!(same_expression(
+            "score BETWEEN 0 AND 10",
+            "score between 0 and 10"
+        ));
+        assert!(!same_expression("id > 0", "id > 1"));
     }
 }

@@ -21,9 +21,11 @@ use super::materialize::{self, Committed, Relation};
 use super::nodes::{self, graph_of, relation_of, relation_sql, source_sql};
 use super::priority;
 use super::reconcile::{self, RunStamp};
+use super::run_context;
 use super::snapshot;
 use super::test_config::{self, StoreAs, TestConfig};
 use super::unit_test;
+use super::upkeep::{Upkeep, UpkeepError};
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
 use crate::jinja::Warehouse;
@@ -80,6 +82,9 @@ pub struct RunOptions {
     pub threads: usize,
     /// The windows microbatch models build (`--event-time-start/--event-time-end`).
     pub event_times: EventTimes,
+    /// Every data test stores its failing rows unless its config says otherwise
+    /// (`--store-failures`).
+    pub store_failures: bool,
 }
 
 /// How a node ended.
@@ -204,7 +209,8 @@ pub async fn run(
     log.append(lake, &recovered).await?;
     let (ids, _) = selected(&project, opts)?;
     let graph = graph_of(&project)?;
-    project_hooks(ctx, lake, &project, "on-run-start", &project.on_run_start).await?;
+    let start = ("on-run-start", project.on_run_start.as_slice());
+    project_hooks(ctx, lake, &project, start, &serde_json::Map::new()).await?;
     let mut schedule = graph.schedule(&ids.iter().cloned().collect());
     // Only an order: without the ingest log every node weighs the same, and the run is as right.
     let landed = IngestLog::new().records(lake).await.unwrap_or_else(|e| {
@@ -221,16 +227,14 @@ pub async fn run(
                 break;
             };
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
-            let (full_refresh, times) = (opts.full_refresh, opts.event_times);
+            let flags = (opts.full_refresh, opts.event_times, opts.store_failures);
             let stamp = RunStamp {
                 run_id: run.id.clone(),
                 command: opts.command.as_str().to_string(),
                 node: id.clone(),
                 started_at: run.started_at,
             };
-            running.spawn(async move {
-                run_node(&ctx, &lake, &project, &id, (full_refresh, times), &stamp).await
-            });
+            running.spawn(async move { run_node(&ctx, &lake, &project, &id, flags, &stamp).await });
         }
         let Some(done) = running.join_next().await else {
             break;
@@ -266,7 +270,9 @@ pub async fn run(
         })
         .collect();
     log.append(lake, &records).await?;
-    project_hooks(ctx, lake, &project, "on-run-end", &project.on_run_end).await?;
+    let end = ("on-run-end", project.on_run_end.as_slice());
+    let context = run_context::on_run_end(&project, &results);
+    project_hooks(ctx, lake, &project, end, &context).await?;
     Ok(RunSummary {
         run_id: run.id,
         results,
@@ -296,7 +302,7 @@ async fn run_node(
     lake: &Lake,
     project: &Project,
     id: &str,
-    (full_refresh, times): (bool, EventTimes),
+    (full_refresh, times, store_failures): (bool, EventTimes, bool),
     stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
@@ -321,7 +327,7 @@ async fn run_node(
     let outcome = match node.resource {
         Resource::Test => match node.unit_test() {
             Some(unit) => run_unit_test(ctx, project, node, unit).await,
-            None => run_test(ctx, lake, project, node, commit).await,
+            None => run_test(ctx, lake, project, node, store_failures, commit).await,
         },
         Resource::Seed => {
             let relation = relation_of(node);
@@ -461,18 +467,19 @@ async fn node_hooks(
     Ok(())
 }
 
-/// Runs the project's `on-run-start` or `on-run-end` hooks (`key`), in order.
+/// Runs the project's `on-run-start` or `on-run-end` hooks (`key`), in order, `run` in their
+/// context.
 async fn project_hooks(
     ctx: &SessionContext,
     lake: &Lake,
     project: &Project,
-    key: &str,
-    texts: &[String],
+    (key, texts): (&str, &[String]),
+    run: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), hooks::HookError> {
     for (i, text) in texts.iter().enumerate() {
         let what = format!("{key} {} (dbt_project.yml)", i + 1);
         let sql = in_lake(project, false, Some(warehouse(ctx)), |c| {
-            compile::render_project_hook(project, key, text, c)
+            compile::render_project_hook(project, key, text, c, run)
         })
         .map_err(|e| hooks::HookError::new(&what, e))?;
         hooks::run(ctx, lake, &what, &sql).await?;
@@ -501,54 +508,60 @@ async fn run_model(
         Materialized::Incremental => Some(Incremental::of(node).map_err(|e| in_file(e.into()))?),
         _ => None,
     };
-    if let Some(config) = config
+    let upkeep = Upkeep::of(node).map_err(|e| in_file(e.into()))?;
+    let in_file_upkeep = |e: UpkeepError| format!("{}: {e}", node.path.display());
+    upkeep
+        .before_write(lake, &relation, node)
+        .await
+        .map_err(in_file_upkeep)?;
+    let (committed, notes) = if let Some(config) = config
         .as_ref()
         .filter(|c| c.strategy == Strategy::Microbatch)
     {
-        let outcome = microbatch::run(ctx, lake, project, node, config, incremental, times, commit)
-            .await
-            .map_err(in_file)?;
-        return Ok((Status::Success, outcome.committed, outcome.notes.join("\n")));
-    }
-    let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
-        .map_err(|e| e.to_string())?;
-    let sql = if node.contract_enforced() {
-        enforce_contract(ctx, node, &sql).await?
+        let outcome = microbatch::run(
+            ctx,
+            lake,
+            project,
+            node,
+            config,
+            incremental,
+            times,
+            commit.clone(),
+        )
+        .await
+        .map_err(in_file)?;
+        (outcome.committed, outcome.notes)
     } else {
-        sql
-    };
-    let (committed, notes) = match (node.config.materialized, &config) {
-        (Materialized::View, _) => materialize::view(ctx, lake, &relation, &sql)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(|e| in_file(e.into()))?,
-        (_, Some(config)) if incremental => {
-            incremental::apply(ctx, lake, &relation, &sql, config, None, commit)
+        let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
+            .map_err(|e| e.to_string())?;
+        let sql = if node.contract_enforced() {
+            enforce_contract(ctx, node, &sql).await?
+        } else {
+            sql
+        };
+        match (node.config.materialized, &config) {
+            (Materialized::View, _) => {
+                let committed = materialize::view(ctx, lake, &relation, &sql)
+                    .await
+                    .map_err(|e| in_file(e.into()))?;
+                return Ok((Status::Success, committed, String::new()));
+            }
+            (_, Some(config)) if incremental => {
+                incremental::apply(ctx, lake, &relation, &sql, config, None, commit.clone())
+                    .await
+                    .map(|o| (o.committed, o.notes))
+                    .map_err(in_file)?
+            }
+            _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit.clone())
                 .await
-                .map(|o| (o.committed, o.notes))
-                .map_err(in_file)?
+                .map(|c| (c, Vec::new()))
+                .map_err(|e| in_file(e.into()))?,
         }
-        _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(|e| in_file(e.into()))?,
     };
-    if node.contract_enforced() && node.config.materialized != Materialized::View {
-        let table = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
-            .await
-            .ok()
-            .flatten();
-        if let Some(table) = table {
-            contract::add_table_constraints(table, node)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{}: {relation}: adding its check constraints: {e}",
-                        node.path.display()
-                    )
-                })?;
-        }
-    }
+    let committed = upkeep
+        .after_write(ctx, lake, &relation, node, committed, commit)
+        .await
+        .map_err(in_file_upkeep)?;
     Ok((Status::Success, committed, notes.join("\n")))
 }
 
@@ -628,9 +641,10 @@ async fn run_test(
     lake: &Lake,
     project: &Project,
     node: &Node,
+    store_failures: bool,
     commit: CommitMetadata,
 ) -> Result<(Status, Committed, String), String> {
-    let config = TestConfig::of(node)
+    let config = TestConfig::of(node, store_failures)
         .map_err(|e| format!("{}: {}: {e}", node.path.display(), node.unique_id))?;
     let sql =
         compile_node(project, node, false, Some(warehouse(ctx))).map_err(|e| e.to_string())?;

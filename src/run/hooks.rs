@@ -1,7 +1,9 @@
 //! dbt's hooks: a node's `pre_hook`s run before it is built and its `post_hook`s after, and the
 //! project's `on-run-start` / `on-run-end` before and after the whole run. Each hook is SQL
 //! (rendered by the caller) run by Strata's engine as `strata sql` runs it, one statement after
-//! another; a `CREATE [OR REPLACE] VIEW` is kept in the lake, as a view model is.
+//! another; a `CREATE [OR REPLACE] VIEW` is kept in the lake, as a view model is. dbt's dict
+//! form (`{sql: ..., transaction: false}`, `before_begin(...)`, `after_commit(...)`) runs the
+//! same way: Strata runs no transaction around a node, so `transaction` changes nothing.
 
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;

@@ -2,6 +2,8 @@
 //! recorded.
 
 pub mod check;
+pub mod cluster;
+pub mod config_check;
 pub mod contract;
 pub mod execute;
 pub mod fixture;
@@ -13,10 +15,13 @@ pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reconcile;
+pub mod run_context;
 pub mod show;
 pub mod snapshot;
+pub mod tblproperties;
 pub mod test_config;
 pub mod unit_test;
+pub mod upkeep;
 pub mod watch;
 
 pub use execute::{NodeResult, RunCommand, RunId, RunOptions, Status};

@@ -32,8 +32,9 @@ pub struct TestConfig {
 }
 
 impl TestConfig {
-    /// The configs of `node`, defaults as dbt's (`!= 0`, no limit, nothing stored).
-    pub fn of(node: &Node) -> Result<TestConfig, String> {
+    /// The configs of `node`, defaults as dbt's (`!= 0`, no limit, nothing stored unless
+    /// `store_failures`: dbt's `--store-failures`).
+    pub fn of(node: &Node, store_failures_flag: bool) -> Result<TestConfig, String> {
         let extra = &node.config.extra;
         let condition = |key: &str| match extra.get(key) {
             None | Some(Json::Null) => Ok("!= 0".to_string()),
@@ -74,11 +75,11 @@ impl TestConfig {
             Some(value) => Some(boolish(value, "store_failures")?),
         };
         // dbt: `store_failures_as` decides when set (ephemeral: nothing stored); otherwise
-        // `store_failures: true` keeps a table.
-        let store = match (store_as, store_failures) {
+        // `store_failures` (the config, else the flag) true keeps a table.
+        let store = match (store_as, store_failures.unwrap_or(store_failures_flag)) {
             (Some(kind), _) => kind,
-            (None, Some(true)) => Some(StoreAs::Table),
-            (None, _) => None,
+            (None, true) => Some(StoreAs::Table),
+            (None, false) => None,
         };
         Ok(TestConfig {
             limit,
@@ -160,6 +161,10 @@ mod tests {
     use super::*;
 
     fn config(extra: Json) -> Result<TestConfig, String> {
+        config_with(extra, false)
+    }
+
+    fn config_with(extra: Json, store_failures_flag: bool) -> Result<TestConfig, String> {
         let mut node = crate::project::Node {
             unique_id: "test.p.t".into(),
             name: "t".into(),
@@ -183,7 +188,7 @@ mod tests {
             test: None,
         };
         node.config.extra = extra.as_object().unwrap().clone().into_iter().collect();
-        TestConfig::of(&node)
+        TestConfig::of(&node, store_failures_flag)
     }
 
     #[test]
@@ -198,6 +203,14 @@ mod tests {
         let c = config(json!({"store_failures": true, "store_failures_as": "ephemeral"})).unwrap();
         assert_eq!(c.store, None);
         assert!(config(json!({"store_failures_as": "file"})).is_err());
+        // `--store-failures`: every test stores, unless its config says otherwise.
+        let flagged = |extra: Json| config_with(extra, true).unwrap().store;
+        assert_eq!(flagged(json!({})), Some(StoreAs::Table));
+        assert_eq!(flagged(json!({"store_failures": false})), None);
+        assert_eq!(
+            flagged(json!({"store_failures_as": "view"})),
+            Some(StoreAs::View)
+        );
         assert!(c.failing_rows("select 1").contains("select 1"));
     }
 }

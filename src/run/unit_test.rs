@@ -3,6 +3,8 @@
 //! lake table, and its rows compared with the expected ones (as multisets, on the expected
 //! columns), with dbt's row diff when they differ. Given rows are typed like the real input
 //! where it exists; an input not given is an error, but for a seed, which is read from its CSV.
+//! A given ephemeral model's rows replace its CTE; `overrides` set what `var`, `env_var` and
+//! the overridden macros answer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub enum UnitTestError {
     },
     #[error("expect: {0}")]
     Expect(#[source] FixtureError),
+    #[error("overrides.macros.{0}: no macro of that name in the project, its packages or dbt's")]
+    UnknownMacro(String),
     #[error(transparent)]
     Compile(#[from] compile::CompileError),
     #[error("running model '{model}' on the given rows: {source}")]
@@ -60,6 +64,9 @@ pub async fn run(
     unit: &UnitTest,
 ) -> Result<Option<(usize, String)>, UnitTestError> {
     let model = &project.nodes[&unit.model];
+    if let Some(name) = unit.macros.keys().find(|k| !is_macro(project, k)) {
+        return Err(UnitTestError::UnknownMacro(name.clone()));
+    }
     let inputs = Arc::new(MemorySchemaProvider::new());
     let session = isolated(ctx, Arc::clone(&inputs));
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -169,8 +176,34 @@ fn compile_on_inputs(
         source_relation: &source_relation,
         warehouse: None,
     };
-    let sql = compile::compile_with_vars(project, &unit.model, &compile_ctx, &unit.vars)?;
+    // A given ephemeral model is its rows: the fixture replaces its CTE.
+    let ephemerals = names
+        .iter()
+        .filter(|(id, _)| {
+            project
+                .nodes
+                .get(*id)
+                .is_some_and(|n| n.config.materialized == Materialized::Ephemeral)
+        })
+        .map(|(id, name)| (id.clone(), format!("select * from {INPUTS}.{name}")))
+        .collect();
+    let overrides = compile::Overrides {
+        vars: unit.vars.clone(),
+        env_vars: unit.env_vars.clone(),
+        macros: unit.macros.clone(),
+        ephemerals,
+    };
+    let sql = compile::compile_with(project, &unit.model, &compile_ctx, &overrides)?;
     Ok(crate::sql::rewrite::named_args_in_text(&sql).into_owned())
+}
+
+/// Whether `key` (`name` or `package.name`) names a macro a call could reach.
+fn is_macro(project: &Project, key: &str) -> bool {
+    let macros = &project.shared.macros;
+    match key.split_once('.') {
+        Some((package, name)) => macros.get(package, name).is_some(),
+        None => macros.names().contains(key),
+    }
 }
 
 /// The unique id of the node or source an input stands for (`this`: the model).

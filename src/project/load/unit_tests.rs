@@ -3,6 +3,7 @@
 //! expected rows read (fixture files from `<test path>/fixtures/` included), so that running it
 //! needs nothing but the model's SQL.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Map as JsonMap, Value as Json};
@@ -77,18 +78,31 @@ impl Loader {
         config.schema = self.nodes[&model].config.schema.clone();
         let overrides = def.overrides.clone().unwrap_or_default();
         let mut is_incremental = false;
+        let mut macros = BTreeMap::new();
         for (name, value) in overrides.macros.iter().flatten() {
             match name.as_str() {
                 "is_incremental" => {
                     is_incremental =
                         boolish(value, "overrides.macros.is_incremental").map_err(&invalid)?;
                 }
-                _ => self.unsupported(path, &what, &format!("overrides.macros.{name}")),
+                _ => {
+                    macros.insert(name.clone(), value.clone());
+                }
             }
         }
-        if overrides.env_vars.as_ref().is_some_and(|e| !e.is_empty()) {
-            self.unsupported(path, &what, "overrides.env_vars");
-        }
+        // Environment variables are text (dbt reads a YAML number as its digits).
+        let env_vars = overrides
+            .env_vars
+            .iter()
+            .flatten()
+            .map(|(name, value)| match value {
+                Json::String(text) => Ok((name.clone(), text.clone())),
+                Json::Number(_) | Json::Bool(_) => Ok((name.clone(), value.to_string())),
+                other => Err(invalid(format!(
+                    "overrides.env_vars.{name} must be text, got {other}"
+                ))),
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
         let mut given = Vec::new();
         for input in &def.given {
             let text = input
@@ -128,6 +142,8 @@ impl Loader {
                     expect,
                     vars: overrides.vars.unwrap_or_default().into_iter().collect(),
                     is_incremental,
+                    macros,
+                    env_vars,
                 }),
                 attached_node: Some(model),
             }),

@@ -1,6 +1,7 @@
 //! An incremental model's configs, typed: its strategy, the columns a merge updates, the
 //! extra predicates, the schema change policy, partition columns and microbatch settings.
-//! Read when the model runs, so a misspelt value fails that model, naming it.
+//! Read by the static check before anything runs (`run::config_check`) and again when the
+//! model runs, so a misspelt value fails that model, naming it.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value as Json;
@@ -245,7 +246,7 @@ pub fn partition_by(node: &Node) -> Result<Vec<String>, ConfigError> {
 }
 
 /// A column name or a list of them.
-fn columns(value: Option<&Json>) -> Result<Vec<String>, String> {
+pub(crate) fn columns(value: Option<&Json>) -> Result<Vec<String>, String> {
     crate::jinja::config_call::loose_list(value)
         .into_iter()
         .map(|item| match item {
