@@ -121,7 +121,7 @@ pub fn compile_with(
     ctx: &CompileContext<'_>,
     overrides: &Overrides,
 ) -> Result<String, CompileError> {
-    compile_root(project, unique_id, ctx, vars, None)
+    compile_root(project, unique_id, ctx, overrides, None)
 }
 
 /// [`compile`] for one batch of a microbatch model: its `model.batch` is `batch` (dbt's
@@ -132,14 +132,14 @@ pub fn compile_batch(
     ctx: &CompileContext<'_>,
     batch: Value,
 ) -> Result<String, CompileError> {
-    compile_root(project, unique_id, ctx, &BTreeMap::new(), Some(batch))
+    compile_root(project, unique_id, ctx, &Overrides::default(), Some(batch))
 }
 
 fn compile_root(
     project: &Project,
     unique_id: &str,
     ctx: &CompileContext<'_>,
-    vars: &BTreeMap<String, Json>,
+    overrides: &Overrides,
     batch: Option<Value>,
 ) -> Result<String, CompileError> {
     let node = project
