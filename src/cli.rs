@@ -71,6 +71,13 @@ pub enum Command {
     Build(RunArgs),
     /// List the nodes a selection picks
     Ls(SelectArgs),
+    /// Run again what the last run, test, seed, snapshot or build did not finish well (its
+    /// errors, failed tests and skipped nodes; a microbatch model's failed batches), with that
+    /// command's arguments, from target/run_results.json
+    Retry(RetryArgs),
+    /// dbt's docs commands
+    #[command(subcommand)]
+    Docs(DocsCommand),
     /// Install the packages packages.yml declares (local, git, hub) into dbt_packages/
     Deps,
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, JDBC, BI tools)
@@ -113,6 +120,31 @@ pub struct SelectArgs {
     /// `[project] strict = true`)
     #[arg(long)]
     pub strict: bool,
+    /// A folder holding a manifest.json saved earlier (Strata's or dbt's): what `state:`
+    /// selectors compare with, and --defer resolves refs through
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Refs to nodes this command does not build and the lake lacks read the relation the
+    /// --state manifest names for them
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Project variables for the retry, instead of the last run's
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// Nodes built at once, instead of the last run's
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write target/catalog.json (the columns and row counts of the built relations and the
+    /// sources) and target/manifest.json
+    Generate(SelectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,7 +174,7 @@ pub struct RunArgs {
 }
 
 /// A `--event-time-*` value.
-fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub(crate) fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     crate::run::incremental::config::parse_time(text).ok_or_else(|| {
         format!("'{text}' is not a date (2026-01-01) or a timestamp (2026-01-01 10:00:00)")
     })
@@ -213,6 +245,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Explore(args) => run_explore(&config()?, args).await,
         Command::Compile(args) => models::compile(&config()?, args).await,
         Command::Ls(args) => models::list(&config()?, args),
+        Command::Retry(args) => models::retry(&config()?, args).await,
+        Command::Docs(DocsCommand::Generate(args)) => models::docs_generate(&config()?, args).await,
         Command::Deps => models::deps(&config()?).await,
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,
         Command::Test(args) => models::run(&config()?, args, run::RunCommand::Test).await,

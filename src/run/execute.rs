@@ -3,6 +3,7 @@
 //! recorded in the run log (each commit stamped with the run, so a killed run's commits are
 //! recorded by the next one).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,9 +13,10 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::artifacts::state::{self, StateManifest};
 use super::contract;
 use super::hooks;
-use super::incremental::microbatch::{self, EventTimes};
+use super::incremental::microbatch::{self, BatchResults, EventTimes, Window};
 use super::incremental::{self, Incremental, IncrementalError, Strategy, config};
 use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
@@ -26,6 +28,7 @@ use super::test_config::{self, StoreAs, TestConfig};
 use super::unit_test;
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
+use crate::graph;
 use crate::jinja::Warehouse;
 use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
@@ -80,6 +83,12 @@ pub struct RunOptions {
     pub threads: usize,
     /// The windows microbatch models build (`--event-time-start/--event-time-end`).
     pub event_times: EventTimes,
+    /// The saved manifest `state:` selectors compare with (`--state`).
+    pub state: Option<Arc<StateManifest>>,
+    /// Exactly these nodes, not a selection (a retry, or a selection already resolved).
+    pub only: Option<Arc<BTreeSet<String>>>,
+    /// Per microbatch model, the only windows to build (a retry of its failed batches).
+    pub retry_batches: Arc<BTreeMap<String, Vec<Window>>>,
 }
 
 /// How a node ended.
@@ -91,6 +100,8 @@ pub enum Status {
     Pass,
     Fail,
     Warn,
+    /// A microbatch model some of whose batches failed (the others are committed).
+    PartialSuccess,
 }
 
 impl Status {
@@ -102,6 +113,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::PartialSuccess => "partial success",
         }
     }
 
@@ -125,6 +137,12 @@ pub struct NodeResult {
     pub version: Option<u64>,
     pub seconds: f64,
     pub message: String,
+    /// When it started (its descendants' skip: when the failure was known).
+    pub started_at: DateTime<Utc>,
+    /// Which of the run's `threads` slots ran it (1-based; 0 for a skipped node).
+    pub thread: usize,
+    /// A microbatch model's batches, committed and failed.
+    pub batches: Option<BatchResults>,
 }
 
 /// A run's id (its start, to the millisecond: `20261206T153821123Z`) and start.
@@ -156,9 +174,12 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| matches!(r.status, Status::Error | Status::Fail))
+        self.results.iter().any(|r| {
+            matches!(
+                r.status,
+                Status::Error | Status::Fail | Status::PartialSuccess
+            )
+        })
     }
 
     pub fn count(&self, status: Status) -> usize {
@@ -172,8 +193,16 @@ pub fn selected(
     project: &Project,
     opts: &RunOptions,
 ) -> Result<(Vec<String>, Vec<String>), RunError> {
-    let graph = graph_of(project)?;
-    let selection = graph.select(&opts.select, &opts.exclude)?;
+    let (graph, selection) = match &opts.only {
+        Some(only) => (
+            graph_of(project)?,
+            graph::Selection {
+                ids: only.as_ref().clone(),
+                unmatched: Vec::new(),
+            },
+        ),
+        None => state::select(project, opts.state.as_deref(), &opts.select, &opts.exclude)?,
+    };
     let ids = graph
         .topological()
         .into_iter()
@@ -215,13 +244,17 @@ pub async fn run(
     schedule.prioritize(|id| cost.get(id).copied().unwrap_or(0));
     let mut running = JoinSet::new();
     let mut results = Vec::new();
+    // The thread slots free to run a node, so that results say which one ran it.
+    let mut free: Vec<usize> = (1..=opts.threads.max(1)).rev().collect();
     while !schedule.is_done() {
-        while running.len() < opts.threads.max(1) {
+        while let Some(&thread) = free.last() {
             let Some(id) = schedule.start_next() else {
                 break;
             };
+            free.pop();
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
             let (full_refresh, times) = (opts.full_refresh, opts.event_times);
+            let retry = opts.retry_batches.get(&id).cloned();
             let stamp = RunStamp {
                 run_id: run.id.clone(),
                 command: opts.command.as_str().to_string(),
@@ -229,13 +262,21 @@ pub async fn run(
                 started_at: run.started_at,
             };
             running.spawn(async move {
-                run_node(&ctx, &lake, &project, &id, (full_refresh, times), &stamp).await
+                let batches = Batches {
+                    full_refresh,
+                    times,
+                    retry,
+                };
+                let mut result = run_node(&ctx, &lake, &project, &id, batches, &stamp).await;
+                result.thread = thread;
+                result
             });
         }
         let Some(done) = running.join_next().await else {
             break;
         };
         let result = done.map_err(|e| RunError::Internal(e.to_string()))?;
+        free.push(result.thread);
         for skipped in schedule.complete(&result.id, result.status.ok()) {
             if let Some(node) = project.nodes.get(&skipped) {
                 let skip = skipped_result(node, &result.name);
@@ -287,7 +328,18 @@ fn skipped_result(node: &Node, because: &str) -> NodeResult {
         version: None,
         seconds: 0.0,
         message: format!("skipped because {because} did not succeed"),
+        started_at: Utc::now(),
+        thread: 0,
+        batches: None,
     }
+}
+
+/// How a model's incremental batches are chosen: `--full-refresh`, `--event-time-*`, and the
+/// failed windows a retry builds.
+struct Batches {
+    full_refresh: bool,
+    times: EventTimes,
+    retry: Option<Vec<Window>>,
 }
 
 /// Builds or evaluates one node, its commit stamped with `stamp`; never fails the run itself.
@@ -296,11 +348,12 @@ async fn run_node(
     lake: &Lake,
     project: &Project,
     id: &str,
-    (full_refresh, times): (bool, EventTimes),
+    batches: Batches,
     stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
     let started = Instant::now();
+    let started_at = Utc::now();
     let ctx = &naming_jobs(ctx, id);
     let commit = stamp.commit_metadata();
     let hooked = node.resource != Resource::Test;
@@ -316,8 +369,12 @@ async fn run_node(
             version: None,
             seconds: started.elapsed().as_secs_f64(),
             message,
+            started_at,
+            thread: 0,
+            batches: None,
         };
     }
+    let mut batch_results = None;
     let outcome = match node.resource {
         Resource::Test => match node.unit_test() {
             Some(unit) => run_unit_test(ctx, project, node, unit).await,
@@ -332,7 +389,18 @@ async fn run_node(
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
         }
-        Resource::Model => run_model(ctx, lake, project, node, (full_refresh, times), commit).await,
+        Resource::Model => {
+            run_model(
+                ctx,
+                lake,
+                project,
+                node,
+                batches,
+                commit,
+                &mut batch_results,
+            )
+            .await
+        }
         Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let outcome = match outcome {
@@ -356,6 +424,9 @@ async fn run_node(
         version: committed.version,
         seconds: started.elapsed().as_secs_f64(),
         message,
+        started_at,
+        thread: 0,
+        batches: batch_results,
     }
 }
 
@@ -474,11 +545,12 @@ async fn run_model(
     lake: &Lake,
     project: &Project,
     node: &Node,
-    (full_refresh, times): (bool, EventTimes),
+    batches: Batches,
     commit: CommitMetadata,
+    batch_results: &mut Option<BatchResults>,
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
-    let refresh = node.config.full_refresh.unwrap_or(full_refresh);
+    let refresh = node.config.full_refresh.unwrap_or(batches.full_refresh);
     let exists = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
         .await
         .map_err(|e| format!("{relation}: {e}"))?
@@ -494,10 +566,39 @@ async fn run_model(
         .as_ref()
         .filter(|c| c.strategy == Strategy::Microbatch)
     {
-        let outcome = microbatch::run(ctx, lake, project, node, config, incremental, times, commit)
-            .await
-            .map_err(in_file)?;
-        return Ok((Status::Success, outcome.committed, outcome.notes.join("\n")));
+        let windows = match &batches.retry {
+            Some(windows) => microbatch::Windows::Retry(windows),
+            None => microbatch::Windows::Planned(batches.times),
+        };
+        let run = microbatch::run(
+            ctx,
+            lake,
+            project,
+            node,
+            config,
+            incremental,
+            windows,
+            commit,
+        )
+        .await
+        .map_err(in_file)?;
+        let mut message = run.outcome.notes;
+        message.extend(
+            run.errors
+                .iter()
+                .map(|e| format!("{}: {e}", node.path.display())),
+        );
+        let (committed, failed) = (run.batches.successful.len(), run.errors.len());
+        *batch_results = Some(run.batches);
+        return match (committed, failed) {
+            (_, 0) => Ok((Status::Success, run.outcome.committed, message.join("\n"))),
+            (0, _) => Err(message.join("\n")),
+            _ => Ok((
+                Status::PartialSuccess,
+                run.outcome.committed,
+                message.join("\n"),
+            )),
+        };
     }
     let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
         .map_err(|e| e.to_string())?;
