@@ -154,6 +154,14 @@ fn config(node: &Node) -> JsonMap<String, Json> {
             "severity".into(),
             json!(node.config.severity.as_str().to_uppercase()),
         );
+        // Model configs dbt's tests do not have.
+        for key in ["unique_key", "full_refresh"] {
+            if map.get(key).is_some_and(Json::is_null) {
+                map.remove(key);
+            }
+        }
+    } else {
+        map.remove("severity");
     }
     map
 }
@@ -308,14 +316,19 @@ fn node_entry(project: &Project, node: &Node) -> Json {
                 if let Some(column) = column {
                     kwargs.insert("column_name".into(), json!(column));
                 }
+                let attached = node.test.as_ref().and_then(|t| t.attached_node.clone());
+                let tested = attached.as_deref().and_then(|id| tested(project, id));
+                if let Some((call, _)) = &tested {
+                    kwargs.insert(
+                        "model".into(),
+                        json!(format!("{{{{ get_where_subquery({call}) }}}}")),
+                    );
+                }
                 let namespace = (package != "dbt" && *package != project.name).then_some(package);
                 map.extend([
                     ("column_name".into(), json!(column)),
-                    ("file_key_name".into(), Json::Null),
-                    (
-                        "attached_node".into(),
-                        json!(node.test.as_ref().and_then(|t| t.attached_node.clone())),
-                    ),
+                    ("file_key_name".into(), json!(tested.map(|(_, key)| key))),
+                    ("attached_node".into(), json!(attached)),
                     (
                         "test_metadata".into(),
                         json!({"name": name, "kwargs": kwargs, "namespace": namespace}),
@@ -326,6 +339,22 @@ fn node_entry(project: &Project, node: &Node) -> Json {
         Resource::Seed | Resource::Snapshot => {}
     }
     entry
+}
+
+/// How a generic test's kwargs name what it tests (`ref('x')`, `source('a', 'b')`), and dbt's
+/// `file_key_name` for it (`models.x`, `sources.a`).
+fn tested(project: &Project, unique_id: &str) -> Option<(String, String)> {
+    if let Some(node) = project.nodes.get(unique_id) {
+        return Some((
+            format!("ref('{}')", node.name),
+            format!("{}s.{}", node.resource.as_str(), node.name),
+        ));
+    }
+    let source = project.source_by_id(unique_id)?;
+    Some((
+        format!("source('{}', '{}')", source.source_name, source.name),
+        format!("sources.{}", source.source_name),
+    ))
 }
 
 fn fixture(rows: &Fixture) -> Json {
@@ -360,6 +389,15 @@ fn unit_test(project: &Project, node: &Node, unit: &UnitTest) -> Json {
             "env_vars": {},
         }),
     };
+    // dbt's fqn: the package, the properties file's folders, the model and the test.
+    let mut fqn = vec![node.package.clone()];
+    let folders: Vec<&str> = original.split('/').collect();
+    fqn.extend(
+        folders[1.min(folders.len())..folders.len().saturating_sub(1)]
+            .iter()
+            .map(|f| f.to_string()),
+    );
+    fqn.extend([model.to_string(), node.name.clone()]);
     // dbt hashes the test's definition; Strata the same parts, as JSON.
     let definition =
         json!({"model": model, "given": given, "expect": expect, "overrides": overrides});
@@ -373,7 +411,7 @@ fn unit_test(project: &Project, node: &Node, unit: &UnitTest) -> Json {
         "path": original.split_once('/').map_or(original.as_str(), |(_, rest)| rest),
         "original_file_path": original,
         "unique_id": node.unique_id,
-        "fqn": node.fqn,
+        "fqn": fqn,
         "description": node.description,
         "overrides": overrides,
         "depends_on": {"macros": [], "nodes": [unit.model]},

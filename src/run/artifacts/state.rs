@@ -2,7 +2,7 @@
 //! the project with. A node is `new` when the saved manifest lacks it, `old` when it has it,
 //! `modified.body` when its file's checksum differs, `modified.configs` when its config does
 //! (defaults and empty values aside, relation keys apart), `modified.relation` when its schema or
-//! alias does; `modified` is any of these, or new.
+//! alias does (not for tests); `modified` is any of these, or new.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,19 +60,28 @@ impl StateManifest {
             return values;
         };
         let differs = |key: &str| saved.get(key) != current.get(key);
-        let body = checksum(saved) != checksum(current)
-            || (checksum(current).is_none_or(str::is_empty)
-                && (differs("raw_code") || differs("test_metadata")));
+        let kind = current.get("resource_type").and_then(Json::as_str);
+        // A unit test's checksum is dbt's hash of Python's rendering of it: compared by parts.
+        let body = match kind {
+            Some("unit_test") => ["given", "expect", "overrides"].iter().any(|k| differs(k)),
+            _ => {
+                checksum(saved) != checksum(current)
+                    || (checksum(current).is_none_or(str::is_empty)
+                        && (differs("raw_code") || differs("test_metadata")))
+            }
+        };
         let configs = config(saved) != config(current);
-        let relation = ["schema", "alias"].iter().any(|key| {
-            let text = |entry: &Json| {
-                entry
-                    .get(*key)
-                    .and_then(Json::as_str)
-                    .map(str::to_lowercase)
-            };
-            text(saved) != text(current)
-        });
+        // A test's relation is only where stored failures go: not a change of the test.
+        let relation = !matches!(kind, Some("test" | "unit_test"))
+            && ["schema", "alias"].iter().any(|key| {
+                let text = |entry: &Json| {
+                    entry
+                        .get(*key)
+                        .and_then(Json::as_str)
+                        .map(str::to_lowercase)
+                };
+                text(saved) != text(current)
+            });
         for (modified, value) in [
             (body, "modified.body"),
             (configs, "modified.configs"),
@@ -89,7 +98,9 @@ impl StateManifest {
     }
 }
 
-/// `nodes`, `unit_tests` and `sources` of a manifest, by unique id.
+/// `nodes`, `unit_tests` and `sources` of a manifest, by unique id. A generic test of dbt's is
+/// also found by its id without dbt's hash suffix (`test.p.not_null_a_id.b8516e7472`), as
+/// Strata names it.
 fn entries(manifest: &Json) -> Option<BTreeMap<String, Json>> {
     let mut entries = BTreeMap::new();
     for key in ["nodes", "unit_tests", "sources"] {
@@ -98,6 +109,18 @@ fn entries(manifest: &Json) -> Option<BTreeMap<String, Json>> {
             _ if key == "nodes" => return None,
             _ => {}
         }
+    }
+    let hashed: Vec<(String, Json)> = entries
+        .iter()
+        .filter(|(id, _)| id.starts_with("test."))
+        .filter_map(|(id, entry)| {
+            let (bare, hash) = id.rsplit_once('.')?;
+            let is_hash = hash.len() == 10 && hash.chars().all(|c| c.is_ascii_hexdigit());
+            (is_hash && bare.matches('.').count() >= 2).then(|| (bare.to_string(), entry.clone()))
+        })
+        .collect();
+    for (bare, entry) in hashed {
+        entries.entry(bare).or_insert(entry);
     }
     Some(entries)
 }
