@@ -448,6 +448,13 @@ fn defer_reads_an_unbuilt_parent_from_the_state_manifest() {
     write_files(&project, &[("dbt_project.yml", &dbt_project("dev"))]);
     let (ok, text) = outcome(&project, &["run", "-s", "child"]);
     assert!(!ok, "without --defer the dev parent is missing: {text}");
+    let out = project.ok(&["compile", "-s", "child", "--defer", "--state", &state]);
+    assert!(
+        out.contains("Deferred model.df.parent to prod.parent"),
+        "{out}"
+    );
+    let compiled = std::fs::read_to_string(project.path("target/compiled/df/models/child.sql"));
+    assert!(compiled.unwrap().contains("prod"));
     let out = project.ok(&["run", "-s", "child", "--defer", "--state", &state]);
     assert!(
         out.contains("Deferred model.df.parent to prod.parent"),

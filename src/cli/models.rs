@@ -171,14 +171,17 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
 pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, "compile", false, 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build)?)?;
+    let mut project = load_project(config, args, "compile", false, 1)?;
+    let opts = options(args, run::RunCommand::Build)?;
+    let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
+    let parsed = args.defer.then(|| project.clone());
+    defer_unbuilt(config, args, &opts, &mut project, &ids).await?;
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
     let report = check::check(&ctx, &lake, &project, &ids).await;
-    write_manifest(&project).context("writing the manifest")?;
+    write_manifest(parsed.as_ref().unwrap_or(&project)).context("writing the manifest")?;
     report_check_errors(&report.errors);
     report_deferred(&report.deferred, "when they are built");
     println!(
@@ -193,6 +196,29 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
     } else {
         bail!("{} node(s) do not compile", report.errors.len())
     }
+}
+
+/// With `--defer`, points the refs to nodes outside `ids` that the lake has not built at the
+/// relations the `--state` manifest names, saying which.
+async fn defer_unbuilt(
+    config: &Config,
+    args: &SelectArgs,
+    opts: &RunOptions,
+    project: &mut Project,
+    ids: &[String],
+) -> Result<()> {
+    let (true, Some(state)) = (args.defer, &opts.state) else {
+        return Ok(());
+    };
+    let ctx = open_session(config).await?;
+    let selected = ids.iter().cloned().collect();
+    for (id, relation) in defer::defer(&ctx, project, state, &selected).await {
+        println!(
+            "Deferred {id} to {relation} (from {})",
+            state.path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Nodes whose rendering queries what the run builds: checked later, and why.
@@ -348,17 +374,7 @@ async fn run_selection(
     let lake = Lake::open(config.lake.clone())?;
     // The manifest keeps the project's own relations, deferred or not.
     let parsed = args.selection.defer.then(|| project.clone());
-    if let (true, Some(state)) = (args.selection.defer, &opts.state) {
-        let ctx = open_session(config).await?;
-        let deferred =
-            defer::defer(&ctx, &mut project, state, &ids.iter().cloned().collect()).await;
-        for (id, relation) in &deferred {
-            println!(
-                "Deferred {id} to {relation} (from {})",
-                state.path.display()
-            );
-        }
-    }
+    defer_unbuilt(config, &args.selection, &opts, &mut project, &ids).await?;
     let project = Arc::new(project);
     if command != run::RunCommand::Seed {
         // Everything that will run must plan first: a bad column or ref stops the run before
