@@ -283,6 +283,19 @@ fn retry_builds_only_a_microbatch_models_failed_batch() {
         .unwrap()
         .clone();
     assert_eq!(daily_result["status"], "partial success");
+    // dbt's own schema knows the status and the batches.
+    let script = "import json, sys\nfrom dbt_artifacts_parser.parser import parse_run_results\nr = parse_run_results(json.load(open(sys.argv[1])))\nx = [x for x in r.results if x.unique_id == 'model.mb.daily'][0]\nprint(getattr(x.status, 'value', x.status), len(x.batch_results.successful), len(x.batch_results.failed))";
+    let parsed = Command::new(python())
+        .args(["-c", script])
+        .arg(project.path("target/run_results.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        "partial success 2 1",
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
     let window = |d: &str, e: &str| {
         serde_json::json!([format!("{d}T00:00:00+00:00"), format!("{e}T00:00:00+00:00")])
     };
