@@ -137,7 +137,7 @@ pub struct NodeResult {
     pub version: Option<u64>,
     pub seconds: f64,
     pub message: String,
-    /// When it started (its descendants' skip: when the failure was known).
+    /// When it started (for a skipped node, when the skip was decided).
     pub started_at: DateTime<Utc>,
     /// Which of the run's `threads` slots ran it (1-based; 0 for a skipped node).
     pub thread: usize,
