@@ -392,11 +392,8 @@ fn unit_test(project: &Project, node: &Node, unit: &UnitTest) -> Json {
     // dbt's fqn: the package, the properties file's folders, the model and the test.
     let mut fqn = vec![node.package.clone()];
     let folders: Vec<&str> = original.split('/').collect();
-    fqn.extend(
-        folders[1.min(folders.len())..folders.len().saturating_sub(1)]
-            .iter()
-            .map(|f| f.to_string()),
-    );
+    let within = folders.get(1..folders.len().saturating_sub(1));
+    fqn.extend(within.unwrap_or_default().iter().map(|f| f.to_string()));
     fqn.extend([model.to_string(), node.name.clone()]);
     // dbt hashes the test's definition; Strata the same parts, as JSON.
     let definition =
