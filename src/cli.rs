@@ -56,7 +56,7 @@ pub enum Command {
     /// Profile a table's or raw path's columns: types, nulls, distinct values, min/max, samples
     Explore(ExploreArgs),
     /// Render and plan the selected models and tests without running them (static check)
-    Compile(SelectArgs),
+    Compile(StateSelectArgs),
     /// Build the selected models into Delta tables and views, in dependency order
     Run(RunArgs),
     /// Run the selected data tests
@@ -70,7 +70,7 @@ pub enum Command {
     /// children
     Build(RunArgs),
     /// List the nodes a selection picks
-    Ls(SelectArgs),
+    Ls(StateSelectArgs),
     /// Run again what the last run, test, seed, snapshot or build did not finish well (its
     /// errors, failed tests and skipped nodes; a microbatch model's failed batches), with that
     /// command's arguments, from target/run_results.json
@@ -120,6 +120,11 @@ pub struct SelectArgs {
     /// `[project] strict = true`)
     #[arg(long)]
     pub strict: bool,
+}
+
+/// `--state` and `--defer`, for the commands that select and build or compile nodes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StateArgs {
     /// A folder holding a manifest.json saved earlier (Strata's or dbt's): what `state:`
     /// selectors compare with, and --defer resolves refs through
     #[arg(long, value_name = "DIR")]
@@ -128,6 +133,15 @@ pub struct SelectArgs {
     /// --state manifest names for them
     #[arg(long, requires = "state")]
     pub defer: bool,
+}
+
+/// A selection that may compare with a saved manifest (`ls`, `compile`, `docs generate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateSelectArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,13 +158,15 @@ pub struct RetryArgs {
 pub enum DocsCommand {
     /// Write target/catalog.json (the columns and row counts of the built relations and the
     /// sources) and target/manifest.json
-    Generate(SelectArgs),
+    Generate(StateSelectArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub selection: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Rebuild incremental models from scratch
     #[arg(long)]
     pub full_refresh: bool,

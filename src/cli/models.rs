@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{RetryArgs, RunArgs, SelectArgs, open_session};
+use super::{RetryArgs, RunArgs, SelectArgs, StateArgs, StateSelectArgs, open_session};
 use crate::config::Config;
 use crate::jinja::{Invocation, Target};
 use crate::lake::Lake;
@@ -109,8 +109,8 @@ fn threads(args: &RunArgs) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn options(args: &SelectArgs, command: run::RunCommand) -> Result<RunOptions> {
-    let state = match &args.state {
+fn options(args: &SelectArgs, state: &StateArgs, command: run::RunCommand) -> Result<RunOptions> {
+    let state = match &state.state {
         Some(dir) => Some(Arc::new(
             StateManifest::read(dir).context("reading the --state manifest")?,
         )),
@@ -153,9 +153,11 @@ pub async fn deps(config: &Config) -> Result<()> {
 }
 
 /// `strata ls`: the selected nodes, one per line.
-pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, "list", false, 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build)?)?;
+pub fn list(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    let StateSelectArgs { selection, state } = args;
+    let project = load_project(config, selection, "list", false, 1)?;
+    let opts = options(selection, state, run::RunCommand::Build)?;
+    let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
     for id in ids {
         let node = &project.nodes[&id];
@@ -170,13 +172,24 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 }
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
-pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let mut project = load_project(config, args, "compile", false, 1)?;
-    let opts = options(args, run::RunCommand::Build)?;
+pub async fn compile(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    compile_selection(config, args, "compile").await.map(drop)
+}
+
+/// Renders and plans the selection (`--defer` applied), writing the compiled SQL and the
+/// manifest; the project as parsed (its own relations) and the selected ids.
+async fn compile_selection(
+    config: &Config,
+    args: &StateSelectArgs,
+    which: &str,
+) -> Result<(Project, Vec<String>)> {
+    let StateSelectArgs { selection, state } = args;
+    let mut project = load_project(config, selection, which, false, 1)?;
+    let opts = options(selection, state, run::RunCommand::Build)?;
     let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
-    let parsed = args.defer.then(|| project.clone());
-    defer_unbuilt(config, args, &opts, &mut project, &ids).await?;
+    let parsed = state.defer.then(|| project.clone());
+    defer_unbuilt(config, state.defer, &opts, &mut project, &ids).await?;
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
@@ -191,23 +204,22 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
         report.errors.len(),
         project.target_path.join("compiled").display()
     );
-    if report.errors.is_empty() {
-        Ok(())
-    } else {
+    if !report.errors.is_empty() {
         bail!("{} node(s) do not compile", report.errors.len())
     }
+    Ok((parsed.unwrap_or(project), ids))
 }
 
 /// With `--defer`, points the refs to nodes outside `ids` that the lake has not built at the
 /// relations the `--state` manifest names, saying which.
 async fn defer_unbuilt(
     config: &Config,
-    args: &SelectArgs,
+    defer: bool,
     opts: &RunOptions,
     project: &mut Project,
     ids: &[String],
 ) -> Result<()> {
-    let (true, Some(state)) = (args.defer, &opts.state) else {
+    let (true, Some(state)) = (defer, &opts.state) else {
         return Ok(());
     };
     let ctx = open_session(config).await?;
@@ -359,7 +371,7 @@ async fn run_selection(
             start: args.event_time_start,
             end: args.event_time_end,
         },
-        ..options(&args.selection, command)?
+        ..options(&args.selection, &args.state, command)?
     };
     if let Some(retry) = retry {
         opts.only = Some(Arc::new(retry.ids.clone()));
@@ -373,8 +385,8 @@ async fn run_selection(
     let kept = retry.map(|r| r.kept.clone()).unwrap_or_default();
     let lake = Lake::open(config.lake.clone())?;
     // The manifest keeps the project's own relations, deferred or not.
-    let parsed = args.selection.defer.then(|| project.clone());
-    defer_unbuilt(config, &args.selection, &opts, &mut project, &ids).await?;
+    let parsed = args.state.defer.then(|| project.clone());
+    defer_unbuilt(config, args.state.defer, &opts, &mut project, &ids).await?;
     let project = Arc::new(project);
     if command != run::RunCommand::Seed {
         // Everything that will run must plan first: a bad column or ref stops the run before
@@ -529,8 +541,8 @@ fn args_record(config: &Config, args: &RunArgs, command: run::RunCommand) -> run
         threads: args.threads,
         event_time_start: time(args.event_time_start),
         event_time_end: time(args.event_time_end),
-        state: selection.state.as_ref().map(|p| p.display().to_string()),
-        defer: selection.defer,
+        state: args.state.state.as_ref().map(|p| p.display().to_string()),
+        defer: args.state.defer,
         strict: selection.strict,
         invocation_command: std::env::args().collect::<Vec<_>>().join(" "),
         project_dir: config.project_dir.display().to_string(),
@@ -573,6 +585,8 @@ pub async fn retry(config: &Config, args: &RetryArgs) -> Result<()> {
             exclude: last.exclude.clone(),
             vars,
             strict: last.strict,
+        },
+        state: StateArgs {
             state: last.state.as_ref().map(Into::into),
             defer: last.defer,
         },
@@ -611,18 +625,9 @@ pub async fn retry(config: &Config, args: &RetryArgs) -> Result<()> {
 
 /// `strata docs generate`: the selection compiled (as dbt's does) into the manifest, and the
 /// catalog of what the lake has built.
-pub async fn docs_generate(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, "generate", false, 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build)?)?;
-    warn_unmatched(&unmatched);
-    let ctx = open_session(config).await?;
+pub async fn docs_generate(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    let (project, ids) = compile_selection(config, args, "generate").await?;
     let lake = Lake::open(config.lake.clone())?;
-    let report = check::check(&ctx, &lake, &project, &ids).await;
-    report_check_errors(&report.errors);
-    if !report.errors.is_empty() {
-        bail!("{} node(s) do not compile", report.errors.len());
-    }
-    write_manifest(&project).context("writing the manifest")?;
     let ctx = open_session(config).await?;
     let path = write_catalog(&ctx, &lake, &project, &ids)
         .await
