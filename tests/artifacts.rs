@@ -13,6 +13,21 @@ fn mini() -> Project {
     Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini")
 }
 
+/// What a Python script (with the test venv's packages) prints, given `arg`; it must succeed.
+fn in_python(script: &str, arg: &std::path::Path) -> String {
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn artifact(project: &Project, file: &str) -> serde_json::Value {
     let path = project.path(&format!("target/{file}"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
@@ -95,17 +110,8 @@ out = {
 }
 print(json.dumps(out))
 "#;
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(project.path("target"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = in_python(script, &project.path("target"));
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(got["manifest"], "ManifestV12");
     assert_eq!(
         got["kinds"],
@@ -285,17 +291,8 @@ fn retry_builds_only_a_microbatch_models_failed_batch() {
     assert_eq!(daily_result["status"], "partial success");
     // dbt's own schema knows the status and the batches.
     let script = "import json, sys\nfrom dbt_artifacts_parser.parser import parse_run_results\nr = parse_run_results(json.load(open(sys.argv[1])))\nx = [x for x in r.results if x.unique_id == 'model.mb.daily'][0]\nprint(getattr(x.status, 'value', x.status), len(x.batch_results.successful), len(x.batch_results.failed))";
-    let parsed = Command::new(python())
-        .args(["-c", script])
-        .arg(project.path("target/run_results.json"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&parsed.stdout).trim(),
-        "partial success 2 1",
-        "{}",
-        String::from_utf8_lossy(&parsed.stderr)
-    );
+    let parsed = in_python(script, &project.path("target/run_results.json"));
+    assert_eq!(parsed.trim(), "partial success 2 1");
     let window = |d: &str, e: &str| {
         serde_json::json!([format!("{d}T00:00:00+00:00"), format!("{e}T00:00:00+00:00")])
     };
