@@ -166,7 +166,12 @@ impl PreviousRun {
             kind: "run_results.json",
             message,
         };
-        let args: Args = serde_json::from_value(json.get("args").cloned().unwrap_or(json!({})))
+        // dbt writes `null` for an argument not given: read as its default.
+        let mut args = json.get("args").cloned().unwrap_or(json!({}));
+        if let Json::Object(map) = &mut args {
+            map.retain(|_, v| !v.is_null());
+        }
+        let args: Args = serde_json::from_value(args)
             .map_err(|e| invalid(format!("its `args` do not read: {e}")))?;
         let Some(Json::Array(items)) = json.get("results") else {
             return Err(invalid("it has no `results` list".into()));
