@@ -58,7 +58,7 @@ pub enum Command {
     /// Profile a table's or raw path's columns: types, nulls, distinct values, min/max, samples
     Explore(ExploreArgs),
     /// Render and plan the selected models and tests without running them (static check)
-    Compile(SelectArgs),
+    Compile(StateSelectArgs),
     /// Build the selected models into Delta tables and views, in dependency order
     Run(RunArgs),
     /// Run the selected data tests
@@ -72,12 +72,19 @@ pub enum Command {
     /// children
     Build(RunArgs),
     /// List the nodes a selection picks
-    Ls(SelectArgs),
+    Ls(StateSelectArgs),
     /// Preview the rows of a model, or of an inline query, without building anything
     Show(show::ShowArgs),
     /// Commands on the project's sources (dbt's `source freshness`)
     #[command(subcommand)]
     Source(freshness::SourceCommand),
+    /// Run again what the last run, test, seed, snapshot or build did not finish well (its
+    /// errors, failed tests and skipped nodes; a microbatch model's failed batches), with that
+    /// command's arguments, from target/run_results.json
+    Retry(RetryArgs),
+    /// dbt's docs commands
+    #[command(subcommand)]
+    Docs(DocsCommand),
     /// Install the packages packages.yml declares (local, git, hub) into dbt_packages/
     Deps,
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, JDBC, BI tools)
@@ -122,10 +129,51 @@ pub struct SelectArgs {
     pub strict: bool,
 }
 
+/// `--state` and `--defer`, for the commands that select and build or compile nodes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StateArgs {
+    /// A folder holding a manifest.json saved earlier (Strata's or dbt's): what `state:`
+    /// selectors compare with, and --defer resolves refs through
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Refs to nodes this command does not build and the lake lacks read the relation the
+    /// --state manifest names for them
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+}
+
+/// A selection that may compare with a saved manifest (`ls`, `compile`, `docs generate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateSelectArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Project variables for the retry, instead of the last run's
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// Nodes built at once, instead of the last run's
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write target/catalog.json (the columns and row counts of the built relations and the
+    /// sources) and target/manifest.json
+    Generate(StateSelectArgs),
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub selection: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Rebuild incremental models from scratch
     #[arg(long)]
     pub full_refresh: bool,
@@ -153,7 +201,7 @@ pub struct RunArgs {
 }
 
 /// A `--event-time-*` value.
-fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub(crate) fn event_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     crate::run::incremental::config::parse_time(text).ok_or_else(|| {
         format!("'{text}' is not a date (2026-01-01) or a timestamp (2026-01-01 10:00:00)")
     })
@@ -226,6 +274,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ls(args) => models::list(&config()?, args),
         Command::Show(args) => show::show(&config()?, args).await,
         Command::Source(command) => freshness::source(&config()?, command).await,
+        Command::Retry(args) => models::retry(&config()?, args).await,
+        Command::Docs(DocsCommand::Generate(args)) => models::docs_generate(&config()?, args).await,
         Command::Deps => models::deps(&config()?).await,
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,
         Command::Test(args) => models::run(&config()?, args, run::RunCommand::Test).await,

@@ -1,5 +1,6 @@
-//! The dbt-style commands (`compile`, `ls`, `run`, `test`, `seed`, `build`) and their output,
-//! which reads like dbt's so its users know where to look.
+//! The dbt-style commands (`compile`, `ls`, `run`, `test`, `seed`, `build`, `retry`,
+//! `docs generate`) and their output, which reads like dbt's so its users know where to look.
+//! Each writes dbt's artifacts to the target path as dbt does.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -7,15 +8,20 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{RunArgs, SelectArgs, open_session};
+use super::{RetryArgs, RunArgs, SelectArgs, StateArgs, StateSelectArgs, open_session};
 use crate::config::Config;
 use crate::jinja::{Invocation, Target};
 use crate::lake::Lake;
 use crate::meta::RunRecord;
 use crate::project::{self, Project, Resource};
+use crate::run::artifacts::catalog::write_catalog;
+use crate::run::artifacts::manifest::write_manifest;
+use crate::run::artifacts::run_results::{self, PreviousRun, write_run_results};
+use crate::run::artifacts::{defer, state::StateManifest};
 use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
 use crate::run::incremental::microbatch::EventTimes;
+use crate::run::retry::{self, Retry};
 use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
@@ -52,6 +58,8 @@ pub(super) fn load_project(
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
     }
+    // dbt writes the manifest as soon as the project is parsed.
+    write_manifest(&project).context("writing the manifest")?;
     let unsupported = unsupported_lines(&project);
     if args.strict || config.project.strict {
         if !unsupported.is_empty() {
@@ -101,8 +109,14 @@ fn threads(args: &RunArgs) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
-    RunOptions {
+fn options(args: &SelectArgs, state: &StateArgs, command: run::RunCommand) -> Result<RunOptions> {
+    let state = match &state.state {
+        Some(dir) => Some(Arc::new(
+            StateManifest::read(dir).context("reading the --state manifest")?,
+        )),
+        None => None,
+    };
+    Ok(RunOptions {
         command,
         select: args.select.clone(),
         exclude: args.exclude.clone(),
@@ -110,7 +124,10 @@ fn options(args: &SelectArgs, command: run::RunCommand) -> RunOptions {
         threads: 1,
         event_times: EventTimes::default(),
         store_failures: false,
-    }
+        state,
+        only: None,
+        retry_batches: Arc::default(),
+    })
 }
 
 pub(super) fn warn_unmatched(unmatched: &[String]) {
@@ -137,9 +154,11 @@ pub async fn deps(config: &Config) -> Result<()> {
 }
 
 /// `strata ls`: the selected nodes, one per line.
-pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, "list", false, 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
+pub fn list(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    let StateSelectArgs { selection, state } = args;
+    let project = load_project(config, selection, "list", false, 1)?;
+    let opts = options(selection, state, run::RunCommand::Build)?;
+    let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
     for id in ids {
         let node = &project.nodes[&id];
@@ -154,14 +173,29 @@ pub fn list(config: &Config, args: &SelectArgs) -> Result<()> {
 }
 
 /// `strata compile`: render and plan (which writes the compiled SQL under `target/compiled/`).
-pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
-    let project = load_project(config, args, "compile", false, 1)?;
-    let (ids, unmatched) = selected(&project, &options(args, run::RunCommand::Build))?;
+pub async fn compile(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    compile_selection(config, args, "compile").await.map(drop)
+}
+
+/// Renders and plans the selection (`--defer` applied), writing the compiled SQL and the
+/// manifest; the project as parsed (its own relations) and the selected ids.
+async fn compile_selection(
+    config: &Config,
+    args: &StateSelectArgs,
+    which: &str,
+) -> Result<(Project, Vec<String>)> {
+    let StateSelectArgs { selection, state } = args;
+    let mut project = load_project(config, selection, which, false, 1)?;
+    let opts = options(selection, state, run::RunCommand::Build)?;
+    let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
+    let parsed = state.defer.then(|| project.clone());
+    defer_unbuilt(config, state.defer, &opts, &mut project, &ids).await?;
     let lake = Lake::open(config.lake.clone())?;
     let ctx = open_session(config).await?;
     let started = std::time::Instant::now();
     let report = check::check(&ctx, &lake, &project, &ids).await;
+    write_manifest(parsed.as_ref().unwrap_or(&project)).context("writing the manifest")?;
     report_check_errors(&report.errors);
     report_deferred(&report.deferred, "when they are built");
     println!(
@@ -171,11 +205,33 @@ pub async fn compile(config: &Config, args: &SelectArgs) -> Result<()> {
         report.errors.len(),
         project.target_path.join("compiled").display()
     );
-    if report.errors.is_empty() {
-        Ok(())
-    } else {
+    if !report.errors.is_empty() {
         bail!("{} node(s) do not compile", report.errors.len())
     }
+    Ok((parsed.unwrap_or(project), ids))
+}
+
+/// With `--defer`, points the refs to nodes outside `ids` that the lake has not built at the
+/// relations the `--state` manifest names, saying which.
+async fn defer_unbuilt(
+    config: &Config,
+    defer: bool,
+    opts: &RunOptions,
+    project: &mut Project,
+    ids: &[String],
+) -> Result<()> {
+    let (true, Some(state)) = (defer, &opts.state) else {
+        return Ok(());
+    };
+    let ctx = open_session(config).await?;
+    let selected = ids.iter().cloned().collect();
+    for (id, relation) in defer::defer(&ctx, project, state, &selected).await {
+        println!(
+            "Deferred {id} to {relation} (from {})",
+            state.path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Nodes whose rendering queries what the run builds: checked later, and why.
@@ -223,7 +279,7 @@ pub async fn run(config: &Config, args: &RunArgs, command: run::RunCommand) -> R
         return watch(config, args, command).await;
     }
     let project = run_project(config, args, command)?;
-    if run_selection(config, args, command, project, &args.selection.select).await? {
+    if run_selection(config, args, command, project, &args.selection.select, None).await? {
         bail!("the {} had failures", command.as_str());
     }
     Ok(())
@@ -249,7 +305,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
     loop {
         let mut abandon = stop.clone();
         tokio::select! {
-            outcome = run_selection(config, args, command, project, &selection) => {
+            outcome = run_selection(config, args, command, project, &selection, None) => {
                 if let Err(e) = outcome {
                     eprintln!("ERROR: {e:#}");
                 }
@@ -299,17 +355,19 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
     }
 }
 
-/// Runs `select` (within the arguments' exclusions); whether any node failed.
+/// Runs `select` (within the arguments' exclusions), or what `retry` names; whether any node
+/// failed. Writes run_results.json and the manifest at the end.
 async fn run_selection(
     config: &Config,
     args: &RunArgs,
     command: run::RunCommand,
-    project: Project,
+    mut project: Project,
     select: &[String],
+    retry: Option<&Retry>,
 ) -> Result<bool> {
+    let started = std::time::Instant::now();
     let threads = threads(args);
-    let project = Arc::new(project);
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         full_refresh: args.full_refresh,
         threads,
         select: select.to_vec(),
@@ -318,11 +376,23 @@ async fn run_selection(
             end: args.event_time_end,
         },
         store_failures: args.store_failures,
-        ..options(&args.selection, command)
+        ..options(&args.selection, &args.state, command)?
     };
+    if let Some(retry) = retry {
+        opts.only = Some(Arc::new(retry.ids.clone()));
+        opts.retry_batches = Arc::new(retry.windows.clone());
+    }
     let (ids, unmatched) = selected(&project, &opts)?;
     warn_unmatched(&unmatched);
+    // Resolved once: deferring below changes relations a `state:` selector compares.
+    opts.only = Some(Arc::new(ids.iter().cloned().collect()));
+    let record = args_record(config, args, command);
+    let kept = retry.map(|r| r.kept.clone()).unwrap_or_default();
     let lake = Lake::open(config.lake.clone())?;
+    // The manifest keeps the project's own relations, deferred or not.
+    let parsed = args.state.defer.then(|| project.clone());
+    defer_unbuilt(config, args.state.defer, &opts, &mut project, &ids).await?;
+    let project = Arc::new(project);
     if command != run::RunCommand::Seed {
         // Everything that will run must plan first: a bad column or ref stops the run before
         // any table changes.
@@ -330,6 +400,10 @@ async fn run_selection(
         let report = check::check(&check_ctx, &lake, &project, &ids).await;
         if !report.errors.is_empty() {
             report_check_errors(&report.errors);
+            let results = unrun(&project, &ids, &report.errors);
+            let elapsed = started.elapsed().as_secs_f64();
+            write_run_results(&project, &results, &record, elapsed, &kept)
+                .context("writing run_results.json")?;
             bail!(
                 "{} node(s) do not compile; nothing was run",
                 report.errors.len()
@@ -384,13 +458,20 @@ async fn run_selection(
     })
     .await?;
     bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    write_run_results(&project, &summary.results, &record, elapsed, &kept)
+        .context("writing run_results.json")?;
+    write_manifest(parsed.as_ref().unwrap_or(&project)).context("writing the manifest")?;
     report_recovered(&summary.recovered);
     for result in &summary.results {
-        if matches!(result.status, Status::Error | Status::Fail | Status::Warn) {
-            let kind = if result.status == Status::Warn {
-                "Warning"
-            } else {
-                "Failure"
+        if matches!(
+            result.status,
+            Status::Error | Status::Fail | Status::Warn | Status::PartialSuccess
+        ) {
+            let kind = match result.status {
+                Status::Warn => "Warning",
+                Status::PartialSuccess => "Partial success",
+                _ => "Failure",
             };
             println!(
                 "\n{kind} in {} {}:\n  {}",
@@ -406,12 +487,160 @@ async fn run_selection(
         summary.run_id,
         summary.count(Status::Success) + summary.count(Status::Pass),
         summary.count(Status::Warn),
-        summary.count(Status::Error) + summary.count(Status::Fail),
+        summary.count(Status::Error)
+            + summary.count(Status::Fail)
+            + summary.count(Status::PartialSuccess),
         summary.count(Status::Skipped),
         summary.results.len()
     );
     report_cluster_work(config, started_ms).await;
     Ok(summary.failed())
+}
+
+/// The results of a run stopped by nodes that do not compile: those errors, the rest skipped.
+fn unrun(project: &Project, ids: &[String], errors: &[CheckError]) -> Vec<NodeResult> {
+    ids.iter()
+        .filter_map(|id| project.nodes.get(id))
+        .map(|node| {
+            let error = errors.iter().find(|e| e.id == node.unique_id);
+            NodeResult {
+                id: node.unique_id.clone(),
+                name: node.name.clone(),
+                resource: node.resource,
+                materialized: node.config.materialized,
+                relation: (node.resource != Resource::Test).then(|| run::nodes::relation_of(node)),
+                status: error.map_or(Status::Skipped, |_| Status::Error),
+                rows: None,
+                version: None,
+                seconds: 0.0,
+                message: error.map_or_else(
+                    || "skipped because other nodes do not compile".to_string(),
+                    |e| e.message.clone(),
+                ),
+                started_at: chrono::Utc::now(),
+                thread: 0,
+                batches: None,
+            }
+        })
+        .collect()
+}
+
+/// The command and arguments as run_results.json records them (and `retry` reads them).
+fn args_record(config: &Config, args: &RunArgs, command: run::RunCommand) -> run_results::Args {
+    let selection = &args.selection;
+    let vars = selection
+        .vars
+        .as_deref()
+        .and_then(|text| serde_norway::from_str::<serde_json::Value>(text).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    };
+    run_results::Args {
+        which: command.as_str().to_string(),
+        select: selection.select.clone(),
+        exclude: selection.exclude.clone(),
+        vars,
+        full_refresh: args.full_refresh,
+        threads: args.threads,
+        event_time_start: time(args.event_time_start),
+        event_time_end: time(args.event_time_end),
+        state: args.state.state.as_ref().map(|p| p.display().to_string()),
+        defer: args.state.defer,
+        strict: selection.strict,
+        store_failures: args.store_failures,
+        invocation_command: std::env::args().collect::<Vec<_>>().join(" "),
+        project_dir: config.project_dir.display().to_string(),
+    }
+}
+
+/// `strata retry`: what the last command recorded in run_results.json as not finished well,
+/// run again with that command's arguments.
+pub async fn retry(config: &Config, args: &RetryArgs) -> Result<()> {
+    let target = project::target_path(&config.project_dir).with_context(|| {
+        format!(
+            "reading the target path of {}",
+            config.project_dir.display()
+        )
+    })?;
+    let path = config.project_dir.join(target).join(run_results::FILE);
+    if !path.exists() {
+        bail!(
+            "nothing to retry from: {} is missing (run, test, seed, snapshot or build write it)",
+            path.display()
+        );
+    }
+    let previous = PreviousRun::read(&path)?;
+    let command = retry::command(&previous)?;
+    let last = &previous.args;
+    let event_time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|text| super::event_time(text).map_err(anyhow::Error::msg))
+            .transpose()
+            .with_context(|| format!("reading the arguments in {}", path.display()))
+    };
+    let vars = match &args.vars {
+        Some(vars) => Some(vars.clone()),
+        None if last.vars.is_empty() => None,
+        None => Some(serde_json::Value::Object(last.vars.clone()).to_string()),
+    };
+    let run_args = RunArgs {
+        selection: SelectArgs {
+            select: last.select.clone(),
+            exclude: last.exclude.clone(),
+            vars,
+            strict: last.strict,
+        },
+        state: StateArgs {
+            state: last.state.as_ref().map(Into::into),
+            defer: last.defer,
+        },
+        full_refresh: last.full_refresh,
+        threads: args.threads.or(last.threads),
+        watch: false,
+        interval: std::time::Duration::from_secs(10),
+        event_time_start: event_time(&last.event_time_start)?,
+        event_time_end: event_time(&last.event_time_end)?,
+        store_failures: last.store_failures,
+    };
+    let project = run_project(config, &run_args, command)?;
+    let plan = retry::plan(&previous, &project);
+    if plan.ids.is_empty() {
+        println!(
+            "Nothing to retry: every node of the last {} succeeded ({})",
+            command.as_str(),
+            path.display()
+        );
+        return Ok(());
+    }
+    println!(
+        "Retrying {} node(s) of the last {} ({})",
+        plan.ids.len(),
+        command.as_str(),
+        path.display()
+    );
+    for (id, windows) in &plan.windows {
+        let shown: Vec<String> = windows.iter().map(ToString::to_string).collect();
+        println!("  {id}: only its failed batches {}", shown.join(", "));
+    }
+    if run_selection(config, &run_args, command, project, &[], Some(&plan)).await? {
+        bail!("the retried {} had failures", command.as_str());
+    }
+    Ok(())
+}
+
+/// `strata docs generate`: the selection compiled (as dbt's does) into the manifest, and the
+/// catalog of what the lake has built.
+pub async fn docs_generate(config: &Config, args: &StateSelectArgs) -> Result<()> {
+    let (project, ids) = compile_selection(config, args, "generate").await?;
+    let lake = Lake::open(config.lake.clone())?;
+    let ctx = open_session(config).await?;
+    let path = write_catalog(&ctx, &lake, &project, &ids)
+        .await
+        .context("writing the catalog")?;
+    println!("Catalog written to {}", path.display());
+    Ok(())
 }
 
 /// With a cluster, which nodes ran this run's queries, from the scheduler's status endpoint.
@@ -451,6 +680,7 @@ fn result_line(index: usize, total: usize, r: &NodeResult) -> String {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
         Status::Warn => "WARN",
+        Status::PartialSuccess => "PARTIAL",
     };
     let what = match &r.relation {
         Some(relation) => format!("{} {relation}", r.materialized.as_str()),
@@ -458,7 +688,7 @@ fn result_line(index: usize, total: usize, r: &NodeResult) -> String {
     };
     let detail = match (r.status, r.rows, r.version) {
         (Status::Skipped, ..) => String::new(),
-        (Status::Success, Some(rows), Some(v)) => {
+        (Status::Success | Status::PartialSuccess, Some(rows), Some(v)) => {
             format!("[{rows} rows, version {v}, {:.2}s]", r.seconds)
         }
         (Status::Warn | Status::Fail, Some(rows), _) => {

@@ -14,6 +14,7 @@ mod selector;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
+pub use select::Selection;
 pub use selector::SelectError;
 
 use select::NodeMeta;
@@ -87,6 +88,9 @@ pub struct GraphNode {
     /// A unit test: its one dependency is the model it tests, which it runs before (on the
     /// model's own inputs' schedule) rather than after.
     pub unit_test: bool,
+    /// The `state:` values the node matches against a saved manifest (`new`, `modified`,
+    /// `modified.body`, ...); empty without one.
+    pub state: Vec<String>,
 }
 
 impl GraphNode {

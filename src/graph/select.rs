@@ -315,6 +315,7 @@ impl Graph {
                     && table.as_ref().is_none_or(|t| t.is_match(&node.name))
             }
             Method::Package(pattern) => pattern.is_match(&node.package),
+            Method::State(value) => node.state.iter().any(|s| s == value),
         }
     }
 }

@@ -8,7 +8,17 @@ use super::{NodeKind, TestType};
 
 /// Methods a selector may name, for error messages.
 const SUPPORTED_METHODS: &str = "fqn, path, file, tag, config.materialized, config.tags, \
-                                 resource_type, source, package, test_type";
+                                 resource_type, source, package, test_type, state";
+
+/// The values `state:` selects by.
+pub const STATE_VALUES: [&str; 6] = [
+    "new",
+    "modified",
+    "modified.body",
+    "modified.configs",
+    "modified.relation",
+    "old",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
@@ -66,6 +76,9 @@ pub(super) enum Method {
         table: Option<Pattern>,
     },
     Package(Pattern),
+    /// `state:new`, `state:modified[.body|.configs|.relation]`, `state:old`: how the node
+    /// compares with a saved manifest (`--state`).
+    State(String),
 }
 
 /// A glob (fnmatch-style: `*`, `?`, `[...]`) or, with no wildcard, an exact string.
@@ -356,6 +369,16 @@ impl Method {
                 }
             }
             "package" => Method::Package(Pattern::fnmatch(raw, value)?),
+            "state" if STATE_VALUES.contains(&value) => Method::State(value.to_string()),
+            "state" => {
+                return Err(invalid(
+                    raw,
+                    format!(
+                        "unknown state `{value}` (expected {})",
+                        STATE_VALUES.join(", ")
+                    ),
+                ));
+            }
             other => {
                 return Err(SelectError::UnknownMethod {
                     selector: raw.to_string(),
@@ -441,10 +464,7 @@ mod tests {
         assert!(
             matches!(err("config.schema:gold"), SelectError::UnknownMethod { method, .. } if method == "config.schema")
         );
-        assert!(matches!(
-            err("state:modified"),
-            SelectError::UnknownMethod { .. }
-        ));
+        assert!(matches!(err("state:changed"), SelectError::Invalid { .. }));
         for raw in [
             "+",
             "@",

@@ -43,6 +43,12 @@ pub fn load_with_target(
     load::load(dir, cli_vars, target)
 }
 
+/// dbt's `target-path` of the project in `dir` (where its artifacts are), relative to `dir`,
+/// read from `dbt_project.yml` alone.
+pub fn target_path(dir: &Path) -> Result<PathBuf, ProjectError> {
+    load::target_path(dir)
+}
+
 /// A source table's key: its package, source name and table name.
 pub type SourceKey = (String, String, String);
 

@@ -3,6 +3,7 @@
 //! recorded in the run log (each commit stamped with the run, so a killed run's commits are
 //! recorded by the next one).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,9 +13,10 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use tokio::task::JoinSet;
 
 use super::RunError;
+use super::artifacts::state::{self, StateManifest};
 use super::contract;
 use super::hooks;
-use super::incremental::microbatch::{self, EventTimes};
+use super::incremental::microbatch::{self, BatchResults, EventTimes, Window};
 use super::incremental::{self, Incremental, IncrementalError, Strategy, config};
 use super::introspect::SessionWarehouse;
 use super::materialize::{self, Committed, Relation};
@@ -28,6 +30,7 @@ use super::unit_test;
 use super::upkeep::{Upkeep, UpkeepError};
 use crate::cluster::client::naming_jobs;
 use crate::compile::{self, CompileContext, CompileError};
+use crate::graph;
 use crate::jinja::Warehouse;
 use crate::lake::write::CommitMetadata;
 use crate::lake::{Lake, delta, layout};
@@ -85,6 +88,12 @@ pub struct RunOptions {
     /// Every data test stores its failing rows unless its config says otherwise
     /// (`--store-failures`).
     pub store_failures: bool,
+    /// The saved manifest `state:` selectors compare with (`--state`).
+    pub state: Option<Arc<StateManifest>>,
+    /// Exactly these nodes, not a selection (a retry, or a selection already resolved).
+    pub only: Option<Arc<BTreeSet<String>>>,
+    /// Per microbatch model, the only windows to build (a retry of its failed batches).
+    pub retry_batches: Arc<BTreeMap<String, Vec<Window>>>,
 }
 
 /// How a node ended.
@@ -96,6 +105,8 @@ pub enum Status {
     Pass,
     Fail,
     Warn,
+    /// A microbatch model some of whose batches failed (the others are committed).
+    PartialSuccess,
 }
 
 impl Status {
@@ -107,6 +118,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Warn => "warn",
+            Status::PartialSuccess => "partial success",
         }
     }
 
@@ -130,6 +142,12 @@ pub struct NodeResult {
     pub version: Option<u64>,
     pub seconds: f64,
     pub message: String,
+    /// When it started (for a skipped node, when the skip was decided).
+    pub started_at: DateTime<Utc>,
+    /// Which of the run's `threads` slots ran it (1-based; 0 for a skipped node).
+    pub thread: usize,
+    /// A microbatch model's batches, committed and failed.
+    pub batches: Option<BatchResults>,
 }
 
 /// A run's id (its start, to the millisecond: `20261206T153821123Z`) and start.
@@ -161,9 +179,12 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| matches!(r.status, Status::Error | Status::Fail))
+        self.results.iter().any(|r| {
+            matches!(
+                r.status,
+                Status::Error | Status::Fail | Status::PartialSuccess
+            )
+        })
     }
 
     pub fn count(&self, status: Status) -> usize {
@@ -177,8 +198,16 @@ pub fn selected(
     project: &Project,
     opts: &RunOptions,
 ) -> Result<(Vec<String>, Vec<String>), RunError> {
-    let graph = graph_of(project)?;
-    let selection = graph.select(&opts.select, &opts.exclude)?;
+    let (graph, selection) = match &opts.only {
+        Some(only) => (
+            graph_of(project)?,
+            graph::Selection {
+                ids: only.as_ref().clone(),
+                unmatched: Vec::new(),
+            },
+        ),
+        None => state::select(project, opts.state.as_deref(), &opts.select, &opts.exclude)?,
+    };
     let ids = graph
         .topological()
         .into_iter()
@@ -221,25 +250,38 @@ pub async fn run(
     schedule.prioritize(|id| cost.get(id).copied().unwrap_or(0));
     let mut running = JoinSet::new();
     let mut results = Vec::new();
+    // The thread slots free to run a node, so that results say which one ran it.
+    let mut free: Vec<usize> = (1..=opts.threads.max(1)).rev().collect();
     while !schedule.is_done() {
-        while running.len() < opts.threads.max(1) {
+        while let Some(&thread) = free.last() {
             let Some(id) = schedule.start_next() else {
                 break;
             };
+            free.pop();
             let (ctx, lake, project) = (ctx.clone(), lake.clone(), Arc::clone(&project));
-            let flags = (opts.full_refresh, opts.event_times, opts.store_failures);
+            let flags = NodeFlags {
+                full_refresh: opts.full_refresh,
+                times: opts.event_times,
+                retry: opts.retry_batches.get(&id).cloned(),
+                store_failures: opts.store_failures,
+            };
             let stamp = RunStamp {
                 run_id: run.id.clone(),
                 command: opts.command.as_str().to_string(),
                 node: id.clone(),
                 started_at: run.started_at,
             };
-            running.spawn(async move { run_node(&ctx, &lake, &project, &id, flags, &stamp).await });
+            running.spawn(async move {
+                let mut result = run_node(&ctx, &lake, &project, &id, flags, &stamp).await;
+                result.thread = thread;
+                result
+            });
         }
         let Some(done) = running.join_next().await else {
             break;
         };
         let result = done.map_err(|e| RunError::Internal(e.to_string()))?;
+        free.push(result.thread);
         for skipped in schedule.complete(&result.id, result.status.ok()) {
             if let Some(node) = project.nodes.get(&skipped) {
                 let skip = skipped_result(node, &result.name);
@@ -293,7 +335,20 @@ fn skipped_result(node: &Node, because: &str) -> NodeResult {
         version: None,
         seconds: 0.0,
         message: format!("skipped because {because} did not succeed"),
+        started_at: Utc::now(),
+        thread: 0,
+        batches: None,
     }
+}
+
+/// What the command line asks of every node: how a model's incremental batches are chosen
+/// (`--full-refresh`, `--event-time-*`, the failed windows a retry builds) and whether a test
+/// stores its failures (`--store-failures`).
+struct NodeFlags {
+    full_refresh: bool,
+    times: EventTimes,
+    retry: Option<Vec<Window>>,
+    store_failures: bool,
 }
 
 /// Builds or evaluates one node, its commit stamped with `stamp`; never fails the run itself.
@@ -302,11 +357,12 @@ async fn run_node(
     lake: &Lake,
     project: &Project,
     id: &str,
-    (full_refresh, times, store_failures): (bool, EventTimes, bool),
+    flags: NodeFlags,
     stamp: &RunStamp,
 ) -> NodeResult {
     let node = &project.nodes[id];
     let started = Instant::now();
+    let started_at = Utc::now();
     let ctx = &naming_jobs(ctx, id);
     let commit = stamp.commit_metadata();
     let hooked = node.resource != Resource::Test;
@@ -322,12 +378,16 @@ async fn run_node(
             version: None,
             seconds: started.elapsed().as_secs_f64(),
             message,
+            started_at,
+            thread: 0,
+            batches: None,
         };
     }
+    let mut batch_results = None;
     let outcome = match node.resource {
         Resource::Test => match node.unit_test() {
             Some(unit) => run_unit_test(ctx, project, node, unit).await,
-            None => run_test(ctx, lake, project, node, store_failures, commit).await,
+            None => run_test(ctx, lake, project, node, flags.store_failures, commit).await,
         },
         Resource::Seed => {
             let relation = relation_of(node);
@@ -338,7 +398,9 @@ async fn run_node(
                 .map(|c| (Status::Success, c, String::new()))
                 .map_err(|e| e.to_string())
         }
-        Resource::Model => run_model(ctx, lake, project, node, (full_refresh, times), commit).await,
+        Resource::Model => {
+            run_model(ctx, lake, project, node, flags, commit, &mut batch_results).await
+        }
         Resource::Snapshot => run_snapshot(ctx, lake, project, node, commit).await,
     };
     let outcome = match outcome {
@@ -362,6 +424,9 @@ async fn run_node(
         version: committed.version,
         seconds: started.elapsed().as_secs_f64(),
         message,
+        started_at,
+        thread: 0,
+        batches: batch_results,
     }
 }
 
@@ -492,11 +557,12 @@ async fn run_model(
     lake: &Lake,
     project: &Project,
     node: &Node,
-    (full_refresh, times): (bool, EventTimes),
+    flags: NodeFlags,
     commit: CommitMetadata,
+    batch_results: &mut Option<BatchResults>,
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
-    let refresh = node.config.full_refresh.unwrap_or(full_refresh);
+    let refresh = node.config.full_refresh.unwrap_or(flags.full_refresh);
     let exists = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
         .await
         .map_err(|e| format!("{relation}: {e}"))?
@@ -514,23 +580,40 @@ async fn run_model(
         .before_write(lake, &relation, node)
         .await
         .map_err(in_file_upkeep)?;
-    let (committed, notes) = if let Some(config) = config
+    let (status, committed, notes) = if let Some(config) = config
         .as_ref()
         .filter(|c| c.strategy == Strategy::Microbatch)
     {
-        let outcome = microbatch::run(
+        let windows = match &flags.retry {
+            Some(windows) => microbatch::Windows::Retry(windows),
+            None => microbatch::Windows::Planned(flags.times),
+        };
+        let run = microbatch::run(
             ctx,
             lake,
             project,
             node,
             config,
             incremental,
-            times,
+            windows,
             commit.clone(),
         )
         .await
         .map_err(in_file)?;
-        (outcome.committed, outcome.notes)
+        let mut notes = run.outcome.notes;
+        notes.extend(
+            run.errors
+                .iter()
+                .map(|e| format!("{}: {e}", node.path.display())),
+        );
+        let (committed, failed) = (run.batches.successful.len(), run.errors.len());
+        *batch_results = Some(run.batches);
+        let status = match (committed, failed) {
+            (_, 0) => Status::Success,
+            (0, _) => return Err(notes.join("\n")),
+            _ => Status::PartialSuccess,
+        };
+        (status, run.outcome.committed, notes)
     } else {
         let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
             .map_err(|e| e.to_string())?;
@@ -539,7 +622,7 @@ async fn run_model(
         } else {
             sql
         };
-        match (node.config.materialized, &config) {
+        let (committed, notes) = match (node.config.materialized, &config) {
             (Materialized::View, _) => {
                 let committed = materialize::view(ctx, lake, &relation, &sql)
                     .await
@@ -556,13 +639,14 @@ async fn run_model(
                 .await
                 .map(|c| (c, Vec::new()))
                 .map_err(|e| in_file(e.into()))?,
-        }
+        };
+        (Status::Success, committed, notes)
     };
     let committed = upkeep
         .after_write(ctx, lake, &relation, node, committed, commit)
         .await
         .map_err(in_file_upkeep)?;
-    Ok((Status::Success, committed, notes.join("\n")))
+    Ok((status, committed, notes.join("\n")))
 }
 
 /// Checks the model's planned columns against its contract, before anything is written; the

@@ -161,7 +161,7 @@ fn columns_of(schema: &SchemaRef) -> Vec<WarehouseColumn> {
 }
 
 /// A type as SQL spells it.
-fn sql_type(t: &DataType) -> String {
+pub(crate) fn sql_type(t: &DataType) -> String {
     match t {
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
         DataType::Int32 | DataType::UInt16 => "integer".into(),

@@ -1,6 +1,7 @@
 //! Running a project: nodes materialized in dependency order, tests evaluated, every run
 //! recorded.
 
+pub mod artifacts;
 pub mod check;
 pub mod cluster;
 pub mod config_check;
@@ -15,6 +16,7 @@ pub mod materialize;
 pub mod nodes;
 pub mod priority;
 pub mod reconcile;
+pub mod retry;
 pub mod run_context;
 pub mod show;
 pub mod snapshot;
@@ -40,4 +42,10 @@ pub enum RunError {
     Hook(#[from] hooks::HookError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(
+        "the selector `{0}` compares with a saved manifest: give the folder holding one with --state"
+    )]
+    NoState(String),
+    #[error(transparent)]
+    Artifact(#[from] artifacts::ArtifactError),
 }

@@ -8,6 +8,11 @@ use crate::warehouse::catalog::BRONZE;
 
 /// The DAG of `project`: its models, seeds and tests, and the sources they read.
 pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
+    Graph::new(graph_nodes(project))
+}
+
+/// The nodes of [`graph_of`], for a caller to add to before building the graph.
+pub fn graph_nodes(project: &Project) -> Vec<GraphNode> {
     let mut nodes: Vec<GraphNode> = project
         .sources
         .values()
@@ -41,7 +46,7 @@ pub fn graph_of(project: &Project) -> Result<Graph, GraphError> {
             None => graph_node,
         });
     }
-    Graph::new(nodes)
+    nodes
 }
 
 /// A seed's `column_types` config: column name to SQL type.

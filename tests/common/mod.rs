@@ -153,6 +153,26 @@ impl Project {
     }
 }
 
+/// Writes `files` (path, text) into the project.
+pub fn write_files(project: &Project, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = project.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// stdout and stderr of a command, and whether it succeeded.
+pub fn outcome(project: &Project, args: &[&str]) -> (bool, String) {
+    let out = project.run(args);
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Ingest-log records of one table, oldest first.
 pub async fn logged(lake: &Lake, table: &str) -> Vec<strata::meta::IngestRecord> {
     strata::meta::IngestLog::new()

@@ -39,6 +39,12 @@ use macros::{build_env, builtin_macros, read_docs, read_macros};
 use project_file::{merge_vars, parse_cli_vars, render_project_configs};
 use resolve::Pending;
 
+pub(super) fn target_path(dir: &Path) -> Result<PathBuf, ProjectError> {
+    let rel = Path::new(PROJECT_FILE);
+    let file: ProjectFile = parse_yaml(rel, &read_text(dir, rel)?)?;
+    Ok(file.target_path())
+}
+
 pub(super) fn load(
     dir: &Path,
     cli_vars: Option<&str>,

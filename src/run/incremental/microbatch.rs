@@ -3,8 +3,8 @@
 //! see the batch as `model.batch`), and each batch replaces the table's rows in its window in
 //! its own commit. A first build (or `--full-refresh`) runs from
 //! `begin`; later runs the current batch and `lookback` earlier ones; `--event-time-start` /
-//! `--event-time-end` pick the windows of a backfill. A failed batch fails the model; the
-//! batches before it stay committed.
+//! `--event-time-end` pick the windows of a backfill. A failed batch leaves the others
+//! committed (the model a partial success), and a retry builds only the failed ones.
 
 use std::fmt;
 use std::sync::Arc;
@@ -174,8 +174,34 @@ pub fn batches(
     windows
 }
 
+/// Which batches a run builds: those of `--event-time-*` (or begin / lookback), or exactly the
+/// windows a retry names (the ones that failed before).
+#[derive(Debug, Clone, Copy)]
+pub enum Windows<'a> {
+    Planned(EventTimes),
+    Retry(&'a [Window]),
+}
+
+/// A model's batches by outcome, oldest first (dbt's `batch_results`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchResults {
+    pub successful: Vec<Window>,
+    pub failed: Vec<Window>,
+}
+
+/// What a microbatch model's run did: what it committed, each batch's outcome and, per failed
+/// batch, why.
+#[derive(Debug, Default)]
+pub struct Microbatched {
+    pub outcome: Outcome,
+    pub batches: BatchResults,
+    pub errors: Vec<String>,
+}
+
 /// A microbatch model's run: each batch compiled with its inputs filtered to the window and
-/// committed alone. `incremental`: the table exists and is not being refreshed.
+/// committed alone. `incremental`: the table exists and is not being refreshed. As in dbt ≥ 1.9
+/// every batch runs even when one fails (the model is then a partial success and the committed
+/// batches stay), except after a failed first batch, which the others build on.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     ctx: &SessionContext,
@@ -184,18 +210,24 @@ pub async fn run(
     node: &Node,
     config: &Incremental,
     incremental: bool,
-    times: EventTimes,
+    windows: Windows<'_>,
     commit: CommitMetadata,
-) -> Result<Outcome, IncrementalError> {
+) -> Result<Microbatched, IncrementalError> {
     let Some(batch) = &config.microbatch else {
-        return Ok(Outcome::default());
+        return Ok(Microbatched::default());
     };
     let relation = relation_of(node);
-    let windows = batches(batch, incremental, times, Utc::now());
-    let mut outcome = Outcome::default();
+    let windows = match windows {
+        Windows::Planned(times) => batches(batch, incremental, times, Utc::now()),
+        Windows::Retry(windows) => windows.to_vec(),
+    };
+    let mut run = Microbatched::default();
     let mut rows = 0;
-    let mut done = Vec::new();
     for (index, window) in windows.iter().enumerate() {
+        if index > 0 && run.batches.successful.is_empty() {
+            run.batches.failed.push(*window);
+            continue;
+        }
         let replace_table = !incremental && index == 0;
         let result = run_batch(
             ctx,
@@ -211,37 +243,56 @@ pub async fn run(
         match result {
             Ok(batch_outcome) => {
                 rows += batch_outcome.committed.rows.unwrap_or(0);
-                outcome.committed = Committed {
+                run.outcome.committed = Committed {
                     rows: Some(rows),
-                    version: batch_outcome.committed.version,
+                    version: batch_outcome
+                        .committed
+                        .version
+                        .or(run.outcome.committed.version),
                 };
-                outcome.notes.extend(batch_outcome.notes);
-                done.push(window.to_string());
+                run.outcome.notes.extend(batch_outcome.notes);
+                run.batches.successful.push(*window);
                 tracing::info!(model = %relation, "batch {window} committed");
             }
             Err(source) => {
-                return Err(IncrementalError::Batch {
-                    relation: relation.to_string(),
-                    batch: format!(
-                        "{window} ({} of {}; committed: {})",
-                        index + 1,
-                        windows.len(),
-                        match done.is_empty() {
-                            true => "none".to_string(),
-                            false => done.join(", "),
-                        }
-                    ),
-                    source: Box::new(source),
-                });
+                run.batches.failed.push(*window);
+                run.errors.push(
+                    IncrementalError::Batch {
+                        relation: relation.to_string(),
+                        batch: format!("{window} ({} of {})", index + 1, windows.len()),
+                        source: Box::new(source),
+                    }
+                    .to_string(),
+                );
             }
         }
     }
-    outcome.notes.push(match done.as_slice() {
-        [] => "no batches to run".to_string(),
-        [one] => format!("1 batch: {one}"),
-        many => format!("{} batches: {}", many.len(), many.join(", ")),
-    });
-    Ok(outcome)
+    if run.batches.successful.is_empty() && windows.len() > 1 && !run.errors.is_empty() {
+        run.errors.push(format!(
+            "the {} later batches were not run: they build on the first",
+            windows.len() - 1
+        ));
+    }
+    let done: Vec<String> = run
+        .batches
+        .successful
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    run.outcome
+        .notes
+        .push(match (done.as_slice(), run.batches.failed.len()) {
+            ([], 0) => "no batches to run".to_string(),
+            ([one], 0) => format!("1 batch: {one}"),
+            (many, 0) => format!("{} batches: {}", many.len(), many.join(", ")),
+            (_, failed) => format!(
+                "{} of {} batches committed: {}",
+                done.len(),
+                done.len() + failed,
+                done.join(", ")
+            ),
+        });
+    Ok(run)
 }
 
 /// One batch: the model compiled for `window` and committed (replacing the whole table for the

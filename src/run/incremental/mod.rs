@@ -30,7 +30,7 @@ pub enum IncrementalError {
     },
     #[error(transparent)]
     Materialize(#[from] MaterializeError),
-    #[error("{relation}: batch {batch} failed; the batches before it are committed: {source}")]
+    #[error("{relation}: batch {batch} failed: {source}")]
     Batch {
         relation: String,
         batch: String,
