@@ -798,7 +798,7 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
         ),
         (
             "models/schema.yml",
-            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        policy_tags: [pii]\nexposures:\n  - name: dash\n    type: dashboard\n",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        policy_tags: [pii]\nexposures:\n  - name: dash\n    type: dashboard\nsources:\n  - name: s\n    tables:\n      - name: t\n        config:\n          quoting: {identifier: true}\n",
         ),
     ];
     for (path, text) in files {
@@ -817,6 +817,7 @@ fn unsupported_configs_warn_once_and_strict_refuses_them() {
         "warning: models/schema.yml: the properties file: `exposures` is not supported yet",
         "warning: models/schema.yml: model 'a', column 'id': `policy_tags` is not supported yet",
         "warning: models/c.py: model.t.c: `python model` is not supported yet; it is not built (Strata runs SQL models)",
+        "warning: models/schema.yml: source.t.s.t: `quoting` is not supported yet; the source is read without it",
     ] {
         assert_eq!(stderr.matches(expected).count(), 1, "{expected}\n{stderr}");
     }
@@ -2377,9 +2378,16 @@ fn store_failures_flag_keeps_every_tests_failures() {
                 "models/schema.yml",
                 "version: 2\nmodels:\n  - name: letters\n    columns:\n      - name: code\n        data_tests:\n          - not_null\n          - accepted_values:\n              arguments:\n                values: [b]\n              config: {store_failures: false}\n",
             ),
+            // dbt's should_store_failures() follows the flag: this test fails only with it.
+            (
+                "tests/flagged.sql",
+                "select code from {{ ref('letters') }} where code = 'a' and {{ should_store_failures() }}",
+            ),
         ],
     );
     project.ok(&["run"]);
+    let (ok, out) = outcome(&project, &["test", "-s", "flagged"]);
+    assert!(ok, "{out}");
     let (ok, out) = outcome(&project, &["test", "--store-failures"]);
     assert!(!ok, "{out}");
     assert!(
@@ -2394,6 +2402,10 @@ fn store_failures_flag_keeps_every_tests_failures() {
         project.scalar(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main_dbt_test__audit'"
         ),
+        "2"
+    );
+    assert_eq!(
+        project.scalar("SELECT count(*) FROM main_dbt_test__audit.flagged"),
         "1"
     );
     let (ok, out) = outcome(&project, &["run", "--store-failures"]);

@@ -261,13 +261,15 @@ fn report_check_errors(errors: &[CheckError]) {
 
 /// The project as `strata run|test|seed|build` with `args` sees it.
 fn run_project(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<Project> {
-    load_project(
+    let mut project = load_project(
         config,
         &args.selection,
         command.as_str(),
         args.full_refresh,
         threads(args),
-    )
+    )?;
+    project.target.invocation.store_failures = args.store_failures;
+    Ok(project)
 }
 
 /// `strata run|test|seed|build`.

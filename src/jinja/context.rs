@@ -53,6 +53,8 @@ pub struct Invocation {
     pub select: Vec<String>,
     pub exclude: Vec<String>,
     pub project_dir: PathBuf,
+    /// `flags.STORE_FAILURES`: `--store-failures`.
+    pub store_failures: bool,
     /// `invocation_id`: a UUID, as dbt's.
     pub id: String,
     pub started_at: DateTime<Utc>,
@@ -67,14 +69,15 @@ impl Default for Invocation {
             select: Vec::new(),
             exclude: Vec::new(),
             project_dir: PathBuf::from("."),
+            store_failures: false,
             id: uuid::Uuid::new_v4().to_string(),
             started_at: Utc::now(),
         }
     }
 }
 
-/// dbt's `flags` as templates see them. Strata has no `--store-failures`, `--warn-error`,
-/// `--fail-fast` or `--empty`, so those read false as in a dbt run without them.
+/// dbt's `flags` as templates see them. Strata has no `--warn-error`, `--fail-fast` or
+/// `--empty`, so those read false as in a dbt run without them.
 fn flags_value(invocation: &Invocation) -> Json {
     json!({
         "WHICH": invocation.which,
@@ -83,7 +86,7 @@ fn flags_value(invocation: &Invocation) -> Json {
         "SELECT": invocation.select,
         "EXCLUDE": invocation.exclude,
         "PROJECT_DIR": invocation.project_dir.display().to_string(),
-        "STORE_FAILURES": false,
+        "STORE_FAILURES": invocation.store_failures,
         "WARN_ERROR": false,
         "FAIL_FAST": false,
         "EMPTY": false,

@@ -63,8 +63,6 @@ pub(super) fn add_globals(env: &mut Environment<'static>, shared: &Arc<Shared>) 
             shared: shared.clone(),
         }),
     );
-    // Strata stores no test failures (`store_failures` is reported as not supported).
-    env.add_function("should_store_failures", || false);
     // dbt's hooks outside the model's transaction: Strata runs none, so they are plain hooks.
     env.add_function("before_begin", outside_transaction);
     env.add_function("after_commit", outside_transaction);

@@ -50,3 +50,13 @@ from child
 left join parent on child.from_field = parent.to_field
 where parent.to_field is null
 {%- endtest %}
+
+{#- dbt's: whether the test being rendered keeps its failing rows (its `store_failures`
+    config, else `--store-failures`). -#}
+{% macro should_store_failures() -%}
+  {%- set configured = config.get('store_failures') -%}
+  {%- if configured is none -%}
+    {%- set configured = flags.STORE_FAILURES -%}
+  {%- endif -%}
+  {{ return(configured) }}
+{%- endmacro %}

@@ -11,7 +11,19 @@ use crate::jinja::config_call::merge_config;
 use crate::project::files::template_name;
 use crate::project::freshness::merged;
 use crate::project::schema::Properties;
+use crate::project::unsupported::unknown_keys;
 use crate::project::{ProjectError, SourceTable};
+
+/// The keys of a source's `config:` Strata applies (or that only document).
+const SOURCE_CONFIG: &[&str] = &[
+    "enabled",
+    "meta",
+    "tags",
+    "event_time",
+    "freshness",
+    "loaded_at_field",
+    "docs",
+];
 
 impl Loader {
     pub(super) fn sources(&mut self, props: &Properties) -> Result<(), ProjectError> {
@@ -111,6 +123,14 @@ impl Loader {
                 })?;
                 let mut tags = source_tags.clone();
                 tags.extend(string_list(table.tags.as_ref()));
+                tags.extend(string_list(config.get("tags")));
+                self.unsupported.extend(unknown_keys(
+                    &config.clone().into_iter().collect(),
+                    SOURCE_CONFIG,
+                    path,
+                    &unique_id,
+                    "the source is read without it",
+                ));
                 let source_table = SourceTable {
                     unique_id: unique_id.clone(),
                     package: self.name.clone(),
