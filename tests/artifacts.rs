@@ -5,27 +5,10 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{LakeKind, Project, outcome, python, sha256, write_files};
+use common::{LakeKind, Project, in_python, outcome, sha256, write_files};
 
 fn mini() -> Project {
     Project::new(LakeKind::Local, "sources: []\n").with_fixture("mini")
-}
-
-/// What a Python script (with the test venv's packages) prints, given `arg`; it must succeed.
-fn in_python(script: &str, arg: &std::path::Path) -> String {
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(arg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn artifact(project: &Project, file: &str) -> serde_json::Value {

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use chrono::{Duration, Utc};
-use common::{LakeKind, Project, python};
+use common::{LakeKind, Project, in_python};
 
 /// `strata source freshness` with `args`: success, and stdout with stderr.
 fn freshness(project: &Project, args: &[&str]) -> (bool, String) {
@@ -29,18 +27,7 @@ fn parsed_results(project: &Project) -> Vec<String> {
                   sources = parse_sources(json.load(open(sys.argv[1])))\n\
                   assert sources.metadata.dbt_schema_version.endswith('/sources/v3.json')\n\
                   for r in sources.results:\n    print(r.unique_id, r.status.value)\n";
-    let out = Command::new(python())
-        .args(["-c", script])
-        .arg(project.path("target/sources.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dbt-artifacts-parser rejects sources.json: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let mut lines: Vec<String> = in_python(script, &project.path("target/sources.json"))
         .lines()
         .map(str::to_string)
         .collect();

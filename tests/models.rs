@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{LakeKind, Project, commit_actions, outcome, python, write_files};
+use common::{LakeKind, Project, commit_actions, in_python, outcome, write_files};
 
 const NO_SOURCES: &str = "sources: []\n";
 
@@ -663,24 +663,15 @@ fn delta_tables_open_in_another_reader() {
     let table = project.path("lake/gold/fct_orders");
     // os._exit skips interpreter teardown, where deltalake's runtime threads now and then
     // abort the process ("terminate called without an active exception") after the answer.
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import os, sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
-             rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r['order_id']); \
-             print(t.version(), [(r['order_id'], float(r['amount'])) for r in rows], flush=True); \
-             os._exit(0)",
-        ])
-        .arg(&table)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = in_python(
+        "import os, sys, deltalake; t = deltalake.DeltaTable(sys.argv[1]); \
+         rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: r['order_id']); \
+         print(t.version(), [(r['order_id'], float(r['amount'])) for r in rows], flush=True); \
+         os._exit(0)",
+        &table,
     );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        out.trim(),
         "1 [(0, 7.25), (1, 100.0), (2, 55.0), (3, 25.5), (4, 10.0)]"
     );
 }
@@ -2132,20 +2123,10 @@ fn cluster_by_z_orders_the_tables_files() {
 
 /// The Delta table properties of `main.<model>`, as another reader (delta-rs's Python) sees them.
 fn table_configuration(project: &Project, model: &str) -> String {
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
-        ])
-        .arg(project.path(&format!("lake/main/{model}")))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    in_python(
+        "import sys, deltalake; print(deltalake.DeltaTable(sys.argv[1]).metadata().configuration)",
+        &project.path(&format!("lake/main/{model}")),
+    )
 }
 
 /// A contract's `check` constraint changed between builds replaces the table's Delta

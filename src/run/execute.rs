@@ -488,12 +488,18 @@ fn in_lake<R>(
     )
 }
 
+/// How a compile spells a ref's relation and a source's.
+type Spelling<'a> = (
+    &'a dyn Fn(&Node) -> String,
+    &'a dyn Fn(&SourceTable) -> String,
+);
+
 /// `f` given a compile context whose refs and sources are spelled by `spelling`.
 fn in_context<R>(
     project: &Project,
     is_incremental: bool,
     warehouse: Option<Arc<dyn Warehouse>>,
-    (relation, source_relation): (&dyn Fn(&Node) -> String, &dyn Fn(&SourceTable) -> String),
+    (relation, source_relation): Spelling<'_>,
     f: impl FnOnce(&CompileContext<'_>) -> R,
 ) -> R {
     let ctx = CompileContext {

@@ -245,6 +245,21 @@ pub fn commit_actions(table: &Path, version: u64) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What a Python script (with the test venv's packages) prints, given `arg`; it must succeed.
+pub fn in_python(script: &str, arg: &Path) -> String {
+    let out = std::process::Command::new(python())
+        .args(["-c", script])
+        .arg(arg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The rows (header first) of what `strata sql --format csv` printed.
 pub fn csv_rows(out: &str) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
