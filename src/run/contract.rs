@@ -315,27 +315,28 @@ fn existing_constraints(table: &DeltaTable) -> Result<HashMap<String, String>, D
 
 /// Drops the table's Delta check constraints the contract no longer declares, or declares
 /// with another expression, before the model's write: rows meeting the new contract must
-/// not be refused by the old one. The table as it is then.
+/// not be refused by the old one. What it dropped (name and expression), to be added back
+/// should the write fail.
 pub async fn drop_stale_constraints(
     table: DeltaTable,
     node: &Node,
-) -> Result<DeltaTable, DeltaTableError> {
+) -> Result<HashMap<String, String>, DeltaTableError> {
     let wanted = table_constraints(node);
-    let mut stale: Vec<String> = existing_constraints(&table)?
+    let stale: HashMap<String, String> = existing_constraints(&table)?
         .into_iter()
         .filter(|(name, existing)| {
             wanted
                 .get(name)
                 .is_none_or(|declared| !same_expression(declared, existing))
         })
-        .map(|(name, _)| name)
         .collect();
-    stale.sort();
+    let mut names: Vec<&String> = stale.keys().collect();
+    names.sort();
     let mut table = table;
-    for name in stale {
+    for name in names {
         table = table.drop_constraints().with_constraint(name).await?;
     }
-    Ok(table)
+    Ok(stale)
 }
 
 /// Adds the contract's check constraints the table lacks as Delta table constraints

@@ -582,72 +582,97 @@ async fn run_model(
     };
     let upkeep = Upkeep::of(node).map_err(|e| in_file(e.into()))?;
     let in_file_upkeep = |e: UpkeepError| format!("{}: {e}", node.path.display());
-    upkeep
+    let dropped = upkeep
         .before_write(lake, &relation, node)
         .await
         .map_err(in_file_upkeep)?;
-    let (status, committed, notes) = if let Some(config) = config
-        .as_ref()
-        .filter(|c| c.strategy == Strategy::Microbatch)
-    {
-        let windows = match &flags.retry {
-            Some(windows) => microbatch::Windows::Retry(windows),
-            None => microbatch::Windows::Planned(flags.times),
-        };
-        let run = microbatch::run(
-            ctx,
-            lake,
-            project,
-            node,
-            config,
-            incremental,
-            windows,
-            commit.clone(),
-        )
-        .await
-        .map_err(in_file)?;
-        let mut notes = run.outcome.notes;
-        notes.extend(
-            run.errors
-                .iter()
-                .map(|e| format!("{}: {e}", node.path.display())),
-        );
-        let (committed, failed) = (run.batches.successful.len(), run.errors.len());
-        *batch_results = Some(run.batches);
-        let status = match (committed, failed) {
-            (_, 0) => Status::Success,
-            (0, _) => return Err(notes.join("\n")),
-            _ => Status::PartialSuccess,
-        };
-        (status, run.outcome.committed, notes)
-    } else {
-        let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
-            .map_err(|e| e.to_string())?;
-        let sql = if node.contract_enforced() {
-            enforce_contract(ctx, node, &sql).await?
-        } else {
-            sql
-        };
-        let (committed, notes) = match (node.config.materialized, &config) {
-            (Materialized::View, _) => {
-                let committed = materialize::view(ctx, lake, &relation, &sql)
-                    .await
-                    .map_err(|e| in_file(e.into()))?;
-                return Ok((Status::Success, committed, String::new()));
-            }
-            (_, Some(config)) if incremental => {
-                incremental::apply(ctx, lake, &relation, &sql, config, None, commit.clone())
-                    .await
-                    .map(|o| (o.committed, o.notes))
-                    .map_err(in_file)?
-            }
-            _ => materialize::table(ctx, lake, &relation, &sql, &partition_by, commit.clone())
+    let written = async {
+        Ok(
+            if let Some(config) = config
+                .as_ref()
+                .filter(|c| c.strategy == Strategy::Microbatch)
+            {
+                let windows = match &flags.retry {
+                    Some(windows) => microbatch::Windows::Retry(windows),
+                    None => microbatch::Windows::Planned(flags.times),
+                };
+                let run = microbatch::run(
+                    ctx,
+                    lake,
+                    project,
+                    node,
+                    config,
+                    incremental,
+                    windows,
+                    commit.clone(),
+                )
                 .await
-                .map(|c| (c, Vec::new()))
-                .map_err(|e| in_file(e.into()))?,
-        };
-        (Status::Success, committed, notes)
+                .map_err(in_file)?;
+                let mut notes = run.outcome.notes;
+                notes.extend(
+                    run.errors
+                        .iter()
+                        .map(|e| format!("{}: {e}", node.path.display())),
+                );
+                let (committed, failed) = (run.batches.successful.len(), run.errors.len());
+                *batch_results = Some(run.batches);
+                let status = match (committed, failed) {
+                    (_, 0) => Status::Success,
+                    (0, _) => return Err(notes.join("\n")),
+                    _ => Status::PartialSuccess,
+                };
+                (status, run.outcome.committed, notes)
+            } else {
+                let sql = compile_node(project, node, incremental, Some(warehouse(ctx)))
+                    .map_err(|e| e.to_string())?;
+                let sql = if node.contract_enforced() {
+                    enforce_contract(ctx, node, &sql).await?
+                } else {
+                    sql
+                };
+                let (committed, notes) = match (node.config.materialized, &config) {
+                    (Materialized::View, _) => {
+                        let committed = materialize::view(ctx, lake, &relation, &sql)
+                            .await
+                            .map_err(|e| in_file(e.into()))?;
+                        return Ok((Status::Success, committed, Vec::new()));
+                    }
+                    (_, Some(config)) if incremental => {
+                        incremental::apply(ctx, lake, &relation, &sql, config, None, commit.clone())
+                            .await
+                            .map(|o| (o.committed, o.notes))
+                            .map_err(in_file)?
+                    }
+                    _ => materialize::table(
+                        ctx,
+                        lake,
+                        &relation,
+                        &sql,
+                        &partition_by,
+                        commit.clone(),
+                    )
+                    .await
+                    .map(|c| (c, Vec::new()))
+                    .map_err(|e| in_file(e.into()))?,
+                };
+                (Status::Success, committed, notes)
+            },
+        )
+    }
+    .await;
+    let (status, committed, notes) = match written {
+        Ok(written) => written,
+        Err(message) => {
+            // The table keeps its rows; it keeps its constraints too.
+            return Err(match upkeep.restore(lake, &relation, dropped).await {
+                Ok(()) => message,
+                Err(e) => format!("{message}\n{}", in_file_upkeep(e)),
+            });
+        }
     };
+    if node.config.materialized == Materialized::View {
+        return Ok((status, committed, notes.join("\n")));
+    }
     let committed = upkeep
         .after_write(ctx, lake, &relation, node, committed, commit)
         .await

@@ -1,5 +1,6 @@
 //! What surrounds a table or incremental model's write beyond the rows: the contract's stale
-//! Delta check constraints dropped before it, then the contract's constraints, the
+//! Delta check constraints dropped before it (and added back should the write fail, so the
+//! table keeps its constraints with its rows), then the contract's constraints, the
 //! `tblproperties` and the `cluster_by` OPTIMIZE after it, each a commit of its own over the
 //! written version (data unchanged). A failure after the write says that the written version
 //! is the table's and readable.
@@ -32,6 +33,14 @@ pub enum UpkeepError {
         #[source]
         source: DeltaTableError,
     },
+    #[error(
+        "{relation}: the write failed, and adding back the check constraints dropped for it failed too: {source}"
+    )]
+    Restore {
+        relation: String,
+        #[source]
+        source: DeltaTableError,
+    },
     #[error("{relation}: version {version} is written and readable, but {step} failed: {source}")]
     After {
         relation: String,
@@ -41,6 +50,10 @@ pub enum UpkeepError {
         source: DeltaTableError,
     },
 }
+
+/// The check constraints (name, expression) dropped before a write.
+#[derive(Debug, Default)]
+pub struct Dropped(HashMap<String, String>);
 
 /// A model's upkeep, read from its config before anything is written.
 #[derive(Debug, Clone)]
@@ -64,22 +77,48 @@ impl Upkeep {
         })
     }
 
-    /// Before the write: drops the Delta check constraints the contract no longer declares.
+    /// Before the write: drops the Delta check constraints the contract no longer declares;
+    /// what it dropped.
     pub async fn before_write(
         &self,
         lake: &Lake,
         relation: &Relation,
         node: &Node,
-    ) -> Result<(), UpkeepError> {
+    ) -> Result<Dropped, UpkeepError> {
         if !self.contract {
+            return Ok(Dropped::default());
+        }
+        let Some(table) = open(lake, relation).await? else {
+            return Ok(Dropped::default());
+        };
+        let constraints = contract::drop_stale_constraints(table, node)
+            .await
+            .map_err(|source| UpkeepError::DropConstraints {
+                relation: relation.to_string(),
+                source,
+            })?;
+        Ok(Dropped(constraints))
+    }
+
+    /// After a failed write: the constraints `before_write` dropped, added back (the table's
+    /// rows met them before).
+    pub async fn restore(
+        &self,
+        lake: &Lake,
+        relation: &Relation,
+        dropped: Dropped,
+    ) -> Result<(), UpkeepError> {
+        if dropped.0.is_empty() {
             return Ok(());
         }
         let Some(table) = open(lake, relation).await? else {
             return Ok(());
         };
-        contract::drop_stale_constraints(table, node)
+        table
+            .add_constraint()
+            .with_constraints(dropped.0)
             .await
-            .map_err(|source| UpkeepError::DropConstraints {
+            .map_err(|source| UpkeepError::Restore {
                 relation: relation.to_string(),
                 source,
             })?;
