@@ -21,6 +21,7 @@ mod cluster;
 mod freshness;
 mod models;
 mod repl;
+mod retry;
 mod serve;
 mod show;
 
@@ -274,7 +275,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ls(args) => models::list(&config()?, args),
         Command::Show(args) => show::show(&config()?, args).await,
         Command::Source(command) => freshness::source(&config()?, command).await,
-        Command::Retry(args) => models::retry(&config()?, args).await,
+        Command::Retry(args) => retry::retry(&config()?, args).await,
         Command::Docs(DocsCommand::Generate(args)) => models::docs_generate(&config()?, args).await,
         Command::Deps => models::deps(&config()?).await,
         Command::Run(args) => models::run(&config()?, args, run::RunCommand::Run).await,

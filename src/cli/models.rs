@@ -1,5 +1,5 @@
-//! The dbt-style commands (`compile`, `ls`, `run`, `test`, `seed`, `build`, `retry`,
-//! `docs generate`) and their output, which reads like dbt's so its users know where to look.
+//! The dbt-style commands (`compile`, `ls`, `run`, `test`, `seed`, `build`, `docs generate`)
+//! and their output, which reads like dbt's so its users know where to look.
 //! Each writes dbt's artifacts to the target path as dbt does.
 
 use std::io::IsTerminal;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{RetryArgs, RunArgs, SelectArgs, StateArgs, StateSelectArgs, open_session};
+use super::{RunArgs, SelectArgs, StateArgs, StateSelectArgs, open_session};
 use crate::config::Config;
 use crate::jinja::{Invocation, Target};
 use crate::lake::Lake;
@@ -16,12 +16,12 @@ use crate::meta::RunRecord;
 use crate::project::{self, Project, Resource};
 use crate::run::artifacts::catalog::write_catalog;
 use crate::run::artifacts::manifest::write_manifest;
-use crate::run::artifacts::run_results::{self, PreviousRun, write_run_results};
+use crate::run::artifacts::run_results::{self, write_run_results};
 use crate::run::artifacts::{defer, state::StateManifest};
 use crate::run::check::{self, CheckError};
 use crate::run::execute::selected;
 use crate::run::incremental::microbatch::EventTimes;
-use crate::run::retry::{self, Retry};
+use crate::run::retry::Retry;
 use crate::run::watch::{IngestWatch, rebuild_selection};
 use crate::run::{self, NodeResult, RunOptions, Status};
 use crate::session;
@@ -260,7 +260,11 @@ fn report_check_errors(errors: &[CheckError]) {
 }
 
 /// The project as `strata run|test|seed|build` with `args` sees it.
-fn run_project(config: &Config, args: &RunArgs, command: run::RunCommand) -> Result<Project> {
+pub(super) fn run_project(
+    config: &Config,
+    args: &RunArgs,
+    command: run::RunCommand,
+) -> Result<Project> {
     let mut project = load_project(
         config,
         &args.selection,
@@ -359,7 +363,7 @@ async fn watch(config: &Config, args: &RunArgs, command: run::RunCommand) -> Res
 
 /// Runs `select` (within the arguments' exclusions), or what `retry` names; whether any node
 /// failed. Writes run_results.json and the manifest at the end.
-async fn run_selection(
+pub(super) async fn run_selection(
     config: &Config,
     args: &RunArgs,
     command: run::RunCommand,
@@ -555,81 +559,6 @@ fn args_record(config: &Config, args: &RunArgs, command: run::RunCommand) -> run
         invocation_command: std::env::args().collect::<Vec<_>>().join(" "),
         project_dir: config.project_dir.display().to_string(),
     }
-}
-
-/// `strata retry`: what the last command recorded in run_results.json as not finished well,
-/// run again with that command's arguments.
-pub async fn retry(config: &Config, args: &RetryArgs) -> Result<()> {
-    let target = project::target_path(&config.project_dir).with_context(|| {
-        format!(
-            "reading the target path of {}",
-            config.project_dir.display()
-        )
-    })?;
-    let path = config.project_dir.join(target).join(run_results::FILE);
-    if !path.exists() {
-        bail!(
-            "nothing to retry from: {} is missing (run, test, seed, snapshot or build write it)",
-            path.display()
-        );
-    }
-    let previous = PreviousRun::read(&path)?;
-    let command = retry::command(&previous)?;
-    let last = &previous.args;
-    let event_time = |t: &Option<String>| {
-        t.as_deref()
-            .map(|text| super::event_time(text).map_err(anyhow::Error::msg))
-            .transpose()
-            .with_context(|| format!("reading the arguments in {}", path.display()))
-    };
-    let vars = match &args.vars {
-        Some(vars) => Some(vars.clone()),
-        None if last.vars.is_empty() => None,
-        None => Some(serde_json::Value::Object(last.vars.clone()).to_string()),
-    };
-    let run_args = RunArgs {
-        selection: SelectArgs {
-            select: last.select.clone(),
-            exclude: last.exclude.clone(),
-            vars,
-            strict: last.strict,
-        },
-        state: StateArgs {
-            state: last.state.as_ref().map(Into::into),
-            defer: last.defer,
-        },
-        full_refresh: last.full_refresh,
-        threads: args.threads.or(last.threads),
-        watch: false,
-        interval: std::time::Duration::from_secs(10),
-        event_time_start: event_time(&last.event_time_start)?,
-        event_time_end: event_time(&last.event_time_end)?,
-        store_failures: last.store_failures,
-    };
-    let project = run_project(config, &run_args, command)?;
-    let plan = retry::plan(&previous, &project);
-    if plan.ids.is_empty() {
-        println!(
-            "Nothing to retry: every node of the last {} succeeded ({})",
-            command.as_str(),
-            path.display()
-        );
-        return Ok(());
-    }
-    println!(
-        "Retrying {} node(s) of the last {} ({})",
-        plan.ids.len(),
-        command.as_str(),
-        path.display()
-    );
-    for (id, windows) in &plan.windows {
-        let shown: Vec<String> = windows.iter().map(ToString::to_string).collect();
-        println!("  {id}: only its failed batches {}", shown.join(", "));
-    }
-    if run_selection(config, &run_args, command, project, &[], Some(&plan)).await? {
-        bail!("the retried {} had failures", command.as_str());
-    }
-    Ok(())
 }
 
 /// `strata docs generate`: the selection compiled (as dbt's does) into the manifest, and the
