@@ -569,10 +569,10 @@ async fn run_model(
 ) -> Result<(Status, Committed, String), String> {
     let relation = relation_of(node);
     let refresh = node.config.full_refresh.unwrap_or(flags.full_refresh);
-    let exists = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
+    let existing = delta::open(lake, &layout::model_table(&relation.schema, &relation.name))
         .await
-        .map_err(|e| format!("{relation}: {e}"))?
-        .is_some();
+        .map_err(|e| format!("{relation}: {e}"))?;
+    let exists = existing.is_some();
     let in_file = |e: IncrementalError| format!("{}: {e}", node.path.display());
     let partition_by = config::partition_by(node).map_err(|e| in_file(e.into()))?;
     let incremental = node.config.materialized == Materialized::Incremental && exists && !refresh;
@@ -583,7 +583,7 @@ async fn run_model(
     let upkeep = Upkeep::of(node).map_err(|e| in_file(e.into()))?;
     let in_file_upkeep = |e: UpkeepError| format!("{}: {e}", node.path.display());
     let dropped = upkeep
-        .before_write(lake, &relation, node)
+        .before_write(existing, &relation, node)
         .await
         .map_err(in_file_upkeep)?;
     let written = async {

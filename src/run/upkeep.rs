@@ -77,18 +77,15 @@ impl Upkeep {
         })
     }
 
-    /// Before the write: drops the Delta check constraints the contract no longer declares;
-    /// what it dropped.
+    /// Before the write to `existing` (the table as the run found it, if any): drops the
+    /// Delta check constraints the contract no longer declares; what it dropped.
     pub async fn before_write(
         &self,
-        lake: &Lake,
+        existing: Option<DeltaTable>,
         relation: &Relation,
         node: &Node,
     ) -> Result<Dropped, UpkeepError> {
-        if !self.contract {
-            return Ok(Dropped::default());
-        }
-        let Some(table) = open(lake, relation).await? else {
+        let Some(table) = existing.filter(|_| self.contract) else {
             return Ok(Dropped::default());
         };
         let constraints = contract::drop_stale_constraints(table, node)
